@@ -1,0 +1,42 @@
+"""Load and validate an environment file, with errors that name the file and the field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from envconfig.schema import REPO_ROOT, EnvironmentConfig
+
+ENVS_DIR = REPO_ROOT / "envs"
+
+
+class ConfigError(Exception):
+    """An environment file is missing or invalid; the message names the file and the field."""
+
+
+def environment_file(name_or_path: str | Path) -> Path:
+    """`local` means envs/local.yaml; anything with a suffix or a slash is taken as a path."""
+    candidate = Path(name_or_path)
+    if candidate.suffix or len(candidate.parts) > 1:
+        return candidate
+    return ENVS_DIR / f"{name_or_path}.yaml"
+
+
+def load_environment(name_or_path: str | Path) -> EnvironmentConfig:
+    path = environment_file(name_or_path)
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in ENVS_DIR.glob("*.yaml")))
+        raise ConfigError(f"{path}: environment file not found (known environments: {known})")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    try:
+        return EnvironmentConfig.model_validate(raw)
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}" for e in err.errors())
+        raise ConfigError(f"{path}: {problems}") from err
