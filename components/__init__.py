@@ -1,0 +1,1 @@
+"""Custom TFX components used by the training pipeline (they ship in the pipeline image)."""

@@ -1,0 +1,1 @@
+"""The TFX training pipeline: an import-pure factory (pipeline.py) and thin runners."""

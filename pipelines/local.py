@@ -1,0 +1,90 @@
+"""Run the training pipeline on the local environment: LocalDagRunner, ML Metadata in SQLite, Beam
+DirectRunner, all state under the environment's local root."""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from envconfig import REPO_ROOT, EnvironmentConfig, LocalPaths
+from pipelines.local_data import seed_spans
+from pipelines.staging import stage
+
+MODULES_DIR = REPO_ROOT / "pipelines" / "modules"
+SCHEMA_FILE = REPO_ROOT / "pipelines" / "schema" / "schema.pbtxt"
+DATA_DIR = REPO_ROOT / "data"
+
+
+@dataclass(frozen=True)
+class LocalRun:
+    """Everything one local run needs, resolved from the environment config and the command line."""
+
+    config: EnvironmentConfig
+    paths: LocalPaths
+    num_epochs: int
+    learning_rate: float
+    enable_cache: bool = True
+
+
+def prepare_inputs(run: LocalRun) -> tuple[Path, Path, Path]:
+    """Seed the data area and stage modules and schema; return (data_root, modules_dir, schema_path)."""
+    data_root = run.paths.data / run.config.dataset
+    seed_spans(DATA_DIR / run.config.dataset, data_root)
+    modules_dir = stage(MODULES_DIR, run.paths.staged / "modules")
+    schema_path = stage(SCHEMA_FILE, run.paths.staged / "schema")
+    return data_root, modules_dir, schema_path
+
+
+def build(run: LocalRun):
+    """The pipeline object for `run`, with local paths and a SQLite metadata store."""
+    from tfx.orchestration import metadata
+
+    from pipelines.pipeline import create_pipeline
+
+    data_root, modules_dir, schema_path = prepare_inputs(run)
+    run.paths.metadata_path.parent.mkdir(parents=True, exist_ok=True)
+    return create_pipeline(
+        pipeline_name=run.config.pipeline_name,
+        pipeline_root=str(run.paths.pipeline_root),
+        data_root=str(data_root),
+        schema_path=str(schema_path),
+        modules_dir=str(modules_dir),
+        serving_model_dir=str(run.paths.registry / run.config.pipeline_name),
+        num_epochs=run.num_epochs,
+        learning_rate=run.learning_rate,
+        min_accuracy=run.config.evaluation.min_accuracy,
+        max_accuracy_drop=run.config.evaluation.max_accuracy_drop,
+        metadata_connection_config=metadata.sqlite_metadata_connection_config(str(run.paths.metadata_path)),
+        # No Beam args: DirectRunner's defaults (in-memory, one worker) are the fastest here, and any arg
+        # makes TFX build a TFX sdist for remote workers in every Beam component.
+        beam_pipeline_args=(),
+        enable_cache=run.enable_cache,
+    )
+
+
+def execute(run: LocalRun, out: TextIO = sys.stdout):
+    """Run the pipeline with progress lines; return its RunSummary (failures are in summary.error)."""
+    from pipelines.progress import component_progress
+
+    log_path = run.paths.root / "logs" / f"{run.config.pipeline_name}-{time.strftime('%Y%m%dT%H%M%S')}.log"
+    print(f"full log: {log_path}", file=out, flush=True)
+    with component_progress(log_path, out) as progress:
+        progress.note("loading TensorFlow and TFX ...")
+        from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+
+        from pipelines.summary import summarize
+
+        pipeline = build(run)
+        node_ids = [component.id for component in pipeline.components]
+        progress.note("pipeline built; running")
+        error = None
+        try:
+            LocalDagRunner().run(pipeline)
+        except Exception as err:
+            error = f"{type(err).__name__}: {err}"
+        summary = summarize(run.paths.metadata_path, run.config.pipeline_name, node_ids)
+    summary.error = error
+    return summary

@@ -1,0 +1,169 @@
+"""What a local pipeline run did, read back from ML Metadata: per component status, seconds and caching;
+evaluation metrics; blessing; the pushed model version."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ml_metadata as mlmd
+from ml_metadata.proto import metadata_store_pb2
+
+_STATES = {
+    metadata_store_pb2.Execution.COMPLETE: "complete",
+    metadata_store_pb2.Execution.CACHED: "cached",
+    metadata_store_pb2.Execution.FAILED: "failed",
+    metadata_store_pb2.Execution.RUNNING: "running",
+    metadata_store_pb2.Execution.CANCELED: "canceled",
+}
+_OUTPUT = metadata_store_pb2.Event.OUTPUT
+
+
+@dataclass
+class ComponentRun:
+    node_id: str
+    status: str  # complete | cached | failed | running | canceled | not run
+    seconds: float | None = None
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    components: list[ComponentRun]
+    metrics: dict[str, float] = field(default_factory=dict)
+    baseline_metrics: dict[str, float] = field(default_factory=dict)
+    blessed: bool | None = None
+    validation_failures: list[str] = field(default_factory=list)
+    pushed_version: str | None = None
+    pushed_path: str | None = None
+    # False when the Pusher was cached: the version was pushed by an earlier run.
+    pushed_by_this_run: bool = False
+    error: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.error is None and all(c.status in ("complete", "cached") for c in self.components)
+
+    @property
+    def all_cached(self) -> bool:
+        return all(c.status == "cached" for c in self.components if c.node_id != RESOLVER_ID)
+
+
+# Resolver nodes resolve inputs afresh every run; they have nothing to cache.
+RESOLVER_ID = "latest_blessed_model_resolver"
+
+
+def open_store(metadata_path: Path) -> mlmd.MetadataStore:
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = str(metadata_path)
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return mlmd.MetadataStore(config)
+
+
+def latest_run_id(store: mlmd.MetadataStore, pipeline_name: str) -> str | None:
+    """The newest pipeline_run context of `pipeline_name`, by creation time."""
+    pipeline = store.get_context_by_type_and_name("pipeline", pipeline_name)
+    if pipeline is None:
+        return None
+    runs = [c for c in store.get_children_contexts_by_context(pipeline.id) if c.type == "pipeline_run"]
+    if not runs:  # Older TFX versions attach runs by association only.
+        runs = store.get_contexts_by_type("pipeline_run")
+    return max(runs, key=lambda c: (c.create_time_since_epoch, c.id)).name if runs else None
+
+
+def _outputs(store: mlmd.MetadataStore, execution_id: int, type_name: str) -> list[metadata_store_pb2.Artifact]:
+    ids = [e.artifact_id for e in store.get_events_by_execution_ids([execution_id]) if e.type == _OUTPUT]
+    artifact_type = store.get_artifact_type(type_name)
+    return [a for a in store.get_artifacts_by_id(ids) if a.type_id == artifact_type.id]
+
+
+def _custom(artifact: metadata_store_pb2.Artifact, key: str) -> int | str | None:
+    value = artifact.custom_properties.get(key)
+    if value is None:
+        return None
+    return value.int_value if value.HasField("int_value") else value.string_value
+
+
+def summarize(metadata_path: Path, pipeline_name: str, node_ids: list[str], run_id: str | None = None) -> RunSummary:
+    """Summarize `run_id` (default: the newest run) with components in `node_ids` order."""
+    store = open_store(metadata_path)
+    run_id = run_id or latest_run_id(store, pipeline_name)
+    run = store.get_context_by_type_and_name("pipeline_run", run_id) if run_id else None
+    if run is None:
+        return RunSummary(run_id=run_id or "?", components=[ComponentRun(n, "not run") for n in node_ids])
+    by_node: dict[str, metadata_store_pb2.Execution] = {}
+    for execution in store.get_executions_by_context(run.id):
+        for ctx in store.get_contexts_by_execution(execution.id):
+            if ctx.type == "node":
+                by_node[ctx.name.split(".", 1)[-1]] = execution
+    summary = RunSummary(run_id=run_id, components=[])
+    for node_id in node_ids:
+        execution = by_node.get(node_id)
+        if execution is None:
+            summary.components.append(ComponentRun(node_id, "not run"))
+            continue
+        seconds = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000
+        summary.components.append(ComponentRun(node_id, _STATES.get(execution.last_known_state, "unknown"), seconds))
+    if "Evaluator" in by_node:
+        _read_evaluation(store, by_node["Evaluator"], summary)
+    if "Pusher" in by_node:
+        _read_push(store, by_node["Pusher"], summary)
+    return summary
+
+
+def _read_evaluation(store, execution, summary: RunSummary) -> None:
+    import tensorflow_model_analysis as tfma  # Heavy: only when there is an evaluation to read.
+
+    for blessing in _outputs(store, execution.id, "ModelBlessing"):
+        summary.blessed = _custom(blessing, "blessed") == 1
+    for evaluation in _outputs(store, execution.id, "ModelEvaluation"):
+        for slice_metrics in tfma.load_metrics(evaluation.uri):
+            if slice_metrics.slice_key.single_slice_keys:
+                continue  # Only the overall slice.
+            for kv in slice_metrics.metric_keys_and_values:
+                if kv.key.HasField("aggregation_type") or kv.key.is_diff or not kv.value.HasField("double_value"):
+                    continue
+                target = summary.baseline_metrics if kv.key.model_name == "baseline" else summary.metrics
+                target[kv.key.name] = kv.value.double_value.value
+        validations = os.path.join(evaluation.uri, "validations.tfrecord")
+        if os.path.exists(validations):
+            result = tfma.load_validation_result(evaluation.uri)
+            for per_slice in result.metric_validations_per_slice:
+                for failure in per_slice.failures:
+                    summary.validation_failures.append(
+                        f"{failure.metric_key.name}: {failure.message or 'threshold not met'}"
+                    )
+
+
+def _read_push(store, execution, summary: RunSummary) -> None:
+    for pushed in _outputs(store, execution.id, "PushedModel"):
+        if _custom(pushed, "pushed") == 1:
+            summary.pushed_version = str(_custom(pushed, "pushed_version"))
+            summary.pushed_path = str(_custom(pushed, "pushed_destination"))
+            summary.pushed_by_this_run = execution.last_known_state == metadata_store_pb2.Execution.COMPLETE
+
+
+def render(summary: RunSummary) -> str:
+    lines = [f"run {summary.run_id}", f"  {'component':<32}{'status':<10}{'seconds':>8}"]
+    for c in summary.components:
+        seconds = f"{c.seconds:8.1f}" if c.seconds is not None else f"{'-':>8}"
+        lines.append(f"  {c.node_id:<32}{c.status:<10}{seconds}")
+    if summary.metrics:
+        lines.append("evaluation (eval split):")
+        for name, value in sorted(summary.metrics.items()):
+            baseline = summary.baseline_metrics.get(name)
+            versus = f"  (baseline {baseline:.4f})" if baseline is not None else ""
+            lines.append(f"  {name}: {value:.4f}{versus}")
+    if summary.blessed is not None:
+        lines.append(f"blessed: {'yes' if summary.blessed else 'NO'}")
+        lines.extend(f"  failed: {f}" for f in summary.validation_failures)
+    if summary.pushed_version:
+        how = "pushed by this run" if summary.pushed_by_this_run else "cached: pushed by an earlier run, no new version"
+        lines.append(f"model version: {summary.pushed_version} ({how})")
+        lines.append(f"  path: {summary.pushed_path}")
+    elif summary.blessed is not None:
+        lines.append("model version: none pushed (not blessed)")
+    if summary.error:
+        lines.append(f"FAILED: {summary.error}")
+    return "\n".join(lines)
