@@ -29,13 +29,27 @@ class LocalRun:
     enable_cache: bool = True
 
 
-def prepare_inputs(run: LocalRun) -> tuple[Path, Path, Path]:
-    """Seed the data area and stage modules and schema; return (data_root, modules_dir, schema_path)."""
+@dataclass(frozen=True)
+class PreparedInputs:
+    data_root: Path
+    preprocessing_module: Path
+    model_module: Path
+    schema_path: Path
+
+
+def prepare_inputs(run: LocalRun) -> PreparedInputs:
+    """Seed the data area and stage the modules and schema content-addressed under the local root."""
     data_root = run.paths.data / run.config.dataset
     seed_spans(DATA_DIR / run.config.dataset, data_root)
-    modules_dir = stage(MODULES_DIR, run.paths.staged / "modules")
-    schema_path = stage(SCHEMA_FILE, run.paths.staged / "schema")
-    return data_root, modules_dir, schema_path
+    staged = run.paths.staged
+    return PreparedInputs(
+        data_root=data_root,
+        # Alone in its folder: Transform's cache key then ignores changes to model.py.
+        preprocessing_module=stage(MODULES_DIR / "preprocessing.py", staged / "preprocessing"),
+        # The Trainer needs the whole folder (model.py imports preprocessing.py).
+        model_module=stage(MODULES_DIR, staged / "modules") / "model.py",
+        schema_path=stage(SCHEMA_FILE, staged / "schema"),
+    )
 
 
 def build(run: LocalRun):
@@ -44,14 +58,15 @@ def build(run: LocalRun):
 
     from pipelines.pipeline import create_pipeline
 
-    data_root, modules_dir, schema_path = prepare_inputs(run)
+    inputs = prepare_inputs(run)
     run.paths.metadata_path.parent.mkdir(parents=True, exist_ok=True)
     return create_pipeline(
         pipeline_name=run.config.pipeline_name,
         pipeline_root=str(run.paths.pipeline_root),
-        data_root=str(data_root),
-        schema_path=str(schema_path),
-        modules_dir=str(modules_dir),
+        data_root=str(inputs.data_root),
+        schema_path=str(inputs.schema_path),
+        preprocessing_module=str(inputs.preprocessing_module),
+        model_module=str(inputs.model_module),
         serving_model_dir=str(run.paths.registry / run.config.pipeline_name),
         num_epochs=run.num_epochs,
         learning_rate=run.learning_rate,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
@@ -50,7 +51,10 @@ def component_progress(log_path: Path, out: TextIO = sys.stdout) -> Iterator[_Co
     log_path.parent.mkdir(parents=True, exist_ok=True)
     out.flush()
     sys.stderr.flush()
-    console = os.fdopen(os.dup(out.fileno()), "w", buffering=1)
+    try:  # A private handle on the console, since fd 1 and 2 are about to point at the log.
+        console: TextIO = os.fdopen(os.dup(out.fileno()), "w", buffering=1)
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        console = out  # An in-memory stream (tests): it is not affected by the redirection.
     saved_fds = (os.dup(1), os.dup(2))
     saved_verbosity = absl_logging.get_verbosity()
     absl_logger = logging.getLogger("absl")
@@ -75,4 +79,5 @@ def component_progress(log_path: Path, out: TextIO = sys.stdout) -> Iterator[_Co
             os.dup2(saved_fds[1], 2)
             for fd in saved_fds:
                 os.close(fd)
-            console.close()
+            if console is not out:
+                console.close()

@@ -130,10 +130,19 @@ def _read_evaluation(store, execution, summary: RunSummary) -> None:
         if os.path.exists(validations):
             result = tfma.load_validation_result(evaluation.uri)
             for per_slice in result.metric_validations_per_slice:
-                for failure in per_slice.failures:
-                    summary.validation_failures.append(
-                        f"{failure.metric_key.name}: {failure.message or 'threshold not met'}"
-                    )
+                summary.validation_failures.extend(describe_failure(f) for f in per_slice.failures)
+
+
+def describe_failure(failure) -> str:
+    """A tfma ValidationFailure as one line: which check, the value, and the bound it missed."""
+    name = failure.metric_key.name
+    value = failure.metric_value.double_value.value
+    threshold = failure.metric_threshold
+    if failure.metric_key.is_diff:
+        bound = threshold.change_threshold.absolute.value
+        return f"no-regression: {name} changed by {value:+.4f} against the baseline (allowed: >= {bound:+.4f})"
+    bound = threshold.value_threshold.lower_bound.value
+    return f"absolute bound: {name} is {value:.4f} (required: >= {bound:.4f})"
 
 
 def _read_push(store, execution, summary: RunSummary) -> None:

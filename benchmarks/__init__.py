@@ -1,0 +1,1 @@
+"""Benchmarks: the measured figures of each flow (see benchmarks/README.md)."""

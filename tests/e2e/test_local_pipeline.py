@@ -1,0 +1,162 @@
+"""End to end on a temporary local environment: the real TFX pipeline, LocalDagRunner, ML Metadata.
+
+One environment is shared by the tests that follow each other (first run, cached rerun, regressing
+model); broken-data runs get their own.
+"""
+
+import csv
+import io
+
+import pytest
+
+from envconfig import load_environment
+from pipelines import local_runner
+from pipelines.local import DATA_DIR, LocalRun, execute
+
+pytestmark = pytest.mark.e2e
+
+
+def run(root, *, env="local", num_epochs=20, learning_rate=0.01, config=None):
+    config = config or load_environment(env)
+    out = io.StringIO()
+    summary = execute(
+        LocalRun(config=config, paths=config.local_paths(root), num_epochs=num_epochs, learning_rate=learning_rate),
+        out=out,
+    )
+    return summary, out.getvalue()
+
+
+def versions(root, config):
+    registry = config.local_paths(root).registry / config.pipeline_name
+    return sorted(p.name for p in registry.iterdir()) if registry.exists() else []
+
+
+@pytest.fixture(scope="module")
+def env_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("local-env")
+
+
+@pytest.fixture(scope="module")
+def first_run(env_root):
+    return run(env_root)
+
+
+def test_first_run_trains_blesses_and_pushes(first_run, env_root):
+    summary, progress = first_run
+    assert summary.succeeded, summary.error
+    assert {c.status for c in summary.components} == {"complete"}
+    assert summary.metrics["sparse_categorical_accuracy"] >= 0.9
+    assert summary.metrics["example_count"] > 50
+    assert summary.baseline_metrics == {}  # Nothing to compare with yet.
+    assert summary.blessed is True
+    assert summary.pushed_by_this_run
+    config = load_environment("local")
+    assert versions(env_root, config) == [summary.pushed_version]
+    assert (
+        config.local_paths(env_root).registry / config.pipeline_name / summary.pushed_version / "saved_model.pb"
+    ).exists()
+    for component in ("CsvExampleGen", "Transform", "Trainer", "Evaluator", "Pusher"):
+        assert f"] {component} done in" in progress
+
+
+def test_identical_rerun_is_served_from_cache_and_pushes_nothing(first_run, env_root):
+    summary, _ = run(env_root)
+    assert summary.succeeded, summary.error
+    assert summary.all_cached, [(c.node_id, c.status) for c in summary.components]
+    assert summary.blessed is True
+    assert not summary.pushed_by_this_run
+    assert summary.pushed_version == first_run[0].pushed_version
+    assert versions(env_root, load_environment("local")) == [first_run[0].pushed_version]
+
+
+def test_regressing_model_is_not_blessed_nor_pushed(first_run, env_root):
+    summary, _ = run(env_root, num_epochs=1, learning_rate=1e-4)
+    assert summary.succeeded, summary.error
+    trainer = next(c for c in summary.components if c.node_id == "Trainer")
+    assert trainer.status == "complete"
+    assert summary.blessed is False
+    assert summary.metrics["sparse_categorical_accuracy"] < 0.9
+    # Compared with the champion from the first run.
+    assert summary.baseline_metrics["sparse_categorical_accuracy"] >= 0.9
+    failures = " | ".join(summary.validation_failures)
+    assert "absolute bound: sparse_categorical_accuracy" in failures
+    assert "no-regression: sparse_categorical_accuracy" in failures
+    assert summary.pushed_version is None
+    assert versions(env_root, load_environment("local")) == [first_run[0].pushed_version]
+
+
+def test_no_regression_threshold_alone_blocks_a_worse_model(first_run, env_root, tmp_path):
+    """With the absolute bound at 0, only the comparison with the champion can refuse the model."""
+    text = (load_environment("local").model_dump_json()).replace('"min_accuracy":0.9', '"min_accuracy":0.0')
+    assert '"min_accuracy":0.0' in text
+    env = tmp_path / "lenient.yaml"
+    env.write_text(text)
+    summary, _ = run(env_root, config=load_environment(env), num_epochs=1, learning_rate=1e-4)
+    assert summary.succeeded, summary.error
+    assert summary.blessed is False
+    assert len(summary.validation_failures) == 1, summary.validation_failures
+    assert summary.validation_failures[0].startswith("no-regression: sparse_categorical_accuracy")
+    assert summary.pushed_version is None
+
+
+def broken_span(root, mutate):
+    """Seed the environment's span-1 with a mutated copy of the shipped data (seeding never overwrites)."""
+    config = load_environment("local")
+    with open(DATA_DIR / "penguins" / "span-1" / "penguins.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    fields, rows = mutate(list(rows[0]), rows)
+    span = config.local_paths(root).data / config.dataset / "span-1"
+    span.mkdir(parents=True)
+    with open(span / "penguins.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def wrong_type(fields, rows):
+    for row in rows[::10]:
+        row["body_mass_g"] = "heavy"
+    return fields, rows
+
+
+def missing_column(fields, rows):
+    return [f for f in fields if f != "island"], rows
+
+
+@pytest.mark.parametrize(
+    ("mutate", "feature", "anomaly"),
+    [(wrong_type, "body_mass_g", "type"), (missing_column, "island", "Column dropped")],
+)
+def test_broken_data_stops_at_validation_naming_the_anomaly(tmp_path, capsys, mutate, feature, anomaly):
+    broken_span(tmp_path, mutate)
+    assert local_runner.main(["--local-root", str(tmp_path)]) == 1
+    printed = capsys.readouterr().out
+    assert f"feature '{feature}'" in printed
+    assert anomaly.lower() in printed.lower()
+    statuses = {
+        line.split()[0]: line.split()[1]
+        for line in printed.splitlines()
+        if line.startswith("  ") and len(line.split()) >= 2
+    }
+    assert statuses.get("ValidationGate") == "failed"
+    for later in ("Transform", "Trainer", "Evaluator", "Pusher"):
+        assert statuses.get(later) == "not", (later, printed)
+    assert not (tmp_path / "registry").exists()
+
+
+def test_model_only_change_retrains_without_rerunning_transform(first_run, env_root, tmp_path, monkeypatch):
+    """The pipeline-level half of the fast path: a model.py edit reuses the cached Transform."""
+    import shutil
+
+    import pipelines.local
+
+    modules = tmp_path / "modules"
+    shutil.copytree(pipelines.local.MODULES_DIR, modules, ignore=shutil.ignore_patterns("__pycache__"))
+    model_py = modules / "model.py"
+    model_py.write_text(model_py.read_text().replace("HIDDEN_UNITS = (16, 8)", "HIDDEN_UNITS = (12, 8)"))
+    monkeypatch.setattr(pipelines.local, "MODULES_DIR", modules)
+    summary, _ = run(env_root)
+    statuses = {c.node_id: c.status for c in summary.components}
+    assert statuses["Transform"] == "cached"
+    assert statuses["Trainer"] == "complete"
+    assert statuses["Evaluator"] == "complete"

@@ -1,0 +1,96 @@
+"""Custom components: hyperparameters, the validation gate and the baseline resolver strategy."""
+
+import json
+
+import pytest
+from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tfx.types import standard_artifacts
+
+from components.baseline_resolver import CandidateBaselineStrategy, select_baseline
+from components.hyperparameters import FILE_NAME, HyperparametersGen, hyperparameters_config
+from components.validation_gate import DataValidationError, ValidationGate
+from pipelines.modules.model import hyperparameter_values
+
+
+def test_hyperparameters_are_written_in_the_shape_run_fn_reads(tmp_path):
+    artifact = standard_artifacts.HyperParameters()
+    artifact.uri = str(tmp_path)
+    HyperparametersGen.test_call(num_epochs=7, learning_rate=0.05, hyperparameters=artifact)
+    files = list(tmp_path.iterdir())
+    assert [f.name for f in files] == [FILE_NAME]  # The Trainer requires exactly one file.
+    assert hyperparameter_values(json.loads(files[0].read_text())) == {"num_epochs": 7, "learning_rate": 0.05}
+
+
+@pytest.mark.parametrize(("epochs", "rate", "field"), [(0, 0.01, "num_epochs"), (5, 0.0, "learning_rate")])
+def test_hyperparameters_reject_out_of_range_values(epochs, rate, field):
+    with pytest.raises(ValueError, match=field):
+        hyperparameters_config(epochs, rate)
+
+
+def _anomalies_dir(tmp_path, split, anomalies):
+    (tmp_path / f"Split-{split}").mkdir(parents=True)
+    (tmp_path / f"Split-{split}" / "SchemaDiff.pb").write_bytes(anomalies.SerializeToString())
+    artifact = standard_artifacts.ExampleAnomalies()
+    artifact.uri = str(tmp_path)
+    return artifact
+
+
+def test_gate_names_feature_and_anomaly(tmp_path):
+    found = anomalies_pb2.Anomalies()
+    info = found.anomaly_info["body_mass_g"]
+    info.short_description = "Unexpected data type"
+    info.description = "Expected data of type: INT but got BYTES"
+    artifact = _anomalies_dir(tmp_path, "train", found)
+    with pytest.raises(DataValidationError) as err:
+        ValidationGate.test_call(anomalies=artifact)
+    assert "split 'train': feature 'body_mass_g': Unexpected data type" in str(err.value)
+    assert "INT but got BYTES" in str(err.value)
+
+
+def test_gate_passes_clean_data(tmp_path):
+    ValidationGate.test_call(anomalies=_anomalies_dir(tmp_path, "train", anomalies_pb2.Anomalies()))
+
+
+def test_gate_refuses_a_missing_report(tmp_path):
+    artifact = standard_artifacts.ExampleAnomalies()
+    artifact.uri = str(tmp_path)
+    with pytest.raises(DataValidationError, match="no anomalies report"):
+        ValidationGate.test_call(anomalies=artifact)
+
+
+def _model(model_id):
+    model = standard_artifacts.Model()
+    model.id = model_id
+    return model
+
+
+def _blessing(model_id, blessed):
+    blessing = standard_artifacts.ModelBlessing()
+    blessing.set_int_custom_property("current_model_id", model_id)
+    blessing.set_int_custom_property("blessed", int(blessed))
+    return blessing
+
+
+def test_baseline_is_newest_blessed_model_older_than_the_candidate():
+    models = [_model(i) for i in (3, 5, 8, 9)]
+    blessings = [_blessing(3, True), _blessing(5, True), _blessing(8, False), _blessing(9, True)]
+    model, blessing = select_baseline([_model(9)], models, blessings)
+    assert model.id == 5
+    assert blessing.get_int_custom_property("current_model_id") == 5
+
+
+def test_rerun_of_the_first_model_has_no_baseline():
+    # The first blessed model, reused from cache: still nothing older, so the Evaluator input is unchanged.
+    assert select_baseline([_model(3)], [_model(3)], [_blessing(3, True)]) is None
+    assert select_baseline([], [_model(3)], [_blessing(3, True)]) is None
+
+
+def test_strategy_output_keeps_its_channels():
+    result = CandidateBaselineStrategy().resolve_artifacts(
+        None, {"model": [_model(3), _model(4)], "model_blessing": [_blessing(3, True)], "candidate": [_model(4)]}
+    )
+    assert [m.id for m in result["model"]] == [3]
+    assert len(result["model_blessing"]) == 1
+    assert [m.id for m in result["candidate"]] == [4]
+    with pytest.raises(ValueError, match="'candidate'"):
+        CandidateBaselineStrategy().resolve_artifacts(None, {"model": [], "model_blessing": []})

@@ -1,0 +1,86 @@
+"""Environment config: every shipped file loads; bad files fail naming the file and the field."""
+
+from pathlib import Path
+
+import pytest
+
+from envconfig import ConfigError, load_environment
+from envconfig.loader import ENVS_DIR
+
+VALID_LOCAL = """
+name: local
+backend: local
+pipeline_name: penguins-test
+evaluation: {min_accuracy: 0.9, max_accuracy_drop: 0.01}
+local: {root: .local}
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "env.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("name", ["local", "dev", "prod"])
+def test_shipped_environments_load(name):
+    config = load_environment(name)
+    assert config.name == name
+    assert (config.backend == "local") == (name == "local")
+
+
+def test_environment_names_map_to_envs_folder():
+    assert {p.stem for p in ENVS_DIR.glob("*.yaml")} == {"local", "dev", "prod"}
+
+
+def test_local_root_is_resolved_against_the_repository_and_overridable(tmp_path):
+    config = load_environment("local")
+    assert config.local_paths().root == (ENVS_DIR.parent / ".local").resolve()
+    paths = config.local_paths(tmp_path / "elsewhere")
+    assert paths.root == tmp_path / "elsewhere"
+    for sub in (paths.pipeline_root, paths.metadata_path, paths.registry, paths.data, paths.staged):
+        assert paths.root in sub.parents
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match=r"nope\.yaml: environment file not found"):
+        load_environment(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (("min_accuracy: 0.9", "min_accuracy: 1.5"), "evaluation.min_accuracy"),
+        (("min_accuracy: 0.9", "min_accuracy: .nan"), "evaluation.min_accuracy"),
+        (("backend: local", "backend: kubeflow"), "backend"),
+        (("pipeline_name: penguins-test", "pipeline_name: Penguins Test"), "pipeline_name"),
+        (("local: {root: .local}", "local: {root: .local, colour: red}"), "local.colour"),
+        (("name: local", "name: local\ntraining: {num_epochs: 0}"), "training.num_epochs"),
+        (("name: local", "name: local\ntraining: {learning_rate: 0}"), "training.learning_rate"),
+        (("name: local", "name: local\ntrainig: {num_epochs: 3}"), "trainig"),
+    ],
+)
+def test_invalid_values_name_file_and_field(tmp_path, change, field):
+    path = write(tmp_path, VALID_LOCAL.replace(*change))
+    with pytest.raises(ConfigError) as err:
+        load_environment(path)
+    assert str(path) in str(err.value)
+    assert field in str(err.value)
+
+
+def test_backend_needs_its_section(tmp_path):
+    path = write(tmp_path, VALID_LOCAL.replace("backend: local", "backend: vertex"))
+    with pytest.raises(ConfigError, match="backend 'vertex' needs a 'gcp' section"):
+        load_environment(path)
+
+
+def test_bad_project_id_is_named(tmp_path):
+    text = load_environment("dev").model_dump_json()
+    path = write(tmp_path, text.replace('"my-dev-project"', '"My_Project"'))
+    with pytest.raises(ConfigError, match=r"gcp.*My_Project"):
+        load_environment(path)
+
+
+def test_not_yaml_mapping(tmp_path):
+    with pytest.raises(ConfigError, match="expected a mapping"):
+        load_environment(write(tmp_path, "- just\n- a list\n"))

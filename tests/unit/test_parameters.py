@@ -1,0 +1,30 @@
+"""Pipeline parameters: the one validation used by runners and the HyperparametersGen component."""
+
+import math
+
+import pytest
+
+from pipelines.parameters import LEARNING_RATE, NUM_EPOCHS
+
+
+@pytest.mark.parametrize(("value", "expected"), [(1, 1), (20, 20), (1000, 1000)])
+def test_num_epochs_accepts(value, expected):
+    assert NUM_EPOCHS.validate(value) == expected
+
+
+@pytest.mark.parametrize("value", [0, -1, 1001, 10**9, 2.5, "3", True, None, math.nan])
+def test_num_epochs_rejects_and_names_itself(value):
+    with pytest.raises(ValueError, match=r"^num_epochs: "):
+        NUM_EPOCHS.validate(value)
+
+
+@pytest.mark.parametrize(("value", "expected"), [(1e-5, 1e-5), (0.01, 0.01), (1, 1.0), (1.0, 1.0)])
+def test_learning_rate_accepts(value, expected):
+    assert LEARNING_RATE.validate(value) == expected
+    assert isinstance(LEARNING_RATE.validate(value), float)
+
+
+@pytest.mark.parametrize("value", [0, 0.0, -0.1, 1.0001, math.nan, math.inf, -math.inf, "1e-2", False])
+def test_learning_rate_rejects_and_names_itself(value):
+    with pytest.raises(ValueError, match=r"^learning_rate: "):
+        LEARNING_RATE.validate(value)

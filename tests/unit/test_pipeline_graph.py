@@ -1,0 +1,128 @@
+"""The pipeline graph: components, wiring, parameters; and that it compiles to TFX IR."""
+
+import pytest
+from tfx.dsl.compiler import compiler
+from tfx.orchestration import data_types
+from tfx.proto.orchestration import pipeline_pb2
+
+from pipelines.pipeline import SPAN_PATTERN, create_pipeline
+
+EXPECTED_ORDER = [
+    "CsvExampleGen",
+    "HyperparametersGen",
+    "ImportSchemaGen",
+    "StatisticsGen",
+    "ExampleValidator",
+    "ValidationGate",
+    "Transform",
+    "Trainer",
+    "latest_blessed_model_resolver",
+    "Evaluator",
+    "Pusher",
+]
+
+
+def make(tmp_path, **overrides):
+    args = dict(
+        pipeline_name="penguins-test",
+        pipeline_root=str(tmp_path / "root"),
+        data_root=str(tmp_path / "data"),
+        schema_path=str(tmp_path / "schema" / "schema.pbtxt"),
+        preprocessing_module=str(tmp_path / "pre" / "abc" / "preprocessing.py"),
+        model_module=str(tmp_path / "modules" / "def" / "model.py"),
+        serving_model_dir=str(tmp_path / "registry"),
+        num_epochs=5,
+        learning_rate=0.02,
+        min_accuracy=0.9,
+        max_accuracy_drop=0.01,
+    )
+    args.update(overrides)
+    pipeline = create_pipeline(**args)
+    return pipeline, {c.id: c for c in pipeline.components}
+
+
+def producer(channel):
+    return channel.producer_component_id
+
+
+def test_components_in_topological_order(tmp_path):
+    pipeline, _ = make(tmp_path)
+    assert [c.id for c in pipeline.components] == EXPECTED_ORDER
+
+
+def test_wiring(tmp_path):
+    _, c = make(tmp_path)
+    assert producer(c["StatisticsGen"].inputs["examples"]) == "CsvExampleGen"
+    assert producer(c["ExampleValidator"].inputs["schema"]) == "ImportSchemaGen"
+    assert producer(c["ValidationGate"].inputs["anomalies"]) == "ExampleValidator"
+    # Transform must wait for the gate, so anomalous data never reaches it.
+    assert "ValidationGate" in {n.id for n in c["Transform"].upstream_nodes}
+    assert producer(c["Trainer"].inputs["examples"]) == "Transform"
+    assert producer(c["Trainer"].inputs["hyperparameters"]) == "HyperparametersGen"
+    assert {n.id for n in c["latest_blessed_model_resolver"].upstream_nodes} == {"Trainer"}
+    assert producer(c["Evaluator"].inputs["model"]) == "Trainer"
+    assert producer(c["Evaluator"].inputs["baseline_model"]) == "latest_blessed_model_resolver"
+    assert producer(c["Evaluator"].inputs["examples"]) == "CsvExampleGen"  # Raw examples: TFMA applies the transform.
+    assert producer(c["Pusher"].inputs["model_blessing"]) == "Evaluator"
+
+
+def test_parameters_and_settings(tmp_path):
+    _, c = make(tmp_path)
+    assert c["HyperparametersGen"].exec_properties == {"num_epochs": 5, "learning_rate": 0.02}
+    assert c["Transform"].exec_properties["module_file"] == str(tmp_path / "pre/abc/preprocessing.py")
+    assert c["Transform"].exec_properties["disable_statistics"] == 1
+    assert c["Trainer"].exec_properties["module_file"] == str(tmp_path / "modules/def/model.py")
+    assert c["ImportSchemaGen"].exec_properties["schema_file"] == str(tmp_path / "schema/schema.pbtxt")
+    assert SPAN_PATTERN in c["CsvExampleGen"].exec_properties["input_config"]
+    assert str(tmp_path / "registry") in c["Pusher"].exec_properties["push_destination"]
+
+
+def test_evaluator_has_absolute_and_no_regression_thresholds(tmp_path):
+    _, c = make(tmp_path, min_accuracy=0.85, max_accuracy_drop=0.02)
+    config = c["Evaluator"].exec_properties["eval_config"]
+    assert '"lower_bound": 0.85' in config
+    assert "HIGHER_IS_BETTER" in config
+    assert '"absolute": -0.02' in config
+
+
+def test_runtime_parameters_are_accepted_and_compiled(tmp_path):
+    epochs = data_types.RuntimeParameter(name="num_epochs", ptype=int, default=20)
+    rate = data_types.RuntimeParameter(name="learning_rate", ptype=float, default=0.01)
+    pipeline, c = make(tmp_path, num_epochs=epochs, learning_rate=rate)
+    assert c["HyperparametersGen"].exec_properties["num_epochs"] is epochs
+    ir = compiler.Compiler().compile(pipeline)
+    node = next(n.pipeline_node for n in ir.nodes if n.pipeline_node.node_info.id == "HyperparametersGen")
+    assert node.parameters.parameters["num_epochs"].runtime_parameter.name == "num_epochs"
+    assert node.parameters.parameters["learning_rate"].runtime_parameter.name == "learning_rate"
+
+
+def test_concrete_values_compile(tmp_path):
+    ir = compiler.Compiler().compile(make(tmp_path)[0])
+    assert isinstance(ir, pipeline_pb2.Pipeline)
+    assert [n.pipeline_node.node_info.id for n in ir.nodes] == EXPECTED_ORDER
+
+
+def test_factory_reads_no_environment(tmp_path, monkeypatch):
+    monkeypatch.setattr("os.environ", {})
+    pipeline, _ = make(tmp_path)
+    assert pipeline.pipeline_info.pipeline_name == "penguins-test"
+
+
+@pytest.mark.parametrize("missing", ["pipeline_root", "num_epochs", "min_accuracy"])
+def test_every_value_is_required(tmp_path, missing):
+    args = dict(
+        pipeline_name="p",
+        pipeline_root="r",
+        data_root="d",
+        schema_path="s",
+        preprocessing_module="p.py",
+        model_module="m.py",
+        serving_model_dir="v",
+        num_epochs=1,
+        learning_rate=0.1,
+        min_accuracy=0.5,
+        max_accuracy_drop=0.0,
+    )
+    del args[missing]
+    with pytest.raises(TypeError, match=missing):
+        create_pipeline(**args)
