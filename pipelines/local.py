@@ -4,8 +4,8 @@ DirectRunner, all state under the environment's local root."""
 from __future__ import annotations
 
 import sys
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
@@ -27,6 +27,8 @@ class LocalRun:
     num_epochs: int
     learning_rate: float
     enable_cache: bool = True
+    # Default: a timestamp. Callers that need idempotent submissions pass their own.
+    run_id: str = field(default_factory=lambda: datetime.now().strftime("%Y%m%dT%H%M%S.%f"))
 
 
 @dataclass(frozen=True)
@@ -80,26 +82,42 @@ def build(run: LocalRun):
     )
 
 
+def _runner(run_id: str):
+    """A LocalDagRunner whose pipeline run id is `run_id`, so the run can be found in ML Metadata."""
+    from tfx.dsl.compiler import constants
+    from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+    from tfx.orchestration.portable import runtime_parameter_utils
+
+    class NamedRunLocalDagRunner(LocalDagRunner):
+        def run_with_ir(self, pipeline, run_options=None, **kwargs):
+            # LocalDagRunner only fills in the run id if it is still a placeholder.
+            runtime_parameter_utils.substitute_runtime_parameter(
+                pipeline, {constants.PIPELINE_RUN_ID_PARAMETER_NAME: run_id}
+            )
+            return super().run_with_ir(pipeline, run_options=run_options, **kwargs)
+
+    return NamedRunLocalDagRunner()
+
+
 def execute(run: LocalRun, out: TextIO = sys.stdout):
     """Run the pipeline with progress lines; return its RunSummary (failures are in summary.error)."""
     from pipelines.progress import component_progress
 
-    log_path = run.paths.root / "logs" / f"{run.config.pipeline_name}-{time.strftime('%Y%m%dT%H%M%S')}.log"
-    print(f"full log: {log_path}", file=out, flush=True)
+    log_path = run.paths.root / "logs" / f"{run.config.pipeline_name}-{run.run_id}.log"
+    print(f"run {run.run_id}, full log: {log_path}", file=out, flush=True)
     with component_progress(log_path, out) as progress:
         progress.note("loading TensorFlow and TFX ...")
-        from tfx.orchestration.local.local_dag_runner import LocalDagRunner
-
         from pipelines.summary import summarize
 
+        runner = _runner(run.run_id)
         pipeline = build(run)
         node_ids = [component.id for component in pipeline.components]
         progress.note("pipeline built; running")
         error = None
         try:
-            LocalDagRunner().run(pipeline)
+            runner.run(pipeline)
         except Exception as err:
             error = f"{type(err).__name__}: {err}"
-        summary = summarize(run.paths.metadata_path, run.config.pipeline_name, node_ids)
+        summary = summarize(run.paths.metadata_path, run.run_id, node_ids)
     summary.error = error
     return summary

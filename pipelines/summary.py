@@ -23,7 +23,7 @@ _OUTPUT = metadata_store_pb2.Event.OUTPUT
 @dataclass
 class ComponentRun:
     node_id: str
-    status: str  # complete | cached | failed | running | canceled | not run
+    status: str  # complete | cached | resolved | failed | running | canceled | not run
     seconds: float | None = None
 
 
@@ -43,15 +43,12 @@ class RunSummary:
 
     @property
     def succeeded(self) -> bool:
-        return self.error is None and all(c.status in ("complete", "cached") for c in self.components)
+        return self.error is None and all(c.status in ("complete", "cached", "resolved") for c in self.components)
 
     @property
     def all_cached(self) -> bool:
-        return all(c.status == "cached" for c in self.components if c.node_id != RESOLVER_ID)
-
-
-# Resolver nodes resolve inputs afresh every run; they have nothing to cache.
-RESOLVER_ID = "latest_blessed_model_resolver"
+        """Every component was served from cache (resolvers, which only look up inputs, aside)."""
+        return all(c.status in ("cached", "resolved") for c in self.components)
 
 
 def open_store(metadata_path: Path) -> mlmd.MetadataStore:
@@ -59,17 +56,6 @@ def open_store(metadata_path: Path) -> mlmd.MetadataStore:
     config.sqlite.filename_uri = str(metadata_path)
     config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
     return mlmd.MetadataStore(config)
-
-
-def latest_run_id(store: mlmd.MetadataStore, pipeline_name: str) -> str | None:
-    """The newest pipeline_run context of `pipeline_name`, by creation time."""
-    pipeline = store.get_context_by_type_and_name("pipeline", pipeline_name)
-    if pipeline is None:
-        return None
-    runs = [c for c in store.get_children_contexts_by_context(pipeline.id) if c.type == "pipeline_run"]
-    if not runs:  # Older TFX versions attach runs by association only.
-        runs = store.get_contexts_by_type("pipeline_run")
-    return max(runs, key=lambda c: (c.create_time_since_epoch, c.id)).name if runs else None
 
 
 def _outputs(store: mlmd.MetadataStore, execution_id: int, type_name: str) -> list[metadata_store_pb2.Artifact]:
@@ -85,13 +71,12 @@ def _custom(artifact: metadata_store_pb2.Artifact, key: str) -> int | str | None
     return value.int_value if value.HasField("int_value") else value.string_value
 
 
-def summarize(metadata_path: Path, pipeline_name: str, node_ids: list[str], run_id: str | None = None) -> RunSummary:
-    """Summarize `run_id` (default: the newest run) with components in `node_ids` order."""
+def summarize(metadata_path: Path, run_id: str, node_ids: list[str]) -> RunSummary:
+    """Summarize pipeline run `run_id`, listing components in `node_ids` order."""
     store = open_store(metadata_path)
-    run_id = run_id or latest_run_id(store, pipeline_name)
-    run = store.get_context_by_type_and_name("pipeline_run", run_id) if run_id else None
+    run = store.get_context_by_type_and_name("pipeline_run", run_id)
     if run is None:
-        return RunSummary(run_id=run_id or "?", components=[ComponentRun(n, "not run") for n in node_ids])
+        return RunSummary(run_id=run_id, components=[ComponentRun(n, "not run") for n in node_ids])
     by_node: dict[str, metadata_store_pb2.Execution] = {}
     for execution in store.get_executions_by_context(run.id):
         for ctx in store.get_contexts_by_execution(execution.id):
@@ -104,7 +89,10 @@ def summarize(metadata_path: Path, pipeline_name: str, node_ids: list[str], run_
             summary.components.append(ComponentRun(node_id, "not run"))
             continue
         seconds = (execution.last_update_time_since_epoch - execution.create_time_since_epoch) / 1000
-        summary.components.append(ComponentRun(node_id, _STATES.get(execution.last_known_state, "unknown"), seconds))
+        status = _STATES.get(execution.last_known_state, "unknown")
+        if status == "complete" and execution.type.endswith(".Resolver"):
+            status = "resolved"  # A resolver looks up inputs afresh every run; it has nothing to cache.
+        summary.components.append(ComponentRun(node_id, status, seconds))
     if "Evaluator" in by_node:
         _read_evaluation(store, by_node["Evaluator"], summary)
     if "Pusher" in by_node:

@@ -44,7 +44,9 @@ def first_run(env_root):
 def test_first_run_trains_blesses_and_pushes(first_run, env_root):
     summary, progress = first_run
     assert summary.succeeded, summary.error
-    assert {c.status for c in summary.components} == {"complete"}
+    statuses = {c.node_id: c.status for c in summary.components}
+    assert statuses.pop("latest_blessed_model_resolver") == "resolved"
+    assert set(statuses.values()) == {"complete"}
     assert summary.metrics["sparse_categorical_accuracy"] >= 0.9
     assert summary.metrics["example_count"] > 50
     assert summary.baseline_metrics == {}  # Nothing to compare with yet.
@@ -63,6 +65,7 @@ def test_identical_rerun_is_served_from_cache_and_pushes_nothing(first_run, env_
     summary, _ = run(env_root)
     assert summary.succeeded, summary.error
     assert summary.all_cached, [(c.node_id, c.status) for c in summary.components]
+    assert sum(c.status == "cached" for c in summary.components) == len(summary.components) - 1
     assert summary.blessed is True
     assert not summary.pushed_by_this_run
     assert summary.pushed_version == first_run[0].pushed_version
