@@ -27,9 +27,9 @@ class _Strict(BaseModel):
 class Training(_Strict):
     """Default hyperparameters for runs that do not set their own."""
 
-    num_epochs: int = Field(NUM_EPOCHS.default, ge=NUM_EPOCHS.minimum, le=NUM_EPOCHS.maximum)
+    num_epochs: int = Field(int(NUM_EPOCHS.default), ge=NUM_EPOCHS.minimum, le=NUM_EPOCHS.maximum)
     learning_rate: float = Field(
-        LEARNING_RATE.default, gt=LEARNING_RATE.minimum, le=LEARNING_RATE.maximum, allow_inf_nan=False
+        float(LEARNING_RATE.default), gt=LEARNING_RATE.minimum, le=LEARNING_RATE.maximum, allow_inf_nan=False
     )
 
 

@@ -31,7 +31,7 @@ class Parameter:
         if not low_ok or value > self.maximum:
             low = "(" if self.exclusive_minimum else "["
             raise ValueError(f"{self.name}: {value!r} is outside {low}{self.minimum}, {self.maximum}]")
-        return self.ptype(value)
+        return int(value) if self.ptype is int else float(value)
 
 
 NUM_EPOCHS = Parameter("num_epochs", int, default=20, minimum=1, maximum=1000)
