@@ -32,6 +32,9 @@ nox.options.error_on_missing_interpreters = True
 nox.options.sessions = ["lint", "tests"]
 
 PY310 = find_python310()
+# Without Python 3.10 the TFX sessions get no virtualenv, so their first line can say what is missing
+# (nox's own "interpreter not found" would come first otherwise).
+TFX_PYTHON: str | bool = PY310 or False
 
 
 def _require_py310(session: nox.Session) -> None:
@@ -80,7 +83,7 @@ def lint(session: nox.Session) -> None:
     session.run("mypy", *TYPED)
 
 
-@nox.session(python=PY310 or "3.10")
+@nox.session(python=TFX_PYTHON)
 def tests(session: nox.Session) -> None:
     """The test suite (unit, pipeline graph, end to end on a temporary local environment); what CI runs.
 
@@ -91,7 +94,7 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", *session.posargs, env=TF_ENV)
 
 
-@nox.session(python=PY310 or "3.10")
+@nox.session(python=TFX_PYTHON)
 def pipeline(session: nox.Session) -> None:
     """Run the training pipeline on the local environment and print its summary.
 
@@ -102,7 +105,7 @@ def pipeline(session: nox.Session) -> None:
     session.run("python", "-m", "pipelines.local_runner", *session.posargs, env=TF_ENV)
 
 
-@nox.session(python=PY310 or "3.10")
+@nox.session(python=TFX_PYTHON)
 def bench(session: nox.Session) -> None:
     """Benchmark: cold local run, fully cached rerun, and the plain-Keras floor; writes benchmarks/results/."""
     _require_py310(session)
