@@ -53,6 +53,23 @@ class CandidateBaselineStrategy(resolver.ResolverStrategy):
         }
 
 
+def latest_blessed_resolver() -> resolver.Resolver:
+    """TFX's LatestBlessedModelStrategy: the only baseline strategy Vertex AI Pipelines can run.
+
+    On Vertex an identical rerun therefore sees its own earlier model as the baseline and re-evaluates.
+    """
+    from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import LatestBlessedModelStrategy
+
+    return resolver.Resolver(
+        strategy_class=LatestBlessedModelStrategy,
+        model=types.Channel(type=standard_artifacts.Model),
+        model_blessing=types.Channel(type=standard_artifacts.ModelBlessing),
+    ).with_id(RESOLVER_ID)
+
+
+RESOLVER_ID = "latest_blessed_model_resolver"
+
+
 def baseline_resolver(candidate_channel) -> resolver.Resolver:
     """The Resolver node: all models and blessings of the pipeline, plus this run's candidate."""
     return resolver.Resolver(
@@ -60,4 +77,4 @@ def baseline_resolver(candidate_channel) -> resolver.Resolver:
         model=types.Channel(type=standard_artifacts.Model),
         model_blessing=types.Channel(type=standard_artifacts.ModelBlessing),
         candidate=candidate_channel,
-    ).with_id("latest_blessed_model_resolver")
+    ).with_id(RESOLVER_ID)

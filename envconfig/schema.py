@@ -77,6 +77,20 @@ class Gcp(_Strict):
     project: str
     region: str
     name_prefix: str = Field(pattern=_NAME)
+    # VPC network for pipeline jobs (projects/<number>/global/networks/<name>); none: Google's default.
+    network: str | None = None
+
+    def name(self, kind: str) -> str:
+        """The one naming rule for every resource: <name_prefix>-<kind>, e.g. penguins-dev-artifacts."""
+        return f"{self.name_prefix}-{kind}"
+
+    def bucket_uri(self, kind: str) -> str:
+        return f"gs://{self.name(kind)}"
+
+    @property
+    def pipeline_service_account(self) -> str:
+        """The account Vertex runs pipelines as (created by infra under the naming rule)."""
+        return f"{self.name('pipeline')}@{self.project}.iam.gserviceaccount.com"
 
     @model_validator(mode="after")
     def _check_project(self) -> Gcp:

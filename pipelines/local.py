@@ -99,10 +99,11 @@ def _runner(run_id: str):
     return NamedRunLocalDagRunner()
 
 
-def execute(run: LocalRun, out: TextIO = sys.stdout):
+def execute(run: LocalRun, out: TextIO | None = None):
     """Run the pipeline with progress lines; return its RunSummary (failures are in summary.error)."""
     from pipelines.progress import component_progress
 
+    out = out or sys.stdout
     log_path = run.paths.root / "logs" / f"{run.config.pipeline_name}-{run.run_id}.log"
     print(f"run {run.run_id}, full log: {log_path}", file=out, flush=True)
     with component_progress(log_path, out) as progress:

@@ -24,9 +24,9 @@ from tfx.components import (
 )
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.orchestration import pipeline as tfx_pipeline
-from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2
+from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2, trainer_pb2
 
-from components.baseline_resolver import baseline_resolver
+from components.baseline_resolver import baseline_resolver, latest_blessed_resolver
 from components.hyperparameters import HyperparametersGen
 from components.validation_gate import ValidationGate
 
@@ -80,6 +80,16 @@ def example_gen_configs() -> tuple[Any, Any]:
     return input_config, output_config
 
 
+def _range_config(span_range: Any) -> Any:
+    if span_range is None or isinstance(span_range, range_config_pb2.RangeConfig):
+        return span_range
+    if not isinstance(span_range, str):
+        raise TypeError(f"span_range: expected a RangeConfig or its JSON, got {type(span_range).__name__}")
+    from google.protobuf import json_format
+
+    return json_format.Parse(span_range, range_config_pb2.RangeConfig())
+
+
 def create_pipeline(
     *,
     pipeline_name: str,
@@ -93,6 +103,8 @@ def create_pipeline(
     learning_rate: float | Any,
     min_accuracy: float,
     max_accuracy_drop: float,
+    span_range: Any = None,
+    baseline: str = "candidate",
     metadata_connection_config: Any = None,
     beam_pipeline_args: Sequence[str] = (),
     enable_cache: bool = True,
@@ -103,7 +115,14 @@ def create_pipeline(
     file in each one's folder. Pass content-addressed copies, so that a change to the code changes the
     component inputs (and so the cache key), and a folder holding only preprocessing.py, so that a change
     to the model alone does not rerun Transform.
+
+    `span_range`: a RangeConfig or its JSON; None reads the newest span. (A RuntimeParameter here is
+    dropped by the KFP v2 compiler, so a per-run span range needs a component that emits the config.)
+    `baseline`: "candidate" (the champion older than the candidate: identical reruns stay fully cached) or
+    "latest-blessed" (TFX's built-in strategy, the one Vertex AI Pipelines supports).
     """
+    if baseline not in ("candidate", "latest-blessed"):
+        raise ValueError(f"baseline: expected 'candidate' or 'latest-blessed', got {baseline!r}")
     input_config, output_config = example_gen_configs()
     example_gen = CsvExampleGen(input_base=data_root, input_config=input_config, output_config=output_config)
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
@@ -130,11 +149,11 @@ def create_pipeline(
         train_args=trainer_pb2.TrainArgs(splits=["train"]),
         eval_args=trainer_pb2.EvalArgs(splits=["eval"]),
     )
-    baseline = baseline_resolver(trainer.outputs["model"])
+    resolver = baseline_resolver(trainer.outputs["model"]) if baseline == "candidate" else latest_blessed_resolver()
     evaluator = Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
-        baseline_model=baseline.outputs["model"],
+        baseline_model=resolver.outputs["model"],
         example_splits=["eval"],
         eval_config=eval_config(min_accuracy, max_accuracy_drop),
     )
@@ -157,7 +176,7 @@ def create_pipeline(
             transform,
             hyperparameters,
             trainer,
-            baseline,
+            resolver,
             evaluator,
             pusher,
         ],

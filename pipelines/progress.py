@@ -40,7 +40,7 @@ class _ComponentProgress(logging.Handler):
 
 
 @contextmanager
-def component_progress(log_path: Path, out: TextIO = sys.stdout) -> Iterator[_ComponentProgress]:
+def component_progress(log_path: Path, out: TextIO | None = None) -> Iterator[_ComponentProgress]:
     """Show one line per component start and end on `out`; send everything else to `log_path`.
 
     TFX, Beam, pip and setuptools (TFX builds and installs the user-module wheels in subprocesses) write
@@ -48,6 +48,7 @@ def component_progress(log_path: Path, out: TextIO = sys.stdout) -> Iterator[_Co
     """
     from absl import logging as absl_logging
 
+    out = out or sys.stdout  # Looked up per call: tests and callers may have replaced it.
     log_path.parent.mkdir(parents=True, exist_ok=True)
     out.flush()
     sys.stderr.flush()

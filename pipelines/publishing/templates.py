@@ -1,0 +1,139 @@
+"""Publishing compiled pipeline templates: templates/<sha256>/pipeline.json, plus a record per commit.
+
+Submissions pin templates/<sha256>/pipeline.json (immutable), never a mutable name such as "latest"; the
+commit record answers "which template did this commit publish" and cannot be rewritten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pipelines.publishing.store import ArtifactStore, PublishConflictError
+from pipelines.submission.base import SubmissionError
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# Full git object names only (SHA-1 or SHA-256 repositories): an abbreviation would be a second record name.
+_COMMIT = re.compile(r"^(?:[0-9a-f]{40}|[0-9a-f]{64})$")
+COMMIT_REF_PREFIX = "commit:"
+
+
+class TemplateNotFoundError(SubmissionError):
+    """No published template for this reference."""
+
+
+@dataclass(frozen=True)
+class PublishedTemplate:
+    sha256: str
+    # What a submission pins: templates/<sha256>/pipeline.json.
+    uri: str
+    commit_sha: str
+    # From the commit record: the first publish of a commit wins, so these may be an earlier call's values.
+    branch: str
+    published_at: str
+    # False when this commit had already published this template: nothing was written.
+    created: bool
+
+
+def template_object_path(sha256: str) -> str:
+    """The store path of a template version."""
+    return f"templates/{sha256}/pipeline.json"
+
+
+def commit_record_path(commit_sha: str) -> str:
+    """The store path of a commit's record."""
+    return f"templates/commits/{commit_sha}.json"
+
+
+def publish_template(store: ArtifactStore, template_path: Path, *, commit_sha: str, branch: str) -> PublishedTemplate:
+    """Upload the template under its sha256, then record it for `commit_sha` (create-only).
+
+    Republishing a commit with the same template is a no-op; with a different one it raises PublishConflictError.
+    """
+    if not _COMMIT.match(commit_sha):
+        raise ValueError(f"commit_sha {commit_sha!r}: expected a full lowercase hex git commit id")
+    if not branch:
+        raise ValueError("branch must not be empty")
+    data = template_path.read_bytes()
+    try:
+        json.loads(data)
+    except ValueError as err:
+        raise ValueError(f"{template_path}: not a compiled pipeline template (invalid JSON: {err})") from None
+    sha = hashlib.sha256(data).hexdigest()
+    # The template first: a commit record never points at a template that does not exist.
+    store.write_new(template_object_path(sha), data)
+    record, created = _record_commit(store, sha, commit_sha, branch)
+    return PublishedTemplate(
+        sha256=sha,
+        uri=store.uri(template_object_path(sha)),
+        commit_sha=commit_sha,
+        branch=record["branch"],
+        published_at=record["published_at"],
+        created=created,
+    )
+
+
+def resolve_template(store: ArtifactStore, ref: str) -> str:
+    """The uri of a published template, by its sha256 or by `commit:<sha>`; TemplateNotFoundError otherwise."""
+    if ref.startswith(COMMIT_REF_PREFIX):
+        sha = _template_of_commit(store, ref.removeprefix(COMMIT_REF_PREFIX))
+    elif _SHA256.match(ref):
+        sha = ref
+    else:
+        raise TemplateNotFoundError(
+            f"template reference {ref!r}: expected a template sha256 (64 lowercase hex digits) or commit:<sha>"
+        )
+    path = template_object_path(sha)
+    if not store.exists(path):
+        raise TemplateNotFoundError(f"template {sha} is not published: {store.uri(path)} does not exist")
+    return store.uri(path)
+
+
+def _record_commit(store: ArtifactStore, sha: str, commit_sha: str, branch: str) -> tuple[dict[str, str], bool]:
+    """Create the commit's record, or accept an existing one for the same template. Returns (record, created)."""
+    path = commit_record_path(commit_sha)
+    existing = _read_record(store, path)
+    if existing is None:
+        record = {
+            "template_sha256": sha,
+            "branch": branch,
+            "published_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        try:
+            store.write_new(path, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
+            return record, True
+        except PublishConflictError:
+            # A concurrent publish of this commit won (its published_at differs); judge by its template below.
+            existing = _read_record(store, path)
+            if existing is None:
+                raise
+    if existing["template_sha256"] != sha:
+        raise PublishConflictError(
+            f"commit {commit_sha} already published template {existing['template_sha256']} "
+            f"({store.uri(path)}); refusing to record a different template {sha} for it"
+        )
+    return existing, False
+
+
+def _read_record(store: ArtifactStore, path: str) -> dict[str, str] | None:
+    try:
+        record: dict[str, str] = json.loads(store.read(path))
+    except FileNotFoundError:
+        return None
+    return record
+
+
+def _template_of_commit(store: ArtifactStore, commit_sha: str) -> str:
+    if not _COMMIT.match(commit_sha):
+        raise TemplateNotFoundError(
+            f"template reference commit:{commit_sha}: expected a full lowercase hex git commit id"
+        )
+    path = commit_record_path(commit_sha)
+    record = _read_record(store, path)
+    if record is None:
+        raise TemplateNotFoundError(f"no template published for commit {commit_sha}: {store.uri(path)} does not exist")
+    return record["template_sha256"]

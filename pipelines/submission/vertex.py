@@ -1,0 +1,68 @@
+"""The `vertex` backend: a Vertex AI PipelineJob from a published, immutable template."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from envconfig import EnvironmentConfig
+from pipelines.submission.base import BackendUnavailableError, RunRequest, SubmissionError, SubmitResult
+
+CONSOLE = "https://console.cloud.google.com/vertex-ai/locations/{region}/pipelines/runs/{job_id}?project={project}"
+
+
+class VertexSubmitter:
+    """Submit runs of one compiled template to Vertex AI Pipelines.
+
+    `template_uri` must be immutable (the content-addressed gs://.../templates/<sha256>/pipeline.json that
+    publish returns, or a local file): mutable registry tags do not resolve reliably in PipelineJob
+    (python-aiplatform #2181).
+    """
+
+    backend = "vertex"
+
+    def __init__(self, config: EnvironmentConfig, template_uri: str, credentials: Any = None) -> None:
+        if config.gcp is None:
+            raise SubmissionError(f"environment '{config.name}' has no gcp section; the vertex backend needs one")
+        if "@" in template_uri.rsplit("/", 1)[-1] or template_uri.endswith(("/latest", ":latest")):
+            raise SubmissionError(f"template {template_uri!r}: pin an immutable version, not a tag")
+        self.config = config
+        self.template_uri = template_uri
+        self.credentials = credentials
+
+    def build_job(self, request: RunRequest) -> Any:
+        """The PipelineJob exactly as it will be created (no API call)."""
+        from google.cloud import aiplatform
+
+        gcp = self.config.gcp
+        assert gcp is not None
+        return aiplatform.PipelineJob(
+            display_name=self.config.pipeline_name,
+            template_path=self.template_uri,
+            job_id=request.job_id,
+            pipeline_root=f"{gcp.bucket_uri('pipeline-root')}/{self.config.pipeline_name}",
+            parameter_values=dict(request.parameters),
+            enable_caching=request.enable_caching,
+            labels=dict(request.labels),
+            project=gcp.project,
+            location=gcp.region,
+            credentials=self.credentials,
+        )
+
+    def submit(self, request: RunRequest) -> SubmitResult:
+        from google.api_core import exceptions
+
+        gcp = self.config.gcp
+        assert gcp is not None
+        try:
+            job = self.build_job(request)
+        except FileNotFoundError as err:
+            raise SubmissionError(f"template {self.template_uri!r} not found: {err}") from err
+        created = True
+        try:
+            job.submit(service_account=gcp.pipeline_service_account, network=gcp.network)
+        except exceptions.AlreadyExists:
+            created = False  # Same job id: this trigger already started its run (idempotent resubmission).
+        except (exceptions.ServiceUnavailable, exceptions.DeadlineExceeded, exceptions.InternalServerError) as err:
+            raise BackendUnavailableError(f"Vertex AI did not accept job {request.job_id}: {err}") from err
+        url = CONSOLE.format(region=gcp.region, job_id=request.job_id, project=gcp.project)
+        return SubmitResult(job_id=request.job_id, backend=self.backend, created=created, location=url)

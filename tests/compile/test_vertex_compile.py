@@ -1,0 +1,90 @@
+"""The Vertex compile: golden spec, runtime parameters, content-addressed module references."""
+
+import difflib
+import json
+
+import pytest
+
+from envconfig import load_environment
+from pipelines import kubeflow_v2_runner
+from pipelines.vertex_compile import compile_pipeline, normalized
+
+IMAGE = kubeflow_v2_runner.GOLDEN_IMAGE
+
+
+@pytest.fixture(scope="module")
+def compiled(tmp_path_factory):
+    result = compile_pipeline(load_environment("dev"), image=IMAGE, output_dir=tmp_path_factory.mktemp("dev"))
+    return result, json.loads(result.spec_path.read_text())
+
+
+def test_matches_the_golden_spec(compiled):
+    _, spec = compiled
+    actual = json.dumps(normalized(spec), indent=2, sort_keys=True).splitlines()
+    golden = kubeflow_v2_runner.GOLDEN.read_text().splitlines()
+    diff = "\n".join(difflib.unified_diff(golden, actual, "golden", "compiled", lineterm="", n=2))
+    assert not diff, f"compiled spec differs from the golden file; if intended, run `nox -s golden`:\n{diff}"
+
+
+def test_hyperparameters_are_runtime_parameters(compiled):
+    _, spec = compiled
+    assert spec["pipelineSpec"]["root"]["inputDefinitions"]["parameters"] == {
+        "learning_rate": {"type": "DOUBLE"},
+        "num_epochs": {"type": "INT"},
+    }
+
+
+def test_user_code_is_referenced_by_content_addressed_wheels(compiled):
+    result, spec = compiled
+    text = json.dumps(spec)
+    assert (
+        "module_file" not in text or '"module_file": {"runtimeValue": {"constantValue": {"stringValue": ""' not in text
+    )
+    for component, module in (("Transform", "preprocessing"), ("Trainer", "model")):
+        params = spec["pipelineSpec"]["root"]["dag"]["tasks"][component]["inputs"]["parameters"]
+        module_path = params["module_path"]["runtimeValue"]["constantValue"]["stringValue"]
+        name, uri = module_path.split("@")
+        assert name == module
+        assert uri.startswith("gs://penguins-dev-artifacts/wheels/tfx_user_code_")
+        assert uri.split("gs://penguins-dev-artifacts/", 1)[1] in result.artifacts
+    for path in result.artifacts.values():
+        assert path.is_file()
+
+
+def test_everything_runs_in_the_pinned_image(compiled):
+    _, spec = compiled
+    images = {
+        e["container"]["image"]
+        for e in spec["pipelineSpec"]["deploymentSpec"]["executors"].values()
+        if "container" in e
+    }
+    assert images == {IMAGE}
+
+
+def test_buckets_follow_the_naming_rule(compiled):
+    _, spec = compiled
+    assert spec["runtimeConfig"]["gcsOutputDirectory"] == "gs://penguins-dev-pipeline-root/penguins-dev"
+    text = json.dumps(spec)
+    assert "gs://penguins-dev-data/penguins" in text
+    assert "gs://penguins-dev-artifacts/schemas/" in text
+
+
+def test_compiles_the_same_twice(compiled, tmp_path):
+    again = compile_pipeline(load_environment("dev"), image=IMAGE, output_dir=tmp_path)
+    assert normalized(json.loads(again.spec_path.read_text())) == normalized(compiled[1])
+    assert set(again.artifacts) == set(compiled[0].artifacts)  # Same content, same names.
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--env", "dev", "--image", "europe-west4-docker.pkg.dev/p/r/pipeline:latest"], "by digest"),
+        (["--env", "dev"], "--image is required"),
+        (["--env", "local", "--image", IMAGE], "no gcp section"),
+        (["--env", "nowhere", "--image", IMAGE], "environment file not found"),
+    ],
+)
+def test_bad_input_is_refused(tmp_path, capsys, argv, message):
+    assert kubeflow_v2_runner.main([*argv, "--output-dir", str(tmp_path / "out")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out" / "pipeline.json").exists()

@@ -1,0 +1,131 @@
+"""The vertex backend at the request level: the exact CreatePipelineJob request, with anonymous credentials."""
+
+import pytest
+from google.api_core import exceptions
+from google.auth.credentials import AnonymousCredentials
+
+from envconfig import load_environment
+from pipelines.submission.base import BackendUnavailableError, RunRequest, SubmissionError
+from pipelines.submission.vertex import VertexSubmitter
+from tests.compile.test_vertex_compile import compiled  # noqa: F401 - the module-scoped compile fixture.
+
+REQUEST = RunRequest(
+    job_id="penguins-dev-msg-1234-0123456789abcdef",
+    parameters={"num_epochs": 5, "learning_rate": 0.02},
+    labels={"commit": "abc123", "modules": "8502dcf44e3d", "source": "pubsub", "spans": "1"},
+    enable_caching=False,
+)
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Capture create_pipeline_job calls instead of sending them; stub the bucket look-up submit does."""
+    from google.cloud.aiplatform import pipeline_jobs
+
+    sent = []
+    monkeypatch.setattr(
+        pipeline_jobs.gcs_utils, "create_gcs_bucket_for_pipeline_artifacts_if_it_does_not_exist", lambda **_: None
+    )
+    return sent
+
+
+def submitter(compiled_spec):
+    return VertexSubmitter(load_environment("dev"), str(compiled_spec.spec_path), credentials=AnonymousCredentials())
+
+
+def patch_create(monkeypatch, job_sink, calls, result=None, error=None):
+    from google.cloud.aiplatform import PipelineJob
+
+    original = PipelineJob.submit
+
+    def submit(job, **kwargs):
+        def create(**request):
+            calls.append(request)
+            if error:
+                raise error
+            # What the service answers: the job as created, now with its resource name.
+            job_proto = request["pipeline_job"]
+            created = type(job_proto).deserialize(type(job_proto).serialize(job_proto))
+            created.name = f"{request['parent']}/pipelineJobs/{request['pipeline_job_id']}"
+            return created
+
+        monkeypatch.setattr(job.api_client, "create_pipeline_job", create)
+        job_sink.append(job)
+        return original(job, **kwargs)
+
+    monkeypatch.setattr(PipelineJob, "submit", submit)
+
+
+def test_create_request_carries_everything(compiled, calls, monkeypatch):  # noqa: F811
+    jobs = []
+    patch_create(monkeypatch, jobs, calls)
+    result = submitter(compiled[0]).submit(REQUEST)
+    assert result.created and result.backend == "vertex"
+    assert result.location.endswith(f"/runs/{REQUEST.job_id}?project=my-dev-project")
+    (request,) = calls
+    assert request["parent"] == "projects/my-dev-project/locations/europe-west4"
+    assert request["pipeline_job_id"] == REQUEST.job_id
+    job = request["pipeline_job"]
+    assert job.display_name == "penguins-dev"
+    assert job.service_account == "penguins-dev-pipeline@my-dev-project.iam.gserviceaccount.com"
+    assert job.network == ""
+    assert dict(job.labels) == {**REQUEST.labels, **{k: v for k, v in job.labels.items() if k.startswith("vertex")}}
+    assert job.runtime_config.gcs_output_directory == "gs://penguins-dev-pipeline-root/penguins-dev"
+    # Pipeline spec schema 2.0 (TFX): typed values, an int for num_epochs and a double for learning_rate.
+    params = job.runtime_config.parameters
+    assert set(params) == {"num_epochs", "learning_rate"}
+    assert params["num_epochs"].int_value == 5
+    assert params["learning_rate"].double_value == 0.02
+    assert job.pipeline_spec["pipelineInfo"]["name"] == "penguins-dev"
+    # Caching off is written into every task of the spec.
+    tasks = job.pipeline_spec["root"]["dag"]["tasks"]
+    assert all(not task.get("cachingOptions", {}).get("enableCache", False) for task in tasks.values())
+
+
+def test_already_exists_is_success(compiled, calls, monkeypatch):  # noqa: F811
+    patch_create(monkeypatch, [], calls, error=exceptions.AlreadyExists("job exists"))
+    result = submitter(compiled[0]).submit(REQUEST)
+    assert result.created is False
+    assert len(calls) == 1
+
+
+def test_unavailable_backend_is_transient(compiled, calls, monkeypatch):  # noqa: F811
+    patch_create(monkeypatch, [], calls, error=exceptions.ServiceUnavailable("try later"))
+    with pytest.raises(BackendUnavailableError, match=REQUEST.job_id):
+        submitter(compiled[0]).submit(REQUEST)
+
+
+def test_missing_template_is_a_clear_error(tmp_path):
+    vertex = VertexSubmitter(load_environment("dev"), str(tmp_path / "nope.json"), credentials=AnonymousCredentials())
+    with pytest.raises(SubmissionError, match="not found"):
+        vertex.submit(REQUEST)
+
+
+@pytest.mark.parametrize("uri", ["europe-west4-kfp.pkg.dev/p/r/penguins/latest", "gs://b/templates/x:latest"])
+def test_mutable_template_references_are_refused(uri):
+    with pytest.raises(SubmissionError, match="immutable"):
+        VertexSubmitter(load_environment("dev"), uri)
+
+
+@pytest.mark.parametrize(
+    ("parameters", "field"),
+    [
+        ({"num_epochs": 0, "learning_rate": 0.1}, "num_epochs"),
+        ({"num_epochs": 10**9, "learning_rate": 0.1}, "num_epochs"),
+        ({"num_epochs": 3, "learning_rate": 0}, "learning_rate"),
+        ({"num_epochs": 3, "learning_rate": 1.5}, "learning_rate"),
+        ({"num_epochs": 3, "learning_rate": float("nan")}, "learning_rate"),
+        ({"num_epochs": "3", "learning_rate": 0.1}, "num_epochs"),
+        ({"num_epochs": 3, "learning_rate": 0.1, "batch": 4}, "batch"),
+    ],
+)
+def test_bad_parameters_are_refused_before_any_backend(parameters, field):
+    with pytest.raises(SubmissionError, match=field):
+        RunRequest(job_id="penguins-dev-x", parameters=parameters)
+
+
+def test_bad_job_ids_and_labels_are_refused():
+    with pytest.raises(SubmissionError, match="job_id"):
+        RunRequest(job_id="Penguins_Run", parameters={})
+    with pytest.raises(SubmissionError, match="label"):
+        RunRequest(job_id="penguins-x", parameters={}, labels={"Commit": "abc"})
