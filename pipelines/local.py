@@ -27,6 +27,9 @@ class LocalRun:
     num_epochs: int
     learning_rate: float
     enable_cache: bool = True
+    # Inclusive span range; 0 and 0 read the newest span.
+    span_start: int = 0
+    span_end: int = 0
     # Default: a timestamp. Callers that need idempotent submissions pass their own.
     run_id: str = field(default_factory=lambda: datetime.now().strftime("%Y%m%dT%H%M%S.%f"))
 
@@ -72,6 +75,8 @@ def build(run: LocalRun):
         serving_model_dir=str(run.paths.registry / run.config.pipeline_name),
         num_epochs=run.num_epochs,
         learning_rate=run.learning_rate,
+        span_start=run.span_start,
+        span_end=run.span_end,
         min_accuracy=run.config.evaluation.min_accuracy,
         max_accuracy_drop=run.config.evaluation.max_accuracy_drop,
         metadata_connection_config=metadata.sqlite_metadata_connection_config(str(run.paths.metadata_path)),

@@ -1,6 +1,7 @@
 """Run the training pipeline on a local environment and print its summary.
 
-    python -m pipelines.local_runner [--env local] [--num-epochs N] [--learning-rate LR] [--local-root DIR]
+    python -m pipelines.local_runner [--env local] [--num-epochs N] [--learning-rate LR]
+                                     [--span-start S --span-end E] [--local-root DIR] [--no-cache]
 
 Exit status: 0 the run completed (blessed or not, the summary says), 1 the run failed, 2 bad input.
 """
@@ -14,7 +15,7 @@ import warnings
 from pathlib import Path
 
 from envconfig import ConfigError, load_environment
-from pipelines.parameters import LEARNING_RATE, NUM_EPOCHS
+from pipelines.parameters import LEARNING_RATE, NUM_EPOCHS, validate_span_range
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -22,6 +23,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--env", default="local", help="environment name (envs/<name>.yaml) or file path")
     parser.add_argument("--num-epochs", type=int, help="default: the environment's training.num_epochs")
     parser.add_argument("--learning-rate", type=float, help="default: the environment's training.learning_rate")
+    parser.add_argument("--span-start", type=int, default=0, help="first data span to train on (default: newest)")
+    parser.add_argument("--span-end", type=int, default=0, help="last data span, inclusive (default: newest)")
     parser.add_argument("--local-root", type=Path, help="state folder (default: the environment's local.root)")
     parser.add_argument("--no-cache", action="store_true", help="rerun every component")
     return parser.parse_args(argv)
@@ -37,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         learning_rate = LEARNING_RATE.validate(
             config.training.learning_rate if args.learning_rate is None else args.learning_rate
         )
+        span_start, span_end = validate_span_range(args.span_start, args.span_end)
     except (ConfigError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -54,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         num_epochs=num_epochs,
         learning_rate=learning_rate,
         enable_cache=not args.no_cache,
+        span_start=span_start,
+        span_end=span_end,
     )
     print(f"pipeline {config.pipeline_name}: local root {run.paths.root}", flush=True)
     summary = execute(run)

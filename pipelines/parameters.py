@@ -37,3 +37,22 @@ class Parameter:
 NUM_EPOCHS = Parameter("num_epochs", int, default=20, minimum=1, maximum=1000)
 LEARNING_RATE = Parameter("learning_rate", float, default=0.01, minimum=0.0, maximum=1.0, exclusive_minimum=True)
 HYPERPARAMETERS = (NUM_EPOCHS, LEARNING_RATE)
+# The data span(s) a run trains on, inclusive; 0 and 0 mean the newest span. Today start == end.
+SPAN_START = Parameter("span_start", int, default=0, minimum=0, maximum=1_000_000)
+SPAN_END = Parameter("span_end", int, default=0, minimum=0, maximum=1_000_000)
+SPANS = (SPAN_START, SPAN_END)
+PIPELINE_PARAMETERS = (*HYPERPARAMETERS, *SPANS)
+
+
+def validate_span_range(start: int, end: int) -> tuple[int, int]:
+    """Both 0 (the newest span) or 1 <= start <= end; raises ValueError naming what is wrong."""
+    start, end = int(SPAN_START.validate(start)), int(SPAN_END.validate(end))
+    if (start == 0) != (end == 0):
+        raise ValueError(f"span_start/span_end: give both (1 <= start <= end) or neither, got {start}..{end}")
+    if start > end:
+        raise ValueError(f"span_start: {start} is after span_end {end}")
+    if start != end:
+        # TFX 1.16's ExampleGen ingests one span per execution; a window of spans needs one ExampleGen
+        # execution per span and a resolver over them, which the rolling-window retraining will add.
+        raise ValueError(f"span_start/span_end: a run reads one span (TFX ExampleGen); got {start}..{end}")
+    return start, end

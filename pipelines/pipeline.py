@@ -24,10 +24,11 @@ from tfx.components import (
 )
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.orchestration import pipeline as tfx_pipeline
-from tfx.proto import example_gen_pb2, pusher_pb2, range_config_pb2, trainer_pb2
+from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2
 
 from components.baseline_resolver import baseline_resolver, latest_blessed_resolver
 from components.hyperparameters import HyperparametersGen
+from components.span_range import SpanRangeGen
 from components.validation_gate import ValidationGate
 
 LABEL_XF = "species_xf"
@@ -80,16 +81,6 @@ def example_gen_configs() -> tuple[Any, Any]:
     return input_config, output_config
 
 
-def _range_config(span_range: Any) -> Any:
-    if span_range is None or isinstance(span_range, range_config_pb2.RangeConfig):
-        return span_range
-    if not isinstance(span_range, str):
-        raise TypeError(f"span_range: expected a RangeConfig or its JSON, got {type(span_range).__name__}")
-    from google.protobuf import json_format
-
-    return json_format.Parse(span_range, range_config_pb2.RangeConfig())
-
-
 def create_pipeline(
     *,
     pipeline_name: str,
@@ -103,7 +94,8 @@ def create_pipeline(
     learning_rate: float | Any,
     min_accuracy: float,
     max_accuracy_drop: float,
-    span_range: Any = None,
+    span_start: int | Any = 0,
+    span_end: int | Any = 0,
     baseline: str = "candidate",
     metadata_connection_config: Any = None,
     beam_pipeline_args: Sequence[str] = (),
@@ -116,15 +108,21 @@ def create_pipeline(
     component inputs (and so the cache key), and a folder holding only preprocessing.py, so that a change
     to the model alone does not rerun Transform.
 
-    `span_range`: a RangeConfig or its JSON; None reads the newest span. (A RuntimeParameter here is
-    dropped by the KFP v2 compiler, so a per-run span range needs a component that emits the config.)
+    `span_start`/`span_end` (values or RuntimeParameters): the spans to read, inclusive; 0 and 0 read the
+    newest span.
     `baseline`: "candidate" (the champion older than the candidate: identical reruns stay fully cached) or
     "latest-blessed" (TFX's built-in strategy, the one Vertex AI Pipelines supports).
     """
     if baseline not in ("candidate", "latest-blessed"):
         raise ValueError(f"baseline: expected 'candidate' or 'latest-blessed', got {baseline!r}")
     input_config, output_config = example_gen_configs()
-    example_gen = CsvExampleGen(input_base=data_root, input_config=input_config, output_config=output_config)
+    spans = SpanRangeGen(span_start=span_start, span_end=span_end)
+    example_gen = CsvExampleGen(
+        input_base=data_root,
+        input_config=input_config,
+        output_config=output_config,
+        range_config=spans.outputs["range_config"].future()[0].value,
+    )
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = ImportSchemaGen(schema_file=schema_path)
     example_validator = ExampleValidator(
@@ -168,6 +166,7 @@ def create_pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,
         components=[
+            spans,
             example_gen,
             statistics_gen,
             schema_gen,

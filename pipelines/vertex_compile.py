@@ -2,8 +2,8 @@
 
 Fixed at compile time (they define *what* runs): the pipeline image (by digest), the user-module wheels
 and the schema (content-addressed URIs), bucket locations and evaluation thresholds from the environment
-config, the baseline resolver, the span selection (the newest span). Runtime parameters (they say *how*
-one run trains): `num_epochs` and `learning_rate`; the same compiled spec is submitted with any values.
+config, the baseline resolver. Runtime parameters (they say *how* one run trains): `num_epochs`,
+`learning_rate`, `span_start` and `span_end`; the same compiled spec is submitted with any values.
 
 The Transform and Trainer user code is packaged into wheels here (TFX would do it while compiling, but
 by writing to the pipeline root on GCS). The wheels go to a local dist folder and the spec points at the
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from envconfig import REPO_ROOT, EnvironmentConfig
-from pipelines.parameters import LEARNING_RATE, NUM_EPOCHS
+from pipelines.parameters import PIPELINE_PARAMETERS
 from pipelines.staging import stage
 
 MODULES_DIR = REPO_ROOT / "pipelines" / "modules"
@@ -38,14 +38,12 @@ class CompiledPipeline:
 
 
 def runtime_parameters() -> dict[str, Any]:
-    """The RuntimeParameters of the compiled spec, with their defaults."""
+    """A RuntimeParameter, with its default, for every pipeline parameter."""
     from tfx.orchestration import data_types
 
     return {
-        "num_epochs": data_types.RuntimeParameter(name=NUM_EPOCHS.name, ptype=int, default=int(NUM_EPOCHS.default)),
-        "learning_rate": data_types.RuntimeParameter(
-            name=LEARNING_RATE.name, ptype=float, default=float(LEARNING_RATE.default)
-        ),
+        p.name: data_types.RuntimeParameter(name=p.name, ptype=p.ptype, default=p.ptype(p.default))
+        for p in PIPELINE_PARAMETERS
     }
 
 
@@ -87,6 +85,8 @@ def compile_pipeline(config: EnvironmentConfig, *, image: str, output_dir: Path)
             serving_model_dir=f"{artifacts_uri}/models/{config.pipeline_name}",
             num_epochs=params["num_epochs"],
             learning_rate=params["learning_rate"],
+            span_start=params["span_start"],
+            span_end=params["span_end"],
             min_accuracy=config.evaluation.min_accuracy,
             max_accuracy_drop=config.evaluation.max_accuracy_drop,
             # Vertex resolves baselines only with TFX's built-in strategies.

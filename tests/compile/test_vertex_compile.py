@@ -26,11 +26,13 @@ def test_matches_the_golden_spec(compiled):
     assert not diff, f"compiled spec differs from the golden file; if intended, run `nox -s golden`:\n{diff}"
 
 
-def test_hyperparameters_are_runtime_parameters(compiled):
+def test_pipeline_parameters_are_runtime_parameters(compiled):
     _, spec = compiled
     assert spec["pipelineSpec"]["root"]["inputDefinitions"]["parameters"] == {
         "learning_rate": {"type": "DOUBLE"},
         "num_epochs": {"type": "INT"},
+        "span_end": {"type": "INT"},
+        "span_start": {"type": "INT"},
     }
 
 

@@ -8,6 +8,7 @@ from tfx.types import standard_artifacts
 
 from components.baseline_resolver import CandidateBaselineStrategy, select_baseline
 from components.hyperparameters import FILE_NAME, HyperparametersGen, hyperparameters_config
+from components.span_range import SpanRangeGen
 from components.validation_gate import DataValidationError, ValidationGate
 from pipelines.modules.model import hyperparameter_values
 
@@ -94,3 +95,14 @@ def test_strategy_output_keeps_its_channels():
     assert [m.id for m in result["candidate"]] == [4]
     with pytest.raises(ValueError, match="'candidate'"):
         CandidateBaselineStrategy().resolve_artifacts(None, {"model": [], "model_blessing": []})
+
+
+def test_span_range_becomes_the_example_gen_range_config(tmp_path):
+    artifact = standard_artifacts.String()
+    artifact.uri = str(tmp_path / "range_config")
+    SpanRangeGen.test_call(span_start=0, span_end=0, range_config=artifact)
+    assert json.loads(artifact.value) == {"rolling_range": {"num_spans": 1}}
+    SpanRangeGen.test_call(span_start=3, span_end=3, range_config=artifact)
+    assert json.loads(artifact.value) == {"static_range": {"start_span_number": 3, "end_span_number": 3}}
+    with pytest.raises(ValueError, match="one span"):
+        SpanRangeGen.test_call(span_start=1, span_end=2, range_config=artifact)

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from pipelines.parameters import LEARNING_RATE, NUM_EPOCHS
+from pipelines.parameters import LEARNING_RATE, NUM_EPOCHS, validate_span_range
 
 
 @pytest.mark.parametrize(("value", "expected"), [(1, 1), (20, 20), (1000, 1000)])
@@ -28,3 +28,17 @@ def test_learning_rate_accepts(value, expected):
 def test_learning_rate_rejects_and_names_itself(value):
     with pytest.raises(ValueError, match=r"^learning_rate: "):
         LEARNING_RATE.validate(value)
+
+
+@pytest.mark.parametrize(("start", "end"), [(0, 0), (1, 1), (7, 7)])
+def test_span_range_accepts_newest_or_one_span(start, end):
+    assert validate_span_range(start, end) == (start, end)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "message"),
+    [(0, 3, "give both"), (3, 0, "give both"), (4, 2, "after span_end"), (1, 2, "one span"), (-1, -1, "span_start")],
+)
+def test_span_range_rejects(start, end, message):
+    with pytest.raises(ValueError, match=message):
+        validate_span_range(start, end)

@@ -8,9 +8,10 @@ from tfx.proto.orchestration import pipeline_pb2
 from pipelines.pipeline import SPAN_PATTERN, create_pipeline
 
 EXPECTED_ORDER = [
-    "CsvExampleGen",
     "HyperparametersGen",
     "ImportSchemaGen",
+    "SpanRangeGen",
+    "CsvExampleGen",
     "StatisticsGen",
     "ExampleValidator",
     "ValidationGate",
@@ -53,6 +54,8 @@ def test_components_in_topological_order(tmp_path):
 def test_wiring(tmp_path):
     _, c = make(tmp_path)
     assert producer(c["StatisticsGen"].inputs["examples"]) == "CsvExampleGen"
+    # The span range reaches ExampleGen through a placeholder on SpanRangeGen's output.
+    assert "SpanRangeGen" in {n.id for n in c["CsvExampleGen"].upstream_nodes}
     assert producer(c["ExampleValidator"].inputs["schema"]) == "ImportSchemaGen"
     assert producer(c["ValidationGate"].inputs["anomalies"]) == "ExampleValidator"
     # Transform must wait for the gate, so anomalous data never reaches it.
@@ -69,6 +72,7 @@ def test_wiring(tmp_path):
 def test_parameters_and_settings(tmp_path):
     _, c = make(tmp_path)
     assert c["HyperparametersGen"].exec_properties == {"num_epochs": 5, "learning_rate": 0.02}
+    assert c["SpanRangeGen"].exec_properties == {"span_start": 0, "span_end": 0}
     assert c["Transform"].exec_properties["module_file"] == str(tmp_path / "pre/abc/preprocessing.py")
     assert c["Transform"].exec_properties["disable_statistics"] == 1
     assert c["Trainer"].exec_properties["module_file"] == str(tmp_path / "modules/def/model.py")
@@ -88,12 +92,16 @@ def test_evaluator_has_absolute_and_no_regression_thresholds(tmp_path):
 def test_runtime_parameters_are_accepted_and_compiled(tmp_path):
     epochs = data_types.RuntimeParameter(name="num_epochs", ptype=int, default=20)
     rate = data_types.RuntimeParameter(name="learning_rate", ptype=float, default=0.01)
-    pipeline, c = make(tmp_path, num_epochs=epochs, learning_rate=rate)
+    start = data_types.RuntimeParameter(name="span_start", ptype=int, default=0)
+    end = data_types.RuntimeParameter(name="span_end", ptype=int, default=0)
+    pipeline, c = make(tmp_path, num_epochs=epochs, learning_rate=rate, span_start=start, span_end=end)
     assert c["HyperparametersGen"].exec_properties["num_epochs"] is epochs
     ir = compiler.Compiler().compile(pipeline)
     node = next(n.pipeline_node for n in ir.nodes if n.pipeline_node.node_info.id == "HyperparametersGen")
     assert node.parameters.parameters["num_epochs"].runtime_parameter.name == "num_epochs"
     assert node.parameters.parameters["learning_rate"].runtime_parameter.name == "learning_rate"
+    spans = next(n.pipeline_node for n in ir.nodes if n.pipeline_node.node_info.id == "SpanRangeGen")
+    assert spans.parameters.parameters["span_start"].runtime_parameter.name == "span_start"
 
 
 def test_concrete_values_compile(tmp_path):
