@@ -1,0 +1,91 @@
+"""The `local` submission backend: reserve the job id in the run store, start a detached worker, return.
+
+`submit` does no pipeline work itself and never imports TensorFlow or TFX, so it returns in well under a
+second; the worker (`pipelines.submission.local_worker`) runs the pipeline in its own process and session,
+so it outlives the submitter, and records its progress and result in the run store.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from envconfig import REPO_ROOT, LocalPaths
+from pipelines.submission import run_store
+from pipelines.submission.base import RunRequest, SubmissionError, SubmitResult
+
+WORKER_MODULE = "pipelines.submission.local_worker"
+
+
+def worker_command(job_id: str, env_file: Path, root: Path) -> list[str]:
+    """The worker's command line (tests replace this with a stub)."""
+    return [sys.executable, "-m", WORKER_MODULE, "--job-id", job_id, "--env", str(env_file), "--local-root", str(root)]
+
+
+def worker_environment() -> dict[str, str]:
+    """This process's environment plus what the worker needs: TFX 1.16 wants Keras 2, and the repo importable."""
+    env = dict(os.environ)
+    env["TF_USE_LEGACY_KERAS"] = "1"
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if str(REPO_ROOT) not in paths:
+        paths.insert(0, str(REPO_ROOT))
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    return env
+
+
+class LocalSubmitter:
+    """Submits runs to the local environment whose state lives under `paths.root`."""
+
+    backend = "local"
+
+    def __init__(self, env_file: Path, paths: LocalPaths) -> None:
+        # Absolute: the worker runs from the repository root, not from the caller's directory.
+        self.env_file = Path(env_file).resolve()
+        self.paths = paths
+
+    def submit(self, request: RunRequest) -> SubmitResult:
+        """Start run `request.job_id` unless it exists; a repeated job id starts nothing (created=False)."""
+        root = self.paths.root
+        record, created = run_store.reserve(
+            root,
+            run_store.RunRecord(
+                job_id=request.job_id,
+                parameters=dict(request.parameters),
+                labels=dict(request.labels),
+                enable_caching=request.enable_caching,
+                env=str(self.env_file),
+            ),
+        )
+        if created:
+            self._start_worker(record)
+        location = str(run_store.record_path(root, request.job_id))
+        return SubmitResult(job_id=request.job_id, backend=self.backend, created=created, location=location)
+
+    def _start_worker(self, record: run_store.RunRecord) -> None:
+        """Spawn the detached worker and record its pid; if it cannot start, record the run as failed."""
+        root = self.paths.root
+        assert record.log_path is not None  # Set by reserve.
+        try:
+            with open(record.log_path, "ab") as log:
+                process = subprocess.Popen(
+                    worker_command(record.job_id, self.env_file, root),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=log,
+                    cwd=REPO_ROOT,
+                    env=worker_environment(),
+                    # Its own session: a Ctrl-C or hangup aimed at the submitter does not reach the run.
+                    start_new_session=True,
+                )
+        except OSError as err:
+            reason = f"could not start the worker: {type(err).__name__}: {err}"
+            run_store.update(root, record.job_id, status=run_store.FAILED, error=reason, ended_at=run_store.now())
+            raise SubmissionError(f"run {record.job_id}: {reason}") from err
+        run_store.update(root, record.job_id, pid=process.pid, pid_start_time=run_store.process_start_time(process.pid))
+        # Reap the worker when it ends, so a long-lived submitter does not collect zombies; a daemon thread,
+        # so a short-lived submitter exits at once (the worker is then re-parented and reaped by init).
+        threading.Thread(target=process.wait, name=f"reap-{record.job_id}", daemon=True).start()
