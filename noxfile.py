@@ -7,6 +7,7 @@ virtualenvs built by uv from the hashed lock files in requirements/ and reused b
 from __future__ import annotations
 
 import hashlib
+import shutil
 import sys
 from pathlib import Path
 
@@ -22,7 +23,19 @@ PIPELINE_LOCKS = (REQ / "pipeline.txt",)
 TEST_LOCKS = (REQ / "pipeline.txt", REQ / "dev.txt")
 LINT_LOCKS = (REQ / "lint.txt",)
 # Type-checked code: everything that does not import TensorFlow/TFX (those ship no usable stubs).
-TYPED = ("ci", "envconfig", "pipelines/parameters.py", "pipelines/staging.py", "pipelines/local_data.py")
+TYPED = (
+    "ci",
+    "envconfig",
+    "pipelines/parameters.py",
+    "pipelines/staging.py",
+    "pipelines/local_data.py",
+    "pipelines/submission/base.py",
+    "pipelines/submission/run_store.py",
+    "pipelines/submission/local_backend.py",
+    "pipelines/runs_cli.py",
+)
+TFX_VENV = REPO / ".nox" / "tfx"
+UV = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
 # Read by TensorFlow at import: TFX 1.16 expects tf_keras (Keras 2), not Keras 3; quiet the C++ logs.
 TF_ENV = {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
 
@@ -32,9 +45,6 @@ nox.options.error_on_missing_interpreters = True
 nox.options.sessions = ["lint", "tests"]
 
 PY310 = find_python310()
-# Without Python 3.10 the TFX sessions get no virtualenv, so their first line can say what is missing
-# (nox's own "interpreter not found" would come first otherwise).
-TFX_PYTHON: str | bool = PY310 or False
 
 
 def _require_py310(session: nox.Session) -> None:
@@ -42,22 +52,47 @@ def _require_py310(session: nox.Session) -> None:
         session.error(MISSING_PY310)
 
 
-def install_locked(session: nox.Session, locks: tuple[Path, ...]) -> None:
-    """Make the session's venv exactly match `locks`; skipped when they have not changed since last time."""
+def _sync(session: nox.Session, location: Path, locks: tuple[Path, ...]) -> None:
+    """Make the venv at `location` exactly match `locks`; skipped when they have not changed since last time."""
     digest = hashlib.sha256(b"".join(lock.read_bytes() for lock in locks)).hexdigest()
-    marker = Path(session.virtualenv.location) / ".locks-sha256"
+    marker = location / ".locks-sha256"
     if marker.exists() and marker.read_text() == digest:
-        session.log("environment matches the lock files; nothing to install")
+        session.log(f"{location.name}: environment matches the lock files; nothing to install")
         return
     session.run_install(
-        "uv",
+        UV,
         "pip",
         "sync",
         "--require-hashes",
         *map(str, locks),
-        env={"VIRTUAL_ENV": session.virtualenv.location, "UV_COMPILE_BYTECODE": "1"},
+        env={"VIRTUAL_ENV": str(location), "UV_COMPILE_BYTECODE": "1"},
+        external=True,
     )
     marker.write_text(digest)
+
+
+def install_locked(session: nox.Session, locks: tuple[Path, ...]) -> None:
+    """Sync the session's own venv to `locks`."""
+    _sync(session, Path(session.virtualenv.location), locks)
+
+
+def tfx_python(session: nox.Session) -> str:
+    """The interpreter of the one venv that every TFX session except `tests` shares (.nox/tfx).
+
+    nox gives each session its own venv; these sessions all need the same 2 GB of locked packages, so they
+    share one instead of installing and byte-compiling it once per session.
+    """
+    _require_py310(session)
+    assert PY310 is not None
+    python = TFX_VENV / "bin" / "python"
+    if not python.exists():
+        session.run(UV, "venv", "--quiet", "--python", PY310, str(TFX_VENV), external=True)
+    _sync(session, TFX_VENV, PIPELINE_LOCKS)
+    return str(python)
+
+
+def run_tfx(session: nox.Session, *args: str) -> None:
+    session.run(tfx_python(session), *args, env=TF_ENV, external=True)
 
 
 @nox.session(python=False)
@@ -83,7 +118,9 @@ def lint(session: nox.Session) -> None:
     session.run("mypy", *TYPED)
 
 
-@nox.session(python=TFX_PYTHON)
+# Without Python 3.10 this session gets no venv, so its first line can say what is missing (nox's own
+# "interpreter not found" would come first otherwise).
+@nox.session(python=PY310 or False)
 def tests(session: nox.Session) -> None:
     """The test suite (unit, pipeline graph, end to end on a temporary local environment); what CI runs.
 
@@ -94,20 +131,62 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", *session.posargs, env=TF_ENV)
 
 
-@nox.session(python=TFX_PYTHON)
+@nox.session(python=False)
 def pipeline(session: nox.Session) -> None:
     """Run the training pipeline on the local environment and print its summary.
 
     Arguments go to pipelines.local_runner, e.g. `nox -s pipeline -- --num-epochs 5 --learning-rate 0.02`.
     """
-    _require_py310(session)
-    install_locked(session, PIPELINE_LOCKS)
-    session.run("python", "-m", "pipelines.local_runner", *session.posargs, env=TF_ENV)
+    run_tfx(session, "-m", "pipelines.local_runner", *session.posargs)
 
 
-@nox.session(python=TFX_PYTHON)
+@nox.session(python=False)
 def bench(session: nox.Session) -> None:
     """Benchmark: cold local run, fully cached rerun, and the plain-Keras floor; writes benchmarks/results/."""
-    _require_py310(session)
-    install_locked(session, PIPELINE_LOCKS)
-    session.run("python", "-m", "benchmarks.local_pipeline", *session.posargs, env=TF_ENV)
+    run_tfx(session, "-m", "benchmarks.local_pipeline", *session.posargs)
+
+
+@nox.session(python=False)
+def compile(session: nox.Session) -> None:
+    """Compile the pipeline to a Vertex AI PipelineJob spec (offline): build/vertex/<env>/pipeline.json.
+
+    `nox -s compile -- --env dev --image REGION-docker.pkg.dev/PROJECT/REPO/pipeline@sha256:DIGEST`
+    """
+    run_tfx(session, "-m", "pipelines.kubeflow_v2_runner", *session.posargs)
+
+
+@nox.session(python=False)
+def golden(session: nox.Session) -> None:
+    """Regenerate tests/golden/vertex_pipeline_dev.json, the normalised compiled spec the tests diff against."""
+    run_tfx(session, "-m", "pipelines.kubeflow_v2_runner", "--update-golden", "--env", "dev")
+
+
+@nox.session(python=False)
+def publish(session: nox.Session) -> None:
+    """Publish a compiled pipeline (wheels, schema, modules, template), content-addressed and create-only.
+
+    `nox -s publish -- --env dev --commit SHA --branch main [--to DIR]`; prints the template URI to submit.
+    """
+    run_tfx(session, "-m", "pipelines.publish", *session.posargs)
+
+
+@nox.session(python=False)
+def submit(session: nox.Session) -> None:
+    """Submit a pipeline run: `nox -s submit -- --env local --num-epochs 5 --learning-rate 0.01 [--follow]`.
+
+    On `local` the run executes in a worker process and `nox -s runs` follows it; on dev/prod it is a
+    Vertex AI PipelineJob of a published template (`--template commit:<sha>`).
+    """
+    run_tfx(session, "-m", "pipelines.submit", *session.posargs)
+
+
+@nox.session(python=False)
+def runs(session: nox.Session) -> None:
+    """Local runs: `nox -s runs` lists them; `-- show JOB_ID`; `-- follow JOB_ID` follows one to its end."""
+    run_tfx(session, "-m", "pipelines.runs_cli", *session.posargs)
+
+
+@nox.session(python=False)
+def bench_release(session: nox.Session) -> None:
+    """Benchmark the release path: compile time and local submit latency (call to job id)."""
+    run_tfx(session, "-m", "benchmarks.release_path", *session.posargs)

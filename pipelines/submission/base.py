@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pipelines.parameters import HYPERPARAMETERS
+from pipelines.parameters import PIPELINE_PARAMETERS, SPAN_END, SPAN_START, validate_span_range
 
 # Vertex PipelineJob ids: lowercase letters, digits and hyphens, starting with a letter, at most 128.
 _JOB_ID = re.compile(r"^[a-z][a-z0-9-]{0,127}$")
@@ -25,14 +25,17 @@ class BackendUnavailableError(Exception):
 
 def validate_parameters(values: dict[str, Any]) -> dict[str, Any]:
     """Check every pipeline parameter by its contract; unknown names are rejected. Raises SubmissionError."""
-    known = {p.name: p for p in HYPERPARAMETERS}
+    known = {p.name: p for p in PIPELINE_PARAMETERS}
     unknown = sorted(set(values) - set(known))
     if unknown:
         raise SubmissionError(f"unknown parameter(s): {', '.join(unknown)} (known: {', '.join(sorted(known))})")
     try:
-        return {name: known[name].validate(value) for name, value in values.items()}
+        checked = {name: known[name].validate(value) for name, value in values.items()}
+        if SPAN_START.name in checked or SPAN_END.name in checked:
+            validate_span_range(int(checked.get(SPAN_START.name, 0)), int(checked.get(SPAN_END.name, 0)))
     except ValueError as err:
         raise SubmissionError(str(err)) from err
+    return checked
 
 
 def job_id_for(pipeline_name: str, trigger_id: str) -> str:

@@ -1,0 +1,71 @@
+"""Publish a compiled pipeline: its wheels and schema, the modules folder, then the template (immutable).
+
+    python -m pipelines.publish --env dev --compiled build/vertex/dev --commit SHA --branch NAME [--to DIR]
+
+Everything is content-addressed and create-only under the environment's artifacts bucket
+(gs://<prefix>-artifacts), or under --to DIR (a local folder, to try it without a cloud account).
+Prints the template URI that submissions pin. Exit status: 0 published, 2 bad input, 3 backend unavailable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+from envconfig import ConfigError, load_environment
+from pipelines.publishing.modules import publish_modules
+from pipelines.publishing.store import ArtifactStore, PublishConflictError, store_for
+from pipelines.publishing.templates import publish_template
+from pipelines.submission.base import BackendUnavailableError, SubmissionError
+from pipelines.vertex_compile import MODULES_DIR
+
+
+def publish_compiled(store: ArtifactStore, compiled_dir: Path, *, commit_sha: str, branch: str) -> dict[str, str]:
+    """Upload dist/ (wheels first: the template references them), the modules, then the template."""
+    spec = compiled_dir / "pipeline.json"
+    dist = compiled_dir / "dist"
+    if not spec.is_file():
+        raise SubmissionError(f"{spec}: no compiled template (run `nox -s compile` first)")
+    for path in sorted(p for p in dist.rglob("*") if p.is_file()):
+        key = path.relative_to(dist).as_posix()
+        # Wheel names carry TFX's hash of their sources, but wheel bytes embed build times: an existing
+        # name is already the published content.
+        if key.startswith("wheels/") and store.exists(key):
+            continue
+        store.write_new(key, path.read_bytes())
+    modules = publish_modules(store, MODULES_DIR)
+    template = publish_template(store, spec, commit_sha=commit_sha, branch=branch)
+    return {"template": template.uri, "template_sha256": template.sha256, "modules_sha256": modules.sha256}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="pipelines.publish", description=__doc__.splitlines()[0])
+    parser.add_argument("--env", default="dev")
+    parser.add_argument("--compiled", type=Path, help="output folder of the compile (default: build/vertex/<env>)")
+    parser.add_argument("--commit", required=True, help="the full commit SHA the template was compiled from")
+    parser.add_argument("--branch", required=True)
+    parser.add_argument("--to", help="publish to this folder or gs:// URI instead of the environment's bucket")
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", category=FutureWarning)  # google-cloud's Python 3.10 notices.
+    try:
+        config = load_environment(args.env)
+        if config.gcp is None and not args.to:
+            raise ConfigError(f"environment '{config.name}' has no artifacts bucket; pass --to DIR")
+        target = args.to or (config.gcp.bucket_uri("artifacts") if config.gcp else "")
+        compiled = args.compiled or Path("build") / "vertex" / config.name
+        published = publish_compiled(store_for(target), compiled, commit_sha=args.commit, branch=args.branch)
+    except (ConfigError, SubmissionError, PublishConflictError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except BackendUnavailableError as err:
+        print(f"error (transient, retry): {err}", file=sys.stderr)
+        return 3
+    print(json.dumps(published, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Submit a pipeline run to an environment's backend: local (LocalDagRunner in a worker process) or vertex.
+
+    python -m pipelines.submit --env local --num-epochs 5 --learning-rate 0.01 [--follow]
+    python -m pipelines.submit --env dev --template commit:<sha> --num-epochs 5 --learning-rate 0.01
+
+Parameters are validated before anything is published or submitted. The job id is derived from
+--trigger-id (e.g. a Pub/Sub message id), so submitting the same trigger twice starts one run.
+Exit status: 0 submitted (or already running under that job id), 1 a followed run failed, 2 bad input,
+3 backend unavailable (retry).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import uuid
+import warnings
+from pathlib import Path
+
+from envconfig import REPO_ROOT, ConfigError, load_environment
+from envconfig.loader import environment_file
+from pipelines.parameters import SPAN_END, SPAN_START, validate_span_range
+from pipelines.staging import content_hash
+from pipelines.submission.base import (
+    BackendUnavailableError,
+    RunRequest,
+    SubmissionError,
+    SubmitResult,
+    job_id_for,
+)
+
+MODULES_DIR = REPO_ROOT / "pipelines" / "modules"
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="pipelines.submit", description=__doc__.splitlines()[0])
+    parser.add_argument("--env", default="local")
+    parser.add_argument("--num-epochs", type=int, help="default: the environment's training.num_epochs")
+    parser.add_argument("--learning-rate", type=float, help="default: the environment's training.learning_rate")
+    parser.add_argument("--span-start", type=int, default=0)
+    parser.add_argument("--span-end", type=int, default=0)
+    parser.add_argument("--trigger-id", help="what caused this run (e.g. a Pub/Sub message id); default: random")
+    parser.add_argument("--source", default="manual", help="label: what kind of trigger (manual, pubsub, ci)")
+    parser.add_argument("--no-cache", action="store_true")
+    parser.add_argument("--template", help="vertex: template URI, sha256 or commit:<sha> in the artifacts bucket")
+    parser.add_argument("--local-root", type=Path, help="local: state folder (default: the environment's)")
+    parser.add_argument("--follow", action="store_true", help="local: follow the run to its end")
+    return parser.parse_args(argv)
+
+
+def _git_commit() -> str:
+    result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True)
+    return result.stdout.strip()[:12] if result.returncode == 0 else "unknown"
+
+
+def build_request(args: argparse.Namespace, pipeline_name: str, defaults) -> RunRequest:
+    """The validated request: raises SubmissionError naming the first bad value."""
+    try:
+        span_start, span_end = validate_span_range(args.span_start, args.span_end)
+    except ValueError as err:
+        raise SubmissionError(str(err)) from err
+    trigger = args.trigger_id or f"{args.source}-{uuid.uuid4().hex[:12]}"
+    return RunRequest(
+        job_id=job_id_for(pipeline_name, trigger),
+        parameters={
+            "num_epochs": defaults.num_epochs if args.num_epochs is None else args.num_epochs,
+            "learning_rate": defaults.learning_rate if args.learning_rate is None else args.learning_rate,
+            SPAN_START.name: span_start,
+            SPAN_END.name: span_end,
+        },
+        labels={
+            "commit": _git_commit(),
+            "modules": content_hash(MODULES_DIR)[:12],
+            "source": args.source,
+            "spans": "newest" if span_start == 0 else f"{span_start}-{span_end}",
+        },
+        enable_caching=not args.no_cache,
+    )
+
+
+def _submitter(args: argparse.Namespace, config):
+    if config.backend == "local":
+        from pipelines.submission.local_backend import LocalSubmitter
+
+        return LocalSubmitter(environment_file(args.env).resolve(), config.local_paths(args.local_root))
+    from pipelines.publishing.store import store_for
+    from pipelines.publishing.templates import resolve_template
+    from pipelines.submission.vertex import VertexSubmitter
+
+    if not args.template:
+        raise SubmissionError("--template is required for vertex: a published template (sha256 or commit:<sha>)")
+    template = args.template
+    if not template.startswith(("gs://", "/")) and not Path(template).exists():
+        template = resolve_template(store_for(config.gcp.bucket_uri("artifacts")), template)
+    return VertexSubmitter(config, template)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    warnings.filterwarnings("ignore", category=FutureWarning)  # google-cloud's Python 3.10 notices.
+    try:
+        config = load_environment(args.env)
+        request = build_request(args, config.pipeline_name, config.training)
+        result: SubmitResult = _submitter(args, config).submit(request)
+    except (ConfigError, SubmissionError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except BackendUnavailableError as err:
+        print(f"error (transient, retry): {err}", file=sys.stderr)
+        return 3
+    state = "submitted" if result.created else "already submitted (same job id): nothing new started"
+    print(f"{result.job_id}: {state}\n  backend: {result.backend}\n  follow: {result.location}", flush=True)
+    if args.follow and result.backend == "local":
+        from pipelines.runs_cli import follow
+
+        return follow(config.local_paths(args.local_root).root, result.job_id)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

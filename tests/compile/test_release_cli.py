@@ -1,0 +1,104 @@
+"""The publish and submit commands: validation first, idempotent publishing, pinned templates."""
+
+import json
+
+import pytest
+
+from pipelines import publish, submit
+from pipelines.publishing.store import LocalStore
+from tests.compile.test_vertex_compile import compiled  # noqa: F401 - the module-scoped compile fixture.
+
+COMMIT = "a" * 40
+
+
+def test_publish_twice_is_a_no_op_and_pins_the_template(compiled, tmp_path, capsys):  # noqa: F811
+    out_dir = compiled[0].spec_path.parent
+    argv = ["--env", "dev", "--compiled", str(out_dir), "--commit", COMMIT, "--branch", "main", "--to", str(tmp_path)]
+    assert publish.main(argv) == 0
+    first = json.loads(capsys.readouterr().out)
+    files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    assert publish.main(argv) == 0
+    assert json.loads(capsys.readouterr().out) == first
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()) == files
+    assert first["template"] == str(tmp_path / "templates" / first["template_sha256"] / "pipeline.json")
+    # Everything the template references by URI was published beside it.
+    for key in compiled[0].artifacts:
+        assert (tmp_path / key).is_file()
+    assert f"commits/{COMMIT}.json" in " ".join(files)
+
+
+def test_publish_refuses_bad_input(tmp_path, capsys):
+    assert (
+        publish.main(
+            [
+                "--env",
+                "dev",
+                "--compiled",
+                str(tmp_path),
+                "--commit",
+                COMMIT,
+                "--branch",
+                "m",
+                "--to",
+                str(tmp_path / "o"),
+            ]
+        )
+        == 2
+    )
+    assert "no compiled template" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--num-epochs", "0"], "num_epochs"),
+        (["--num-epochs", "1000000000"], "num_epochs"),
+        (["--learning-rate", "0"], "learning_rate"),
+        (["--learning-rate", "nan"], "learning_rate"),
+        (["--learning-rate", "1.5"], "learning_rate"),
+        (["--span-start", "2", "--span-end", "1"], "span_start"),
+    ],
+)
+@pytest.mark.parametrize("env", ["local", "dev"])
+def test_submit_rejects_bad_parameters_before_submitting(tmp_path, capsys, env, extra, message):
+    argv = ["--env", env, "--local-root", str(tmp_path / "root"), "--template", str(tmp_path / "t.json"), *extra]
+    assert submit.main(argv) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "root").exists()
+
+
+def test_submit_vertex_needs_a_published_template(tmp_path, capsys):
+    assert submit.main(["--env", "dev"]) == 2
+    assert "--template is required" in capsys.readouterr().err
+
+
+def test_submit_vertex_resolves_a_commit_to_its_immutable_template(compiled, tmp_path, monkeypatch, capsys):  # noqa: F811
+    store = LocalStore(tmp_path)
+    published = publish.publish_compiled(store, compiled[0].spec_path.parent, commit_sha=COMMIT, branch="main")
+    sent = []
+
+    class Recorder:
+        def __init__(self, config, template_uri, credentials=None):
+            sent.append(template_uri)
+
+        def submit(self, request):
+            sent.append(request)
+            return submit.SubmitResult(request.job_id, "vertex", True, "https://console")
+
+    monkeypatch.setattr("pipelines.publishing.store.store_for", lambda uri, client=None: store)
+    monkeypatch.setattr("pipelines.submission.vertex.VertexSubmitter", Recorder)
+    argv = ["--env", "dev", "--template", f"commit:{COMMIT}", "--trigger-id", "msg-1", "--num-epochs", "4"]
+    assert submit.main(argv) == 0
+    template, request = sent
+    assert template == published["template"]
+    assert request.job_id == submit.job_id_for("penguins-dev", "msg-1")
+    assert request.parameters == {"num_epochs": 4, "learning_rate": 0.01, "span_start": 0, "span_end": 0}
+    assert request.labels["source"] == "manual" and request.labels["spans"] == "newest"
+    assert len(request.labels["modules"]) == 12
+    assert "submitted" in capsys.readouterr().out
+
+
+def test_same_trigger_same_job_id():
+    assert submit.job_id_for("penguins-dev", "1234") == submit.job_id_for("penguins-dev", "1234")
+    assert submit.job_id_for("penguins-dev", "1234") != submit.job_id_for("penguins-dev", "1235")
