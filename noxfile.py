@@ -33,6 +33,7 @@ TYPED = (
     "pipelines/submission/run_store.py",
     "pipelines/submission/local_backend.py",
     "pipelines/runs_cli.py",
+    "pipelines/outcome.py",
 )
 TFX_VENV = REPO / ".nox" / "tfx"
 UV = shutil.which("uv") or str(Path(sys.executable).parent / "uv")

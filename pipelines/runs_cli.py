@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from envconfig import ConfigError, load_environment
+from pipelines.outcome import outcome_lines
 from pipelines.submission import run_store
 from pipelines.submission.run_store import RunRecord, RunStoreError
 
@@ -98,21 +99,7 @@ def render_record(record: RunRecord) -> str:
     if record.components:
         lines.append(f"  {'component':<32}{'status':<10}{'seconds':>8}")
         lines.extend(_component_line(c) for c in record.components)
-    if record.metrics:
-        lines.append("evaluation (eval split):")
-        for name, value in sorted(record.metrics.items()):
-            baseline = record.baseline_metrics.get(name)
-            versus = f"  (baseline {baseline:.4f})" if baseline is not None else ""
-            lines.append(f"  {name}: {value:.4f}{versus}")
-    if record.blessed is not None:
-        lines.append(f"blessed: {'yes' if record.blessed else 'NO'}")
-        lines.extend(f"  failed: {f}" for f in record.validation_failures)
-    if record.pushed_version:
-        how = "pushed by this run" if record.pushed_by_this_run else "cached: pushed by an earlier run"
-        lines.append(f"model version: {record.pushed_version} ({how})")
-        lines.append(f"  path: {record.pushed_path}")
-    elif record.blessed is not None:
-        lines.append("model version: none pushed (not blessed)")
+    lines.extend(outcome_lines(record))
     if record.error:
         lines.append(f"error: {record.error}")
     lines.append(f"log: {record.log_path}")

@@ -10,6 +10,8 @@ from pathlib import Path
 import ml_metadata as mlmd
 from ml_metadata.proto import metadata_store_pb2
 
+from pipelines.outcome import outcome_lines
+
 _STATES = {
     metadata_store_pb2.Execution.COMPLETE: "complete",
     metadata_store_pb2.Execution.CACHED: "cached",
@@ -146,21 +148,7 @@ def render(summary: RunSummary) -> str:
     for c in summary.components:
         seconds = f"{c.seconds:8.1f}" if c.seconds is not None else f"{'-':>8}"
         lines.append(f"  {c.node_id:<32}{c.status:<10}{seconds}")
-    if summary.metrics:
-        lines.append("evaluation (eval split):")
-        for name, value in sorted(summary.metrics.items()):
-            baseline = summary.baseline_metrics.get(name)
-            versus = f"  (baseline {baseline:.4f})" if baseline is not None else ""
-            lines.append(f"  {name}: {value:.4f}{versus}")
-    if summary.blessed is not None:
-        lines.append(f"blessed: {'yes' if summary.blessed else 'NO'}")
-        lines.extend(f"  failed: {f}" for f in summary.validation_failures)
-    if summary.pushed_version:
-        how = "pushed by this run" if summary.pushed_by_this_run else "cached: pushed by an earlier run, no new version"
-        lines.append(f"model version: {summary.pushed_version} ({how})")
-        lines.append(f"  path: {summary.pushed_path}")
-    elif summary.blessed is not None:
-        lines.append("model version: none pushed (not blessed)")
+    lines.extend(outcome_lines(summary))
     if summary.error:
         lines.append(f"FAILED: {summary.error}")
     return "\n".join(lines)

@@ -90,7 +90,7 @@ class LocalStore:
     def write_new(self, path: str, data: bytes) -> bool:
         target = self._file(path)
         if target.is_file():
-            return self._same_or_conflict(path, data)
+            return _same_or_conflict(self, path, data)
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=target.parent)
         try:
@@ -102,15 +102,10 @@ class LocalStore:
             os.link(tmp, target)
         except FileExistsError:
             # Another writer created it between our check and our link.
-            return self._same_or_conflict(path, data)
+            return _same_or_conflict(self, path, data)
         finally:
             os.unlink(tmp)
         return True
-
-    def _same_or_conflict(self, path: str, data: bytes) -> bool:
-        if self.read(path) == data:
-            return False
-        raise _conflict(self.uri(path))
 
     def list(self, prefix: str) -> list[str]:
         # Walk only the deepest folder the prefix names, then filter by the string prefix.
@@ -199,22 +194,17 @@ class GcsStore:
         # Look first: the usual republish finds the object and uploads nothing. The precondition below is what
         # makes creation atomic on GCS (note: gcp-storage-emulator ignores preconditions, so tests rely on this).
         try:
-            return self._same_or_conflict(path, data)
+            return _same_or_conflict(self, path, data)
         except FileNotFoundError:
             pass
         try:
             self._blob(path).upload_from_string(data, if_generation_match=0, checksum="crc32c", **self._call)
         except gexc.PreconditionFailed:
             # Another writer created it between our read and our upload.
-            return self._same_or_conflict(path, data)
+            return _same_or_conflict(self, path, data)
         except _TRANSIENT as err:
             raise self._unavailable("write", path, err) from err
         return True
-
-    def _same_or_conflict(self, path: str, data: bytes) -> bool:
-        if self.read(path) == data:
-            return False
-        raise _conflict(self.uri(path))
 
     def list(self, prefix: str) -> list[str]:
         base = f"{self.prefix}/" if self.prefix else ""
@@ -228,6 +218,13 @@ class GcsStore:
         return BackendUnavailableError(
             f"GCS {action} of {self._root}/{path} failed, try again: {type(err).__name__}: {err}"
         )
+
+
+def _same_or_conflict(store: ArtifactStore, path: str, data: bytes) -> bool:
+    """An existing object: False if it holds exactly `data` (nothing to do), else PublishConflictError."""
+    if store.read(path) == data:
+        return False
+    raise _conflict(store.uri(path))
 
 
 def store_for(uri: str, client: storage.Client | None = None) -> ArtifactStore:
