@@ -1,0 +1,340 @@
+"""The trigger message: the one versioned schema of what a Pub/Sub message may ask the pipeline for.
+
+    {"num_epochs": 3, "learning_rate": 1e-2}                    the article's message
+    {"num_epochs": "3", "learning_rate": "1e-2"}                what its Cloud Scheduler job sends (strings)
+    {"schema_version": 1, "num_epochs": 5, "learning_rate": 0.02, "span_start": 4, "span_end": 4,
+     "enable_caching": false, "source": "scheduler", "idempotency_key": "weekly-2024-06-03"}
+
+Everything else is refused with a MessageError naming the field: unknown fields, wrong types, booleans or null
+where numbers belong, NaN and Infinity (also as the strings "nan", "inf"), values out of range.
+
+This folder deploys on its own (a Cloud Function), so it imports nothing from the rest of the repository.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+SCHEMA_VERSION = 1
+SUPPORTED_SCHEMA_VERSIONS = (1,)
+
+# These ranges restate pipelines/parameters.py (NUM_EPOCHS, LEARNING_RATE, SPAN_START, SPAN_END and
+# validate_span_range), which this folder cannot import; they must match it (tests/function checks they do).
+NUM_EPOCHS_MIN, NUM_EPOCHS_MAX = 1, 1000
+# learning_rate is in (LEARNING_RATE_MIN, LEARNING_RATE_MAX]: the minimum itself is excluded.
+LEARNING_RATE_MIN, LEARNING_RATE_MAX = 0.0, 1.0
+SPAN_MIN, SPAN_MAX = 0, 1_000_000
+
+# A trigger message is a few hundred bytes; anything far larger is refused before it is parsed.
+MAX_MESSAGE_BYTES = 64 * 1024
+# Message fields that may also be given as Pub/Sub message attributes (the data wins only if they agree).
+ATTRIBUTE_FIELDS = ("source", "idempotency_key")
+
+# Vertex label values: lowercase letters, digits, '_' and '-', at most 63 characters.
+_SOURCE = re.compile(r"^[a-z0-9_-]{1,63}$")
+_IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_SOURCE_CHAR, _IDEMPOTENCY_KEY_CHAR = re.compile(r"[a-z0-9_-]"), re.compile(r"[A-Za-z0-9._:-]")
+# A plain decimal number: no whitespace, no '_' separators, no hex; NaN and Infinity are refused separately.
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_NON_FINITE = {"nan", "inf", "infinity", "snan"}
+
+
+class MessageError(ValueError):
+    """A message that can never become a run: `field` names what is wrong, `reason` says why."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+def _show(value: object, limit: int = 40) -> str:
+    """A short rendering of a value for an error message: a long string is described, never quoted."""
+    if isinstance(value, str) and len(value) > 16:
+        return f"a string of {len(value)} characters"
+    text = json.dumps(value) if isinstance(value, (bool, type(None))) else repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+def _pattern_problem(value: str, allowed: re.Pattern[str], max_length: int, what: str) -> str:
+    """Why `value` does not match: its length, or its first character that is not allowed (not the value)."""
+    if not 1 <= len(value) <= max_length:
+        return f"has {len(value)} characters; use 1-{max_length} {what}"
+    position, char = next((i, c) for i, c in enumerate(value) if not allowed.fullmatch(c))
+    return f"character {char!r} at position {position} is not allowed; use {what}"
+
+
+def _name(key: object) -> str:
+    """A field name from the input for an error message: shortened, control characters escaped."""
+    text = key if isinstance(key, str) else repr(key)
+    text = text.encode("unicode_escape").decode("ascii")
+    if not text or text != text.strip():
+        text = f'"{text}"'  # An empty name, or one with spaces around it, is shown quoted.
+    return text if len(text) <= 64 else f"{text[:61]}..."
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (list, tuple)):
+        return "an array"
+    if isinstance(value, Mapping):
+        return "an object"
+    return type(value).__name__
+
+
+def _not_null(field: str, value: object, required: bool) -> None:
+    if value is None:
+        raise MessageError(field, "is required, got null" if required else "null is not allowed; omit the field")
+
+
+def _decimal_string(field: str, value: str) -> Decimal:
+    """A numeric string ("3", "1e-2") as an exact Decimal; NaN/Infinity and anything else are refused."""
+    if value.lower().lstrip("+-") in _NON_FINITE:
+        raise MessageError(field, f"must be a finite number, got {_show(value)}")
+    if not _DECIMAL.fullmatch(value):
+        raise MessageError(field, f"expected a number or a numeric string, got {_show(value)}")
+    try:
+        return Decimal(value)
+    except InvalidOperation as err:  # pragma: no cover - the pattern admits only valid decimals.
+        raise MessageError(field, f"expected a number, got {_show(value)}") from err
+
+
+def _integer(field: str, value: object, low: int, high: int, required: bool = False) -> int:
+    """A whole number in [low, high]: a JSON number with an integral value or a numeric string ("3")."""
+    _not_null(field, value, required)
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise MessageError(field, f"expected a whole number, got {_json_type(value)}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise MessageError(field, f"must be a finite number, got {value}")
+    number: int | float | Decimal = _decimal_string(field, value) if isinstance(value, str) else value
+    # The range first: a huge value is refused without being converted.
+    if not low <= number <= high:
+        raise MessageError(field, f"{_show(value)} is outside [{low}, {high}]")
+    if number != int(number):
+        raise MessageError(field, f"expected a whole number, got {_show(value)}")
+    return int(number)
+
+
+def _learning_rate(field: str, value: object) -> float:
+    """A number in (LEARNING_RATE_MIN, LEARNING_RATE_MAX]: a JSON number or a numeric string ("1e-2")."""
+    _not_null(field, value, required=True)
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise MessageError(field, f"expected a number, got {_json_type(value)}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise MessageError(field, f"must be a finite number, got {value}")
+    number: int | float | Decimal = _decimal_string(field, value) if isinstance(value, str) else value
+    outside = f"{_show(value)} is outside ({LEARNING_RATE_MIN:g}, {LEARNING_RATE_MAX:g}]"
+    if not LEARNING_RATE_MIN < number <= LEARNING_RATE_MAX:
+        raise MessageError(field, outside)
+    result = float(number)
+    if not LEARNING_RATE_MIN < result <= LEARNING_RATE_MAX:  # e.g. "1e-400" rounds to 0.0.
+        raise MessageError(field, outside)
+    return result
+
+
+class TriggerMessage(BaseModel):
+    """Version 1 of the trigger message. Validate with `parse_message` to get a MessageError naming the field."""
+
+    # Inputs never appear in error texts: a message may carry something that must not reach the logs.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    schema_version: Literal[1] = 1
+    num_epochs: int = Field(ge=NUM_EPOCHS_MIN, le=NUM_EPOCHS_MAX)
+    learning_rate: float = Field(gt=LEARNING_RATE_MIN, le=LEARNING_RATE_MAX, allow_inf_nan=False)
+    # The data span a run trains on: both 0 (the default) is the newest span, else 1 <= span_start == span_end.
+    span_start: int = Field(0, ge=SPAN_MIN, le=SPAN_MAX)
+    span_end: int = Field(0, ge=SPAN_MIN, le=SPAN_MAX)
+    enable_caching: bool = True
+    # What kind of trigger sent the message; becomes the run's `source` label.
+    source: str = Field("pubsub", pattern=_SOURCE.pattern)
+    # Messages with the same key start one run, whatever their Pub/Sub message ids.
+    idempotency_key: str | None = Field(None, pattern=_IDEMPOTENCY_KEY.pattern)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _check_version(cls, data: Any) -> Any:
+        # Before anything else: another version may have other fields, so report the version, not them.
+        if isinstance(data, Mapping) and "schema_version" in data:
+            version = data["schema_version"]
+            _not_null("schema_version", version, required=False)
+            if isinstance(version, bool) or not isinstance(version, (int, float, str)):
+                raise MessageError("schema_version", f"expected a whole number, got {_json_type(version)}")
+            try:
+                number = _integer("schema_version", version, -(2**63), 2**63)
+            except MessageError:
+                number = None
+            if number not in SUPPORTED_SCHEMA_VERSIONS:
+                supported = ", ".join(map(str, SUPPORTED_SCHEMA_VERSIONS))
+                raise MessageError("schema_version", f"unsupported version {_show(version)} (supported: {supported})")
+            data = {**data, "schema_version": number}
+        return data
+
+    @field_validator("num_epochs", mode="before")
+    @classmethod
+    def _num_epochs(cls, value: Any) -> int:
+        return _integer("num_epochs", value, NUM_EPOCHS_MIN, NUM_EPOCHS_MAX, required=True)
+
+    @field_validator("learning_rate", mode="before")
+    @classmethod
+    def _learning_rate(cls, value: Any) -> float:
+        return _learning_rate("learning_rate", value)
+
+    @field_validator("span_start", "span_end", mode="before")
+    @classmethod
+    def _span(cls, value: Any, info: Any) -> int:
+        return _integer(info.field_name, value, SPAN_MIN, SPAN_MAX)
+
+    @field_validator("enable_caching", mode="before")
+    @classmethod
+    def _enable_caching(cls, value: Any) -> bool:
+        _not_null("enable_caching", value, required=False)
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise MessageError("enable_caching", f"expected true or false, got {_json_type(value)} {_show(value)}")
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _source(cls, value: Any) -> str:
+        _not_null("source", value, required=False)
+        if not isinstance(value, str):
+            raise MessageError("source", f"expected a string, got {_json_type(value)}")
+        if not _SOURCE.fullmatch(value):
+            what = "lowercase letters, digits, '_' or '-'"
+            raise MessageError("source", _pattern_problem(value, _SOURCE_CHAR, 63, what))
+        return value
+
+    @field_validator("idempotency_key", mode="before")
+    @classmethod
+    def _idempotency_key(cls, value: Any) -> str:
+        _not_null("idempotency_key", value, required=False)
+        if not isinstance(value, str):
+            raise MessageError("idempotency_key", f"expected a string, got {_json_type(value)}")
+        if not _IDEMPOTENCY_KEY.fullmatch(value):
+            what = "letters, digits, '.', '_', ':' or '-'"
+            raise MessageError("idempotency_key", _pattern_problem(value, _IDEMPOTENCY_KEY_CHAR, 128, what))
+        return value
+
+    @model_validator(mode="after")
+    def _check_spans(self) -> TriggerMessage:
+        # The rules of pipelines/parameters.py validate_span_range, restated (see the ranges above).
+        start, end = self.span_start, self.span_end
+        if (start == 0) != (end == 0):
+            missing = "span_end" if start else "span_start"
+            reason = f"give both span_start and span_end (1 <= start == end) or neither; got {start}..{end}"
+            raise MessageError(missing, reason)
+        if start > end:
+            raise MessageError("span_start", f"{start} is after span_end {end}")
+        if start != end:
+            # TFX 1.16's ExampleGen reads one span per execution: a run trains on one span for now.
+            reason = f"a run reads one span (TFX ExampleGen): use span_end == span_start, got {start}..{end}"
+            raise MessageError("span_end", reason)
+        return self
+
+    def parameters(self) -> dict[str, int | float]:
+        """The pipeline's runtime parameters, typed: what a PipelineJob or a local run receives."""
+        return {
+            "num_epochs": self.num_epochs,
+            "learning_rate": self.learning_rate,
+            "span_start": self.span_start,
+            "span_end": self.span_end,
+        }
+
+    def spans_label(self) -> str:
+        """The `spans` label value: "newest" or "<start>-<end>"."""
+        return "newest" if self.span_start == 0 else f"{self.span_start}-{self.span_end}"
+
+
+class _JSONObject(dict):  # type: ignore[type-arg]
+    """A decoded JSON object that remembers keys given more than once (json keeps only the last)."""
+
+    duplicates: tuple[str, ...] = ()
+
+
+def _object(pairs: list[tuple[str, Any]]) -> _JSONObject:
+    result = _JSONObject(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        result.duplicates = tuple(key for key, _ in pairs if key in seen or seen.add(key))  # type: ignore[func-returns-value]
+    return result
+
+
+def _error_from(err: ValidationError) -> MessageError:
+    """The first problem of a ValidationError as a MessageError (schema_version first), naming the others."""
+    problems: list[MessageError] = []
+    for error in err.errors(include_url=False):
+        cause = error.get("ctx", {}).get("error")
+        field = ".".join(str(part) for part in error["loc"])
+        if isinstance(cause, MessageError):
+            problems.append(cause)
+        elif error["type"] == "extra_forbidden":
+            known = ", ".join(TriggerMessage.model_fields)
+            problems.append(MessageError(_name(error["loc"][0]), f"unknown field (known: {known})"))
+        elif error["type"] == "missing":
+            problems.append(MessageError(field, "is required"))
+        elif error["type"] in ("model_type", "dict_type"):
+            problems.append(MessageError("message", "expected a JSON object"))
+        else:
+            problems.append(MessageError(field or "message", str(error["msg"])))
+    problems.sort(key=lambda problem: problem.field != "schema_version")
+    first = problems[0]
+    if len(problems) > 1:
+        others = ", ".join(dict.fromkeys(problem.field for problem in problems[1:] if problem.field != first.field))
+        if others:
+            return MessageError(first.field, f"{first.reason} (also wrong: {others})")
+    return first
+
+
+def parse_message(
+    data: bytes | bytearray | str | Mapping[str, Any], attributes: Mapping[str, str] | None = None
+) -> TriggerMessage:
+    """Validate a message: JSON text or bytes, or an already decoded object. Raises MessageError naming the field.
+
+    `attributes` are the Pub/Sub message attributes: `source` and `idempotency_key` may be given there instead
+    of in the data (if both, they must agree); other attributes are ignored.
+    """
+    if isinstance(data, (bytes, bytearray, str)):
+        size = len(data.encode() if isinstance(data, str) else data)
+        if size > MAX_MESSAGE_BYTES:
+            raise MessageError("message", f"{size} bytes is larger than the limit of {MAX_MESSAGE_BYTES}")
+        try:
+            value = json.loads(data, object_pairs_hook=_object)
+        except RecursionError:
+            raise MessageError("message", "not JSON: nested too deeply") from None
+        except ValueError as err:  # JSONDecodeError, UnicodeDecodeError, an integer with too many digits.
+            if isinstance(err, json.JSONDecodeError):
+                reason = f"{err.msg} at line {err.lineno} column {err.colno}"
+            else:  # These texts quote no input, at most a byte value and a position.
+                reason = str(err)[:120]
+            raise MessageError("message", f"not JSON: {reason}") from None
+    else:
+        value = data
+    if not isinstance(value, Mapping):
+        raise MessageError("message", f"expected a JSON object, got {_json_type(value)}")
+    if isinstance(value, _JSONObject) and value.duplicates:
+        raise MessageError(_name(value.duplicates[0]), "given more than once")
+    fields = dict(value)
+    for name in ATTRIBUTE_FIELDS:
+        if attributes and name in attributes:
+            if name in fields and fields[name] != attributes[name]:
+                raise MessageError(name, "the data and the message attribute of that name disagree")
+            fields[name] = attributes[name]
+    try:
+        return TriggerMessage.model_validate(fields)
+    except ValidationError as err:
+        raise _error_from(err) from None
