@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from cloudfunctions.trigger_pipeline.trigger_message import MessageError, parse_message
 from pipelines.parameters import LEARNING_RATE, NUM_EPOCHS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -102,6 +104,46 @@ class Gcp(_Strict):
         return self
 
 
+# unix-cron as Cloud Scheduler reads it: five fields of numbers, ranges, steps, lists or names.
+_CRON_FIELD = re.compile(r"^(\*|[0-9a-z]+(-[0-9a-z]+)?)(/[0-9]+)?(,(\*|[0-9a-z]+(-[0-9a-z]+)?)(/[0-9]+)?)*$")
+
+
+class Schedule(_Strict):
+    """A Cloud Scheduler job that publishes `payload` (a TriggerMessage) to the trigger topic."""
+
+    name: str = Field(pattern=_NAME)
+    cron: str
+    time_zone: str = "Etc/UTC"
+    payload: dict[str, Any]
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        fields = value.lower().split()
+        if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
+            raise ValueError(f"{value!r} is not a unix-cron expression (minute hour day-of-month month day-of-week)")
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Amsterdam)") from err
+        return value
+
+    @field_validator("payload")
+    @classmethod
+    def _payload(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # The same schema the function applies: an invalid schedule fails here, not in production.
+        try:
+            parse_message(value)
+        except MessageError as err:
+            raise ValueError(f"not a valid TriggerMessage: {err}") from err
+        return value
+
+
 class EnvironmentConfig(_Strict):
     name: Literal["local", "dev", "prod"]
     backend: Literal["local", "vertex"]
@@ -111,6 +153,14 @@ class EnvironmentConfig(_Strict):
     evaluation: Evaluation
     local: Local | None = None
     gcp: Gcp | None = None
+    schedules: list[Schedule] = []
+
+    @model_validator(mode="after")
+    def _unique_schedules(self) -> EnvironmentConfig:
+        names = [s.name for s in self.schedules]
+        if len(names) != len(set(names)):
+            raise ValueError(f"schedules: names must be unique, got {names}")
+        return self
 
     @model_validator(mode="after")
     def _backend_has_settings(self) -> EnvironmentConfig:

@@ -84,3 +84,35 @@ def test_bad_project_id_is_named(tmp_path):
 def test_not_yaml_mapping(tmp_path):
     with pytest.raises(ConfigError, match="expected a mapping"):
         load_environment(write(tmp_path, "- just\n- a list\n"))
+
+
+SCHEDULE = """
+schedules:
+  - name: weekly
+    cron: "{cron}"
+    time_zone: {tz}
+    payload: {payload}
+"""
+
+
+@pytest.mark.parametrize(
+    ("cron", "tz", "payload", "message"),
+    [
+        ("0 9 * * 1", "Europe/Amsterdam", '{num_epochs: "0", learning_rate: "1e-2"}', "num_epochs"),
+        ("0 9 * * 1", "Europe/Amsterdam", '{num_epochs: "3", learning_rate: "1e-2", lr: 1}', "lr"),
+        ("0 9 * *", "Europe/Amsterdam", '{num_epochs: "3", learning_rate: "1e-2"}', "unix-cron"),
+        ("0 9 * * 1", "Mars/Olympus", '{num_epochs: "3", learning_rate: "1e-2"}', "IANA time zone"),
+    ],
+)
+def test_invalid_schedules_fail_at_load_naming_the_field(tmp_path, cron, tz, payload, message):
+    path = write(tmp_path, VALID_LOCAL + SCHEDULE.format(cron=cron, tz=tz, payload=payload))
+    with pytest.raises(ConfigError) as err:
+        load_environment(path)
+    assert "schedules.0" in str(err.value)
+    assert message in str(err.value)
+
+
+def test_schedules_accept_the_articles_string_payload(tmp_path):
+    text = SCHEDULE.format(cron="0 9 * * 1", tz="Europe/Amsterdam", payload='{num_epochs: "3", learning_rate: "1e-2"}')
+    config = load_environment(write(tmp_path, VALID_LOCAL + text))
+    assert config.schedules[0].payload == {"num_epochs": "3", "learning_rate": "1e-2"}
