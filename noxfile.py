@@ -88,7 +88,9 @@ def tfx_python(session: nox.Session) -> str:
     python = TFX_VENV / "bin" / "python"
     if not python.exists():
         session.run(UV, "venv", "--quiet", "--python", PY310, str(TFX_VENV), external=True)
-    _sync(session, TFX_VENV, PIPELINE_LOCKS)
+    # The pipeline and dev locks: the trigger sessions serve the function (functions-framework) and that
+    # server starts pipeline runs with its own interpreter.
+    _sync(session, TFX_VENV, TEST_LOCKS)
     return str(python)
 
 
@@ -191,3 +193,19 @@ def runs(session: nox.Session) -> None:
 def bench_release(session: nox.Session) -> None:
     """Benchmark the release path: compile time and local submit latency (call to job id)."""
     run_tfx(session, "-m", "benchmarks.release_path", *session.posargs)
+
+
+@nox.session(python=False)
+def trigger(session: nox.Session) -> None:
+    """Trigger a run the way Pub/Sub does: `nox -s trigger -- --num-epochs 5 --learning-rate 0.01`.
+
+    Starts (or reuses) the trigger function under functions-framework on localhost, posts the CloudEvent
+    Pub/Sub would post, and follows the resulting local run to its end. `-- --stop` stops the server.
+    """
+    run_tfx(session, "-m", "pipelines.local_trigger", *session.posargs)
+
+
+@nox.session(python=False)
+def bench_trigger(session: nox.Session) -> None:
+    """Load benchmark of the trigger function (dry-run backend) on loopback: throughput, p50/p99, exactness."""
+    run_tfx(session, "-m", "benchmarks.trigger_load", *session.posargs)
