@@ -23,8 +23,9 @@ import time
 import warnings
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results" / "local_pipeline.json"
+from envconfig import REPO_ROOT
+
+RESULTS = REPO_ROOT / "benchmarks" / "results" / "local_pipeline.json"
 TARGETS = {"cold_seconds": 60.0, "cached_seconds": 10.0}
 
 
@@ -40,7 +41,7 @@ def cli_run(root: Path) -> float:
     subprocess.run(
         [sys.executable, "-m", "pipelines.local_runner", "--local-root", str(root)],
         check=True,
-        cwd=REPO,
+        cwd=REPO_ROOT,
         stdout=subprocess.DEVNULL,
     )
     return time.perf_counter() - start
@@ -53,9 +54,10 @@ def keras_floor(config) -> dict:
 
     from pipelines.modules import model as penguin_model
     from pipelines.modules import preprocessing as pp
+    from pipelines.sources import DATA_DIR
 
     start = time.perf_counter()
-    with open(REPO / "data" / config.dataset / "span-1" / "penguins.csv", newline="") as f:
+    with open(DATA_DIR / config.dataset / "span-1" / "penguins.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     # Same ratio as ExampleGen's 2:1 hash split; a fixed shuffle stands in for the hash.
     rng = np.random.default_rng(0)

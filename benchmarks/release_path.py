@@ -25,15 +25,16 @@ import time
 import warnings
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results" / "release_path.json"
+from envconfig import REPO_ROOT
+
+RESULTS = REPO_ROOT / "benchmarks" / "results" / "release_path.json"
 IMAGE = "europe-west4-docker.pkg.dev/my-dev-project/penguins-dev-images/pipeline@sha256:" + "0" * 64
 WAIT_LIMIT_SECONDS = 600
 
 
 def fresh_process(*args: str) -> tuple[float, str]:
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", *args], cwd=REPO, capture_output=True, text=True, check=True)
+    done = subprocess.run([sys.executable, "-m", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
     return time.perf_counter() - start, done.stdout
 
 

@@ -22,10 +22,10 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
+from envconfig import REPO_ROOT
 from pipelines.local_trigger import pubsub_cloudevent, start_server
 
-REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "benchmarks" / "results" / "trigger_load.json"
+RESULTS = REPO_ROOT / "benchmarks" / "results" / "trigger_load.json"
 TIME_LIMIT_SECONDS = 300
 MALFORMED = [
     b"not json",

@@ -9,13 +9,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-from envconfig import REPO_ROOT, EnvironmentConfig, LocalPaths
+from envconfig import EnvironmentConfig, LocalPaths
 from pipelines.local_data import seed_spans
+from pipelines.sources import DATA_DIR, MODULES_DIR, SCHEMA_FILE
 from pipelines.staging import stage
-
-MODULES_DIR = REPO_ROOT / "pipelines" / "modules"
-SCHEMA_FILE = REPO_ROOT / "pipelines" / "schema" / "schema.pbtxt"
-DATA_DIR = REPO_ROOT / "data"
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from envconfig import ConfigError, load_environment
 from pipelines.publishing.modules import publish_modules
 from pipelines.publishing.store import ArtifactStore, PublishConflictError, store_for
 from pipelines.publishing.templates import publish_template
+from pipelines.sources import MODULES_DIR
 from pipelines.submission.base import BackendUnavailableError, SubmissionError
-from pipelines.vertex_compile import MODULES_DIR
 
 
 def publish_compiled(store: ArtifactStore, compiled_dir: Path, *, commit_sha: str, branch: str) -> dict[str, str]:

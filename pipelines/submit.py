@@ -21,6 +21,7 @@ from pathlib import Path
 from envconfig import REPO_ROOT, ConfigError, load_environment
 from envconfig.loader import environment_file
 from pipelines.parameters import SPAN_END, SPAN_START, validate_span_range
+from pipelines.sources import MODULES_DIR
 from pipelines.staging import content_hash
 from pipelines.submission.base import (
     BackendUnavailableError,
@@ -29,8 +30,6 @@ from pipelines.submission.base import (
     SubmitResult,
     job_id_for,
 )
-
-MODULES_DIR = REPO_ROOT / "pipelines" / "modules"
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:

@@ -20,12 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from envconfig import REPO_ROOT, EnvironmentConfig
+from envconfig import EnvironmentConfig
 from pipelines.parameters import PIPELINE_PARAMETERS
+from pipelines.sources import MODULES_DIR, SCHEMA_FILE
 from pipelines.staging import stage
-
-MODULES_DIR = REPO_ROOT / "pipelines" / "modules"
-SCHEMA_FILE = REPO_ROOT / "pipelines" / "schema" / "schema.pbtxt"
 
 
 @dataclass(frozen=True)
