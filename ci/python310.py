@@ -6,6 +6,7 @@ import glob
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 
 MISSING_PY310 = (
     "Python 3.10 was not found. TFX 1.16 needs Python 3.10 (or 3.9). Install it with one of\n"
@@ -27,13 +28,18 @@ def _works(python: str) -> bool:
     return result.returncode == 0
 
 
-def find_python310() -> str | None:
-    """An interpreter path for Python 3.10: $PYTHON310, PATH, pyenv's versions folder, then uv's."""
-    candidates = [os.environ.get("PYTHON310"), shutil.which("python3.10")]
+def _candidates() -> Iterator[str | None]:
+    """Cheapest first, lazily: every check spawns the interpreter, and a pyenv shim is slow to refuse."""
+    yield os.environ.get("PYTHON310")
     pyenv_root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
     # Installed but unselected pyenv versions: the shim refuses them, the binaries themselves work.
-    candidates += sorted(glob.glob(os.path.join(pyenv_root, "versions", "3.10*", "bin", "python3.10")), reverse=True)
+    yield from sorted(glob.glob(os.path.join(pyenv_root, "versions", "3.10*", "bin", "python3.10")), reverse=True)
+    yield shutil.which("python3.10")
     if shutil.which("uv"):
         found = subprocess.run(["uv", "python", "find", "3.10"], capture_output=True, text=True)
-        candidates.append(found.stdout.strip() if found.returncode == 0 else None)
-    return next((c for c in candidates if c and _works(c)), None)
+        yield found.stdout.strip() if found.returncode == 0 else None
+
+
+def find_python310() -> str | None:
+    """An interpreter path for Python 3.10: $PYTHON310, pyenv's versions folder, PATH, then uv's."""
+    return next((c for c in _candidates() if c and _works(c)), None)

@@ -1,0 +1,59 @@
+"""Print which workflows a change runs, as JSON (standard library only, so it answers in milliseconds).
+
+    python -m ci.plan --files pipelines/modules/model.py README.md
+    python -m ci.plan --base origin/main            # committed and uncommitted changes since that ref
+    python -m ci.plan --base HEAD~1 --committed-only
+
+Output: {"workflows": [...], "triggers": [...], "superseded": {...}, "files": [...]}. `workflows` is what runs
+(sorted; empty for a documentation-only change); `triggers` is what Cloud Build's filters would fire (a
+superseded trigger still fires there and stops at its first step, see ci/cloudbuild/modules.yaml).
+Exit status: 0 planned, 2 bad input (unknown ref, no history, bad path).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ci.changes import ChangesError, changes_since
+from ci.routing import SUPERSEDES, fired, normalize, plan_workflows
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def plan(files: list[str]) -> dict[str, Any]:
+    """The plan for a list of changed, repository-relative paths."""
+    paths = sorted({normalize(f) for f in files})
+    triggers = fired(paths)
+    workflows = plan_workflows(paths)
+    superseded = {w: SUPERSEDES[w] for w in triggers if w not in workflows}
+    return {"workflows": workflows, "triggers": triggers, "superseded": superseded, "files": paths}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ci.plan", description=__doc__.splitlines()[0])
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--files", nargs="+", metavar="PATH", help="changed paths, relative to the repository root")
+    source.add_argument("--base", metavar="REF", help="plan the changes since this git ref")
+    parser.add_argument("--repo", type=Path, default=REPO_ROOT)
+    parser.add_argument("--committed-only", action="store_true", help="with --base: ignore uncommitted changes")
+    args = parser.parse_args(argv)
+    try:
+        if args.files is not None:
+            result = plan(args.files)
+        else:
+            changes = changes_since(args.repo, args.base, include_uncommitted=not args.committed_only)
+            result = plan(list(changes.files))
+            result.update(base=changes.base, head=changes.head, uncommitted=list(changes.uncommitted))
+    except (ChangesError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

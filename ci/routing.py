@@ -1,0 +1,172 @@
+"""The routing table: which changed paths mean which workflow (standard library only).
+
+The single source for local change planning (`python -m ci.plan`, `nox -s cicd`) and for the Cloud Build
+trigger filters that infra/ provisions: each workflow's `included` and `ignored` globs become its trigger's
+`included_files` and `ignored_files`, and `fires` applies them with Cloud Build's rules, so what the local
+planner decides is what Cloud Build would fire.
+
+Cloud Build's rules (google.devtools.cloudbuild.v1.BuildTrigger): files matching an ignored glob are
+dropped; a trigger whose change has no file left does not fire; otherwise it fires if `included` is empty or
+any remaining file matches an included glob. Globs are Go's path/filepath.Match extended with `**`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+@dataclass(frozen=True)
+class Route:
+    workflow: str
+    # The Cloud Build config the workflow's trigger runs, relative to the repository root.
+    config: str
+    included: tuple[str, ...]
+    ignored: tuple[str, ...]
+    description: str
+
+
+# Documentation never runs anything.
+DOCS = ("**/*.md", "LICENSE", "docs/**")
+
+ROUTES: tuple[Route, ...] = (
+    Route(
+        workflow="full",
+        config="ci/cloudbuild/full.yaml",
+        included=(
+            "pipelines/**",
+            "components/**",
+            "envconfig/**",
+            "envs/**",
+            "data/**",
+            "Dockerfile",
+            ".dockerignore",
+            "noxfile.py",
+            "pyproject.toml",
+            "requirements/pipeline.*",
+            "requirements/dev.*",
+            "requirements/tools.*",
+            "ci/python310.py",
+            "ci/cloudbuild/full.yaml",
+        ),
+        # The modules are not in the image: they are published by content hash and referenced by the
+        # compiled spec, so a change to them alone takes the `modules` fast path.
+        ignored=(*DOCS, "pipelines/modules/**"),
+        description="rebuild the pipeline image, compile against its digest, publish, run the pipeline",
+    ),
+    Route(
+        workflow="modules",
+        config="ci/cloudbuild/modules.yaml",
+        included=("pipelines/modules/**", "ci/cloudbuild/modules.yaml"),
+        ignored=DOCS,
+        description="compile against the existing image, publish the modules, run the pipeline (no image build)",
+    ),
+    Route(
+        workflow="infra",
+        config="ci/cloudbuild/infra.yaml",
+        included=("infra/**", "envs/**", "requirements/infra.*", "ci/routing.py", "ci/cloudbuild/infra.yaml"),
+        ignored=DOCS,
+        description="synthesize the CDKTF stacks, run the static checks, plan",
+    ),
+    Route(
+        workflow="function",
+        config="ci/cloudbuild/function.yaml",
+        included=("cloudfunctions/**", "ci/cloudbuild/function.yaml"),
+        ignored=DOCS,
+        description="test the trigger function, then synthesize and check the stack that deploys it",
+    ),
+)
+WORKFLOWS: tuple[str, ...] = tuple(route.workflow for route in ROUTES)
+# A workflow that runs everything another one does makes that one redundant for the same change.
+SUPERSEDES: dict[str, str] = {"modules": "full"}
+
+
+def route(workflow: str) -> Route:
+    for candidate in ROUTES:
+        if candidate.workflow == workflow:
+            return candidate
+    raise KeyError(f"unknown workflow {workflow!r}; known: {', '.join(WORKFLOWS)}")
+
+
+def _segment_regex(segment: str) -> str:
+    """One path segment of a Go filepath.Match pattern as a regex (`*`, `?`, `[...]`, `[^...]`, `\\x`)."""
+    out: list[str] = []
+    i = 0
+    while i < len(segment):
+        char = segment[i]
+        if char == "*":
+            out.append("[^/]*")
+        elif char == "?":
+            out.append("[^/]")
+        elif char == "\\" and i + 1 < len(segment):
+            i += 1
+            out.append(re.escape(segment[i]))
+        elif char == "[":
+            end = segment.find("]", i + 2)
+            if end == -1:
+                raise ValueError(f"glob segment {segment!r}: unterminated character class")
+            body = segment[i + 1 : end]
+            negate = body.startswith("^")
+            body = body[1:] if negate else body
+            escaped = body.replace("\\", "\\\\").replace("[", "\\[")
+            out.append(f"[{'^' if negate else ''}{escaped}]")
+            i = end
+        else:
+            out.append(re.escape(char))
+        i += 1
+    return "".join(out)
+
+
+@lru_cache(maxsize=512)
+def _compile(pattern: str) -> re.Pattern[str]:
+    if not pattern or pattern.startswith("/"):
+        raise ValueError(f"glob {pattern!r}: expected a relative path pattern")
+    parts: list[str] = []
+    segments = pattern.split("/")
+    for index, segment in enumerate(segments):
+        last = index == len(segments) - 1
+        if segment == "**":
+            # Zero or more whole segments; a trailing `**` matches everything below (at least one segment).
+            parts.append(".*" if last else "(?:[^/]+/)*")
+        else:
+            parts.append(_segment_regex(segment) + ("" if last else "/"))
+    return re.compile("".join(parts) + r"\Z")
+
+
+def matches(pattern: str, path: str) -> bool:
+    """Go filepath.Match semantics per segment (`*` never crosses `/`), with `**` spanning segments."""
+    return _compile(pattern).match(path) is not None
+
+
+def fires(workflow_route: Route, changed: Iterable[str]) -> bool:
+    """Whether Cloud Build would fire this workflow's trigger for these changed files."""
+    remaining = [path for path in changed if not any(matches(glob, path) for glob in workflow_route.ignored)]
+    if not remaining:
+        return False
+    if not workflow_route.included:
+        return True
+    return any(matches(glob, path) for glob in workflow_route.included for path in remaining)
+
+
+def fired(changed: Iterable[str]) -> list[str]:
+    """The workflows whose Cloud Build triggers fire for these changes, sorted."""
+    paths = [normalize(path) for path in changed]
+    return sorted(r.workflow for r in ROUTES if fires(r, paths))
+
+
+def plan_workflows(changed: Iterable[str]) -> list[str]:
+    """The workflows to run: those that fire, minus any superseded by another one that fires. Sorted."""
+    triggered = set(fired(changed))
+    return sorted(w for w in triggered if SUPERSEDES.get(w) not in triggered)
+
+
+def normalize(path: str) -> str:
+    """A repository-relative POSIX path, as git and Cloud Build name changed files."""
+    cleaned = path.replace("\\", "/")
+    while cleaned.startswith("./"):
+        cleaned = cleaned[2:]
+    if not cleaned or cleaned.startswith("/") or ".." in cleaned.split("/"):
+        raise ValueError(f"changed path {path!r}: expected a path relative to the repository root")
+    return cleaned

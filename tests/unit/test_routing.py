@@ -1,0 +1,93 @@
+"""The routing table: which changes run which workflows, with Cloud Build's filter semantics."""
+
+from __future__ import annotations
+
+import pytest
+
+from ci.plan import plan
+from ci.routing import fired, fires, matches, plan_workflows, route
+
+CASES = [
+    # (changed files, workflows that run, triggers that fire)
+    (["pipelines/modules/model.py"], ["modules"], ["modules"]),
+    (["pipelines/modules/model.py", "README.md", "tests/unit/test_model.py"], ["modules"], ["modules"]),
+    (["pipelines/modules/preprocessing.py", "pipelines/modules/README.md"], ["modules"], ["modules"]),
+    (["pipelines/modules/model.py", "components/span_range.py"], ["full"], ["full", "modules"]),
+    (["pipelines/modules/model.py", "Dockerfile"], ["full"], ["full", "modules"]),
+    (["README.md"], [], []),
+    (["docs/design.md", "infra/README.md", "LICENSE"], [], []),
+    (["tests/unit/test_model.py"], [], []),
+    (["components/hyperparameters.py"], ["full"], ["full"]),
+    (["pipelines/pipeline.py"], ["full"], ["full"]),
+    (["pipelines/publishing/store.py"], ["full"], ["full"]),
+    (["requirements/pipeline.txt"], ["full"], ["full"]),
+    (["requirements/infra.txt"], ["infra"], ["infra"]),
+    (["infra/stacks/environment.py"], ["infra"], ["infra"]),
+    (["infra/constructs/deep/nested/thing.py"], ["infra"], ["infra"]),
+    (["cloudfunctions/trigger_pipeline/main.py"], ["function"], ["function"]),
+    (["infra/main.py", "components/span_range.py"], ["full", "infra"], ["full", "infra"]),
+    (["envs/dev.yaml"], ["full", "infra"], ["full", "infra"]),
+    (["ci/cloudbuild/modules.yaml"], ["modules"], ["modules"]),
+    (["ci/routing.py"], ["infra"], ["infra"]),
+    # A rename is a deletion plus an addition: both paths count (git diff --no-renames).
+    (["pipelines/modules/old_name.py", "pipelines/modules/new_name.py"], ["modules"], ["modules"]),
+    (["pipelines/modules/model.py", "components/moved_here.py"], ["full"], ["full", "modules"]),
+    # A deletion of a file that went into the image is a change to the image.
+    (["components/validation_gate.py"], ["full"], ["full"]),
+]
+
+
+@pytest.mark.parametrize(("files", "workflows", "triggers"), CASES)
+def test_routing_table(files, workflows, triggers):
+    assert plan_workflows(files) == workflows
+    assert fired(files) == triggers
+
+
+def test_plan_reports_what_full_supersedes():
+    result = plan(["pipelines/modules/model.py", "components/span_range.py"])
+    assert result["workflows"] == ["full"]
+    assert result["superseded"] == {"modules": "full"}
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path", "expected"),
+    [
+        ("pipelines/**", "pipelines/a/b/c.py", True),
+        ("pipelines/**", "pipelines", False),
+        ("**/*.md", "README.md", True),
+        ("**/*.md", "a/b/README.md", True),
+        ("*.md", "a/README.md", False),  # Go's `*` never crosses a separator
+        ("pipelines/*.py", "pipelines/modules/model.py", False),
+        ("pipelines/*.py", "pipelines/pipeline.py", True),
+        ("requirements/pipeline.*", "requirements/pipeline.txt", True),
+        ("file?.txt", "file1.txt", True),
+        ("file?.txt", "file/.txt", False),
+        ("[abc].py", "b.py", True),
+        ("[^abc].py", "b.py", False),
+        ("[^abc].py", "d.py", True),
+        ("a/**/z.py", "a/z.py", True),
+        ("a/**/z.py", "a/b/c/z.py", True),
+        ("literal\\*.py", "literal*.py", True),
+        ("literal\\*.py", "literalx.py", False),
+    ],
+)
+def test_glob_semantics(pattern, path, expected):
+    assert matches(pattern, path) is expected
+
+
+def test_bad_globs_and_paths_are_refused():
+    with pytest.raises(ValueError, match="unterminated"):
+        matches("[abc.py", "a.py")
+    with pytest.raises(ValueError, match="relative"):
+        plan(["/etc/passwd"])
+    with pytest.raises(ValueError, match="relative"):
+        plan(["../outside.py"])
+
+
+def test_cloud_build_filter_rules():
+    modules = route("modules")
+    # Every changed file ignored: the trigger does not fire even though an included glob would match.
+    assert not fires(modules, ["pipelines/modules/NOTES.md"])
+    assert fires(modules, ["pipelines/modules/model.py", "README.md"])
+    with pytest.raises(KeyError, match="unknown workflow"):
+        route("nightly")
