@@ -22,6 +22,8 @@ REQ = REPO / "requirements"
 PIPELINE_LOCKS = (REQ / "pipeline.txt",)
 TEST_LOCKS = (REQ / "pipeline.txt", REQ / "dev.txt")
 LINT_LOCKS = (REQ / "lint.txt",)
+INFRA_LOCKS = (REQ / "infra.txt",)
+CHECKOV_LOCKS = (REQ / "checkov.txt",)
 # Type-checked code: everything that does not import TensorFlow/TFX (those ship no usable stubs).
 TYPED = (
     "ci",
@@ -34,8 +36,17 @@ TYPED = (
     "pipelines/submission/local_backend.py",
     "pipelines/runs_cli.py",
     "pipelines/outcome.py",
+    "infra/checks.py",
+    "infra/checkov_run.py",
+    "infra/checkov_skips.py",
+    "infra/function_source.py",
+    "infra/provider_import.py",
 )
 TFX_VENV = REPO / ".nox" / "tfx"
+INFRA_VENV = REPO / ".nox" / "infra"
+INFRA_OUT = REPO / "build" / "infra"  # the synthesized Terraform JSON: stacks/<env>/cdk.tf.json
+# The infra code imports envconfig and ci; CHECKPOINT_DISABLE turns off CDKTF's telemetry.
+INFRA_ENV = {"PYTHONPATH": str(REPO), "CHECKPOINT_DISABLE": "1"}
 UV = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
 # Read by TensorFlow at import: TFX 1.16 expects tf_keras (Keras 2), not Keras 3; quiet the C++ logs.
 TF_ENV = {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
@@ -110,6 +121,10 @@ def lock(session: nox.Session) -> None:
             session.run(
                 *compile_, "--universal", "--python-version", "3.9", f"{name}.in", "-o", f"{name}.txt", external=True
             )
+        for name in ("infra", "checkov"):
+            session.run(
+                *compile_, "--universal", "--python-version", "3.10", f"{name}.in", "-o", f"{name}.txt", external=True
+            )
 
 
 @nox.session
@@ -125,13 +140,19 @@ def lint(session: nox.Session) -> None:
 # "interpreter not found" would come first otherwise).
 @nox.session(python=PY310 or False)
 def tests(session: nox.Session) -> None:
-    """The test suite (unit, pipeline graph, end to end on a temporary local environment); what CI runs.
+    """The whole test suite, what CI runs: the TFX tiers here, then `checkov` and `infra_tests` (own environments).
 
-    Extra arguments go to pytest, e.g. `nox -s tests -- -m "not e2e"` for the fast tiers only.
+    Extra arguments go to pytest and run only those, e.g. `nox -s tests -- -m "not e2e"` for the fast tiers.
     """
     _require_py310(session)
     install_locked(session, TEST_LOCKS)
-    session.run("pytest", *session.posargs, env=TF_ENV)
+    if session.posargs:
+        session.run("pytest", *session.posargs, env=TF_ENV)
+        return
+    # tests/infra needs CDKTF, which lives in the infra environment: infra_tests runs it.
+    session.run("pytest", "--ignore=tests/infra", env=TF_ENV)
+    session.notify("checkov")
+    session.notify("infra_tests")
 
 
 @nox.session(python=False)
@@ -209,3 +230,51 @@ def trigger(session: nox.Session) -> None:
 def bench_trigger(session: nox.Session) -> None:
     """Load benchmark of the trigger function (dry-run backend) on loopback: throughput, p50/p99, exactness."""
     run_tfx(session, "-m", "benchmarks.trigger_load", *session.posargs)
+
+
+def infra_python(session: nox.Session) -> str:
+    """The interpreter of the shared infra venv (.nox/infra: CDKTF and the provider), synced to its lock."""
+    _require_py310(session)
+    assert PY310 is not None
+    python = INFRA_VENV / "bin" / "python"
+    if not python.exists():
+        session.run(UV, "venv", "--quiet", "--python", PY310, str(INFRA_VENV), external=True)
+    _sync(session, INFRA_VENV, INFRA_LOCKS)
+    return str(python)
+
+
+@nox.session(python=False)
+def synth(session: nox.Session) -> None:
+    """Synthesize every cloud environment's CDKTF stack to build/infra/stacks/<env>/cdk.tf.json (all or none)."""
+    session.run(
+        infra_python(session),
+        "-m",
+        "infra.synth",
+        "--out",
+        str(INFRA_OUT),
+        *session.posargs,
+        env=INFRA_ENV,
+        external=True,
+    )
+
+
+@nox.session(python=PY310 or False)
+def checkov(session: nox.Session) -> None:
+    """Synthesize, then the project's own infra checks and checkov on the Terraform JSON, offline; any failure fails."""
+    _require_py310(session)
+    install_locked(session, CHECKOV_LOCKS)
+    session.run(infra_python(session), "-m", "infra.synth", "--out", str(INFRA_OUT), env=INFRA_ENV, external=True)
+    session.run("python", "-m", "infra.checks", str(INFRA_OUT), env=INFRA_ENV)
+    session.run("python", "-m", "infra.checkov_run", str(INFRA_OUT), env=INFRA_ENV)
+
+
+@nox.session(python=False)
+def infra_tests(session: nox.Session) -> None:
+    """tests/infra: synthesized-JSON assertions, inventories, custom checks, bad input, checkov (its venv)."""
+    session.run(infra_python(session), "-m", "pytest", "tests/infra", *session.posargs, env=INFRA_ENV, external=True)
+
+
+@nox.session(python=False)
+def bench_synth(session: nox.Session) -> None:
+    """Benchmark: synthesis time of every environment's stack in a fresh process (target <= 30 s)."""
+    session.run(infra_python(session), "-m", "benchmarks.infra_synth", *session.posargs, env=INFRA_ENV, external=True)

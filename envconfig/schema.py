@@ -65,6 +65,11 @@ class LocalPaths(_Strict):
         return self.root / "data"
 
     @property
+    def published(self) -> Path:
+        """The local artifacts store: what `publish` uploads to the artifacts bucket on Google Cloud."""
+        return self.root / "published"
+
+    @property
     def staged(self) -> Path:
         """Content-addressed copies of modules and schema that runs reference."""
         return self.root / "staged"
@@ -75,12 +80,83 @@ class Local(_Strict):
     root: Path = Path(".local")
 
 
+# Google Cloud regions (2026-11). A typo in `region` fails at load instead of at `terraform apply`; add a region
+# here when Google opens one.
+KNOWN_REGIONS: frozenset[str] = frozenset(
+    {
+        "africa-south1",
+        *(f"asia-east{n}" for n in (1, 2)),
+        *(f"asia-northeast{n}" for n in (1, 2, 3)),
+        *(f"asia-south{n}" for n in (1, 2)),
+        *(f"asia-southeast{n}" for n in (1, 2, 3)),
+        *(f"australia-southeast{n}" for n in (1, 2)),
+        "europe-central2",
+        *(f"europe-north{n}" for n in (1, 2)),
+        "europe-southwest1",
+        *(f"europe-west{n}" for n in (1, 2, 3, 4, 6, 8, 9, 10, 12)),
+        *(f"me-central{n}" for n in (1, 2)),
+        "me-west1",
+        *(f"northamerica-northeast{n}" for n in (1, 2)),
+        "northamerica-south1",
+        "southamerica-east1",
+        "southamerica-west1",
+        "us-central1",
+        *(f"us-east{n}" for n in (1, 4, 5)),
+        "us-south1",
+        *(f"us-west{n}" for n in (1, 2, 3, 4)),
+    }
+)
+_BUCKET = r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$"
+_EMAIL = r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$"
+_SHA256 = r"^[0-9a-f]{64}$"
+
+
+class CloudBuild(_Strict):
+    """The Cloud Build triggers: the 2nd-gen GitHub connection they listen on, and whether builds need approval.
+
+    The connection and its repository link are created once by a platform engineer (they hold a GitHub token in
+    Secret Manager, which infra never sees); infra/README.md says how.
+    """
+
+    connection: str = Field("github", pattern=_NAME)
+    # The repository's name in the connection (`gcloud builds repositories create NAME`).
+    repository: str = Field("penguins-cicd", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+    # An RE2 regex on the branch name: pushes to matching branches fire the triggers.
+    branch: str = Field("^main$", min_length=1)
+    # Builds wait for a person with roles/cloudbuild.builds.approver before they run (true in prod).
+    require_approval: bool = False
+
+
+class TriggerFunction(_Strict):
+    """The trigger Cloud Function's runtime settings and the template it submits."""
+
+    memory_mib: int = Field(512, ge=128, le=32768)
+    max_instances: int = Field(3, ge=1, le=100)
+    timeout_seconds: int = Field(120, ge=1, le=540)
+    # The published template runs pin (templates/<sha256>/pipeline.json in the artifacts bucket, printed by
+    # `nox -s publish`). None until the first publish: the function then refuses messages loudly (SettingsError,
+    # an alert) and they are retried, so nothing is lost while the environment is being bootstrapped.
+    template_sha256: str | None = Field(None, pattern=_SHA256)
+
+
+class Monitoring(_Strict):
+    """Where alerts go: failed pipeline runs, failed function executions, dead-lettered messages."""
+
+    # None: the alert policies exist (visible in the console) but notify nobody.
+    alert_email: str | None = Field(None, pattern=_EMAIL)
+
+
 class Gcp(_Strict):
     project: str
     region: str
     name_prefix: str = Field(pattern=_NAME)
     # VPC network for pipeline jobs (projects/<number>/global/networks/<name>); none: Google's default.
     network: str | None = None
+    # The Terraform state bucket, created before the first deploy (infra/README.md); default: <prefix>-tfstate.
+    state_bucket: str | None = Field(None, pattern=_BUCKET)
+    ci: CloudBuild = CloudBuild()
+    trigger: TriggerFunction = TriggerFunction()
+    monitoring: Monitoring = Monitoring()
 
     def name(self, kind: str) -> str:
         """The one naming rule for every resource: <name_prefix>-<kind>, e.g. penguins-dev-artifacts."""
@@ -94,12 +170,35 @@ class Gcp(_Strict):
         """The account Vertex runs pipelines as (created by infra under the naming rule)."""
         return f"{self.name('pipeline')}@{self.project}.iam.gserviceaccount.com"
 
+    @property
+    def terraform_state_bucket(self) -> str:
+        return self.state_bucket or self.name("tfstate")
+
+    @property
+    def template_uri(self) -> str | None:
+        """The immutable template the trigger function submits, or None before the first publish."""
+        sha = self.trigger.template_sha256
+        return f"{self.bucket_uri('artifacts')}/templates/{sha}/pipeline.json" if sha else None
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if value not in KNOWN_REGIONS:
+            raise ValueError(f"{value!r} is not a Google Cloud region (e.g. europe-west4; see KNOWN_REGIONS)")
+        return value
+
     @model_validator(mode="after")
     def _check_project(self) -> Gcp:
         if not _PROJECT_ID.match(self.project):
             raise ValueError(
                 f"project {self.project!r} is not a Google Cloud project id "
                 "(6-30 lowercase letters, digits or hyphens, starting with a letter)"
+            )
+        # Service account ids are 6-30 characters and infra names them <prefix>-<role>: the longest is 'scheduler'.
+        if len(self.name("scheduler")) > 30:
+            raise ValueError(
+                f"name_prefix {self.name_prefix!r} is too long: service account ids "
+                f"(e.g. {self.name('scheduler')!r}) must be at most 30 characters; use at most 20"
             )
         return self
 

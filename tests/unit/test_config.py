@@ -1,11 +1,13 @@
 """Environment config: every shipped file loads; bad files fail naming the file and the field."""
 
+import json
 from pathlib import Path
 
 import pytest
 
 from envconfig import ConfigError, load_environment
 from envconfig.loader import ENVS_DIR
+from envconfig.schema import KNOWN_REGIONS
 
 VALID_LOCAL = """
 name: local
@@ -116,3 +118,53 @@ def test_schedules_accept_the_articles_string_payload(tmp_path):
     text = SCHEDULE.format(cron="0 9 * * 1", tz="Europe/Amsterdam", payload='{num_epochs: "3", learning_rate: "1e-2"}')
     config = load_environment(write(tmp_path, VALID_LOCAL + text))
     assert config.schedules[0].payload == {"num_epochs": "3", "learning_rate": "1e-2"}
+
+
+def _dev_with(tmp_path, change) -> Path:
+    raw = load_environment("dev").model_dump(mode="json", exclude_none=True)
+    change(raw["gcp"])
+    return write(tmp_path, json.dumps(raw))
+
+
+def test_gcp_infra_settings_load_with_defaults_and_prod_requires_approval():
+    dev, prod = load_environment("dev").gcp, load_environment("prod").gcp
+    assert dev is not None and prod is not None
+    assert (dev.ci.require_approval, prod.ci.require_approval) == (False, True)
+    assert dev.terraform_state_bucket == "penguins-dev-tfstate"
+    assert dev.ci.connection == "github" and dev.ci.branch == "^main$"
+    assert dev.trigger.memory_mib >= 128 and dev.template_uri is None
+    assert dev.monitoring.alert_email
+
+
+def test_template_uri_pins_the_published_sha(tmp_path):
+    sha = "0123456789abcdef" * 4
+    config = load_environment(_dev_with(tmp_path, lambda gcp: gcp["trigger"].update(template_sha256=sha)))
+    assert config.gcp is not None
+    assert config.gcp.template_uri == f"gs://penguins-dev-artifacts/templates/{sha}/pipeline.json"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (lambda gcp: gcp.update(region="europe-west99"), "gcp.region"),
+        (lambda gcp: gcp.update(region="EU"), "gcp.region"),
+        (lambda gcp: gcp.pop("project"), "gcp.project"),
+        (lambda gcp: gcp.update(name_prefix="a-very-long-name-prefix"[:22]), "gcp"),
+        (lambda gcp: gcp.update(state_bucket="Not_A_Bucket"), "gcp.state_bucket"),
+        (lambda gcp: gcp["ci"].update(require_approval="sometimes"), "gcp.ci.require_approval"),
+        (lambda gcp: gcp["ci"].update(repo="x"), "gcp.ci.repo"),
+        (lambda gcp: gcp["trigger"].update(template_sha256="latest"), "gcp.trigger.template_sha256"),
+        (lambda gcp: gcp["trigger"].update(memory_mib=64), "gcp.trigger.memory_mib"),
+        (lambda gcp: gcp["monitoring"].update(alert_email="not-an-email"), "gcp.monitoring.alert_email"),
+    ],
+)
+def test_invalid_gcp_settings_name_file_and_field(tmp_path, change, field):
+    path = _dev_with(tmp_path, change)
+    with pytest.raises(ConfigError) as err:
+        load_environment(path)
+    assert str(path) in str(err.value)
+    assert field in str(err.value)
+
+
+def test_known_regions_include_the_shipped_ones():
+    assert {"europe-west4", "us-central1"} <= KNOWN_REGIONS

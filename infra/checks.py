@@ -1,0 +1,91 @@
+"""Offline checks checkov does not have, on synthesized Terraform JSON (standard library only).
+
+    python -m infra.checks build/infra        (every stacks/<env>/cdk.tf.json below it; or one file)
+
+1. No primitive role (roles/owner, roles/editor, roles/viewer) in any IAM resource or google_iam_policy.
+2. Every Cloud Build trigger names a service account (else it runs as the legacy, over-privileged one).
+3. Every trigger of the prod stack requires approval.
+Exit 1 with one line per problem, naming the file, the resource and the problem; 0 when all pass.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+PRIMITIVE_ROLES = frozenset({"roles/owner", "roles/editor", "roles/viewer"})
+PROD_STACKS = frozenset({"prod"})
+
+
+def _blocks(value: Any) -> list[dict[str, Any]]:
+    """A nested block as synthesized (a dict) or as plain Terraform JSON allows (a list of dicts)."""
+    if isinstance(value, dict):
+        return [value]
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _resources(doc: dict[str, Any], kind: str = "resource") -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for rtype, instances in doc.get(kind, {}).items():
+        for name, body in instances.items():
+            yield rtype, name, body
+
+
+def primitive_roles(doc: dict[str, Any]) -> list[str]:
+    problems = []
+    for rtype, name, body in _resources(doc):
+        if "iam" in rtype and body.get("role") in PRIMITIVE_ROLES:
+            problems.append(f"{rtype}.{name}: grants the primitive role {body['role']}")
+    for rtype, name, body in _resources(doc, "data"):
+        if rtype == "google_iam_policy":
+            for binding in _blocks(body.get("binding", [])):
+                if binding.get("role") in PRIMITIVE_ROLES:
+                    problems.append(f"data.{rtype}.{name}: grants the primitive role {binding['role']}")
+    return problems
+
+
+def build_triggers(doc: dict[str, Any], stack: str) -> list[str]:
+    problems = []
+    for rtype, name, body in _resources(doc):
+        if rtype != "google_cloudbuild_trigger":
+            continue
+        if not body.get("service_account"):
+            problems.append(f"{rtype}.{name}: no service_account (builds would run as the legacy Cloud Build account)")
+        approval = _blocks(body.get("approval_config", []))
+        if stack in PROD_STACKS and not any(block.get("approval_required") is True for block in approval):
+            problems.append(f"{rtype}.{name}: a prod trigger must set approval_config.approval_required = true")
+    return problems
+
+
+def check_file(path: Path) -> list[str]:
+    """Problems in one cdk.tf.json; the stack name is its folder's (cdktf.out/stacks/<stack>/cdk.tf.json)."""
+    doc = json.loads(path.read_text())
+    stack = path.parent.name
+    return [f"{path}: {problem}" for problem in primitive_roles(doc) + build_triggers(doc, stack)]
+
+
+def stack_files(target: Path) -> list[Path]:
+    return [target] if target.is_file() else sorted(target.rglob("cdk.tf.json"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m infra.checks <synth dir or cdk.tf.json>", file=sys.stderr)
+        return 2
+    files = stack_files(Path(args[0]))
+    if not files:
+        print(f"error: no cdk.tf.json under {args[0]} (run python -m infra.synth first)", file=sys.stderr)
+        return 2
+    problems = [problem for path in files for problem in check_file(path)]
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if not problems:
+        print(f"infra checks passed: {len(files)} stacks ({', '.join(path.parent.name for path in files)})")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""Cloud Build triggers from the routing table (ci/routing.py): one per workflow, filters copied verbatim.
+
+The routing table is the single source: the local planner (`nox -s cicd`) and these triggers apply the same
+included/ignored globs, so what fires locally is what fires on Google Cloud (tests/infra checks they agree).
+Triggers listen on a 2nd-gen GitHub connection that a platform engineer creates once (infra/README.md), run as
+the CI account (never the legacy Cloud Build account), and in prod wait for an approver.
+"""
+
+from __future__ import annotations
+
+from cdktf_cdktf_provider_google.cloudbuild_trigger import CloudbuildTrigger
+from constructs import Construct
+
+from ci.routing import ROUTES, Route
+from envconfig.schema import EnvironmentConfig, Gcp
+from infra.parts.buckets import Buckets
+from infra.parts.service_accounts import ServiceAccounts
+
+
+def repository_resource(gcp: Gcp) -> str:
+    ci = gcp.ci
+    return f"projects/{gcp.project}/locations/{gcp.region}/connections/{ci.connection}/repositories/{ci.repository}"
+
+
+def substitutions(config: EnvironmentConfig, gcp: Gcp, logs_bucket: str) -> dict[str, str]:
+    """What every build config (ci/cloudbuild/*.yaml) may read; the logs bucket without gs://."""
+    return {"_ENV": config.name, "_REGION": gcp.region, "_NAME_PREFIX": gcp.name_prefix, "_LOGS_BUCKET": logs_bucket}
+
+
+class BuildTriggers(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        config: EnvironmentConfig,
+        gcp: Gcp,
+        accounts: ServiceAccounts,
+        buckets: Buckets,
+        routes: tuple[Route, ...] = ROUTES,
+    ) -> None:
+        super().__init__(scope, id_)
+        self.triggers = {
+            route.workflow: CloudbuildTrigger(
+                self,
+                route.workflow,
+                project=gcp.project,
+                location=gcp.region,
+                name=gcp.name(route.workflow),
+                description=route.description,
+                filename=route.config,
+                included_files=list(route.included),
+                ignored_files=list(route.ignored),
+                repository_event_config={"repository": repository_resource(gcp), "push": {"branch": gcp.ci.branch}},
+                # The account's full resource name: projects/<project>/serviceAccounts/<email>.
+                service_account=accounts.accounts["ci"].id,
+                substitutions=substitutions(config, gcp, buckets.name("build-logs")),
+                approval_config={"approval_required": gcp.ci.require_approval},
+            )
+            for route in routes
+        }

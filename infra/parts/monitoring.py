@@ -1,0 +1,125 @@
+"""Alerts: a failed pipeline run, a failed trigger function execution, a dead-lettered message.
+
+Pipeline runs: Vertex AI logs each PipelineJob state change on resource type
+`aiplatform.googleapis.com/PipelineJob`; a log-match condition on PIPELINE_STATE_FAILED fires once per failed
+run, with no log-based metric to maintain. The function: 2nd-gen functions run as Cloud Run services of the
+same name, and an execution that raises (what makes Pub/Sub retry) is logged at ERROR on that service's
+`cloud_run_revision`; a refused message is logged at WARNING and acknowledged, so it does not page anyone.
+Dead letters: any message on the dead-letter subscription means a run was requested and never started.
+"""
+
+from __future__ import annotations
+
+from cdktf_cdktf_provider_google.monitoring_alert_policy import (
+    MonitoringAlertPolicy,
+    MonitoringAlertPolicyConditions,
+    MonitoringAlertPolicyConditionsConditionMatchedLog,
+    MonitoringAlertPolicyConditionsConditionThreshold,
+    MonitoringAlertPolicyConditionsConditionThresholdAggregations,
+)
+from cdktf_cdktf_provider_google.monitoring_notification_channel import MonitoringNotificationChannel
+from constructs import Construct
+
+from envconfig.schema import Gcp
+
+_LOG_ALERT_STRATEGY = {"notification_rate_limit": {"period": "300s"}, "auto_close": "1800s"}
+
+
+def pipeline_failure_filter() -> str:
+    return 'resource.type="aiplatform.googleapis.com/PipelineJob" AND jsonPayload.state="PIPELINE_STATE_FAILED"'
+
+
+def function_failure_filter(function_name: str) -> str:
+    return f'resource.type="cloud_run_revision" AND resource.labels.service_name="{function_name}" AND severity>=ERROR'
+
+
+class Monitoring(Construct):
+    def __init__(self, scope: Construct, id_: str, gcp: Gcp, function_name: str, dead_letter_subscription: str) -> None:
+        super().__init__(scope, id_)
+        channels: list[str] = []
+        if gcp.monitoring.alert_email:
+            channel = MonitoringNotificationChannel(
+                self,
+                "email",
+                project=gcp.project,
+                display_name=gcp.name("alerts"),
+                type="email",
+                labels={"email_address": gcp.monitoring.alert_email},
+            )
+            channels.append(channel.name)
+        self.policies = [
+            MonitoringAlertPolicy(
+                self,
+                "pipeline-failed",
+                project=gcp.project,
+                display_name=gcp.name("pipeline-failed"),
+                combiner="OR",
+                notification_channels=channels,
+                alert_strategy=_LOG_ALERT_STRATEGY,
+                documentation={
+                    "content": "A Vertex AI pipeline run failed: open the run in the console.",
+                    "mime_type": "text/markdown",
+                },
+                conditions=[
+                    MonitoringAlertPolicyConditions(
+                        display_name="PipelineJob state PIPELINE_STATE_FAILED",
+                        condition_matched_log=MonitoringAlertPolicyConditionsConditionMatchedLog(
+                            filter=pipeline_failure_filter()
+                        ),
+                    )
+                ],
+            ),
+            MonitoringAlertPolicy(
+                self,
+                "function-failed",
+                project=gcp.project,
+                display_name=gcp.name("trigger-failed"),
+                combiner="OR",
+                notification_channels=channels,
+                alert_strategy=_LOG_ALERT_STRATEGY,
+                documentation={
+                    "content": "The trigger function raised: the message will be retried. Check its logs.",
+                    "mime_type": "text/markdown",
+                },
+                conditions=[
+                    MonitoringAlertPolicyConditions(
+                        display_name="ERROR logged by the trigger function",
+                        condition_matched_log=MonitoringAlertPolicyConditionsConditionMatchedLog(
+                            filter=function_failure_filter(function_name)
+                        ),
+                    )
+                ],
+            ),
+            MonitoringAlertPolicy(
+                self,
+                "dead-letters",
+                project=gcp.project,
+                display_name=gcp.name("trigger-dead-letters"),
+                combiner="OR",
+                notification_channels=channels,
+                documentation={
+                    "content": "Trigger messages were dead-lettered: runs were requested and never started.",
+                    "mime_type": "text/markdown",
+                },
+                conditions=[
+                    MonitoringAlertPolicyConditions(
+                        display_name="messages on the dead-letter subscription",
+                        condition_threshold=MonitoringAlertPolicyConditionsConditionThreshold(
+                            filter=(
+                                'resource.type="pubsub_subscription" AND '
+                                f'resource.labels.subscription_id="{dead_letter_subscription}" AND '
+                                'metric.type="pubsub.googleapis.com/subscription/num_undelivered_messages"'
+                            ),
+                            comparison="COMPARISON_GT",
+                            threshold_value=0,
+                            duration="0s",
+                            aggregations=[
+                                MonitoringAlertPolicyConditionsConditionThresholdAggregations(
+                                    alignment_period="300s", per_series_aligner="ALIGN_MAX"
+                                )
+                            ],
+                        ),
+                    )
+                ],
+            ),
+        ]

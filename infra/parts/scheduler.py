@@ -1,0 +1,85 @@
+"""Cloud Scheduler jobs from `schedules:` in the environment file: each publishes its TriggerMessage.
+
+The payload is validated by the function's own schema (parse_message) and the job sends what that schema
+accepted, serialized, so an invalid schedule fails synthesis rather than every run in production.
+
+Why an HTTP target (the Pub/Sub publish API) rather than `pubsub_target`: a pubsub_target job publishes as the
+Cloud Scheduler service agent, whose project-wide role may publish to every topic; an HTTP target calls
+`topics.publish` with an OAuth token of the scheduler's own account, which may publish to this topic only.
+The message the function receives is the same either way.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from cdktf_cdktf_provider_google.cloud_scheduler_job import CloudSchedulerJob
+from cdktf_cdktf_provider_google.pubsub_topic import PubsubTopic
+from cdktf_cdktf_provider_google.pubsub_topic_iam_member import PubsubTopicIamMember
+from constructs import Construct
+
+from cloudfunctions.trigger_pipeline.trigger_message import parse_message
+from envconfig.schema import Gcp, Schedule
+from infra.parts.service_accounts import ServiceAccounts
+
+
+def message_data(schedule: Schedule) -> bytes:
+    """The TriggerMessage the job sends, as the JSON bytes the function decodes (raises MessageError)."""
+    message = parse_message(schedule.payload)
+    data = json.dumps(message.model_dump(mode="json", exclude_none=True), sort_keys=True, separators=(",", ":"))
+    parse_message(data)  # What we send must round-trip through the function's parser.
+    return data.encode()
+
+
+def publish_body(schedule: Schedule) -> dict[str, Any]:
+    """The topics.publish request body: one message whose data is the base64 TriggerMessage."""
+    return {"messages": [{"data": base64.b64encode(message_data(schedule)).decode()}]}
+
+
+class Schedules(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        gcp: Gcp,
+        schedules: list[Schedule],
+        accounts: ServiceAccounts,
+        topic: PubsubTopic,
+    ) -> None:
+        super().__init__(scope, id_)
+        PubsubTopicIamMember(
+            self,
+            "scheduler-publisher",
+            project=gcp.project,
+            topic=topic.name,
+            role="roles/pubsub.publisher",
+            member=accounts.member("scheduler"),
+        )
+        self.jobs = [
+            CloudSchedulerJob(
+                self,
+                schedule.name,
+                project=gcp.project,
+                region=gcp.region,
+                name=gcp.name(f"schedule-{schedule.name}"),
+                description=f"Publishes a TriggerMessage to the trigger topic ({schedule.cron}, {schedule.time_zone})",
+                schedule=schedule.cron,
+                time_zone=schedule.time_zone,
+                attempt_deadline="60s",
+                retry_config={"retry_count": 3},
+                http_target={
+                    "http_method": "POST",
+                    "uri": f"https://pubsub.googleapis.com/v1/projects/{gcp.project}/topics/{topic.name}:publish",
+                    "headers": {"Content-Type": "application/json"},
+                    # Cloud Scheduler takes the HTTP body base64-encoded.
+                    "body": base64.b64encode(json.dumps(publish_body(schedule)).encode()).decode(),
+                    "oauth_token": {
+                        "service_account_email": accounts.email("scheduler"),
+                        "scope": "https://www.googleapis.com/auth/pubsub",
+                    },
+                },
+            )
+            for schedule in schedules
+        ]

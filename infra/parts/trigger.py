@@ -1,0 +1,151 @@
+"""PipelineTrigger: the trigger topic, its dead-letter topic, the Cloud Function, its account's grants.
+
+Flow: publisher -> topic -> Eventarc (push subscription it creates and owns) -> function (CloudEvent) -> Vertex.
+
+Dead-lettering. The function is deployed with an Eventarc Pub/Sub trigger, so it receives CloudEvents (what
+main.py and its tests expect) and retries failures (RETRY_POLICY_RETRY). Eventarc creates the push subscription
+itself, and neither google_cloudfunctions2_function nor google_eventarc_trigger can set its dead-letter policy
+(hashicorp/terraform-provider-google#25069, #17697, open). So this construct declares everything dead-lettering
+needs that Terraform can own: the dead-letter topic, a pull subscription that keeps dead-lettered messages for
+7 days (to inspect and replay), and publisher on the dead-letter topic for the Pub/Sub service agent; the
+output `dead_letter_setup` is the one command (run once after the first deploy, and again only if the function
+is recreated) that attaches the policy to Eventarc's subscription and grants the agent subscriber on it.
+Until then nothing is lost: a failing message is retried for the subscription's retention (24 h) and every
+failure raises the function-failure alert (parts/monitoring.py). Messages that can never become a run are
+acknowledged by the function itself after one log line, so only transient failures are ever retried.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from cdktf import AssetType, TerraformAsset
+from cdktf_cdktf_provider_google.cloud_run_v2_service_iam_member import CloudRunV2ServiceIamMember
+from cdktf_cdktf_provider_google.cloudfunctions2_function import Cloudfunctions2Function
+from cdktf_cdktf_provider_google.pubsub_subscription import PubsubSubscription
+from cdktf_cdktf_provider_google.pubsub_topic import PubsubTopic
+from cdktf_cdktf_provider_google.pubsub_topic_iam_member import PubsubTopicIamMember
+from cdktf_cdktf_provider_google.storage_bucket_object import StorageBucketObject
+from constructs import Construct
+
+from envconfig.schema import EnvironmentConfig, Gcp
+from infra.function_source import build_archive
+from infra.parts.buckets import Buckets
+from infra.parts.service_accounts import ServiceAccounts
+
+MAX_DELIVERY_ATTEMPTS = 5
+# The zips live here until the app synthesizes (cdktf copies assets into its output); one per process.
+_SOURCES = tempfile.TemporaryDirectory(prefix="infra-function-source-")
+
+
+def function_environment(config: EnvironmentConfig, gcp: Gcp) -> dict[str, str]:
+    """The variables main.py's Settings.from_env reads for the vertex backend, from the environment file."""
+    env = {
+        "TRIGGER_BACKEND": "vertex",
+        "PIPELINE_NAME": config.pipeline_name,
+        "PROJECT": gcp.project,
+        "REGION": gcp.region,
+        # The same root pipelines/submission/vertex.py gives runs submitted from CI.
+        "PIPELINE_ROOT": f"{gcp.bucket_uri('pipeline-root')}/{config.pipeline_name}",
+        "SERVICE_ACCOUNT": gcp.pipeline_service_account,
+    }
+    if gcp.template_uri:
+        env["TEMPLATE_URI"] = gcp.template_uri
+    if gcp.network:
+        env["NETWORK"] = gcp.network
+    return env
+
+
+class PipelineTrigger(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        id_: str,
+        config: EnvironmentConfig,
+        gcp: Gcp,
+        accounts: ServiceAccounts,
+        buckets: Buckets,
+        project_number: str,
+    ) -> None:
+        super().__init__(scope, id_)
+        self.topic = PubsubTopic(self, "topic", project=gcp.project, name=gcp.name("trigger"))
+        dead_letter = gcp.name("trigger-dead-letter")
+        self.dead_letter_topic = PubsubTopic(self, "dead-letter", project=gcp.project, name=dead_letter)
+        self.dead_letter_subscription = PubsubSubscription(
+            self,
+            "dead-letter-subscription",
+            project=gcp.project,
+            name=dead_letter,
+            topic=self.dead_letter_topic.id,
+            ack_deadline_seconds=60,
+            message_retention_duration="604800s",  # 7 days, the maximum: time to inspect and replay.
+            expiration_policy={"ttl": ""},  # Never expires, even when nobody pulls for a month.
+        )
+        pubsub_agent = f"serviceAccount:service-{project_number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+        PubsubTopicIamMember(
+            self,
+            "dead-letter-pubsub-agent-publisher",
+            project=gcp.project,
+            topic=self.dead_letter_topic.name,
+            role="roles/pubsub.publisher",
+            member=pubsub_agent,
+        )
+
+        archive = build_archive(Path(_SOURCES.name) / config.name)
+        asset = TerraformAsset(self, "source-asset", path=str(archive.path), type=AssetType.FILE)
+        source = StorageBucketObject(
+            self,
+            "source",
+            bucket=buckets.name("artifacts"),
+            name=f"functions/trigger_pipeline/{archive.sha256}.zip",
+            source=asset.path,
+        )
+        self.function = Cloudfunctions2Function(
+            self,
+            "function",
+            project=gcp.project,
+            location=gcp.region,
+            name=gcp.name("trigger"),
+            description="Validates a TriggerMessage and submits one Vertex AI pipeline run",
+            build_config={
+                "runtime": "python312",
+                "entry_point": "trigger_pipeline",
+                "source": {"storage_source": {"bucket": source.bucket, "object": source.name}},
+            },
+            service_config={
+                "available_memory": f"{gcp.trigger.memory_mib}Mi",
+                "max_instance_count": gcp.trigger.max_instances,
+                "timeout_seconds": gcp.trigger.timeout_seconds,
+                # Only Eventarc (and other Google services in the project) can reach it.
+                "ingress_settings": "ALLOW_INTERNAL_ONLY",
+                "all_traffic_on_latest_revision": True,
+                "service_account_email": accounts.email("trigger"),
+                "environment_variables": function_environment(config, gcp),
+            },
+            event_trigger={
+                "trigger_region": gcp.region,
+                "event_type": "google.cloud.pubsub.topic.v1.messagePublished",
+                "pubsub_topic": self.topic.id,
+                "retry_policy": "RETRY_POLICY_RETRY",
+                "service_account_email": accounts.email("trigger"),
+            },
+        )
+        # Eventarc pushes as the trigger account: it must be allowed to invoke the function's Cloud Run service.
+        CloudRunV2ServiceIamMember(
+            self,
+            "invoker",
+            project=gcp.project,
+            location=gcp.region,
+            name=self.function.service_config.service,
+            role="roles/run.invoker",
+            member=accounts.member("trigger"),
+        )
+        self.dead_letter_setup = (
+            f"sub=$(gcloud eventarc triggers describe $(basename {self.function.event_trigger.trigger}) "
+            f"--project={gcp.project} --location={gcp.region} --format='value(transport.pubsub.subscription)') && "
+            f"gcloud pubsub subscriptions update $sub --dead-letter-topic={self.dead_letter_topic.id} "
+            f"--max-delivery-attempts={MAX_DELIVERY_ATTEMPTS} && "
+            f"gcloud pubsub subscriptions add-iam-policy-binding $sub --role=roles/pubsub.subscriber "
+            f"--member={pubsub_agent}"
+        )

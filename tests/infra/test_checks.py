@@ -1,0 +1,66 @@
+"""The custom offline checks: they pass on the real stacks and catch each problem on hand-made JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from infra import checks
+
+GOOD_TRIGGER = {"service_account": "projects/p/serviceAccounts/ci@p.iam.gserviceaccount.com"}
+
+
+def write_stack(root: Path, stack: str, doc: dict) -> Path:
+    path = root / "stacks" / stack / "cdk.tf.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_real_stacks_pass(stacks, tmp_path, capsys):
+    for env, doc in stacks.items():
+        write_stack(tmp_path, env, doc)
+    assert checks.main([str(tmp_path)]) == 0
+    assert "2 stacks (dev, prod)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("role", ["roles/owner", "roles/editor", "roles/viewer"])
+@pytest.mark.parametrize("rtype", ["google_project_iam_member", "google_storage_bucket_iam_binding"])
+def test_primitive_role_is_caught(tmp_path, capsys, role, rtype):
+    path = write_stack(tmp_path, "dev", {"resource": {rtype: {"oops": {"role": role, "member": "user:a@b.c"}}}})
+    assert checks.main([str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert f"{path}: {rtype}.oops: grants the primitive role {role}" in err
+
+
+def test_primitive_role_in_a_policy_document_is_caught(tmp_path, capsys):
+    doc = {"data": {"google_iam_policy": {"p": {"binding": [{"role": "roles/editor", "members": ["user:a@b.c"]}]}}}}
+    write_stack(tmp_path, "dev", doc)
+    assert checks.main([str(tmp_path)]) == 1
+    assert "data.google_iam_policy.p: grants the primitive role roles/editor" in capsys.readouterr().err
+
+
+def test_trigger_without_service_account_is_caught(tmp_path, capsys):
+    write_stack(tmp_path, "dev", {"resource": {"google_cloudbuild_trigger": {"t": {"filename": "x.yaml"}}}})
+    assert checks.main([str(tmp_path)]) == 1
+    assert "google_cloudbuild_trigger.t: no service_account" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("approval", [None, {"approval_required": False}, [{"approval_required": False}]])
+def test_prod_trigger_without_approval_is_caught(tmp_path, capsys, approval):
+    trigger = {**GOOD_TRIGGER, **({"approval_config": approval} if approval is not None else {})}
+    write_stack(tmp_path, "prod", {"resource": {"google_cloudbuild_trigger": {"t": trigger}}})
+    assert checks.main([str(tmp_path)]) == 1
+    assert "google_cloudbuild_trigger.t: a prod trigger must set approval_config" in capsys.readouterr().err
+
+
+def test_dev_trigger_may_skip_approval(tmp_path):
+    write_stack(tmp_path, "dev", {"resource": {"google_cloudbuild_trigger": {"t": GOOD_TRIGGER}}})
+    assert checks.main([str(tmp_path)]) == 0
+
+
+def test_nothing_to_check_is_an_error(tmp_path, capsys):
+    assert checks.main([str(tmp_path)]) == 2
+    assert "no cdk.tf.json" in capsys.readouterr().err

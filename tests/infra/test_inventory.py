@@ -1,0 +1,70 @@
+"""Per-stack inventory: exact resource counts by type, so an unexpected (or missing) resource fails here."""
+
+from __future__ import annotations
+
+import pytest
+
+COMMON = {
+    "google_project_service": 14,
+    "google_service_account": 4,
+    # ci: 2 + 13 plan-read roles; pipeline: 2; trigger: 3.
+    "google_project_iam_member": 20,
+    "google_service_account_iam_member": 2,
+    "google_storage_bucket": 4,
+    # 7 grants on the stack's buckets + CI reading the state bucket.
+    "google_storage_bucket_iam_member": 8,
+    "google_storage_bucket_object": 1,
+    "google_artifact_registry_repository": 2,
+    "google_artifact_registry_repository_iam_member": 5,
+    "google_pubsub_topic": 2,
+    "google_pubsub_subscription": 1,
+    # the Pub/Sub agent on the dead-letter topic; the scheduler on the trigger topic.
+    "google_pubsub_topic_iam_member": 2,
+    "google_cloudfunctions2_function": 1,
+    "google_cloud_run_v2_service_iam_member": 1,
+    "google_cloud_scheduler_job": 1,
+    "google_cloudbuild_trigger": 4,
+    "google_monitoring_notification_channel": 1,
+    "google_monitoring_alert_policy": 3,
+}
+INVENTORY = {"dev": COMMON, "prod": COMMON}
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_resource_counts_by_type(stacks, env):
+    counts = {rtype: len(instances) for rtype, instances in stacks[env]["resource"].items()}
+    assert counts == INVENTORY[env]
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_data_sources_backend_and_outputs(stacks, env, configs):
+    stack = stacks[env]
+    assert {rtype: len(items) for rtype, items in stack["data"].items()} == {"google_project": 1}
+    assert stack["terraform"]["backend"] == {
+        "gcs": {"bucket": configs[env].gcp.terraform_state_bucket, "prefix": f"penguins-{env}/terraform"}
+    }
+    assert stack["terraform"]["required_providers"]["google"]["version"] == "6.50.0"
+    assert set(stack["output"]) == {
+        "bucket_pipeline_root",
+        "bucket_artifacts",
+        "bucket_data",
+        "bucket_build_logs",
+        "service_account_ci",
+        "service_account_pipeline",
+        "service_account_trigger",
+        "service_account_scheduler",
+        "trigger_topic",
+        "dead_letter_topic",
+        "function",
+        "image_path",
+        "dead_letter_setup",
+    }
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_every_resource_waits_for_the_apis(stacks, env):
+    for rtype, instances in stacks[env]["resource"].items():
+        if rtype == "google_project_service":
+            continue
+        for body in instances.values():
+            assert len(body["depends_on"]) == 14, rtype
