@@ -7,6 +7,7 @@ virtualenvs built by uv from the hashed lock files in requirements/ and reused b
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ REPO = Path(__file__).parent
 sys.path.insert(0, str(REPO))  # nox does not put the noxfile's folder on the import path.
 
 from ci.python310 import MISSING_PY310, find_python310  # noqa: E402
+from ci.workflows import SESSION_COMMANDS  # noqa: E402
 
 REQ = REPO / "requirements"
 PIPELINE_LOCKS = (REQ / "pipeline.txt",)
@@ -171,12 +173,33 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(python=False)
+def unit(session: nox.Session) -> None:
+    """The fast unit tests, the first step of every pipeline workflow: `nox -s unit -- [paths]` (default tests/unit).
+
+    Runs in the shared TFX environment, so the main job does not build a second one; `tests` is the full suite.
+    """
+    run_tfx(session, *SESSION_COMMANDS["unit"], *(session.posargs or ["tests/unit"]))
+
+
+@nox.session(python=False)
+def image(session: nox.Session) -> None:
+    """The pipeline image for a compile: build it (Docker engine), record a pushed one, or find the existing one.
+
+    `nox -s image -- --env local --commit SHA --output FILE` builds when a Docker engine answers and otherwise
+    says the build is skipped and why; `--built FILE` records the digest kaniko pushed (Cloud Build);
+    `--existing` finds the image recorded for the current image inputs (the `modules` fast path).
+    """
+    run_tfx(session, *SESSION_COMMANDS["image"], *session.posargs)
+
+
+@nox.session(python=False)
 def compile(session: nox.Session) -> None:
     """Compile the pipeline to a Vertex AI PipelineJob spec (offline): build/vertex/<env>/pipeline.json.
 
-    `nox -s compile -- --env dev --image REGION-docker.pkg.dev/PROJECT/REPO/pipeline@sha256:DIGEST`
+    `nox -s compile -- --env dev --image REGION-docker.pkg.dev/PROJECT/REPO/pipeline@sha256:DIGEST`, or
+    `--image-from FILE` (the image step's result). A local environment compiles with its local folders.
     """
-    run_tfx(session, "-m", "pipelines.kubeflow_v2_runner", *session.posargs)
+    run_tfx(session, *SESSION_COMMANDS["compile"], *session.posargs)
 
 
 @nox.session(python=False)
@@ -190,8 +213,9 @@ def publish(session: nox.Session) -> None:
     """Publish a compiled pipeline (wheels, schema, modules, template), content-addressed and create-only.
 
     `nox -s publish -- --env dev --commit SHA --branch main [--to DIR]`; prints the template URI to submit.
+    The local environment publishes to .local/published.
     """
-    run_tfx(session, "-m", "pipelines.publish", *session.posargs)
+    run_tfx(session, *SESSION_COMMANDS["publish"], *session.posargs)
 
 
 @nox.session(python=False)
@@ -201,7 +225,7 @@ def submit(session: nox.Session) -> None:
     On `local` the run executes in a worker process and `nox -s runs` follows it; on dev/prod it is a
     Vertex AI PipelineJob of a published template (`--template commit:<sha>`).
     """
-    run_tfx(session, "-m", "pipelines.submit", *session.posargs)
+    run_tfx(session, *SESSION_COMMANDS["submit"], *session.posargs)
 
 
 @nox.session(python=False)
@@ -230,6 +254,60 @@ def trigger(session: nox.Session) -> None:
 def bench_trigger(session: nox.Session) -> None:
     """Load benchmark of the trigger function (dry-run backend) on loopback: throughput, p50/p99, exactness."""
     run_tfx(session, "-m", "benchmarks.trigger_load", *session.posargs)
+
+
+@nox.session(python=False)
+def cicd(session: nox.Session) -> None:
+    """The main job: run locally the workflows Cloud Build would run for what changed, through these sessions.
+
+    Plans from the routing table (ci/routing.py) and the changes since the last successful run on the
+    environment (committed and uncommitted), runs each step's nox session, records the commit on success
+    and prints a summary (steps and seconds, run id, blessed or not, model version).
+    `nox -s cicd -- [--env local] [--base REF | --all] [--dry-run]`
+    """
+    session.run(sys.executable, "-m", "ci.cicd", *session.posargs, env={"PYTHONPATH": str(REPO)}, external=True)
+
+
+@nox.session(python=False)
+def plan(session: nox.Session) -> None:
+    """Print which workflows a change runs (JSON): `nox -s plan -- --files PATH...` or `-- --base REF`."""
+    session.run(sys.executable, "-m", "ci.plan", *session.posargs, env={"PYTHONPATH": str(REPO)}, external=True)
+
+
+def _credentials_reason() -> str | None:
+    """None when Application Default Credentials are present as a file; else why planning cannot run."""
+    configured = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+    default = Path.home() / ".config" / "gcloud" / "application_default_credentials.json"
+    if (configured and Path(configured).is_file()) or default.is_file():
+        return None
+    return "no Google Cloud credentials (GOOGLE_APPLICATION_CREDENTIALS or gcloud application-default login)"
+
+
+@nox.session(python=False)
+def tfplan(session: nox.Session) -> None:
+    """Terraform plan of an environment's synthesized stack: `nox -s tfplan -- --env dev` (after `nox -s synth`).
+
+    Skipped, saying why, for the local environment (it has no cloud resources), without a terraform binary,
+    or without Google Cloud credentials; Cloud Build runs the same plan in the Terraform image.
+    """
+    env = session.posargs[session.posargs.index("--env") + 1] if "--env" in session.posargs else "dev"
+    if env == "local":
+        session.skip("the local environment has no cloud resources to plan")
+    if shutil.which("terraform") is None:
+        session.skip("no terraform binary on PATH")
+    if (reason := _credentials_reason()) is not None:
+        session.skip(reason)
+    stack = INFRA_OUT / "stacks" / env
+    if not (stack / "cdk.tf.json").is_file():
+        session.error(f"{stack}/cdk.tf.json not found: run `nox -s synth` first")
+    session.run("terraform", f"-chdir={stack}", "init", "-input=false", external=True)
+    session.run("terraform", f"-chdir={stack}", "plan", "-input=false", "-lock=false", external=True)
+
+
+@nox.session(python=False)
+def bench_cicd(session: nox.Session) -> None:
+    """Benchmark the main job on a temporary copy: docs-only decision time, start-to-submission for modules/full."""
+    session.run(sys.executable, "-m", "benchmarks.cicd", *session.posargs, external=True)
 
 
 def infra_python(session: nox.Session) -> str:

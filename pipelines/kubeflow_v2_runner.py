@@ -2,6 +2,9 @@
 
     python -m pipelines.kubeflow_v2_runner --env dev --image REGION-docker.pkg.dev/P/R/pipeline@sha256:...
     python -m pipelines.kubeflow_v2_runner --env dev --image ... --update-golden   # refresh the golden spec
+    python -m pipelines.kubeflow_v2_runner --env local --image-from build/cicd/<run>/image.json  # the main job
+
+A local environment compiles the same DAG with local paths (its published folder instead of the buckets).
 
 Writes <output-dir>/pipeline.json and <output-dir>/dist/ (wheels and schema, to be published).
 Exit status: 0 compiled, 2 bad input.
@@ -24,16 +27,30 @@ GOLDEN = REPO_ROOT / "tests" / "golden" / "vertex_pipeline_dev.json"
 GOLDEN_IMAGE = "europe-west4-docker.pkg.dev/my-dev-project/penguins-dev-images/pipeline@sha256:" + "0" * 64
 
 
+def _image_from(path: Path) -> str:
+    """The `image` of the image step's result file; ConfigError naming the file otherwise."""
+    from ci.workflows import result_value
+
+    try:
+        return result_value(path, "image", "image step")
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pipelines.kubeflow_v2_runner", description=__doc__.splitlines()[0])
-    parser.add_argument("--env", default="dev", help="environment name or file (backend vertex)")
-    parser.add_argument("--image", help="pipeline image by digest (name@sha256:...); default with --update-golden")
+    parser.add_argument("--env", default="dev", help="environment name or file")
+    image = parser.add_mutually_exclusive_group()
+    image.add_argument("--image", help="pipeline image by digest (name@sha256:...); default with --update-golden")
+    image.add_argument("--image-from", type=Path, help="the image step's result file (JSON with an `image` key)")
     parser.add_argument("--output-dir", type=Path, help="default: build/vertex/<env>")
     parser.add_argument("--update-golden", action="store_true", help=f"rewrite {GOLDEN.relative_to(REPO_ROOT)}")
     args = parser.parse_args(argv)
     try:
         config = load_environment(args.env)
         image = args.image or (GOLDEN_IMAGE if args.update_golden else None)
+        if args.image_from:
+            image = _image_from(args.image_from)
         if not image:
             raise ConfigError("--image is required: the pipeline image, referenced by digest")
     except ConfigError as err:

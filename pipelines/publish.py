@@ -3,8 +3,10 @@
     python -m pipelines.publish --env dev --compiled build/vertex/dev --commit SHA --branch NAME [--to DIR]
 
 Everything is content-addressed and create-only under the environment's artifacts bucket
-(gs://<prefix>-artifacts), or under --to DIR (a local folder, to try it without a cloud account).
-Prints the template URI that submissions pin. Exit status: 0 published, 2 bad input, 3 backend unavailable.
+(gs://<prefix>-artifacts), the local environment's published folder (.local/published), or --to DIR.
+Without --commit (uncommitted code) the template is published but no commit record names it.
+Prints the template URI that submissions pin (and writes it to --result-file as JSON).
+Exit status: 0 published, 2 bad input, 3 backend unavailable.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import warnings
 from pathlib import Path
 
 from envconfig import ConfigError, load_environment
+from pipelines.image import artifacts_location
 from pipelines.publishing.modules import publish_modules
 from pipelines.publishing.store import ArtifactStore, PublishConflictError, store_for
 from pipelines.publishing.templates import publish_template
@@ -23,7 +26,9 @@ from pipelines.sources import MODULES_DIR
 from pipelines.submission.base import BackendUnavailableError, SubmissionError
 
 
-def publish_compiled(store: ArtifactStore, compiled_dir: Path, *, commit_sha: str, branch: str) -> dict[str, str]:
+def publish_compiled(
+    store: ArtifactStore, compiled_dir: Path, *, commit_sha: str | None, branch: str
+) -> dict[str, str]:
     """Upload dist/ (wheels first: the template references them), the modules, then the template."""
     spec = compiled_dir / "pipeline.json"
     dist = compiled_dir / "dist"
@@ -38,23 +43,23 @@ def publish_compiled(store: ArtifactStore, compiled_dir: Path, *, commit_sha: st
         store.write_new(key, path.read_bytes())
     modules = publish_modules(store, MODULES_DIR)
     template = publish_template(store, spec, commit_sha=commit_sha, branch=branch)
-    return {"template": template.uri, "template_sha256": template.sha256, "modules_sha256": modules.sha256}
+    published = {"template": template.uri, "template_sha256": template.sha256, "modules_sha256": modules.sha256}
+    return {**published, "commit": commit_sha or "", "branch": branch}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pipelines.publish", description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="dev")
     parser.add_argument("--compiled", type=Path, help="output folder of the compile (default: build/vertex/<env>)")
-    parser.add_argument("--commit", required=True, help="the full commit SHA the template was compiled from")
+    parser.add_argument("--commit", help="the full commit SHA the template was compiled from (omit: uncommitted)")
     parser.add_argument("--branch", required=True)
-    parser.add_argument("--to", help="publish to this folder or gs:// URI instead of the environment's bucket")
+    parser.add_argument("--to", help="publish to this folder or gs:// URI instead of the environment's store")
+    parser.add_argument("--result-file", type=Path, help="also write the result (JSON) here, for the next step")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", category=FutureWarning)  # google-cloud's Python 3.10 notices.
     try:
         config = load_environment(args.env)
-        if config.gcp is None and not args.to:
-            raise ConfigError(f"environment '{config.name}' has no artifacts bucket; pass --to DIR")
-        target = args.to or (config.gcp.bucket_uri("artifacts") if config.gcp else "")
+        target = args.to or artifacts_location(config)
         compiled = args.compiled or Path("build") / "vertex" / config.name
         published = publish_compiled(store_for(target), compiled, commit_sha=args.commit, branch=args.branch)
     except (ConfigError, SubmissionError, PublishConflictError, ValueError) as err:
@@ -63,7 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     except BackendUnavailableError as err:
         print(f"error (transient, retry): {err}", file=sys.stderr)
         return 3
-    print(json.dumps(published, indent=2))
+    text = json.dumps(published, indent=2)
+    if args.result_file:
+        args.result_file.parent.mkdir(parents=True, exist_ok=True)
+        args.result_file.write_text(text + "\n")
+    print(text)
     return 0
 
 

@@ -12,8 +12,11 @@ Exit status: 0 submitted (or already running under that job id), 1 a followed ru
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import subprocess
 import sys
+import time
 import uuid
 import warnings
 from pathlib import Path
@@ -42,10 +45,26 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--trigger-id", help="what caused this run (e.g. a Pub/Sub message id); default: random")
     parser.add_argument("--source", default="manual", help="label: what kind of trigger (manual, pubsub, ci)")
     parser.add_argument("--no-cache", action="store_true")
-    parser.add_argument("--template", help="vertex: template URI, sha256 or commit:<sha> in the artifacts bucket")
+    template = parser.add_mutually_exclusive_group()
+    template.add_argument("--template", help="vertex: template URI, sha256 or commit:<sha> in the artifacts bucket")
+    template.add_argument("--template-from", type=Path, help="the publish step's result file (JSON with `template`)")
     parser.add_argument("--local-root", type=Path, help="local: state folder (default: the environment's)")
     parser.add_argument("--follow", action="store_true", help="local: follow the run to its end")
-    return parser.parse_args(argv)
+    parser.add_argument("--result-file", type=Path, help="write the outcome (JSON) here, for the main job's summary")
+    args = parser.parse_args(argv)
+    if args.template_from:
+        args.template = _template_from(args.template_from)
+    return args
+
+
+def _template_from(path: Path) -> str:
+    """The template URI in the publish step's result file; SubmissionError naming the file otherwise."""
+    from ci.workflows import result_value
+
+    try:
+        return result_value(path, "template", "publish")
+    except ValueError as err:
+        raise SubmissionError(str(err)) from None
 
 
 def _git_commit() -> str:
@@ -73,15 +92,25 @@ def build_request(args: argparse.Namespace, pipeline_name: str, defaults) -> Run
             "modules": content_hash(MODULES_DIR)[:12],
             "source": args.source,
             "spans": "newest" if span_start == 0 else f"{span_start}-{span_end}",
+            **_template_label(args.template),
         },
         enable_caching=not args.no_cache,
     )
+
+
+def _template_label(template: str | None) -> dict[str, str]:
+    """The published template a run belongs to, when it is named by its content address."""
+    found = re.search(r"templates/([0-9a-f]{64})/", template or "") or re.fullmatch(r"([0-9a-f]{64})", template or "")
+    return {"template": found.group(1)[:12]} if found else {}
 
 
 def _submitter(args: argparse.Namespace, config):
     if config.backend == "local":
         from pipelines.submission.local_backend import LocalSubmitter
 
+        # The local worker runs the working tree's pipeline: the DAG the template holds, from the same code.
+        if args.template and args.template.startswith("/") and not Path(args.template).is_file():
+            raise SubmissionError(f"template {args.template} does not exist (publish it first)")
         return LocalSubmitter(environment_file(args.env).resolve(), config.local_paths(args.local_root))
     from pipelines.publishing.store import store_for
     from pipelines.publishing.templates import resolve_template
@@ -96,9 +125,9 @@ def _submitter(args: argparse.Namespace, config):
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parse(argv)
     warnings.filterwarnings("ignore", category=FutureWarning)  # google-cloud's Python 3.10 notices.
     try:
+        args = _parse(argv)
         config = load_environment(args.env)
         request = build_request(args, config.pipeline_name, config.training)
         result: SubmitResult = _submitter(args, config).submit(request)
@@ -108,13 +137,35 @@ def main(argv: list[str] | None = None) -> int:
     except BackendUnavailableError as err:
         print(f"error (transient, retry): {err}", file=sys.stderr)
         return 3
+    outcome = {
+        "job_id": result.job_id,
+        "backend": result.backend,
+        "created": result.created,
+        "location": result.location,
+        "submitted_at": time.time(),
+        "template": args.template,
+    }
     state = "submitted" if result.created else "already submitted (same job id): nothing new started"
     print(f"{result.job_id}: {state}\n  backend: {result.backend}\n  follow: {result.location}", flush=True)
+    code = 0
     if args.follow and result.backend == "local":
         from pipelines.runs_cli import follow
+        from pipelines.submission import run_store
 
-        return follow(config.local_paths(args.local_root).root, result.job_id)
-    return 0
+        root = config.local_paths(args.local_root).root
+        code = follow(root, result.job_id)
+        record = run_store.load(root, result.job_id)
+        outcome.update(
+            status=record.status,
+            blessed=record.blessed,
+            pushed_version=record.pushed_version,
+            pushed_by_this_run=record.pushed_by_this_run,
+            metrics=record.metrics,
+        )
+    if args.result_file:
+        args.result_file.parent.mkdir(parents=True, exist_ok=True)
+        args.result_file.write_text(json.dumps(outcome, indent=2, sort_keys=True) + "\n")
+    return code
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ class PublishedTemplate:
     sha256: str
     # What a submission pins: templates/<sha256>/pipeline.json.
     uri: str
-    commit_sha: str
+    commit_sha: str | None
     # From the commit record: the first publish of a commit wins, so these may be an earlier call's values.
     branch: str
     published_at: str
@@ -49,12 +49,15 @@ def commit_record_path(commit_sha: str) -> str:
     return f"templates/commits/{commit_sha}.json"
 
 
-def publish_template(store: ArtifactStore, template_path: Path, *, commit_sha: str, branch: str) -> PublishedTemplate:
+def publish_template(
+    store: ArtifactStore, template_path: Path, *, commit_sha: str | None, branch: str
+) -> PublishedTemplate:
     """Upload the template under its sha256, then record it for `commit_sha` (create-only).
 
     Republishing a commit with the same template is a no-op; with a different one it raises PublishConflictError.
+    Without a commit (uncommitted code) only the template is uploaded.
     """
-    if not _COMMIT.match(commit_sha):
+    if commit_sha is not None and not _COMMIT.match(commit_sha):
         raise ValueError(f"commit_sha {commit_sha!r}: expected a full lowercase hex git commit id")
     if not branch:
         raise ValueError("branch must not be empty")
@@ -65,8 +68,12 @@ def publish_template(store: ArtifactStore, template_path: Path, *, commit_sha: s
         raise ValueError(f"{template_path}: not a compiled pipeline template (invalid JSON: {err})") from None
     sha = hashlib.sha256(data).hexdigest()
     # The template first: a commit record never points at a template that does not exist.
-    store.write_new(template_object_path(sha), data)
-    record, created = _record_commit(store, sha, commit_sha, branch)
+    created_template = store.write_new(template_object_path(sha), data)
+    if commit_sha is None:
+        record = {"branch": branch, "published_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        created = created_template
+    else:
+        record, created = _record_commit(store, sha, commit_sha, branch)
     return PublishedTemplate(
         sha256=sha,
         uri=store.uri(template_object_path(sha)),

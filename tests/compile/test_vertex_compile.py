@@ -82,7 +82,7 @@ def test_compiles_the_same_twice(compiled, tmp_path):
     [
         (["--env", "dev", "--image", "europe-west4-docker.pkg.dev/p/r/pipeline:latest"], "by digest"),
         (["--env", "dev"], "--image is required"),
-        (["--env", "local", "--image", IMAGE], "no gcp section"),
+        (["--env", "dev", "--image-from", "/nonexistent/image.json"], "no image step result"),
         (["--env", "nowhere", "--image", IMAGE], "environment file not found"),
     ],
 )
@@ -90,3 +90,13 @@ def test_bad_input_is_refused(tmp_path, capsys, argv, message):
     assert kubeflow_v2_runner.main([*argv, "--output-dir", str(tmp_path / "out")]) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out" / "pipeline.json").exists()
+
+
+def test_a_local_environment_compiles_with_its_local_folders(tmp_path):
+    config = load_environment("local")
+    compiled = compile_pipeline(config, image=IMAGE, output_dir=tmp_path)
+    text = compiled.spec_path.read_text()
+    paths = config.local_paths()
+    assert f"{paths.published}/schemas/" in text
+    assert f"{paths.pipeline_root}/penguins-local" in text
+    assert "gs://" not in text

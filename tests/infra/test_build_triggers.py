@@ -43,3 +43,17 @@ def test_approval_follows_the_environment_file(stacks, configs, env, required):
     assert configs[env].gcp.ci.require_approval is required
     for trigger in _triggers(stacks[env]).values():
         assert trigger["approval_config"] == {"approval_required": required}
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_triggers_set_exactly_the_substitutions_each_build_config_declares(stacks, configs, env):
+    import yaml
+
+    from envconfig.schema import REPO_ROOT
+
+    for route in ROUTES:
+        trigger = _triggers(stacks[env])[f"penguins-{env}-{route.workflow}"]
+        declared = yaml.safe_load((REPO_ROOT / route.config).read_text())["substitutions"]
+        assert set(trigger["substitutions"]) == set(declared), route.config
+        assert trigger["substitutions"]["_ENV"] == env
+        assert trigger["substitutions"]["_NAME_PREFIX"] == configs[env].gcp.name_prefix

@@ -339,3 +339,13 @@ def test_a_local_store_is_usable_as_a_folder(tmp_path, modules):
     folder = Path(published.uri)
     assert folder.is_absolute()
     assert (folder / "sub" / "features.py").read_text() == "KEYS = ['a']\n"
+
+
+def test_uncommitted_code_publishes_the_template_without_a_commit_record(tmp_path):
+    store = LocalStore(tmp_path / "store")
+    template = tmp_path / "pipeline.json"
+    template.write_text('{"pipelineSpec": {}}')
+    published = publish_template(store, template, commit_sha=None, branch="main")
+    assert published.commit_sha is None and published.created
+    assert store.list("templates/commits/") == []
+    assert store.exists(f"templates/{published.sha256}/pipeline.json")

@@ -1,0 +1,126 @@
+"""The steps of each workflow as the local main job runs them, and the command behind each nox session.
+
+Cloud Build runs the same nox sessions in the same order (ci/cloudbuild/<workflow>.yaml); the differences
+are where values come from (the build's substitutions there, the local git checkout here) and the image
+build, which Cloud Build does with kaniko and the local job does with a Docker engine when one runs.
+Standard library only: the noxfile and `python -m ci.plan` import it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+# What each step session runs in the TFX environment (the noxfile runs exactly these; tests may too).
+SESSION_COMMANDS: dict[str, tuple[str, ...]] = {
+    "unit": ("-m", "pytest", "-q", "-p", "no:cacheprovider"),
+    "image": ("-m", "pipelines.image"),
+    "compile": ("-m", "pipelines.kubeflow_v2_runner"),
+    "publish": ("-m", "pipelines.publish"),
+    "submit": ("-m", "pipelines.submit"),
+}
+# The unit tests of each workflow: the fast path tests what it changes (main was green before the change).
+UNIT_TESTS: dict[str, tuple[str, ...]] = {
+    "full": ("tests/unit",),
+    "modules": ("tests/unit/test_model.py", "tests/unit/test_preprocessing.py"),
+    "function": ("tests/function",),
+}
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the steps of one local run need to know."""
+
+    env: str
+    commit: str  # full commit id of HEAD
+    branch: str
+    run_id: str  # this run of the main job: the trigger id of the pipeline run it submits
+    dirty: bool  # uncommitted changes are part of this run
+    work_dir: str  # build/cicd/<run_id>: the files steps hand to each other
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    session: str
+    args: tuple[str, ...]
+    # Runs alongside the steps that follow it (Cloud Build: the next step has `waitFor: ['-']`) ...
+    background: bool = False
+    # ... until a step that needs its result: that one waits for it first.
+    joins: bool = False
+
+
+def image_file(ctx: Context) -> str:
+    return f"{ctx.work_dir}/image.json"
+
+
+def publish_file(ctx: Context) -> str:
+    return f"{ctx.work_dir}/publish.json"
+
+
+def submit_file(ctx: Context) -> str:
+    return f"{ctx.work_dir}/submit.json"
+
+
+def _release(ctx: Context, image_step: Step) -> list[Step]:
+    """image -> compile -> publish -> submit: what `full` and `modules` share after their tests."""
+    env = ("--env", ctx.env)
+    # A template of uncommitted code gets no commit record: commit records name committed code only.
+    commit = () if ctx.dirty else ("--commit", ctx.commit)
+    return [
+        image_step,
+        Step("compile", "compile", (*env, "--image-from", image_file(ctx))),
+        # Publishing makes a release visible: it waits for the tests, which ran alongside image and compile.
+        Step(
+            "publish",
+            "publish",
+            (*env, *commit, "--branch", ctx.branch, "--result-file", publish_file(ctx)),
+            joins=True,
+        ),
+        Step(
+            "submit",
+            "submit",
+            (
+                *env,
+                "--template-from",
+                publish_file(ctx),
+                "--source",
+                "ci",
+                "--trigger-id",
+                ctx.run_id,
+                "--follow",
+                "--result-file",
+                submit_file(ctx),
+            ),
+        ),
+    ]
+
+
+def steps(workflow: str, ctx: Context) -> list[Step]:
+    """The local steps of `workflow`, in order."""
+    tests = Step("unit tests", "unit", UNIT_TESTS.get(workflow, ()))
+    if workflow == "full":
+        build = Step("image", "image", ("--env", ctx.env, "--commit", ctx.commit, "--output", image_file(ctx)))
+        return [replace(tests, background=True), *_release(ctx, build)]
+    if workflow == "modules":
+        existing = Step("image (existing)", "image", ("--env", ctx.env, "--existing", "--output", image_file(ctx)))
+        return [replace(tests, background=True), *_release(ctx, existing)]
+    if workflow == "infra":
+        return [Step("synth", "synth", ()), Step("checkov", "checkov", ()), Step("plan", "tfplan", ("--env", ctx.env))]
+    if workflow == "function":
+        return [tests, Step("synth", "synth", ()), Step("checkov", "checkov", ())]
+    raise KeyError(f"unknown workflow {workflow!r}")
+
+
+def result_value(path: Path, key: str, producer: str) -> str:
+    """`key` of the JSON result file a step wrote for the next one; ValueError naming the file otherwise."""
+    try:
+        value = json.loads(path.read_text())[key]
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no {producer} result (run the {producer} step first)") from None
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{path}: not a {producer} result ({err!r})") from None
+    if not isinstance(value, str):
+        raise ValueError(f"{path}: `{key}` must be a string")
+    return value

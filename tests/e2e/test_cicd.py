@@ -1,0 +1,78 @@
+"""The main job end to end on a temporary git repository (a copy of this one): a module change runs the
+`modules` workflow and produces a new blessed model version without an image build; a documentation-only
+change then runs nothing. Steps run their session commands with this interpreter (ci.runner.DirectRunner)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ci import cicd
+from ci.scratch import commit, copy_repository, git
+from envconfig import REPO_ROOT
+
+pytestmark = pytest.mark.e2e
+
+
+def _cicd(repo: Path) -> tuple[int, str]:
+    out = io.StringIO()
+    code = cicd.main(["--repo", str(repo), "--direct-python", sys.executable], out=out)
+    print(out.getvalue())
+    return code, out.getvalue()
+
+
+def _registry_versions(repo: Path) -> list[str]:
+    registry = repo / ".local" / "registry" / "penguins-local"
+    return sorted(p.name for p in registry.iterdir()) if registry.is_dir() else []
+
+
+def test_module_change_runs_the_fast_path_and_docs_run_nothing(tmp_path):
+    repo = copy_repository(REPO_ROOT, tmp_path / "repo")
+    head = git(repo, "rev-parse", "HEAD").strip()
+    # What an earlier `full` run leaves behind: the image recorded for the current image inputs, and the
+    # commit recorded as the last successful one.
+    subprocess.run(
+        [sys.executable, "-m", "pipelines.image", "--env", "local", "--commit", head, "--output", "build/image.json"],
+        cwd=repo,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+        check=True,
+    )
+    cicd.write_state(repo, "local", {"commit": head})
+
+    model = repo / "pipelines" / "modules" / "model.py"
+    model.write_text(model.read_text() + "\n# A change to the model module only.\n")
+    (repo / "README.md").write_text((repo / "README.md").read_text() + "\nA note.\n")
+    changed = commit(repo, "tune the model")
+    code, out = _cicd(repo)
+    assert code == 0, out
+    assert "workflows: modules" in out
+    (work_dir,) = (repo / "build" / "cicd").iterdir()
+    summary = json.loads((work_dir / "summary.json").read_text())
+    assert summary["workflows"] == ["modules"]
+    # The tests run alongside image and compile; publish waits for them, so they end before it.
+    assert [s["step"] for s in summary["steps"]] == ["image (existing)", "compile", "unit tests", "publish", "submit"]
+    assert all(s["status"] == "ok" for s in summary["steps"])
+    image = json.loads((work_dir / "image.json").read_text())
+    assert image["existing"] and not image["built"]  # no image build on the fast path
+    pipeline = summary["pipeline"]
+    assert pipeline["status"] == "succeeded" and pipeline["blessed"] is True
+    assert pipeline["pushed_by_this_run"] and pipeline["pushed_version"] in _registry_versions(repo)
+    assert json.loads(cicd.state_path(repo, "local").read_text())["commit"] == changed
+    # The template was published for the commit, in the local artifacts store.
+    assert (repo / ".local" / "published" / "templates" / "commits" / f"{changed}.json").is_file()
+
+    versions = _registry_versions(repo)
+    (repo / "README.md").write_text((repo / "README.md").read_text() + "\nAnother note.\n")
+    docs = commit(repo, "docs")
+    code, out = _cicd(repo)
+    assert code == 0
+    assert "workflows: none" in out
+    assert len(list((repo / "build" / "cicd").iterdir())) == 1  # no new run
+    assert _registry_versions(repo) == versions
+    assert json.loads(cicd.state_path(repo, "local").read_text())["commit"] == docs

@@ -1,0 +1,151 @@
+"""The main job's planning, bad input, recording and failure handling, on small temporary git repositories."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from ci import cicd
+from ci.changes import changes_since
+from ci.plan import main as plan_main
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
+
+
+def _commit(repo: Path, message: str = "change") -> str:
+    _git(repo, "add", "-A")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", message)
+    return _git(repo, "rev-parse", "HEAD").strip()
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    for rel in ("README.md", "pipelines/modules/model.py", "components/gate.py", "infra/main.py", ".gitignore"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(f"# {rel}\n" if rel != ".gitignore" else "/.local/\n/build/\n")
+    _git(root, "init", "-q", "-b", "main")
+    _commit(root, "initial")
+    return root
+
+
+def _run(repo: Path, *args: str) -> tuple[int, str]:
+    out = io.StringIO()
+    code = cicd.main(["--repo", str(repo), "--direct-python", "/bin/false", *args], out=out)
+    return code, out.getvalue()
+
+
+def _edit(repo: Path, rel: str) -> None:
+    path = repo / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text((path.read_text() if path.exists() else "") + "# edited\n")
+
+
+def test_repository_without_history_is_refused_and_runs_nothing(tmp_path, capsys):
+    _git(tmp_path, "init", "-q")
+    code, _ = _run(tmp_path)
+    assert code == 2
+    assert "no commits yet" in capsys.readouterr().err
+    assert not (tmp_path / ".local").exists() and not (tmp_path / "build").exists()
+
+
+def test_unknown_base_ref_is_refused(repo, capsys):
+    code, _ = _run(repo, "--base", "no-such-branch")
+    assert code == 2
+    assert "base ref 'no-such-branch' does not exist" in capsys.readouterr().err
+    assert not cicd.state_path(repo, "local").exists()
+
+
+def test_documentation_only_change_runs_nothing_and_records_the_commit(repo):
+    first = _git(repo, "rev-parse", "HEAD").strip()
+    cicd.write_state(repo, "local", {"commit": first})
+    _edit(repo, "README.md")
+    head = _commit(repo)
+    code, out = _run(repo)
+    assert code == 0
+    assert "workflows: none" in out and "nothing to run" in out
+    assert json.loads(cicd.state_path(repo, "local").read_text())["commit"] == head
+    assert not (repo / "build").exists()
+
+
+def test_first_run_plans_every_workflow(repo):
+    code, out = _run(repo, "--dry-run")
+    assert code == 0
+    assert "first run on 'local'" in out
+    assert "workflows: full, infra" in out
+    assert not cicd.state_path(repo, "local").exists()
+
+
+def test_a_failed_step_records_nothing(repo):
+    first = _git(repo, "rev-parse", "HEAD").strip()
+    cicd.write_state(repo, "local", {"commit": first})
+    _edit(repo, "pipelines/modules/model.py")
+    _commit(repo)
+    code, out = _run(repo)
+    assert code == 1
+    (work_dir,) = (repo / "build" / "cicd").iterdir()
+    statuses = {s["step"]: s["status"] for s in json.loads((work_dir / "summary.json").read_text())["steps"]}
+    # The tests ran in the background while the image step failed; nothing after the failure ran.
+    assert statuses["image (existing)"] == "failed"
+    assert statuses["unit tests"] in {"failed", "cancelled"}
+    assert "compile" not in statuses and "publish" not in statuses
+    assert "cicd failed: nothing recorded" in out
+    assert json.loads(cicd.state_path(repo, "local").read_text())["commit"] == first
+
+
+def test_uncommitted_changes_count_and_are_reported(repo):
+    head = _git(repo, "rev-parse", "HEAD").strip()
+    cicd.write_state(repo, "local", {"commit": head})
+    _edit(repo, "pipelines/modules/model.py")
+    (repo / "components" / "new.py").write_text("# untracked\n")
+    code, out = _run(repo, "--dry-run")
+    assert code == 0
+    assert "2 of them uncommitted" in out
+    assert "workflows: full" in out
+    # A template of uncommitted code gets no commit record.
+    publish = next(line for line in out.splitlines() if "nox -s publish" in line)
+    assert "--commit" not in publish
+
+
+def test_a_recorded_commit_that_no_longer_exists_names_the_way_out(repo, capsys):
+    cicd.write_state(repo, "local", {"commit": "f" * 40})
+    code, _ = _run(repo)
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "last successful commit" in err and "--base REF or --all" in err
+
+
+def test_renames_and_deletions_change_both_paths(repo):
+    base = _git(repo, "rev-parse", "HEAD").strip()
+    _git(repo, "mv", "pipelines/modules/model.py", "pipelines/modules/trainer.py")
+    _git(repo, "rm", "-q", "components/gate.py")
+    _commit(repo)
+    changes = changes_since(repo, base, include_uncommitted=False)
+    assert set(changes.committed) == {
+        "pipelines/modules/model.py",
+        "pipelines/modules/trainer.py",
+        "components/gate.py",
+    }
+
+
+def test_plan_cli_with_a_base(repo, capsys):
+    _edit(repo, "infra/main.py")
+    _commit(repo)
+    assert plan_main(["--repo", str(repo), "--base", "HEAD~1"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["workflows"] == ["infra"] and result["files"] == ["infra/main.py"]
+    assert plan_main(["--repo", str(repo), "--base", "nope"]) == 2
+
+
+def test_state_is_replaced_whole(repo):
+    cicd.write_state(repo, "local", {"commit": "a" * 40})
+    cicd.write_state(repo, "local", {"commit": "b" * 40})
+    folder = cicd.state_path(repo, "local").parent
+    assert [p.name for p in folder.iterdir()] == ["local.json"]
+    assert json.loads((folder / "local.json").read_text()) == {"commit": "b" * 40}

@@ -1,0 +1,130 @@
+"""The Cloud Build configs: every step a nox session that exists (or a named tool step), substitutions declared,
+the same sessions in the same order as the local main job, and the build pinned to the triggering commit."""
+
+from __future__ import annotations
+
+import ast
+import re
+
+import pytest
+import yaml
+
+from ci.routing import ROUTES
+from ci.workflows import UNIT_TESTS, Context, steps
+from envconfig import REPO_ROOT
+
+CONFIGS = {r.workflow: REPO_ROOT / r.config for r in ROUTES}
+# Steps that cannot be nox sessions, by id, with the image they must use and the local session they stand for.
+TOOL_STEPS = {
+    "build-image": ("gcr.io/kaniko-project/executor:", None),  # locally: part of the `image` session
+    "plan": ("hashicorp/terraform:", "tfplan"),
+}
+BUILTINS = {"PROJECT_ID", "COMMIT_SHA", "SHORT_SHA", "BRANCH_NAME", "BUILD_ID", "REPO_NAME", "LOCATION"}
+_NOX = re.compile(r"ci/nox\s+-s\s+(\S+)")
+
+
+def _sessions() -> set[str]:
+    tree = ast.parse((REPO_ROOT / "noxfile.py").read_text())
+    return {
+        node.name
+        for node in tree.body
+        if isinstance(node, ast.FunctionDef) and any("nox.session" in ast.unparse(d) for d in node.decorator_list)
+    }
+
+
+def _load(workflow: str) -> dict:
+    return yaml.safe_load(CONFIGS[workflow].read_text())
+
+
+def _session_of(step: dict) -> str | None:
+    found = _NOX.search(" ".join(str(a) for a in step.get("args", [])))
+    return found.group(1) if found else None
+
+
+@pytest.mark.parametrize("workflow", sorted(CONFIGS))
+def test_every_step_is_an_existing_nox_session_or_a_named_tool_step(workflow):
+    sessions = _sessions()
+    for step in _load(workflow)["steps"]:
+        if step["id"] in TOOL_STEPS:
+            assert step["name"].startswith(TOOL_STEPS[step["id"]][0]), step
+            continue
+        session = _session_of(step)
+        assert session is not None, f"{workflow}: step {step['id']} does not run a nox session"
+        assert session in sessions, f"{workflow}: step {step['id']} calls nox session {session!r}, which does not exist"
+
+
+@pytest.mark.parametrize("workflow", sorted(CONFIGS))
+def test_substitutions_used_are_declared_and_builtins_known(workflow):
+    config = _load(workflow)
+    text = "\n".join(line.split("#")[0] for line in CONFIGS[workflow].read_text().splitlines())
+    used = set(re.findall(r"\$\{(_[A-Z0-9_]+)\}|\$(_[A-Z0-9_]+)", text))
+    used_names = {a or b for a, b in used}
+    assert used_names <= set(config["substitutions"]), used_names - set(config["substitutions"])
+    builtins = {a or b for a, b in re.findall(r"\$\{([A-Z][A-Z_]+)\}|\$([A-Z][A-Z_]+)", text)}
+    assert builtins <= BUILTINS, builtins - BUILTINS
+    assert all(name.startswith("_") for name in config["substitutions"])
+
+
+@pytest.mark.parametrize("workflow", sorted(CONFIGS))
+def test_logging_timeouts_and_pinned_images(workflow):
+    config = _load(workflow)
+    assert config["options"]["logging"] in {"GCS_ONLY", "CLOUD_LOGGING_ONLY"}
+    assert config["logsBucket"] == "gs://${_LOGS_BUCKET}"
+    assert re.fullmatch(r"\d+s", config["timeout"])
+    for step in config["steps"]:
+        assert re.fullmatch(r"\d+s", step["timeout"]), step["id"]
+        image = step["name"]
+        assert ":" in image.rsplit("/", 1)[-1] or "@sha256:" in image, f"{image}: pin a version"
+        assert not image.endswith(":latest"), image
+        joined = " ".join(str(a) for a in step.get("args", []))
+        assert not re.search(r"git\s+(clone|fetch|checkout|pull)", joined), f"{step['id']}: builds use /workspace"
+
+
+@pytest.mark.parametrize("workflow", sorted(CONFIGS))
+def test_cloud_build_runs_the_local_steps_in_the_same_order(workflow):
+    ctx = Context("dev", "0" * 40, "main", "run", False, "build/cicd/run")
+    local = [s.session for s in steps(workflow, ctx)]
+    cloud = []
+    for step in _load(workflow)["steps"]:
+        session = TOOL_STEPS[step["id"]][1] if step["id"] in TOOL_STEPS else _session_of(step)
+        if session is not None:
+            cloud.append(session)
+    assert cloud == local
+
+
+def test_full_builds_the_image_at_the_commit_and_compiles_against_the_pushed_digest():
+    config = _load("full")
+    by_id = {step["id"]: step for step in config["steps"]}
+    kaniko = by_id["build-image"]["args"]
+    assert any(a.startswith("--destination=") and a.endswith(":$COMMIT_SHA") for a in kaniko)
+    digest_file = next(a.split("=", 1)[1] for a in kaniko if a.startswith("--image-name-with-digest-file="))
+    assert f"--built={digest_file.removeprefix('/workspace/')}" in by_id["record-image"]["args"]
+    assert "--image-from=build/cloudbuild/image.json" in by_id["compile"]["args"]
+    assert "--commit=$COMMIT_SHA" in by_id["publish"]["args"]
+    assert "--trigger-id=$BUILD_ID" in by_id["submit"]["args"]
+
+
+def test_modules_never_builds_an_image_and_runs_the_local_fast_path_tests():
+    config = _load("modules")
+    assert not any("kaniko" in step["name"] or "docker" in step["name"] for step in config["steps"])
+    unit = next(step for step in config["steps"] if _session_of(step) == "unit")
+    assert tuple(unit["args"][unit["args"].index("--") + 1 :]) == UNIT_TESTS["modules"]
+    assert "--existing" in next(s for s in config["steps"] if _session_of(s) == "image")["args"]
+
+
+@pytest.mark.parametrize("workflow", ["full", "modules"])
+def test_the_tests_run_alongside_image_and_compile_and_publish_waits_for_them(workflow):
+    ctx = Context("dev", "0" * 40, "main", "run", False, "build/cicd/run")
+    local = steps(workflow, ctx)
+    cloud = _load(workflow)["steps"]
+    assert local[0].background and cloud[0]["id"] == "unit-tests"
+    assert cloud[1]["waitFor"] == ["-"]  # the step after the tests starts with them
+    publish = next(s for s in cloud if _session_of(s) == "publish")
+    assert "waitFor" not in publish  # no waitFor: after every earlier step, the tests included
+    assert next(s for s in local if s.session == "publish").joins
+
+
+def test_every_route_has_its_cloud_build_config():
+    for candidate in ROUTES:
+        assert (REPO_ROOT / candidate.config).is_file(), candidate.config
+        assert candidate.included, f"{candidate.workflow}: an empty included list would fire on any change"
