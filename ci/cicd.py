@@ -193,6 +193,11 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     (repo / ctx.work_dir).mkdir(parents=True, exist_ok=True)
     runner: Runner = DirectRunner(repo, args.direct_python) if args.direct_python else NoxRunner(repo)
     results, failed = _run_plan(plan, runner, repo, ctx, out)
+    # Background steps end later than they start; the summary lists every step in its workflow's order.
+    order = {
+        (w, id(step)): (i, j) for i, (w, workflow_steps) in enumerate(plan) for j, step in enumerate(workflow_steps)
+    }
+    results.sort(key=lambda item: order[(item[0], id(item[1].step))])
     summary = render_summary(repo / ctx.work_dir, results, started=started, run_id=run_id, workflows=workflows)
     print(summary.text, file=out)
     (repo / ctx.work_dir / "summary.json").write_text(json.dumps(summary.data, indent=2, sort_keys=True) + "\n")

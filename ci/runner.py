@@ -102,7 +102,10 @@ def finish_step(running: Running, out: TextIO, *, cancel: bool = False) -> StepR
 
 
 def _shown(command: list[str]) -> list[str]:
-    return command[1:] if command[1:3] == ["-m", "nox"] else command
+    """How a step reads in the log: `nox -s <session> -- <args>` for nox (not the interpreter and noxfile path)."""
+    if command[1:3] == ["-m", "nox"] and "-s" in command:
+        return ["nox", *command[command.index("-s") :]]
+    return command
 
 
 def _result(step: Step, code: int, seconds: float, lines: list[str]) -> StepResult:
