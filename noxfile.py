@@ -73,11 +73,15 @@ def _sync(session: nox.Session, location: Path, locks: tuple[Path, ...]) -> None
     if marker.exists() and marker.read_text() == digest:
         session.log(f"{location.name}: environment matches the lock files; nothing to install")
         return
+    # --python names the target explicitly: inside another session's venv, nox's environment would otherwise
+    # point uv at that venv instead of `location`.
     session.run_install(
         UV,
         "pip",
         "sync",
         "--require-hashes",
+        "--python",
+        str(location / "bin" / "python"),
         *map(str, locks),
         env={"VIRTUAL_ENV": str(location), "UV_COMPILE_BYTECODE": "1"},
         external=True,
