@@ -6,6 +6,7 @@ virtualenvs built by uv from the hashed lock files in requirements/ and reused b
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
@@ -94,21 +95,31 @@ def install_locked(session: nox.Session, locks: tuple[Path, ...]) -> None:
     _sync(session, Path(session.virtualenv.location), locks)
 
 
+def shared_python(session: nox.Session, location: Path, locks: tuple[Path, ...]) -> str:
+    """The interpreter of a venv several sessions share, created and synced to `locks` under a file lock.
+
+    The main job runs the unit tests alongside the image and compile steps: two sessions may prepare the
+    same venv at once, and the lock makes the second wait for the first instead of installing over it.
+    """
+    _require_py310(session)
+    assert PY310 is not None
+    location.parent.mkdir(parents=True, exist_ok=True)
+    with open(location.parent / f".{location.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (location / "bin" / "python").exists():
+            session.run(UV, "venv", "--quiet", "--python", PY310, str(location), external=True)
+        _sync(session, location, locks)
+    return str(location / "bin" / "python")
+
+
 def tfx_python(session: nox.Session) -> str:
     """The interpreter of the one venv that every TFX session except `tests` shares (.nox/tfx).
 
     nox gives each session its own venv; these sessions all need the same 2 GB of locked packages, so they
-    share one instead of installing and byte-compiling it once per session.
+    share one instead of installing and byte-compiling it once per session. The pipeline and dev locks: the
+    trigger sessions serve the function (functions-framework), and that server starts pipeline runs.
     """
-    _require_py310(session)
-    assert PY310 is not None
-    python = TFX_VENV / "bin" / "python"
-    if not python.exists():
-        session.run(UV, "venv", "--quiet", "--python", PY310, str(TFX_VENV), external=True)
-    # The pipeline and dev locks: the trigger sessions serve the function (functions-framework) and that
-    # server starts pipeline runs with its own interpreter.
-    _sync(session, TFX_VENV, TEST_LOCKS)
-    return str(python)
+    return shared_python(session, TFX_VENV, TEST_LOCKS)
 
 
 def run_tfx(session: nox.Session, *args: str) -> None:
@@ -316,13 +327,7 @@ def bench_cicd(session: nox.Session) -> None:
 
 def infra_python(session: nox.Session) -> str:
     """The interpreter of the shared infra venv (.nox/infra: CDKTF and the provider), synced to its lock."""
-    _require_py310(session)
-    assert PY310 is not None
-    python = INFRA_VENV / "bin" / "python"
-    if not python.exists():
-        session.run(UV, "venv", "--quiet", "--python", PY310, str(INFRA_VENV), external=True)
-    _sync(session, INFRA_VENV, INFRA_LOCKS)
-    return str(python)
+    return shared_python(session, INFRA_VENV, INFRA_LOCKS)
 
 
 @nox.session(python=False)
