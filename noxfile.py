@@ -6,9 +6,9 @@ virtualenvs built by uv from the hashed lock files in requirements/ and reused b
 
 from __future__ import annotations
 
+import argparse
 import fcntl
 import hashlib
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -18,6 +18,8 @@ import nox
 REPO = Path(__file__).parent
 sys.path.insert(0, str(REPO))  # nox does not put the noxfile's folder on the import path.
 
+from ci.credentials import MISSING as CREDENTIALS_MISSING  # noqa: E402
+from ci.credentials import credentials_file  # noqa: E402
 from ci.python310 import MISSING_PY310, find_python310  # noqa: E402
 from ci.workflows import SESSION_COMMANDS  # noqa: E402
 
@@ -289,34 +291,30 @@ def plan(session: nox.Session) -> None:
     session.run(sys.executable, "-m", "ci.plan", *session.posargs, env={"PYTHONPATH": str(REPO)}, external=True)
 
 
-def _credentials_reason() -> str | None:
-    """None when Application Default Credentials are present as a file; else why planning cannot run."""
-    configured = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
-    default = Path.home() / ".config" / "gcloud" / "application_default_credentials.json"
-    if (configured and Path(configured).is_file()) or default.is_file():
-        return None
-    return "no Google Cloud credentials (GOOGLE_APPLICATION_CREDENTIALS or gcloud application-default login)"
-
-
 @nox.session(python=False)
 def tfplan(session: nox.Session) -> None:
     """Terraform plan of an environment's synthesized stack: `nox -s tfplan -- --env dev` (after `nox -s synth`).
 
-    Skipped, saying why, for the local environment (it has no cloud resources), without a terraform binary,
-    or without Google Cloud credentials; Cloud Build runs the same plan in the Terraform image.
+    Skipped, saying why, for an environment synth made no stack for (one without a gcp section, e.g. local),
+    without a terraform binary, or without Google Cloud credentials; Cloud Build runs the same plan in the
+    Terraform image.
     """
-    env = session.posargs[session.posargs.index("--env") + 1] if "--env" in session.posargs else "dev"
-    if env == "local":
-        session.skip("the local environment has no cloud resources to plan")
+    parser = argparse.ArgumentParser(prog="nox -s tfplan --")
+    parser.add_argument("--env", default="dev")
+    env = parser.parse_args(session.posargs).env
+    stacks = INFRA_OUT / "stacks"
+    stack = stacks / env / "cdk.tf.json"
+    if not stacks.is_dir():
+        session.error(f"{stacks} not found: run `nox -s synth` first")
+    if not stack.is_file():
+        synthesized = ", ".join(sorted(p.name for p in stacks.iterdir())) or "none"
+        session.skip(f"'{env}' has no cloud stack to plan (synth made: {synthesized}; only environments with gcp do)")
     if shutil.which("terraform") is None:
         session.skip("no terraform binary on PATH")
-    if (reason := _credentials_reason()) is not None:
-        session.skip(reason)
-    stack = INFRA_OUT / "stacks" / env
-    if not (stack / "cdk.tf.json").is_file():
-        session.error(f"{stack}/cdk.tf.json not found: run `nox -s synth` first")
-    session.run("terraform", f"-chdir={stack}", "init", "-input=false", external=True)
-    session.run("terraform", f"-chdir={stack}", "plan", "-input=false", "-lock=false", external=True)
+    if credentials_file() is None:
+        session.skip(CREDENTIALS_MISSING)
+    session.run("terraform", f"-chdir={stack.parent}", "init", "-input=false", external=True)
+    session.run("terraform", f"-chdir={stack.parent}", "plan", "-input=false", "-lock=false", external=True)
 
 
 @nox.session(python=False)
