@@ -48,47 +48,24 @@ class Monitoring(Construct):
             )
             channels.append(channel.name)
         self.policies = [
-            MonitoringAlertPolicy(
+            _log_alert(
                 self,
+                gcp,
+                channels,
                 "pipeline-failed",
-                project=gcp.project,
-                display_name=gcp.name("pipeline-failed"),
-                combiner="OR",
-                notification_channels=channels,
-                alert_strategy=_LOG_ALERT_STRATEGY,
-                documentation={
-                    "content": "A Vertex AI pipeline run failed: open the run in the console.",
-                    "mime_type": "text/markdown",
-                },
-                conditions=[
-                    MonitoringAlertPolicyConditions(
-                        display_name="PipelineJob state PIPELINE_STATE_FAILED",
-                        condition_matched_log=MonitoringAlertPolicyConditionsConditionMatchedLog(
-                            filter=pipeline_failure_filter()
-                        ),
-                    )
-                ],
+                "A Vertex AI pipeline run failed: open the run in the console.",
+                "PipelineJob state PIPELINE_STATE_FAILED",
+                pipeline_failure_filter(),
             ),
-            MonitoringAlertPolicy(
+            _log_alert(
                 self,
-                "function-failed",
-                project=gcp.project,
-                display_name=gcp.name("trigger-failed"),
-                combiner="OR",
-                notification_channels=channels,
-                alert_strategy=_LOG_ALERT_STRATEGY,
-                documentation={
-                    "content": "The trigger function raised: the message will be retried. Check its logs.",
-                    "mime_type": "text/markdown",
-                },
-                conditions=[
-                    MonitoringAlertPolicyConditions(
-                        display_name="ERROR logged by the trigger function",
-                        condition_matched_log=MonitoringAlertPolicyConditionsConditionMatchedLog(
-                            filter=function_failure_filter(function_name)
-                        ),
-                    )
-                ],
+                gcp,
+                channels,
+                "trigger-failed",
+                "The trigger function raised: the message will be retried. Check its logs.",
+                "ERROR logged by the trigger function",
+                function_failure_filter(function_name),
+                id_="function-failed",
             ),
             MonitoringAlertPolicy(
                 self,
@@ -123,3 +100,32 @@ class Monitoring(Construct):
                 ],
             ),
         ]
+
+
+def _log_alert(
+    scope: Construct,
+    gcp: Gcp,
+    channels: list[str],
+    kind: str,
+    documentation: str,
+    condition: str,
+    log_filter: str,
+    id_: str | None = None,
+) -> MonitoringAlertPolicy:
+    """An alert policy that fires on a log entry matching `log_filter` (rate-limited by _LOG_ALERT_STRATEGY)."""
+    return MonitoringAlertPolicy(
+        scope,
+        id_ or kind,
+        project=gcp.project,
+        display_name=gcp.name(kind),
+        combiner="OR",
+        notification_channels=channels,
+        alert_strategy=_LOG_ALERT_STRATEGY,
+        documentation={"content": documentation, "mime_type": "text/markdown"},
+        conditions=[
+            MonitoringAlertPolicyConditions(
+                display_name=condition,
+                condition_matched_log=MonitoringAlertPolicyConditionsConditionMatchedLog(filter=log_filter),
+            )
+        ],
+    )
