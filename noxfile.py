@@ -21,6 +21,7 @@ sys.path.insert(0, str(REPO))  # nox does not put the noxfile's folder on the im
 from ci.credentials import MISSING as CREDENTIALS_MISSING  # noqa: E402
 from ci.credentials import credentials_file  # noqa: E402
 from ci.python310 import MISSING_PY310, find_python310  # noqa: E402
+from ci.runner import TF_ENV as STEP_TF_ENV  # noqa: E402
 from ci.workflows import SESSION_COMMANDS  # noqa: E402
 
 REQ = REPO / "requirements"
@@ -54,7 +55,7 @@ INFRA_OUT = REPO / "build" / "infra"  # the synthesized Terraform JSON: stacks/<
 INFRA_ENV = {"PYTHONPATH": str(REPO), "CHECKPOINT_DISABLE": "1"}
 UV = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
 # Read by TensorFlow at import: TFX 1.16 expects tf_keras (Keras 2), not Keras 3; quiet the C++ logs.
-TF_ENV = {"TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
+TF_ENV = {**STEP_TF_ENV, "PYTHONPATH": str(REPO)}
 
 nox.options.default_venv_backend = "uv"
 nox.options.reuse_venv = "yes"

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import tempfile
 import time
 import uuid
 from datetime import datetime, timezone
@@ -30,7 +28,7 @@ from ci.changes import ChangesError, all_files, changes_since, git, head_commit
 from ci.routing import plan_workflows
 from ci.runner import DirectRunner, NoxRunner, Runner, Running, StepResult, finish_step, run_step, start_step
 from ci.summary import render_summary
-from ci.workflows import Context, Step, steps
+from ci.workflows import Context, Step, steps, write_result
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Pipeline first: it is what the job is for; infra and the function follow.
@@ -54,13 +52,7 @@ def read_state(repo: Path, env: str) -> dict[str, Any] | None:
 
 def write_state(repo: Path, env: str, state: dict[str, Any]) -> None:
     """Replace the record in one rename: a reader sees the old record or the new one, never a partial one."""
-    path = state_path(repo, env)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(state, handle, indent=2, sort_keys=True)
-        handle.write("\n")
-    os.replace(tmp, path)
+    write_result(state_path(repo, env), state)
 
 
 def _uncommitted(repo: Path, head: str) -> list[str]:
@@ -200,7 +192,7 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     results.sort(key=lambda item: order[(item[0], id(item[1].step))])
     summary = render_summary(repo / ctx.work_dir, results, started=started, run_id=run_id, workflows=workflows)
     print(summary.text, file=out)
-    (repo / ctx.work_dir / "summary.json").write_text(json.dumps(summary.data, indent=2, sort_keys=True) + "\n")
+    write_result(repo / ctx.work_dir / "summary.json", summary.data)
     if failed:
         print(f"cicd failed: nothing recorded; the next run plans these changes again ({run_id})", file=out)
         return 1

@@ -7,12 +7,9 @@ state; the caller decides whether to share this checkout's .nox.
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
+from ci.changes import git
 
 
 def commit(repo: Path, message: str) -> str:

@@ -9,8 +9,11 @@ Standard library only: the noxfile and `python -m ci.plan` import it.
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 # What each step session runs in the TFX environment (the noxfile runs exactly these; tests may too).
 SESSION_COMMANDS: dict[str, tuple[str, ...]] = {
@@ -111,6 +114,20 @@ def steps(workflow: str, ctx: Context) -> list[Step]:
     if workflow == "function":
         return [tests, Step("synth", "synth", ()), Step("checkov", "checkov", ())]
     raise KeyError(f"unknown workflow {workflow!r}")
+
+
+def write_result(path: Path, data: dict[str, Any]) -> None:
+    """Write a JSON result (a step's hand-over, the main job's record) in one rename: whole or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle, indent=2, sort_keys=True)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 def result_value(path: Path, key: str, producer: str) -> str:

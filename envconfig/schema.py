@@ -269,6 +269,16 @@ class EnvironmentConfig(_Strict):
             raise ValueError("backend 'vertex' needs a 'gcp' section")
         return self
 
+    def location(self, kind: Literal["artifacts", "pipeline-root", "data"]) -> str:
+        """Where runs of this environment keep `kind`: its bucket (gs://<prefix>-<kind>) or its local folder.
+
+        The artifacts store of the local environment is its published folder, the local stand-in for the bucket.
+        """
+        if self.gcp is not None:
+            return self.gcp.bucket_uri(kind)
+        paths = self.local_paths()
+        return str({"artifacts": paths.published, "pipeline-root": paths.pipeline_root, "data": paths.data}[kind])
+
     def local_paths(self, root_override: Path | None = None) -> LocalPaths:
         """The local state folders; `root_override` (e.g. from --local-root) wins over the file."""
         root = root_override or (self.local.root if self.local else Local().root)

@@ -19,17 +19,16 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from ci.routing import matches
+from ci.workflows import write_result
 from envconfig import REPO_ROOT, ConfigError, EnvironmentConfig, load_environment
 
 # What the Dockerfile copies into the image (keep the two in step: tests check every input routes to `full`).
@@ -92,13 +91,6 @@ def docker_build(root: Path, name: str, commit: str) -> str:
     return f"{name}@{image_id}"
 
 
-def artifacts_location(config: EnvironmentConfig) -> str:
-    """The environment's artifacts store: its local published folder, or gs://<prefix>-artifacts."""
-    if config.gcp is not None:
-        return config.gcp.bucket_uri("artifacts")
-    return str(config.local_paths().published)
-
-
 def record_path(inputs: str) -> str:
     return f"images/{inputs}.json"
 
@@ -121,7 +113,7 @@ def resolve(args: argparse.Namespace, config: EnvironmentConfig, root: Path) -> 
     from pipelines.publishing.store import store_for
 
     inputs = inputs_sha256(root)
-    store = store_for(artifacts_location(config))
+    store = store_for(config.location("artifacts"))
     result: dict[str, Any] = {"inputs_sha256": inputs, "built": False, "existing": False, "reason": None}
     if args.existing:
         try:
@@ -155,14 +147,6 @@ def resolve(args: argparse.Namespace, config: EnvironmentConfig, root: Path) -> 
     return {**result, "image": record["image"], "commit": record["commit"]}
 
 
-def _write_atomic(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle, indent=2, sort_keys=True)
-    os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="pipelines.image", description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="local")
@@ -182,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     except BackendUnavailableError as err:
         print(f"error (transient, retry): {err}", file=sys.stderr)
         return 3
-    _write_atomic(args.output, result)
+    write_result(args.output, result)
     how = "built" if result["built"] else "existing" if result["existing"] else f"build skipped: {result['reason']}"
     print(f"image: {result['image']}\n  {how}\n  inputs sha256: {result['inputs_sha256']}")
     return 0

@@ -20,6 +20,7 @@ import time
 import warnings
 from pathlib import Path
 
+from ci.workflows import result_value
 from envconfig import REPO_ROOT, ConfigError, load_environment
 
 GOLDEN = REPO_ROOT / "tests" / "golden" / "vertex_pipeline_dev.json"
@@ -29,8 +30,6 @@ GOLDEN_IMAGE = "europe-west4-docker.pkg.dev/my-dev-project/penguins-dev-images/p
 
 def _image_from(path: Path) -> str:
     """The `image` of the image step's result file; ConfigError naming the file otherwise."""
-    from ci.workflows import result_value
-
     try:
         return result_value(path, "image", "image step")
     except ValueError as err:

@@ -17,8 +17,8 @@ import sys
 import warnings
 from pathlib import Path
 
+from ci.workflows import write_result
 from envconfig import ConfigError, load_environment
-from pipelines.image import artifacts_location
 from pipelines.publishing.modules import publish_modules
 from pipelines.publishing.store import ArtifactStore, PublishConflictError, store_for
 from pipelines.publishing.templates import publish_template
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=FutureWarning)  # google-cloud's Python 3.10 notices.
     try:
         config = load_environment(args.env)
-        target = args.to or artifacts_location(config)
+        target = args.to or config.location("artifacts")
         compiled = args.compiled or Path("build") / "vertex" / config.name
         published = publish_compiled(store_for(target), compiled, commit_sha=args.commit, branch=args.branch)
     except (ConfigError, SubmissionError, PublishConflictError, ValueError) as err:
@@ -68,11 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     except BackendUnavailableError as err:
         print(f"error (transient, retry): {err}", file=sys.stderr)
         return 3
-    text = json.dumps(published, indent=2)
     if args.result_file:
-        args.result_file.parent.mkdir(parents=True, exist_ok=True)
-        args.result_file.write_text(text + "\n")
-    print(text)
+        write_result(args.result_file, published)
+    print(json.dumps(published, indent=2))
     return 0
 
 

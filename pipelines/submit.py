@@ -12,7 +12,6 @@ Exit status: 0 submitted (or already running under that job id), 1 a followed ru
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import subprocess
 import sys
@@ -21,6 +20,7 @@ import uuid
 import warnings
 from pathlib import Path
 
+from ci.workflows import result_value, write_result
 from envconfig import REPO_ROOT, ConfigError, load_environment
 from envconfig.loader import environment_file
 from pipelines.parameters import SPAN_END, SPAN_START, validate_span_range
@@ -59,8 +59,6 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 def _template_from(path: Path) -> str:
     """The template URI in the publish step's result file; SubmissionError naming the file otherwise."""
-    from ci.workflows import result_value
-
     try:
         return result_value(path, "template", "publish")
     except ValueError as err:
@@ -120,7 +118,7 @@ def _submitter(args: argparse.Namespace, config):
         raise SubmissionError("--template is required for vertex: a published template (sha256 or commit:<sha>)")
     template = args.template
     if not template.startswith(("gs://", "/")) and not Path(template).exists():
-        template = resolve_template(store_for(config.gcp.bucket_uri("artifacts")), template)
+        template = resolve_template(store_for(config.location("artifacts")), template)
     return VertexSubmitter(config, template)
 
 
@@ -163,8 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             metrics=record.metrics,
         )
     if args.result_file:
-        args.result_file.parent.mkdir(parents=True, exist_ok=True)
-        args.result_file.write_text(json.dumps(outcome, indent=2, sort_keys=True) + "\n")
+        write_result(args.result_file, outcome)
     return code
 
 

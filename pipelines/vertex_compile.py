@@ -61,8 +61,9 @@ def compile_pipeline(config: EnvironmentConfig, *, image: str, output_dir: Path)
 
     if "@sha256:" not in image:
         raise ValueError(f"image {image!r}: reference the pipeline image by digest (name@sha256:...), not a tag")
-    locations = _locations(config)
-    artifacts_uri = locations["artifacts"]
+    # A local environment compiles the same DAG with its local folders: the main job checks the DAG compiles
+    # and publishes it to .local/published exactly as Cloud Build does to the artifacts bucket.
+    artifacts_uri = config.location("artifacts")
     output_dir.mkdir(parents=True, exist_ok=True)
     staged_root = Path(tempfile.mkdtemp(prefix="compile-", dir=output_dir))
     try:
@@ -73,8 +74,8 @@ def compile_pipeline(config: EnvironmentConfig, *, image: str, output_dir: Path)
         params = runtime_parameters()
         pipeline = create_pipeline(
             pipeline_name=config.pipeline_name,
-            pipeline_root=f"{locations['pipeline-root']}/{config.pipeline_name}",
-            data_root=f"{locations['data']}/{config.dataset}",
+            pipeline_root=f"{config.location('pipeline-root')}/{config.pipeline_name}",
+            data_root=f"{config.location('data')}/{config.dataset}",
             schema_path=f"{artifacts_uri}/{schema_key}",
             preprocessing_module=str(preprocessing),
             model_module=str(modules / "model.py"),
@@ -111,18 +112,6 @@ def compile_pipeline(config: EnvironmentConfig, *, image: str, output_dir: Path)
         )
     finally:
         shutil.rmtree(staged_root, ignore_errors=True)
-
-
-def _locations(config: EnvironmentConfig) -> dict[str, str]:
-    """Where a run of this environment reads and writes: its buckets, or its local folders.
-
-    A local environment compiles to the same spec with local paths: the local main job checks the DAG
-    compiles and publishes it to .local/published exactly as Cloud Build does to the artifacts bucket.
-    """
-    if config.gcp is not None:
-        return {kind: config.gcp.bucket_uri(kind) for kind in ("artifacts", "pipeline-root", "data")}
-    paths = config.local_paths()
-    return {"artifacts": str(paths.published), "pipeline-root": str(paths.pipeline_root), "data": str(paths.data)}
 
 
 def _keep(source: Path, target: Path) -> Path:

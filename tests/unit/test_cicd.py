@@ -4,24 +4,14 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from ci import cicd
-from ci.changes import changes_since
+from ci.changes import changes_since, git
 from ci.plan import main as plan_main
-
-
-def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
-
-
-def _commit(repo: Path, message: str = "change") -> str:
-    _git(repo, "add", "-A")
-    _git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", message)
-    return _git(repo, "rev-parse", "HEAD").strip()
+from ci.scratch import commit
 
 
 @pytest.fixture
@@ -30,8 +20,8 @@ def repo(tmp_path: Path) -> Path:
     for rel in ("README.md", "pipelines/modules/model.py", "components/gate.py", "infra/main.py", ".gitignore"):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(f"# {rel}\n" if rel != ".gitignore" else "/.local/\n/build/\n")
-    _git(root, "init", "-q", "-b", "main")
-    _commit(root, "initial")
+    git(root, "init", "-q", "-b", "main")
+    commit(root, "initial")
     return root
 
 
@@ -48,7 +38,7 @@ def _edit(repo: Path, rel: str) -> None:
 
 
 def test_repository_without_history_is_refused_and_runs_nothing(tmp_path, capsys):
-    _git(tmp_path, "init", "-q")
+    git(tmp_path, "init", "-q")
     code, _ = _run(tmp_path)
     assert code == 2
     assert "no commits yet" in capsys.readouterr().err
@@ -63,10 +53,10 @@ def test_unknown_base_ref_is_refused(repo, capsys):
 
 
 def test_documentation_only_change_runs_nothing_and_records_the_commit(repo):
-    first = _git(repo, "rev-parse", "HEAD").strip()
+    first = git(repo, "rev-parse", "HEAD").strip()
     cicd.write_state(repo, "local", {"commit": first})
     _edit(repo, "README.md")
-    head = _commit(repo)
+    head = commit(repo, "docs")
     code, out = _run(repo)
     assert code == 0
     assert "workflows: none" in out and "nothing to run" in out
@@ -83,10 +73,10 @@ def test_first_run_plans_every_workflow(repo):
 
 
 def test_a_failed_step_records_nothing(repo):
-    first = _git(repo, "rev-parse", "HEAD").strip()
+    first = git(repo, "rev-parse", "HEAD").strip()
     cicd.write_state(repo, "local", {"commit": first})
     _edit(repo, "pipelines/modules/model.py")
-    _commit(repo)
+    commit(repo, "change")
     code, out = _run(repo)
     assert code == 1
     (work_dir,) = (repo / "build" / "cicd").iterdir()
@@ -100,7 +90,7 @@ def test_a_failed_step_records_nothing(repo):
 
 
 def test_uncommitted_changes_count_and_are_reported(repo):
-    head = _git(repo, "rev-parse", "HEAD").strip()
+    head = git(repo, "rev-parse", "HEAD").strip()
     cicd.write_state(repo, "local", {"commit": head})
     _edit(repo, "pipelines/modules/model.py")
     (repo / "components" / "new.py").write_text("# untracked\n")
@@ -122,10 +112,10 @@ def test_a_recorded_commit_that_no_longer_exists_names_the_way_out(repo, capsys)
 
 
 def test_renames_and_deletions_change_both_paths(repo):
-    base = _git(repo, "rev-parse", "HEAD").strip()
-    _git(repo, "mv", "pipelines/modules/model.py", "pipelines/modules/trainer.py")
-    _git(repo, "rm", "-q", "components/gate.py")
-    _commit(repo)
+    base = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "mv", "pipelines/modules/model.py", "pipelines/modules/trainer.py")
+    git(repo, "rm", "-q", "components/gate.py")
+    commit(repo, "change")
     changes = changes_since(repo, base, include_uncommitted=False)
     assert set(changes.committed) == {
         "pipelines/modules/model.py",
@@ -136,7 +126,7 @@ def test_renames_and_deletions_change_both_paths(repo):
 
 def test_plan_cli_with_a_base(repo, capsys):
     _edit(repo, "infra/main.py")
-    _commit(repo)
+    commit(repo, "change")
     assert plan_main(["--repo", str(repo), "--base", "HEAD~1"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["workflows"] == ["infra"] and result["files"] == ["infra/main.py"]

@@ -168,3 +168,13 @@ def test_invalid_gcp_settings_name_file_and_field(tmp_path, change, field):
 
 def test_known_regions_include_the_shipped_ones():
     assert {"europe-west4", "us-central1"} <= KNOWN_REGIONS
+
+
+def test_one_location_rule_for_buckets_and_local_folders():
+    dev, local = load_environment("dev"), load_environment("local")
+    assert dev.location("artifacts") == "gs://penguins-dev-artifacts"
+    assert dev.location("pipeline-root") == "gs://penguins-dev-pipeline-root"
+    paths = local.local_paths()
+    assert local.location("artifacts") == str(paths.published)
+    assert local.location("pipeline-root") == str(paths.pipeline_root)
+    assert local.location("data") == str(paths.data)
