@@ -47,6 +47,8 @@ def read_state(repo: Path, env: str) -> dict[str, Any] | None:
         return None
     except ValueError as err:
         raise ChangesError(f"{path}: unreadable ({err}); delete it or pass --base REF") from None
+    if not isinstance(state, dict) or not isinstance(state.get("commit"), str):
+        raise ChangesError(f"{path}: no `commit` recorded; delete it or pass --base REF")
     return state
 
 

@@ -130,7 +130,10 @@ def resolve(args: argparse.Namespace, config: EnvironmentConfig, root: Path) -> 
         raise ImageError("--commit is required to build or record an image")
     name = f"{config.pipeline_name}-pipeline"
     if args.built:
-        image = args.built.read_text().strip()
+        try:
+            image = args.built.read_text().strip()
+        except OSError as err:
+            raise ImageError(f"--built {args.built}: cannot read the pushed image's digest file ({err})") from None
         if not _DIGEST_REF.match(image):
             raise ImageError(f"{args.built}: expected the pushed image as name@sha256:<digest>, got {image!r}")
         result.update(built=True)

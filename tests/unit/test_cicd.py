@@ -133,6 +133,17 @@ def test_plan_cli_with_a_base(repo, capsys):
     assert plan_main(["--repo", str(repo), "--base", "nope"]) == 2
 
 
+@pytest.mark.parametrize("content", ["{not json", '{"branch": "main"}', "[]"])
+def test_an_unusable_record_names_itself_and_runs_nothing(repo, capsys, content):
+    cicd.state_path(repo, "local").parent.mkdir(parents=True)
+    cicd.state_path(repo, "local").write_text(content)
+    code, _ = _run(repo)
+    assert code == 2
+    assert f"{cicd.state_path(repo, 'local')}:" in capsys.readouterr().err
+    assert not (repo / "build").exists()
+    assert cicd.state_path(repo, "local").read_text() == content
+
+
 def test_state_is_replaced_whole(repo):
     cicd.write_state(repo, "local", {"commit": "a" * 40})
     cicd.write_state(repo, "local", {"commit": "b" * 40})

@@ -115,6 +115,8 @@ def test_pushed_digest_is_recorded_and_tags_are_refused(tmp_path, monkeypatch):
     digest.write_text("europe-west4-docker.pkg.dev/p/r/pipeline:v1\n")
     with pytest.raises(image.ImageError, match="name@sha256"):
         image.resolve(_args(built=digest), config, root)
+    with pytest.raises(image.ImageError, match="cannot read the pushed image's digest file"):
+        image.resolve(_args(built=tmp_path / "missing"), config, root)
 
 
 def test_cloud_environments_need_the_pushed_image(tmp_path):
