@@ -34,13 +34,13 @@ CHECKOV_LOCKS = (REQ / "checkov.txt",)
 TYPED = (
     "ci",
     "envconfig",
-    "pipelines/parameters.py",
+    "contracts/parameters.py",
     "pipelines/staging.py",
     "pipelines/local_data.py",
-    "pipelines/submission/base.py",
-    "pipelines/submission/run_store.py",
-    "pipelines/submission/local_backend.py",
-    "pipelines/runs_cli.py",
+    "contracts/run_request.py",
+    "localcloud/run_store.py",
+    "localcloud/run_service.py",
+    "localcloud/runs_cli.py",
     "pipelines/outcome.py",
     "infra/checks.py",
     "infra/checkov_run.py",
@@ -249,7 +249,7 @@ def submit(session: nox.Session) -> None:
 @nox.session(python=False)
 def runs(session: nox.Session) -> None:
     """Local runs: `nox -s runs` lists them; `-- show JOB_ID`; `-- follow JOB_ID` follows one to its end."""
-    run_tfx(session, "-m", "pipelines.runs_cli", *session.posargs)
+    run_tfx(session, "-m", "localcloud.runs_cli", *session.posargs)
 
 
 @nox.session(python=False)
@@ -265,7 +265,7 @@ def trigger(session: nox.Session) -> None:
     Starts (or reuses) the trigger function under functions-framework on localhost, posts the CloudEvent
     Pub/Sub would post, and follows the resulting local run to its end. `-- --stop` stops the server.
     """
-    run_tfx(session, "-m", "pipelines.local_trigger", *session.posargs)
+    run_tfx(session, "-m", "localcloud.pubsub", *session.posargs)
 
 
 @nox.session(python=False)

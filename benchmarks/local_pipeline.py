@@ -23,7 +23,7 @@ import time
 import warnings
 from pathlib import Path
 
-from envconfig import REPO_ROOT
+from contracts.config import REPO_ROOT
 
 RESULTS = REPO_ROOT / "benchmarks" / "results" / "local_pipeline.json"
 TARGETS = {"cold_seconds": 60.0, "cached_seconds": 10.0}
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     warnings.filterwarnings("ignore", category=FutureWarning)  # google-cloud's Python 3.10 notices.
 
-    from envconfig import load_environment
+    from contracts.config import load_environment
 
     config = load_environment("local")
     import_seconds, _ = timed(__import__, "pipelines.pipeline")

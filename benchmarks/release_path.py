@@ -5,7 +5,7 @@
 - compile: `compile_pipeline` for dev in this process (TensorFlow/TFX already loaded) and the compile
   command in a fresh process, as `nox -s compile` runs it;
 - submit latency (target <= 1 s): from the `submit` call to its job id on the local backend, in process
-  and as `python -m pipelines.submit` in a fresh process. The submitted runs then execute one after another
+  and as `python -m release.submit` in a fresh process. The submitted runs then execute one after another
   (one local root runs one pipeline at a time); the benchmark waits for them (bounded) and reports their
   durations, so "local pipeline timings no worse than the foundation's" can be checked against
   benchmarks/results/local_pipeline.json.
@@ -25,7 +25,7 @@ import time
 import warnings
 from pathlib import Path
 
-from envconfig import REPO_ROOT
+from contracts.config import REPO_ROOT
 
 RESULTS = REPO_ROOT / "benchmarks" / "results" / "release_path.json"
 IMAGE = "europe-west4-docker.pkg.dev/my-dev-project/penguins-dev-images/pipeline@sha256:" + "0" * 64
@@ -45,11 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     warnings.filterwarnings("ignore", category=FutureWarning)
 
-    from envconfig import load_environment
-    from envconfig.loader import environment_file
-    from pipelines.submission import run_store
-    from pipelines.submission.base import RunRequest, job_id_for
-    from pipelines.submission.local_backend import LocalSubmitter
+    from contracts.config import load_environment
+    from contracts.config import environment_file
+    from localcloud import run_store
+    from contracts.run_request import RunRequest, job_id_for
+    from localcloud.run_service import LocalSubmitter
 
     results: dict = {}
     with tempfile.TemporaryDirectory(prefix="bench-release-") as tmp:
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             submitter.submit(request)
             latencies.append(time.perf_counter() - start)
         cli_seconds, _ = fresh_process(
-            "pipelines.submit", "--env", "local", "--local-root", str(paths.root), "--trigger-id", "bench-cli"
+            "release.submit", "--env", "local", "--local-root", str(paths.root), "--trigger-id", "bench-cli"
         )
         results["submit_local"] = {
             "in_process_seconds": latencies,

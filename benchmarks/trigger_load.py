@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-from envconfig import REPO_ROOT
-from pipelines.local_trigger import pubsub_cloudevent, start_server
+from contracts.config import REPO_ROOT
+from localcloud.pubsub import pubsub_cloudevent, start_server
 
 RESULTS = REPO_ROOT / "benchmarks" / "results" / "trigger_load.json"
 TIME_LIMIT_SECONDS = 300

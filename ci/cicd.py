@@ -28,7 +28,8 @@ from ci.changes import ChangesError, all_files, changes_since, git, head_commit
 from ci.routing import plan_workflows
 from ci.runner import DirectRunner, NoxRunner, Runner, Running, StepResult, finish_step, run_step, start_step
 from ci.summary import render_summary
-from ci.workflows import Context, Step, steps, write_result
+from ci.workflows import Context, Step, steps
+from contracts.handover import write_result
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # Pipeline first: it is what the job is for; infra and the function follow.

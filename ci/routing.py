@@ -31,24 +31,41 @@ class Route:
 # Documentation never runs anything.
 DOCS = ("**/*.md", "LICENSE", "docs/**")
 
+# The contracts (environment schema and naming rule, parameters, TriggerMessage, run request) are imported by
+# every deployable: the pipeline image, the release commands, the CDKTF app and the trigger function.
+CONTRACTS = "contracts/**"
+# Every step runs `bash ci/nox -s <session>`: the noxfile and what it imports decide how each step runs.
+NOX = (
+    "noxfile.py",
+    "ci/nox",
+    "ci/__init__.py",
+    "ci/credentials.py",
+    "ci/python310.py",
+    "ci/runner.py",
+    "ci/workflows.py",
+    "requirements/tools.*",
+)
+
 ROUTES: tuple[Route, ...] = (
     Route(
         workflow="full",
         config="ci/cloudbuild/full.yaml",
         included=(
+            # What the image holds and imports (release/image.py: image_inputs), and the release commands
+            # that compile, publish and submit it.
             "pipelines/**",
             "components/**",
-            "envconfig/**",
+            CONTRACTS,
+            "release/**",
             "envs/**",
             "data/**",
             "Dockerfile",
             ".dockerignore",
-            "noxfile.py",
             "pyproject.toml",
             "requirements/pipeline.*",
             "requirements/dev.*",
-            "requirements/tools.*",
-            "ci/python310.py",
+            *NOX,
+            "ci/import_graph.py",
             "ci/cloudbuild/full.yaml",
         ),
         # The modules are not in the image: they are published by content hash and referenced by the
@@ -66,14 +83,22 @@ ROUTES: tuple[Route, ...] = (
     Route(
         workflow="infra",
         config="ci/cloudbuild/infra.yaml",
-        included=("infra/**", "envs/**", "requirements/infra.*", "ci/routing.py", "ci/cloudbuild/infra.yaml"),
+        included=(
+            "infra/**",
+            CONTRACTS,
+            "envs/**",
+            "requirements/infra.*",
+            "ci/routing.py",
+            *NOX,
+            "ci/cloudbuild/infra.yaml",
+        ),
         ignored=DOCS,
         description="synthesize the CDKTF stacks, run the static checks, plan",
     ),
     Route(
         workflow="function",
         config="ci/cloudbuild/function.yaml",
-        included=("cloudfunctions/**", "ci/cloudbuild/function.yaml"),
+        included=("cloudfunctions/**", CONTRACTS, *NOX, "ci/cloudbuild/function.yaml"),
         ignored=DOCS,
         description="test the trigger function, then synthesize and check the stack that deploys it",
     ),

@@ -8,20 +8,15 @@ Standard library only: the noxfile and `python -m ci.plan` import it.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import Any
 
 # What each step session runs in the TFX environment (the noxfile runs exactly these; tests may too).
 SESSION_COMMANDS: dict[str, tuple[str, ...]] = {
     "unit": ("-m", "pytest", "-q", "-p", "no:cacheprovider"),
-    "image": ("-m", "pipelines.image"),
+    "image": ("-m", "release.image"),
     "compile": ("-m", "pipelines.kubeflow_v2_runner"),
-    "publish": ("-m", "pipelines.publish"),
-    "submit": ("-m", "pipelines.submit"),
+    "publish": ("-m", "release.publish"),
+    "submit": ("-m", "release.submit"),
 }
 # The unit tests of each workflow: the fast path tests what it changes (main was green before the change).
 UNIT_TESTS: dict[str, tuple[str, ...]] = {
@@ -114,30 +109,3 @@ def steps(workflow: str, ctx: Context) -> list[Step]:
     if workflow == "function":
         return [tests, Step("synth", "synth", ()), Step("checkov", "checkov", ())]
     raise KeyError(f"unknown workflow {workflow!r}")
-
-
-def write_result(path: Path, data: dict[str, Any]) -> None:
-    """Write a JSON result (a step's hand-over, the main job's record) in one rename: whole or not at all."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=2, sort_keys=True)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
-def result_value(path: Path, key: str, producer: str) -> str:
-    """`key` of the JSON result file a step wrote for the next one; ValueError naming the file otherwise."""
-    try:
-        value = json.loads(path.read_text())[key]
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no {producer} result (run the {producer} step first)") from None
-    except (ValueError, KeyError, TypeError) as err:
-        raise ValueError(f"{path}: not a {producer} result ({err!r})") from None
-    if not isinstance(value, str):
-        raise ValueError(f"{path}: `{key}` must be a string")
-    return value

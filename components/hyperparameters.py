@@ -12,7 +12,7 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.dsl.io import fileio
 from tfx.types import standard_artifacts
 
-from pipelines.parameters import LEARNING_RATE, NUM_EPOCHS
+from contracts.parameters import LEARNING_RATE, NUM_EPOCHS
 
 FILE_NAME = "hyperparameters.json"
 

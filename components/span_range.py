@@ -10,7 +10,7 @@ from tfx.dsl.component.experimental.annotations import OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
 from tfx.types import standard_artifacts
 
-from pipelines.parameters import validate_span_range
+from contracts.parameters import validate_span_range
 
 
 def range_config_json(span_start: int, span_end: int) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from cdktf import App
 
-from envconfig import EnvironmentConfig, load_environment
+from contracts.config import EnvironmentConfig, load_environment
 from infra.stack import EnvironmentStack
 
 # The environments that exist on Google Cloud; `local` has nothing to deploy.

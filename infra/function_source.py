@@ -12,7 +12,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from envconfig.schema import REPO_ROOT
+from contracts.environment import REPO_ROOT
 
 FUNCTION_DIR = REPO_ROOT / "cloudfunctions" / "trigger_pipeline"
 # What Cloud Functions needs: the code and the locked requirements (README.md and requirements.in are not).

@@ -12,7 +12,7 @@ from cdktf_cdktf_provider_google.project_service import ProjectService
 from cdktf_cdktf_provider_google.provider import GoogleProvider
 from constructs import Construct
 
-from envconfig.schema import EnvironmentConfig
+from contracts.environment import EnvironmentConfig
 from infra.parts.apis import Apis
 from infra.parts.buckets import Buckets
 from infra.parts.build_triggers import BuildTriggers

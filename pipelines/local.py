@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-from envconfig import EnvironmentConfig, LocalPaths
+from contracts.config import EnvironmentConfig, LocalPaths
 from pipelines.local_data import seed_spans
 from pipelines.sources import DATA_DIR, MODULES_DIR, SCHEMA_FILE
 from pipelines.staging import stage

@@ -14,8 +14,8 @@ import sys
 import warnings
 from pathlib import Path
 
-from envconfig import ConfigError, load_environment
-from pipelines.parameters import LEARNING_RATE, NUM_EPOCHS, validate_span_range
+from contracts.config import ConfigError, load_environment
+from contracts.parameters import LEARNING_RATE, NUM_EPOCHS, validate_span_range
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:

@@ -1,7 +1,7 @@
 """Where the pipeline's sources live in the repository: the one path rule that the local runner, the
 compile, publish and submit use (standard library and envconfig only)."""
 
-from envconfig import REPO_ROOT
+from contracts.config import REPO_ROOT
 
 # The unit the fast "modules" workflow ships: preprocessing.py and model.py.
 MODULES_DIR = REPO_ROOT / "pipelines" / "modules"

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from envconfig import EnvironmentConfig
-from pipelines.parameters import PIPELINE_PARAMETERS
+from contracts.config import EnvironmentConfig
+from contracts.parameters import PIPELINE_PARAMETERS
 from pipelines.sources import MODULES_DIR, SCHEMA_FILE
 from pipelines.staging import stage
 

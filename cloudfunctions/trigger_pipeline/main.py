@@ -4,7 +4,7 @@ A 2nd-gen Cloud Function, entry point `trigger_pipeline`. The message data is a 
 trigger_message.py); the run is submitted through the backend named by TRIGGER_BACKEND:
 
     vertex    a Vertex AI PipelineJob from the published template TEMPLATE_URI
-    local     a local run (pipelines.submission.local_backend): only from a checkout of the repository
+    local     a local run (localcloud.run_service): only from a checkout of the repository
     dry-run   one JSON line per submission appended to DRY_RUN_LOG (tests, load benchmarks, rehearsals)
 
 The job id is derived from the message's idempotency_key, else from the Pub/Sub message id, so a redelivered
@@ -132,7 +132,7 @@ class Settings:
 def job_id_for(pipeline_name: str, trigger_id: str) -> str:
     """A deterministic job id: the same trigger (e.g. a Pub/Sub message id) always maps to the same job.
 
-    Restates pipelines/submission/base.py job_id_for, which this folder cannot import (it deploys on its own);
+    Restates contracts/run_request.py job_id_for, which this folder cannot import (it deploys on its own);
     the two must agree (tests/function checks they do), so `nox -s submit --trigger-id X` and a message with
     idempotency_key X name the same job.
     """
@@ -150,7 +150,7 @@ def label_value(value: str) -> str:
 
 @dataclass(frozen=True)
 class Submission:
-    """One validated run to submit (the function's counterpart of pipelines.submission.base.RunRequest)."""
+    """One validated run to submit (the function's counterpart of contracts.run_request.RunRequest)."""
 
     job_id: str
     parameters: dict[str, int | float]
@@ -314,7 +314,7 @@ class VertexBackend:
 
 @dataclass
 class LocalBackend:
-    """A run of the local environment through pipelines.submission.local_backend (a repository checkout only)."""
+    """A run of the local environment through localcloud.run_service (a repository checkout only)."""
 
     settings: Settings
     name: str = field(default="local", init=False)
@@ -353,9 +353,9 @@ def _import_repository() -> dict[str, Any]:
     root = here.parents[2] if len(here.parents) > 2 else None
     for attempt in range(2):
         try:
-            from envconfig import REPO_ROOT, ConfigError, load_environment
-            from pipelines.submission.base import RunRequest, SubmissionError
-            from pipelines.submission.local_backend import LocalSubmitter
+            from contracts.config import REPO_ROOT, ConfigError, load_environment
+            from contracts.run_request import RunRequest, SubmissionError
+            from localcloud.run_service import LocalSubmitter
         except ImportError as err:
             if attempt == 0 and root is not None and (root / "pipelines" / "submission").is_dir():
                 sys.path.insert(0, str(root))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from cdktf_cdktf_provider_google.project_service import ProjectService
 from constructs import Construct
 
-from envconfig.schema import Gcp
+from contracts.environment import Gcp
 
 SERVICES: tuple[str, ...] = (
     "aiplatform.googleapis.com",  # Vertex AI Pipelines, Training, Model Registry

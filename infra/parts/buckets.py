@@ -21,7 +21,7 @@ from cdktf_cdktf_provider_google.storage_bucket import (
 from cdktf_cdktf_provider_google.storage_bucket_iam_member import StorageBucketIamMember
 from constructs import Construct
 
-from envconfig.schema import Gcp
+from contracts.environment import Gcp
 from infra.parts.service_accounts import ServiceAccounts
 
 

@@ -12,7 +12,7 @@ from cdktf_cdktf_provider_google.cloudbuild_trigger import CloudbuildTrigger
 from constructs import Construct
 
 from ci.routing import ROUTES, Route
-from envconfig.schema import EnvironmentConfig, Gcp
+from contracts.environment import EnvironmentConfig, Gcp
 from infra.parts.buckets import Buckets
 from infra.parts.service_accounts import ServiceAccounts
 

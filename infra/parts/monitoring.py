@@ -20,7 +20,7 @@ from cdktf_cdktf_provider_google.monitoring_alert_policy import (
 from cdktf_cdktf_provider_google.monitoring_notification_channel import MonitoringNotificationChannel
 from constructs import Construct
 
-from envconfig.schema import Gcp
+from contracts.environment import Gcp
 
 _LOG_ALERT_STRATEGY = {"notification_rate_limit": {"period": "300s"}, "auto_close": "1800s"}
 

@@ -10,7 +10,7 @@ from cdktf_cdktf_provider_google.artifact_registry_repository import ArtifactReg
 from cdktf_cdktf_provider_google.artifact_registry_repository_iam_member import ArtifactRegistryRepositoryIamMember
 from constructs import Construct
 
-from envconfig.schema import Gcp
+from contracts.environment import Gcp
 from infra.parts.service_accounts import ServiceAccounts
 
 # (repository kind, account role, repository role)

@@ -14,7 +14,7 @@ from cdktf_cdktf_provider_google.service_account import ServiceAccount
 from cdktf_cdktf_provider_google.service_account_iam_member import ServiceAccountIamMember
 from constructs import Construct
 
-from envconfig.schema import Gcp
+from contracts.environment import Gcp
 
 ROLES = ("ci", "pipeline", "trigger", "scheduler")
 

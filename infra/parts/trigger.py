@@ -29,7 +29,7 @@ from cdktf_cdktf_provider_google.pubsub_topic_iam_member import PubsubTopicIamMe
 from cdktf_cdktf_provider_google.storage_bucket_object import StorageBucketObject
 from constructs import Construct
 
-from envconfig.schema import EnvironmentConfig, Gcp
+from contracts.environment import EnvironmentConfig, Gcp
 from infra.function_source import build_archive
 from infra.parts.buckets import Buckets
 from infra.parts.service_accounts import ServiceAccounts
@@ -46,7 +46,7 @@ def function_environment(config: EnvironmentConfig, gcp: Gcp) -> dict[str, str]:
         "PIPELINE_NAME": config.pipeline_name,
         "PROJECT": gcp.project,
         "REGION": gcp.region,
-        # The same root pipelines/submission/vertex.py gives runs submitted from CI.
+        # The same root release/vertex.py gives runs submitted from CI.
         "PIPELINE_ROOT": f"{gcp.bucket_uri('pipeline-root')}/{config.pipeline_name}",
         "SERVICE_ACCOUNT": gcp.pipeline_service_account,
     }

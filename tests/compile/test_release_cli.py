@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from pipelines import publish, submit
-from pipelines.publishing.store import LocalStore
+from release import publish, submit
+from release.publishing.store import LocalStore
 from tests.compile.test_vertex_compile import compiled  # noqa: F401 - the module-scoped compile fixture.
 
 COMMIT = "a" * 40
@@ -86,8 +86,8 @@ def test_submit_vertex_resolves_a_commit_to_its_immutable_template(compiled, tmp
             sent.append(request)
             return submit.SubmitResult(request.job_id, "vertex", True, "https://console")
 
-    monkeypatch.setattr("pipelines.publishing.store.store_for", lambda uri, client=None: store)
-    monkeypatch.setattr("pipelines.submission.vertex.VertexSubmitter", Recorder)
+    monkeypatch.setattr("release.publishing.store.store_for", lambda uri, client=None: store)
+    monkeypatch.setattr("release.vertex.VertexSubmitter", Recorder)
     argv = ["--env", "dev", "--template", f"commit:{COMMIT}", "--trigger-id", "msg-1", "--num-epochs", "4"]
     assert submit.main(argv) == 0
     template, request = sent

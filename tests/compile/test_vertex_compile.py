@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from envconfig import load_environment
+from contracts.config import load_environment
 from pipelines import kubeflow_v2_runner
 from pipelines.vertex_compile import compile_pipeline, normalized
 

@@ -4,9 +4,9 @@ import pytest
 from google.api_core import exceptions
 from google.auth.credentials import AnonymousCredentials
 
-from envconfig import load_environment
-from pipelines.submission.base import BackendUnavailableError, RunRequest, SubmissionError
-from pipelines.submission.vertex import VertexSubmitter
+from contracts.config import load_environment
+from contracts.run_request import BackendUnavailableError, RunRequest, SubmissionError
+from release.vertex import VertexSubmitter
 from tests.compile.test_vertex_compile import compiled  # noqa: F401 - the module-scoped compile fixture.
 
 REQUEST = RunRequest(

@@ -15,7 +15,7 @@ import pytest
 
 from ci import cicd
 from ci.scratch import commit, copy_repository, git
-from envconfig import REPO_ROOT
+from contracts.config import REPO_ROOT
 
 pytestmark = pytest.mark.e2e
 
@@ -38,7 +38,7 @@ def test_module_change_runs_the_fast_path_and_docs_run_nothing(tmp_path):
     # What an earlier `full` run leaves behind: the image recorded for the current image inputs, and the
     # commit recorded as the last successful one.
     subprocess.run(
-        [sys.executable, "-m", "pipelines.image", "--env", "local", "--commit", head, "--output", "build/image.json"],
+        [sys.executable, "-m", "release.image", "--env", "local", "--commit", head, "--output", "build/image.json"],
         cwd=repo,
         env={**os.environ, "PYTHONPATH": str(repo)},
         check=True,

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from envconfig import REPO_ROOT, load_environment
-from envconfig.loader import environment_file
-from pipelines.submission import run_store
-from pipelines.submission.base import RunRequest
-from pipelines.submission.local_backend import LocalSubmitter
+from contracts.config import REPO_ROOT, load_environment
+from contracts.config import environment_file
+from localcloud import run_store
+from contracts.run_request import RunRequest
+from localcloud.run_service import LocalSubmitter
 
 pytestmark = pytest.mark.e2e
 
@@ -32,7 +32,7 @@ def test_a_submitted_run_trains_blesses_and_pushes_and_can_be_followed(tmp_path)
 
     try:
         followed = subprocess.run(
-            [sys.executable, "-m", "pipelines.runs_cli", "--local-root", str(tmp_path), "follow", request.job_id],
+            [sys.executable, "-m", "localcloud.runs_cli", "--local-root", str(tmp_path), "follow", request.job_id],
             cwd=REPO_ROOT,
             capture_output=True,
             text=True,

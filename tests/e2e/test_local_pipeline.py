@@ -9,7 +9,7 @@ import io
 
 import pytest
 
-from envconfig import load_environment
+from contracts.config import load_environment
 from pipelines import local_runner
 from pipelines.local import DATA_DIR, LocalRun, execute
 

@@ -20,8 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from trigger_message import TriggerMessage
 
-from pipelines.submission.base import RunRequest
-from pipelines.submission.base import job_id_for as pipeline_job_id_for
+from contracts.run_request import RunRequest
+from contracts.run_request import job_id_for as pipeline_job_id_for
 from tests.function import (
     ARTICLE_MESSAGE,
     EVENT_MODES,
@@ -517,7 +517,7 @@ def test_local_backend_reserves_one_run_per_job_id(client, monkeypatch, tmp_path
 
 def test_local_backend_outside_the_repository_is_a_clear_error(main, monkeypatch, tmp_path):
     monkeypatch.setattr(main, "__file__", str(tmp_path / "main.py"))
-    for name in ("envconfig", "pipelines", "pipelines.submission", "pipelines.submission.local_backend"):
+    for name in ("envconfig", "pipelines", "pipelines.submission", "localcloud.run_service"):
         monkeypatch.setitem(sys.modules, name, None)  # An import of any of them now fails.
     with pytest.raises(main.SettingsError, match="only from a checkout of the repository"):
         main.LocalBackend(main.Settings(backend="local"))
@@ -529,7 +529,7 @@ def test_local_backend_outside_the_repository_is_a_clear_error(main, monkeypatch
     trigger=st.text(min_size=1, max_size=300),
 )
 def test_job_ids_agree_with_the_pipelines_contract(main, pipeline_name, trigger):
-    """main.job_id_for restates pipelines.submission.base.job_id_for: the two must agree, and be valid ids."""
+    """main.job_id_for restates contracts.run_request.job_id_for: the two must agree, and be valid ids."""
     job_id = main.job_id_for(pipeline_name, trigger)
     assert job_id == pipeline_job_id_for(pipeline_name, trigger)
     RunRequest(job_id=job_id, parameters={}, labels={"trigger": main.label_value(trigger)})

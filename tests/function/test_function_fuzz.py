@@ -2,7 +2,7 @@
 
 Whatever a message carries, the function never crashes on it (a bad message is acknowledged with a 2xx and one
 WARNING line) and never submits an invalid run: every dry-run log line re-validates with TriggerMessage and with
-the pipeline's own contract, pipelines.submission.base.RunRequest. (`trigger_message` comes from the function's
+the pipeline's own contract, contracts.run_request.RunRequest. (`trigger_message` comes from the function's
 folder, which tests/function/__init__.py puts on sys.path.)
 """
 
@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from trigger_message import TriggerMessage
 
-from pipelines.submission.base import RunRequest
+from contracts.run_request import RunRequest
 from tests.function import EVENT_MODES, MAIN, log_lines, pubsub_envelope, read_log
 
 FUZZ = settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])

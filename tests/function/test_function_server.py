@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from trigger_message import TriggerMessage
 
-from pipelines.submission.base import RunRequest
-from pipelines.submission.base import job_id_for as pipeline_job_id_for
+from contracts.run_request import RunRequest
+from contracts.run_request import job_id_for as pipeline_job_id_for
 from tests.function import (
     ARTICLE_MESSAGE,
     EVENT_MODES,

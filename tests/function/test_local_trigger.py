@@ -2,7 +2,7 @@
 
 import functions_framework
 
-from pipelines import local_trigger
+from localcloud import pubsub as local_trigger
 from tests.function import ARTICLE_MESSAGE, MAIN, SCHEDULER_MESSAGE, read_log
 
 

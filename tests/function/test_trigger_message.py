@@ -12,8 +12,8 @@ import pytest
 import trigger_message
 from trigger_message import MessageError, TriggerMessage, parse_message
 
-from pipelines.parameters import LEARNING_RATE, NUM_EPOCHS, SPAN_END, SPAN_START, validate_span_range
-from pipelines.submission.base import validate_parameters
+from contracts.parameters import LEARNING_RATE, NUM_EPOCHS, SPAN_END, SPAN_START, validate_span_range
+from contracts.run_request import validate_parameters
 from tests.function import ARTICLE_MESSAGE, SCHEDULER_MESSAGE
 
 BASE = {"num_epochs": 3, "learning_rate": 0.01}
@@ -149,7 +149,7 @@ REJECTED = [
     pytest.param(with_(idempotency_key="key\n"), "idempotency_key", "'\\n' at position 3", id="key-newline"),
     pytest.param(with_(idempotency_key="clé"), "idempotency_key", "'é' at position 2", id="key-non-ascii"),
     pytest.param(with_(idempotency_key=12), "idempotency_key", "string", id="key-number"),
-    # bad span combinations (pipelines.parameters.validate_span_range)
+    # bad span combinations (contracts.parameters.validate_span_range)
     pytest.param(with_(span_start=3), "span_end", "give both", id="start-only"),
     pytest.param(with_(span_end=3), "span_start", "give both", id="end-only"),
     pytest.param(with_(span_start=3, span_end=0), "span_end", "give both", id="end-zero"),
@@ -245,7 +245,7 @@ def test_a_validated_message_round_trips():
 
 
 def test_ranges_match_the_pipeline_parameters():
-    """trigger_message.py restates pipelines/parameters.py (the folder deploys on its own): they must agree."""
+    """trigger_message.py restates contracts/parameters.py (the folder deploys on its own): they must agree."""
     assert (NUM_EPOCHS.minimum, NUM_EPOCHS.maximum) == (trigger_message.NUM_EPOCHS_MIN, trigger_message.NUM_EPOCHS_MAX)
     assert NUM_EPOCHS.ptype is int and LEARNING_RATE.ptype is float and not NUM_EPOCHS.exclusive_minimum
     assert (

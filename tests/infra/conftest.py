@@ -17,7 +17,7 @@ if importlib.util.find_spec("cdktf") is None:
 else:
     from cdktf import Testing
 
-    from envconfig import EnvironmentConfig, load_environment
+    from contracts.config import EnvironmentConfig, load_environment
     from infra.stack import EnvironmentStack
 
     def synth_stack(config: EnvironmentConfig) -> dict[str, Any]:

@@ -49,7 +49,7 @@ def test_approval_follows_the_environment_file(stacks, configs, env, required):
 def test_triggers_set_exactly_the_substitutions_each_build_config_declares(stacks, configs, env):
     import yaml
 
-    from envconfig.schema import REPO_ROOT
+    from contracts.environment import REPO_ROOT
 
     for route in ROUTES:
         trigger = _triggers(stacks[env])[f"penguins-{env}-{route.workflow}"]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from envconfig.schema import REPO_ROOT
+from contracts.environment import REPO_ROOT
 from infra.checkov_skips import SKIPS
 
 CHECKOV_PYTHON = REPO_ROOT / ".nox" / "checkov" / "bin" / "python"

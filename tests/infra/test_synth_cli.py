@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from envconfig.loader import ENVS_DIR
+from contracts.config import ENVS_DIR
 from infra import synth
 
 

@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 
-from envconfig.schema import REPO_ROOT
+from contracts.environment import REPO_ROOT
 from infra.function_source import build_archive
 from infra.parts.trigger import function_environment
 from tests.infra.conftest import has_resource, resources, synth_stack

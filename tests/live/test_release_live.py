@@ -10,10 +10,10 @@ import uuid
 
 import pytest
 
-from envconfig import load_environment
-from pipelines.publishing.modules import publish_modules, resolve_modules
-from pipelines.publishing.store import store_for
-from pipelines.submission.base import RunRequest, job_id_for
+from contracts.config import load_environment
+from release.publishing.modules import publish_modules, resolve_modules
+from release.publishing.store import store_for
+from contracts.run_request import RunRequest, job_id_for
 from pipelines.vertex_compile import MODULES_DIR
 
 pytestmark = pytest.mark.live
@@ -32,8 +32,8 @@ def test_compiled_template_runs_on_vertex_and_resubmission_is_idempotent(tmp_pat
     image = os.environ.get("LIVE_PIPELINE_IMAGE")
     if not image:
         pytest.skip("LIVE_PIPELINE_IMAGE (the pipeline image by digest) is not set")
-    from pipelines.publish import publish_compiled
-    from pipelines.submission.vertex import VertexSubmitter
+    from release.publish import publish_compiled
+    from release.vertex import VertexSubmitter
     from pipelines.vertex_compile import compile_pipeline
 
     config = load_environment("dev")

@@ -11,7 +11,7 @@ import yaml
 
 from ci.routing import ROUTES
 from ci.workflows import UNIT_TESTS, Context, steps
-from envconfig import REPO_ROOT
+from contracts.config import REPO_ROOT
 
 CONFIGS = {r.workflow: REPO_ROOT / r.config for r in ROUTES}
 # Steps that cannot be nox sessions, by id, with the image they must use and the local session they stand for.

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from envconfig import ConfigError, load_environment
-from envconfig.loader import ENVS_DIR
-from envconfig.schema import KNOWN_REGIONS
+from contracts.config import ConfigError, load_environment
+from contracts.config import ENVS_DIR
+from contracts.environment import KNOWN_REGIONS
 
 VALID_LOCAL = """
 name: local

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from ci.routing import plan_workflows
-from envconfig import REPO_ROOT, EnvironmentConfig, load_environment
-from pipelines import image
+from contracts.config import REPO_ROOT, EnvironmentConfig, load_environment
+from release import image
 
 
 def _args(**values) -> argparse.Namespace:

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from pipelines.parameters import LEARNING_RATE, NUM_EPOCHS, validate_span_range
+from contracts.parameters import LEARNING_RATE, NUM_EPOCHS, validate_span_range
 
 
 @pytest.mark.parametrize(("value", "expected"), [(1, 1), (20, 20), (1000, 1000)])

@@ -17,11 +17,11 @@ from google.api_core import exceptions as gexc
 from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 
-from pipelines.publishing.modules import ModulesNotFoundError, publish_modules, resolve_modules
-from pipelines.publishing.store import GcsStore, LocalStore, PublishConflictError, store_for
-from pipelines.publishing.templates import TemplateNotFoundError, publish_template, resolve_template
+from release.publishing.modules import ModulesNotFoundError, publish_modules, resolve_modules
+from release.publishing.store import GcsStore, LocalStore, PublishConflictError, store_for
+from release.publishing.templates import TemplateNotFoundError, publish_template, resolve_template
 from pipelines.staging import content_hash
-from pipelines.submission.base import BackendUnavailableError
+from contracts.run_request import BackendUnavailableError
 from tests.gcs_emulator import client_for, free_port, running_emulator
 
 COMMIT = "1" * 40

@@ -19,7 +19,7 @@ CASES = [
     (["tests/unit/test_model.py"], [], []),
     (["components/hyperparameters.py"], ["full"], ["full"]),
     (["pipelines/pipeline.py"], ["full"], ["full"]),
-    (["pipelines/publishing/store.py"], ["full"], ["full"]),
+    (["release/publishing/store.py"], ["full"], ["full"]),
     (["requirements/pipeline.txt"], ["full"], ["full"]),
     (["requirements/infra.txt"], ["infra"], ["infra"]),
     (["infra/stacks/environment.py"], ["infra"], ["infra"]),

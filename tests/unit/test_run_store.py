@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.submission import run_store
-from pipelines.submission.run_store import ComponentStatus, RunRecord, RunStoreError
+from localcloud import run_store
+from localcloud.run_store import ComponentStatus, RunRecord, RunStoreError
 
 
 def wait_for(predicate, timeout=10.0):

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMA_VERSIONS = (1,)
 
-# These ranges restate pipelines/parameters.py (NUM_EPOCHS, LEARNING_RATE, SPAN_START, SPAN_END and
+# These ranges restate contracts/parameters.py (NUM_EPOCHS, LEARNING_RATE, SPAN_START, SPAN_END and
 # validate_span_range), which this folder cannot import; they must match it (tests/function checks they do).
 NUM_EPOCHS_MIN, NUM_EPOCHS_MAX = 1, 1000
 # learning_rate is in (LEARNING_RATE_MIN, LEARNING_RATE_MAX]: the minimum itself is excluded.
@@ -232,7 +232,7 @@ class TriggerMessage(BaseModel):
 
     @model_validator(mode="after")
     def _check_spans(self) -> TriggerMessage:
-        # The rules of pipelines/parameters.py validate_span_range, restated (see the ranges above).
+        # The rules of contracts/parameters.py validate_span_range, restated (see the ranges above).
         start, end = self.span_start, self.span_end
         if (start == 0) != (end == 0):
             missing = "span_end" if start else "span_start"

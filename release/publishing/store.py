@@ -19,7 +19,7 @@ from google.auth import exceptions as auth_exc
 from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 
-from pipelines.submission.base import BackendUnavailableError
+from contracts.run_request import BackendUnavailableError
 
 # Temp files of LocalStore.write_new; hidden from list() because they are not (yet) objects.
 _TMP_PREFIX = ".publish-tmp-"

@@ -7,7 +7,9 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from envconfig.schema import REPO_ROOT, EnvironmentConfig
+from contracts.environment import REPO_ROOT, EnvironmentConfig, LocalPaths
+
+__all__ = ["ENVS_DIR", "REPO_ROOT", "ConfigError", "EnvironmentConfig", "LocalPaths", "environment_file", "load_environment"]
 
 ENVS_DIR = REPO_ROOT / "envs"
 

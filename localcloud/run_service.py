@@ -1,7 +1,7 @@
 """The `local` submission backend: reserve the job id in the run store, start a detached worker, return.
 
 `submit` does no pipeline work itself and never imports TensorFlow or TFX, so it returns in well under a
-second; the worker (`pipelines.submission.local_worker`) runs the pipeline in its own process and session,
+second; the worker (`localcloud.run_worker`) runs the pipeline in its own process and session,
 so it outlives the submitter, and records its progress and result in the run store.
 """
 
@@ -13,11 +13,11 @@ import sys
 import threading
 from pathlib import Path
 
-from envconfig import REPO_ROOT, LocalPaths
-from pipelines.submission import run_store
-from pipelines.submission.base import RunRequest, SubmissionError, SubmitResult
+from contracts.config import REPO_ROOT, LocalPaths
+from localcloud import run_store
+from contracts.run_request import RunRequest, SubmissionError, SubmitResult
 
-WORKER_MODULE = "pipelines.submission.local_worker"
+WORKER_MODULE = "localcloud.run_worker"
 
 
 def worker_command(job_id: str, env_file: Path, root: Path) -> list[str]:

@@ -1,6 +1,6 @@
 """Publish a compiled pipeline: its wheels and schema, the modules folder, then the template (immutable).
 
-    python -m pipelines.publish --env dev --compiled build/vertex/dev --commit SHA --branch NAME [--to DIR]
+    python -m release.publish --env dev --compiled build/vertex/dev --commit SHA --branch NAME [--to DIR]
 
 Everything is content-addressed and create-only under the environment's artifacts bucket
 (gs://<prefix>-artifacts), the local environment's published folder (.local/published), or --to DIR.
@@ -17,13 +17,13 @@ import sys
 import warnings
 from pathlib import Path
 
-from ci.workflows import write_result
-from envconfig import ConfigError, load_environment
-from pipelines.publishing.modules import publish_modules
-from pipelines.publishing.store import ArtifactStore, PublishConflictError, store_for
-from pipelines.publishing.templates import publish_template
+from contracts.handover import write_result
+from contracts.config import ConfigError, load_environment
+from release.publishing.modules import publish_modules
+from release.publishing.store import ArtifactStore, PublishConflictError, store_for
+from release.publishing.templates import publish_template
 from pipelines.sources import MODULES_DIR
-from pipelines.submission.base import BackendUnavailableError, SubmissionError
+from contracts.run_request import BackendUnavailableError, SubmissionError
 
 
 def publish_compiled(
@@ -48,7 +48,7 @@ def publish_compiled(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="pipelines.publish", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="release.publish", description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="dev")
     parser.add_argument("--compiled", type=Path, help="output folder of the compile (default: build/vertex/<env>)")
     parser.add_argument("--commit", help="the full commit SHA the template was compiled from (omit: uncommitted)")

@@ -1,6 +1,6 @@
 """List, show and follow the runs submitted to a local environment.
 
-    python -m pipelines.runs_cli [--env local] [--local-root DIR] {list,show,follow} [JOB_ID]
+    python -m localcloud.runs_cli [--env local] [--local-root DIR] {list,show,follow} [JOB_ID]
 
 `follow` prints each status change and each component as it starts and ends, then the run's summary.
 Exit status: 0 done (follow: the run succeeded), 1 the followed run failed, 2 unknown job id or bad input.
@@ -16,16 +16,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TextIO
 
-from envconfig import ConfigError, load_environment
+from contracts.config import ConfigError, load_environment
 from pipelines.outcome import outcome_lines
-from pipelines.submission import run_store
-from pipelines.submission.run_store import RunRecord, RunStoreError
+from localcloud import run_store
+from localcloud.run_store import RunRecord, RunStoreError
 
 POLL_SECONDS = 0.5
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="pipelines.runs_cli", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="localcloud.runs_cli", description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="local", help="environment name (envs/<name>.yaml) or file path")
     parser.add_argument("--local-root", type=Path, help="state folder (default: the environment's local.root)")
     commands = parser.add_subparsers(dest="command")

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from pipelines.parameters import PIPELINE_PARAMETERS, SPAN_END, SPAN_START, validate_span_range
+from contracts.parameters import PIPELINE_PARAMETERS, SPAN_END, SPAN_START, validate_span_range
 
 # Vertex PipelineJob ids: lowercase letters, digits and hyphens, starting with a letter, at most 128.
 _JOB_ID = re.compile(r"^[a-z][a-z0-9-]{0,127}$")

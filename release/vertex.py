@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from envconfig import EnvironmentConfig
-from pipelines.submission.base import BackendUnavailableError, RunRequest, SubmissionError, SubmitResult
+from contracts.config import EnvironmentConfig
+from contracts.run_request import BackendUnavailableError, RunRequest, SubmissionError, SubmitResult
 
 CONSOLE = "https://console.cloud.google.com/vertex-ai/locations/{region}/pipelines/runs/{job_id}?project={project}"
 

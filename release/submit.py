@@ -1,7 +1,7 @@
 """Submit a pipeline run to an environment's backend: local (LocalDagRunner in a worker process) or vertex.
 
-    python -m pipelines.submit --env local --num-epochs 5 --learning-rate 0.01 [--follow]
-    python -m pipelines.submit --env dev --template commit:<sha> --num-epochs 5 --learning-rate 0.01
+    python -m release.submit --env local --num-epochs 5 --learning-rate 0.01 [--follow]
+    python -m release.submit --env dev --template commit:<sha> --num-epochs 5 --learning-rate 0.01
 
 Parameters are validated before anything is published or submitted. The job id is derived from
 --trigger-id (e.g. a Pub/Sub message id), so submitting the same trigger twice starts one run.
@@ -20,13 +20,13 @@ import uuid
 import warnings
 from pathlib import Path
 
-from ci.workflows import result_value, write_result
-from envconfig import REPO_ROOT, ConfigError, load_environment
-from envconfig.loader import environment_file
-from pipelines.parameters import SPAN_END, SPAN_START, validate_span_range
+from contracts.handover import result_value, write_result
+from contracts.config import REPO_ROOT, ConfigError, load_environment
+from contracts.config import environment_file
+from contracts.parameters import SPAN_END, SPAN_START, validate_span_range
 from pipelines.sources import MODULES_DIR
 from pipelines.staging import content_hash
-from pipelines.submission.base import (
+from contracts.run_request import (
     BackendUnavailableError,
     RunRequest,
     SubmissionError,
@@ -36,7 +36,7 @@ from pipelines.submission.base import (
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="pipelines.submit", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="release.submit", description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="local")
     parser.add_argument("--num-epochs", type=int, help="default: the environment's training.num_epochs")
     parser.add_argument("--learning-rate", type=float, help="default: the environment's training.learning_rate")
@@ -104,15 +104,15 @@ def _template_label(template: str | None) -> dict[str, str]:
 
 def _submitter(args: argparse.Namespace, config):
     if config.backend == "local":
-        from pipelines.submission.local_backend import LocalSubmitter
+        from localcloud.run_service import LocalSubmitter
 
         # The local worker runs the working tree's pipeline: the DAG the template holds, from the same code.
         if args.template and args.template.startswith("/") and not Path(args.template).is_file():
             raise SubmissionError(f"template {args.template} does not exist (publish it first)")
         return LocalSubmitter(environment_file(args.env).resolve(), config.local_paths(args.local_root))
-    from pipelines.publishing.store import store_for
-    from pipelines.publishing.templates import resolve_template
-    from pipelines.submission.vertex import VertexSubmitter
+    from release.publishing.store import store_for
+    from release.publishing.templates import resolve_template
+    from release.vertex import VertexSubmitter
 
     if not args.template:
         raise SubmissionError("--template is required for vertex: a published template (sha256 or commit:<sha>)")
@@ -147,8 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{result.job_id}: {state}\n  backend: {result.backend}\n  follow: {result.location}", flush=True)
     code = 0
     if args.follow and result.backend == "local":
-        from pipelines.runs_cli import follow
-        from pipelines.submission import run_store
+        from localcloud.runs_cli import follow
+        from localcloud import run_store
 
         root = config.local_paths(args.local_root).root
         code = follow(root, result.job_id)

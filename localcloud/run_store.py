@@ -26,7 +26,7 @@ QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
 ACTIVE = (QUEUED, RUNNING)
 RECORD = "record.json"
 LOG = "run.log"
-# Serialises pipeline runs on one local root (see local_worker); not a job folder.
+# Serialises pipeline runs on one local root (see run_worker); not a job folder.
 PIPELINE_LOCK = ".pipeline.lock"
 # How long a reserved run may have no worker pid before it is considered abandoned: the submitter records
 # the pid milliseconds after the reservation, so this only fires when the submitter died in between.

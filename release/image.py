@@ -1,11 +1,11 @@
 """The pipeline image step: which image a compile uses, recorded by what went into it.
 
-    python -m pipelines.image --env local --commit SHA --output build/cicd/<run>/image.json
-    python -m pipelines.image --env dev --commit SHA --built /workspace/image-digest --output ...  # Cloud Build
-    python -m pipelines.image --env dev --existing --output ...   # the modules fast path: no build
+    python -m release.image --env local --commit SHA --output build/cicd/<run>/image.json
+    python -m release.image --env dev --commit SHA --built /workspace/image-digest --output ...  # Cloud Build
+    python -m release.image --env dev --existing --output ...   # the modules fast path: no build
 
-An image is identified by the sha256 of its inputs (the files the Dockerfile copies: IMAGE_INPUTS) and
-recorded create-only as images/<inputs sha256>.json in the environment's artifacts store, so the `modules`
+An image is identified by the sha256 of its inputs (the Dockerfile, the pipeline lock, and the files the
+image's code is and imports: `image_inputs`) and recorded create-only as images/<inputs sha256>.json in the environment's artifacts store, so the `modules`
 workflow compiles against the image that holds exactly the current components and locked dependencies,
 and finds none when this change altered them (the `full` workflow builds that one).
 
@@ -27,14 +27,19 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ci.routing import matches
-from ci.workflows import write_result
-from envconfig import REPO_ROOT, ConfigError, EnvironmentConfig, load_environment
+from ci.import_graph import closure, relative
+from contracts.handover import write_result
+from contracts.config import REPO_ROOT, ConfigError, EnvironmentConfig, load_environment
 
-# What the Dockerfile copies into the image (keep the two in step: tests check every input routes to `full`).
-IMAGE_INPUTS = ("Dockerfile", ".dockerignore", "requirements/pipeline.txt", "components/**", "pipelines/**")
-# Not in the image: the modules are published by content hash; docs and bytecode are not copied.
-IMAGE_EXCLUDED = ("pipelines/modules/**", "**/*.md", "**/__pycache__/**", "**/*.pyc")
+# The image's identity: the files that decide what it runs. The fixed inputs, plus every Python file under
+# IMAGE_TREES (what the Dockerfile copies and the executors import) and the first-party files those import,
+# found from the imports (ci/import_graph.py), plus the data files under IMAGE_TREES. A file nothing in the
+# image imports (a local tool, the release commands) never changes the identity, so it never rebuilds it.
+IMAGE_FIXED = ("Dockerfile", ".dockerignore", "requirements/pipeline.txt")
+IMAGE_TREES = ("components", "pipelines")
+# Not in the image: the modules are published by content hash and each compiled spec points at its own.
+IMAGE_EXCLUDED = ("pipelines/modules",)
+_SKIPPED_SUFFIXES = (".md", ".pyc")
 _DIGEST_REF = re.compile(r"^[a-z0-9][a-z0-9._/:-]*@sha256:[0-9a-f]{64}$")
 
 
@@ -42,18 +47,27 @@ class ImageError(Exception):
     """No usable image: the message says which and what to run."""
 
 
-def image_inputs(root: Path) -> list[str]:
-    """The repository-relative paths of the files that go into the image, sorted."""
+def _tree_files(root: Path) -> list[Path]:
     found = []
-    # Walk only the folders the patterns start in (never .nox or .local, which hold gigabytes).
-    for start in sorted({pattern.split("/")[0] for pattern in IMAGE_INPUTS}):
-        top = root / start
-        candidates = [top] if top.is_file() else sorted(p for p in top.rglob("*") if p.is_file())
-        for path in candidates:
+    for tree in IMAGE_TREES:
+        for path in sorted((root / tree).rglob("*")):
             rel = path.relative_to(root).as_posix()
-            if any(matches(g, rel) for g in IMAGE_INPUTS) and not any(matches(g, rel) for g in IMAGE_EXCLUDED):
-                found.append(rel)
-    return sorted(found)
+            if not path.is_file() or "__pycache__" in path.parts or path.suffix in _SKIPPED_SUFFIXES:
+                continue
+            if any(rel == excluded or rel.startswith(f"{excluded}/") for excluded in IMAGE_EXCLUDED):
+                continue
+            found.append(path)
+    return found
+
+
+def image_inputs(root: Path) -> list[str]:
+    """The repository-relative paths of the files that make the image what it is, sorted."""
+    trees = _tree_files(root)
+    imported = closure([path for path in trees if path.suffix == ".py"], [root])
+    excluded = [root / excluded for excluded in IMAGE_EXCLUDED]
+    imported = {path for path in imported if not any(folder in path.parents for folder in excluded)}
+    fixed = [root / name for name in IMAGE_FIXED if (root / name).is_file()]
+    return relative({*fixed, *trees, *imported}, root)
 
 
 def inputs_sha256(root: Path) -> str:
@@ -97,7 +111,7 @@ def record_path(inputs: str) -> str:
 
 def _record(store: Any, inputs: str, entry: dict[str, Any]) -> dict[str, Any]:
     """Record the image for `inputs`; the first record wins (same inputs, same image contents)."""
-    from pipelines.publishing.store import PublishConflictError
+    from release.publishing.store import PublishConflictError
 
     data = (json.dumps(entry, indent=2, sort_keys=True) + "\n").encode()
     try:
@@ -110,7 +124,7 @@ def _record(store: Any, inputs: str, entry: dict[str, Any]) -> dict[str, Any]:
 
 def resolve(args: argparse.Namespace, config: EnvironmentConfig, root: Path) -> dict[str, Any]:
     """What the step hands to compile: the image reference, and whether it was built, skipped or found."""
-    from pipelines.publishing.store import store_for
+    from release.publishing.store import store_for
 
     inputs = inputs_sha256(root)
     store = store_for(config.location("artifacts"))
@@ -151,7 +165,7 @@ def resolve(args: argparse.Namespace, config: EnvironmentConfig, root: Path) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="pipelines.image", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="release.image", description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="local")
     parser.add_argument("--commit", help="full commit id the image is built from")
     mode = parser.add_mutually_exclusive_group()
@@ -159,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--existing", action="store_true", help="use the image recorded for the current inputs")
     parser.add_argument("--output", type=Path, required=True, help="where to write the result (JSON) for compile")
     args = parser.parse_args(argv)
-    from pipelines.submission.base import BackendUnavailableError
+    from contracts.run_request import BackendUnavailableError
 
     try:
         result = resolve(args, load_environment(args.env), REPO_ROOT)

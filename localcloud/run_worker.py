@@ -1,6 +1,6 @@
 """Run one queued job of the local run store and record its progress and result there.
 
-    python -m pipelines.submission.local_worker --job-id ID [--env ENV_FILE] --local-root DIR
+    python -m localcloud.run_worker --job-id ID [--env ENV_FILE] --local-root DIR
 
 Started detached by the local submission backend; its stdout and stderr are the run's log. Runs on one local
 root take turns: ML Metadata is a single SQLite file. Exit status: 0 the run succeeded, 1 it failed, 2 the
@@ -23,9 +23,9 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
-from envconfig import load_environment
-from pipelines.submission import run_store
-from pipelines.submission.run_store import ComponentStatus, RunRecord, RunStoreError
+from contracts.config import load_environment
+from localcloud import run_store
+from localcloud.run_store import ComponentStatus, RunRecord, RunStoreError
 
 if TYPE_CHECKING:
     from pipelines.summary import RunSummary
@@ -43,7 +43,7 @@ class _Terminated(BaseException):
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="pipelines.submission.local_worker", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="localcloud.run_worker", description=__doc__.splitlines()[0])
     parser.add_argument("--job-id", required=True)
     parser.add_argument("--env", help="environment file (default: the one in the run's record)")
     parser.add_argument("--local-root", type=Path, required=True, help="the local root holding runs/")

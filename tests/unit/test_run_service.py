@@ -16,21 +16,21 @@ from pathlib import Path
 
 import pytest
 
-from envconfig import REPO_ROOT, load_environment
-from envconfig.loader import environment_file
-from pipelines import runs_cli
-from pipelines.submission import local_backend, run_store
-from pipelines.submission.base import RunRequest, SubmissionError
-from pipelines.submission.local_backend import LocalSubmitter
-from pipelines.submission.local_worker import pipeline_lock
-from pipelines.submission.run_store import ComponentStatus, RunRecord
+from contracts.config import REPO_ROOT, load_environment
+from contracts.config import environment_file
+from localcloud import runs_cli
+from localcloud import run_service, run_store
+from contracts.run_request import RunRequest, SubmissionError
+from localcloud.run_service import LocalSubmitter
+from localcloud.run_worker import pipeline_lock
+from localcloud.run_store import ComponentStatus, RunRecord
 
-# A worker that runs the real local_worker with pipelines.local.execute replaced: it writes progress lines like
+# A worker that runs the real run worker with pipelines.local.execute replaced: it writes progress lines like
 # the real one, waits for the file $FAKE_GO if set, then raises ($FAKE_MODE=raise) or returns a summary.
 FAKE_WORKER = """
 import os, sys, time
 import pipelines.local
-from pipelines.submission import local_worker
+from localcloud import run_worker
 from pipelines.summary import ComponentRun, RunSummary
 
 def execute(run, out):
@@ -55,7 +55,7 @@ def execute(run, out):
     )
 
 pipelines.local.execute = execute
-sys.exit(local_worker.main(sys.argv[1:]))
+sys.exit(run_worker.main(sys.argv[1:]))
 """
 SLEEPER = "import time; time.sleep(60)"
 # Reports how it was started, to the file named by $STUB_OUT, and prints a line to its stdout (the run's log).
@@ -98,7 +98,7 @@ def stub(monkeypatch):
 
     def use(code):
         monkeypatch.setattr(
-            local_backend,
+            run_service,
             "worker_command",
             lambda job_id, env, root: [
                 sys.executable,
@@ -126,7 +126,7 @@ def spawns(monkeypatch):
         started.append(args[0])
         return real_popen(*args, **kwargs)
 
-    monkeypatch.setattr(local_backend.subprocess, "Popen", popen)
+    monkeypatch.setattr(run_service.subprocess, "Popen", popen)
     return started
 
 
@@ -135,11 +135,11 @@ def request(job_id="run-a", **parameters):
 
 
 def test_worker_command_runs_the_worker_module_on_this_run():
-    command = local_backend.worker_command("run-a", Path("/envs/local.yaml"), Path("/state"))
+    command = run_service.worker_command("run-a", Path("/envs/local.yaml"), Path("/state"))
     assert command == [
         sys.executable,
         "-m",
-        "pipelines.submission.local_worker",
+        "localcloud.run_worker",
         "--job-id",
         "run-a",
         "--env",
@@ -234,13 +234,13 @@ def test_submitting_does_not_import_tensorflow(paths):
     script = f"""
 import json, sys
 from pathlib import Path
-from envconfig import load_environment
-from envconfig.loader import environment_file
-from pipelines.submission import local_backend
-from pipelines.submission.base import RunRequest
-local_backend.worker_command = lambda job_id, env, root: [sys.executable, "-c", "pass"]
+from contracts.config import load_environment
+from contracts.config import environment_file
+from localcloud import run_service
+from contracts.run_request import RunRequest
+run_service.worker_command = lambda job_id, env, root: [sys.executable, "-c", "pass"]
 paths = load_environment("local").local_paths(Path({str(paths.root)!r}))
-result = local_backend.LocalSubmitter(environment_file("local"), paths).submit(RunRequest("run-a", {{"num_epochs": 5}}))
+result = run_service.LocalSubmitter(environment_file("local"), paths).submit(RunRequest("run-a", {{"num_epochs": 5}}))
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "tfx", "apache_beam"))
 print(json.dumps([result.created, heavy]))
 """
@@ -258,7 +258,7 @@ def test_the_real_worker_records_a_bad_environment_as_failed(paths, tmp_path, sp
     assert record.status == "failed"
     assert record.error.startswith("ConfigError: ") and str(env) in record.error
     assert record.ended_at is not None
-    assert spawns[0][1:3] == ["-m", "pipelines.submission.local_worker"]
+    assert spawns[0][1:3] == ["-m", "localcloud.run_worker"]
 
 
 def test_the_worker_waits_queued_for_the_pipeline_lock_then_records_progress_and_result(

@@ -12,9 +12,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.publishing.store import ArtifactStore
+from release.publishing.store import ArtifactStore
 from pipelines.staging import content_files, content_hash
-from pipelines.submission.base import SubmissionError
+from contracts.run_request import SubmissionError
 
 MANIFEST = "MANIFEST.json"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")

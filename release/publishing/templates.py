@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pipelines.publishing.store import ArtifactStore, PublishConflictError
-from pipelines.submission.base import SubmissionError
+from release.publishing.store import ArtifactStore, PublishConflictError
+from contracts.run_request import SubmissionError
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # Full git object names only (SHA-1 or SHA-256 repositories): an abbreviation would be a second record name.

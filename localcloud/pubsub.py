@@ -1,8 +1,8 @@
 """The event flow on one machine: post the CloudEvent Pub/Sub would post to the trigger function, served
 by functions-framework on localhost, then follow the run it starts to its end.
 
-    python -m pipelines.local_trigger --num-epochs 5 --learning-rate 0.01 [--span-start 1 --span-end 1]
-    python -m pipelines.local_trigger --schedule weekly-retrain    # what that Cloud Scheduler job sends
+    python -m localcloud.pubsub --num-epochs 5 --learning-rate 0.01 [--span-start 1 --span-end 1]
+    python -m localcloud.pubsub --schedule weekly-retrain    # what that Cloud Scheduler job sends
 
 The function server (TRIGGER_BACKEND=local) is started on first use and reused by later calls; its
 address and pid are kept in <local root>/function/server.json and its log beside it.
@@ -26,8 +26,8 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from envconfig import REPO_ROOT, ConfigError, load_environment
-from envconfig.loader import environment_file
+from contracts.config import REPO_ROOT, ConfigError, load_environment
+from contracts.config import environment_file
 
 FUNCTION_DIR = REPO_ROOT / "cloudfunctions" / "trigger_pipeline"
 TOPIC = "//pubsub.googleapis.com/projects/local/topics/pipeline-trigger"
@@ -148,7 +148,7 @@ def post(url: str, headers: dict[str, str], body: bytes) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="pipelines.local_trigger", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="localcloud.pubsub", description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="local")
     parser.add_argument("--num-epochs", help="sent as given: the function validates it")
     parser.add_argument("--learning-rate")
@@ -191,9 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     if status >= 300:
         print(f"error: the function failed (HTTP {status}); see {root / 'function' / 'server.log'}", file=sys.stderr)
         return 2
-    from pipelines.runs_cli import follow
-    from pipelines.submission.base import job_id_for
-    from pipelines.submission.run_store import record_path
+    from localcloud.runs_cli import follow
+    from contracts.run_request import job_id_for
+    from localcloud.run_store import record_path
 
     # The function derives the job id from the message id with the same rule (no idempotency key here).
     job_id = job_id_for(config.pipeline_name, message_id)

@@ -1,0 +1,131 @@
+"""Routing proven from the imports: a file an entry point imports fires the workflow that rebuilds or re-checks it.
+
+Each workflow's entry points are the code its Cloud Build steps run. Their import closures are computed from
+the source (ci/import_graph.py: module- and function-level imports alike), so nobody has to remember that the
+CDKTF app reads the naming rule or that the function ships the TriggerMessage.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ci import import_graph
+from ci.routing import SUPERSEDES, plan_workflows
+from contracts.environment import REPO_ROOT
+from release import image
+
+FUNCTIONS = sorted(path.parent for path in (REPO_ROOT / "cloudfunctions").glob("*/main.py"))
+# Every Cloud Build step runs through nox: the noxfile and what it imports decide how each step runs.
+NOXFILE = REPO_ROOT / "noxfile.py"
+# The local stand-ins for Google Cloud. The release commands reach them only for an environment whose backend
+# is local (a lazy import on that branch); Cloud Build runs dev and prod, so its steps never load them
+# (test_cloud_release_steps_never_load_the_local_stand_ins proves it by running them).
+LOCAL_ONLY = REPO_ROOT / "localcloud"
+
+
+def _py(*patterns: str) -> list[Path]:
+    return sorted(path for pattern in patterns for path in REPO_ROOT.glob(pattern) if "__pycache__" not in path.parts)
+
+
+def _closure(entry_points: list[Path], roots: list[Path] | None = None) -> list[str]:
+    files = import_graph.closure(entry_points, roots or [REPO_ROOT])
+    return import_graph.relative((f for f in files if LOCAL_ONLY not in f.parents), REPO_ROOT)
+
+
+def entry_points() -> dict[str, list[str]]:
+    """workflow -> the repository files its steps run and import."""
+    release_steps = _py("release/image.py", "release/publish.py", "release/submit.py", "pipelines/kubeflow_v2_runner.py")
+    closures = {
+        "full": sorted({*image.image_inputs(REPO_ROOT), *_closure([*release_steps, NOXFILE])}),
+        "modules": _closure(_py("pipelines/modules/*.py")),
+        "infra": _closure([REPO_ROOT / "infra" / "main.py", NOXFILE]),
+    }
+    for folder in FUNCTIONS:
+        function = _closure([folder / "main.py"], [folder, REPO_ROOT])
+        closures[f"function:{folder.name}"] = sorted({*function, *_closure([NOXFILE])})
+    return closures
+
+
+def _fires(path: str, workflow: str) -> bool:
+    planned = plan_workflows([path])
+    return workflow in planned or SUPERSEDES.get(workflow) in planned
+
+
+@pytest.mark.parametrize("workflow", sorted(entry_points()))
+def test_every_file_an_entry_point_imports_fires_its_workflow(workflow):
+    route = workflow.split(":")[0]
+    files = entry_points()[workflow]
+    assert files, f"{workflow}: no entry point found"
+    unrouted = [path for path in files if not _fires(path, route)]
+    assert not unrouted, f"{workflow}: these files are imported by its entry points but do not fire it: {unrouted}"
+
+
+def test_the_image_identity_is_the_image_closure_and_nothing_else():
+    """A file outside the image's closure (a local tool, the release commands, tests) never changes its identity."""
+    inputs = set(image.image_inputs(REPO_ROOT))
+    trees = [p for p in _py("components/**/*.py", "pipelines/**/*.py") if "modules" not in p.parts]
+    code = set(import_graph.relative(import_graph.closure(trees, [REPO_ROOT]), REPO_ROOT))
+    data = {p for p in inputs if not p.endswith(".py")}
+    assert inputs - data == code
+    assert not [p for p in inputs if p.startswith(("localcloud/", "release/", "ci/", "tests/", "pipelines/modules/"))]
+    assert {"Dockerfile", ".dockerignore", "requirements/pipeline.txt"} <= data
+
+
+def test_the_image_identity_moves_with_its_closure_only(tmp_path):
+    """Changing an imported contract changes the identity; changing a local tool does not."""
+    import shutil
+
+    for name in ("Dockerfile", ".dockerignore"):
+        shutil.copy(REPO_ROOT / name, tmp_path / name)
+    (tmp_path / "requirements").mkdir()
+    shutil.copy(REPO_ROOT / "requirements" / "pipeline.txt", tmp_path / "requirements" / "pipeline.txt")
+    for tree in ("components", "pipelines", "contracts", "localcloud"):
+        shutil.copytree(REPO_ROOT / tree, tmp_path / tree, ignore=shutil.ignore_patterns("__pycache__"))
+    before = image.inputs_sha256(tmp_path)
+    (tmp_path / "localcloud" / "runs_cli.py").write_text("# edited\n", encoding="utf-8")
+    (tmp_path / "contracts" / "run_request.py").write_text("# edited\n", encoding="utf-8")
+    assert image.inputs_sha256(tmp_path) == before, "a file outside the image's closure changed its identity"
+    with open(tmp_path / "contracts" / "parameters.py", "a", encoding="utf-8") as handle:
+        handle.write("# edited\n")
+    assert image.inputs_sha256(tmp_path) != before, "an imported contract did not change the image's identity"
+
+
+def test_the_import_graph_sees_lazy_and_relative_imports(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("")
+    (tmp_path / "pkg" / "a.py").write_text("def f():\n    from pkg import b\n")
+    (tmp_path / "pkg" / "b.py").write_text("from . import c\nimport json\n")
+    (tmp_path / "pkg" / "c.py").write_text("")
+    (tmp_path / "pkg" / "unused.py").write_text("")
+    found = import_graph.relative(import_graph.closure([tmp_path / "pkg" / "a.py"], [tmp_path]), tmp_path)
+    assert found == ["pkg/__init__.py", "pkg/a.py", "pkg/b.py", "pkg/c.py"]
+
+
+def test_the_function_imports_only_the_contracts_from_the_repository():
+    for folder in FUNCTIONS:
+        files = import_graph.closure([folder / "main.py"], [folder, REPO_ROOT])
+        outside = [
+            p for p in import_graph.relative(files, REPO_ROOT) if not p.startswith((f"cloudfunctions/{folder.name}/"))
+        ]
+        assert all(p.startswith("contracts/") for p in outside), outside
+
+
+def test_cloud_release_steps_never_load_the_local_stand_ins():
+    """What LOCAL_ONLY claims: submitting to a cloud environment loads nothing from localcloud/."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from release import image, publish, submit\n"
+        "from pipelines import kubeflow_v2_runner\n"
+        "from contracts.config import load_environment\n"
+        "args = submit._parse(['--env', 'dev', '--template', 'gs://b/templates/' + '0' * 64 + '/pipeline.json'])\n"
+        "submit._submitter(args, load_environment('dev'))\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] == 'localcloud')\n"
+        "assert not loaded, loaded\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
