@@ -3,7 +3,9 @@
 Fixed at compile time (they define *what* runs): the pipeline image (by digest), the user-module wheels
 and the schema (content-addressed URIs), bucket locations and evaluation thresholds from the environment
 config, the baseline resolver. Runtime parameters (they say *how* one run trains): `num_epochs`,
-`learning_rate`, `span_start` and `span_end`; the same compiled spec is submitted with any values.
+`learning_rate`, `span_start` and `span_end`; the same compiled spec is submitted with any values, and the
+spec carries a default for each (the environment's training defaults, span 0..0), so a request may send any
+subset.
 
 The Transform and Trainer user code is packaged into wheels here (TFX would do it while compiling, but
 by writing to the pipeline root on GCS). The wheels go to a local dist folder and the spec points at the
@@ -35,12 +37,20 @@ class CompiledPipeline:
     image: str
 
 
-def runtime_parameters() -> dict[str, Any]:
+def parameter_defaults(config: EnvironmentConfig) -> dict[str, int | float]:
+    """What a run gets for a parameter its request leaves out: the environment's training defaults, else the
+    contract's (span 0..0: the newest span)."""
+    defaults: dict[str, int | float] = {p.name: p.ptype(p.default) for p in PIPELINE_PARAMETERS}
+    defaults.update(num_epochs=config.training.num_epochs, learning_rate=config.training.learning_rate)
+    return defaults
+
+
+def runtime_parameters(defaults: dict[str, int | float]) -> dict[str, Any]:
     """A RuntimeParameter, with its default, for every pipeline parameter."""
     from tfx.orchestration import data_types
 
     return {
-        p.name: data_types.RuntimeParameter(name=p.name, ptype=p.ptype, default=p.ptype(p.default))
+        p.name: data_types.RuntimeParameter(name=p.name, ptype=p.ptype, default=p.ptype(defaults[p.name]))
         for p in PIPELINE_PARAMETERS
     }
 
@@ -71,7 +81,8 @@ def compile_pipeline(config: EnvironmentConfig, *, image: str, output_dir: Path)
         modules = stage(MODULES_DIR, staged_root / "modules")
         schema = stage(SCHEMA_FILE, staged_root / "schema")
         schema_key = f"schemas/{schema.parent.name}/{schema.name}"
-        params = runtime_parameters()
+        defaults = parameter_defaults(config)
+        params = runtime_parameters(defaults)
         pipeline = create_pipeline(
             pipeline_name=config.pipeline_name,
             pipeline_root=f"{config.location('pipeline-root')}/{config.pipeline_name}",
@@ -103,7 +114,10 @@ def compile_pipeline(config: EnvironmentConfig, *, image: str, output_dir: Path)
             output_dir=str(output_dir),
             output_filename="pipeline.json",
         )
-        runner.run(pipeline, write_out=True)
+        # The defaults go into the spec's runtimeConfig: a request that sends only some parameters (a message
+        # with num_epochs and learning_rate) gets the rest from the template; the RuntimeParameter defaults
+        # alone do not reach the compiled spec.
+        runner.run(pipeline, parameter_values=defaults, write_out=True)
         return CompiledPipeline(
             spec_path=output_dir / "pipeline.json",
             artifacts=artifacts,

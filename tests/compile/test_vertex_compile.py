@@ -36,6 +36,35 @@ def test_pipeline_parameters_are_runtime_parameters(compiled):
     }
 
 
+def test_every_parameter_has_a_default_in_the_spec(compiled):
+    """Vertex refuses a job that leaves out a parameter without a default: the spec carries one for each."""
+    _, spec = compiled
+    config = load_environment("dev")
+    assert spec["runtimeConfig"]["parameters"] == {
+        "learning_rate": {"doubleValue": config.training.learning_rate},
+        "num_epochs": {"intValue": str(config.training.num_epochs)},
+        "span_end": {"intValue": "0"},
+        "span_start": {"intValue": "0"},
+    }
+
+
+def test_a_partial_request_submits_a_valid_job(compiled, tmp_path):
+    """Request level: a message with only num_epochs and learning_rate becomes a job that sets all four."""
+    from google.auth.credentials import AnonymousCredentials
+
+    from contracts.run_request import RunRequest
+    from release.vertex import VertexSubmitter
+
+    result, _ = compiled
+    submitter = VertexSubmitter(load_environment("dev"), str(result.spec_path), credentials=AnonymousCredentials())
+    job = submitter.build_job(RunRequest("penguins-dev-partial", {"num_epochs": 3, "learning_rate": 0.05}))
+    runtime = job._gca_resource.runtime_config
+    values = {name: runtime.parameters[name] for name in runtime.parameters}
+    assert sorted(values) == ["learning_rate", "num_epochs", "span_end", "span_start"]
+    assert values["num_epochs"].int_value == 3 and values["learning_rate"].double_value == 0.05
+    assert values["span_start"].int_value == 0 and values["span_end"].int_value == 0
+
+
 def test_user_code_is_referenced_by_content_addressed_wheels(compiled):
     result, spec = compiled
     text = json.dumps(spec)
