@@ -73,7 +73,9 @@ def test_create_request_carries_everything(compiled, calls, monkeypatch):  # noq
     assert job.runtime_config.gcs_output_directory == "gs://penguins-dev-pipeline-root/penguins-dev"
     # Pipeline spec schema 2.0 (TFX): typed values, an int for num_epochs and a double for learning_rate.
     params = job.runtime_config.parameters
-    assert set(params) == {"num_epochs", "learning_rate"}
+    # The request's two, and the template's defaults for the spans it left out.
+    assert set(params) == {"num_epochs", "learning_rate", "span_start", "span_end"}
+    assert params["span_start"].int_value == 0 and params["span_end"].int_value == 0
     assert params["num_epochs"].int_value == 5
     assert params["learning_rate"].double_value == 0.02
     assert job.pipeline_spec["pipelineInfo"]["name"] == "penguins-dev"

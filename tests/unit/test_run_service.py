@@ -220,7 +220,7 @@ def test_a_worker_killed_with_sigkill_is_reported_failed(submitter, paths, stub)
 
 
 def test_a_worker_that_cannot_start_fails_the_run(submitter, paths, monkeypatch, spawns):
-    monkeypatch.setattr(local_backend, "worker_command", lambda *_: [str(paths.root / "no-such-python")])
+    monkeypatch.setattr(run_service, "worker_command", lambda *_: [str(paths.root / "no-such-python")])
     with pytest.raises(SubmissionError, match="run-a: could not start the worker: FileNotFoundError"):
         submitter.submit(request())
     record = run_store.load(paths.root, "run-a")
