@@ -9,7 +9,15 @@ from pydantic import ValidationError
 
 from contracts.environment import REPO_ROOT, EnvironmentConfig, LocalPaths
 
-__all__ = ["ENVS_DIR", "REPO_ROOT", "ConfigError", "EnvironmentConfig", "LocalPaths", "environment_file", "load_environment"]
+__all__ = [
+    "ENVS_DIR",
+    "REPO_ROOT",
+    "ConfigError",
+    "EnvironmentConfig",
+    "LocalPaths",
+    "environment_file",
+    "load_environment",
+]
 
 ENVS_DIR = REPO_ROOT / "envs"
 

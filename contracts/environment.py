@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from contracts.trigger_message import MessageError, parse_message
 from contracts.parameters import LEARNING_RATE, NUM_EPOCHS
+from contracts.trigger_message import MessageError, parse_message
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -165,6 +165,14 @@ class Gcp(_Strict):
     def bucket_uri(self, kind: str) -> str:
         return f"gs://{self.name(kind)}"
 
+    def pipeline_root(self, pipeline_name: str) -> str:
+        """Where Vertex runs of `pipeline_name` keep their artifacts: gs://<prefix>-pipeline-root/<pipeline_name>.
+
+        The one rule: runs submitted from CI (release/vertex.py) and by the trigger function (its PIPELINE_ROOT,
+        set by infra) write to the same root, so their artifacts and cache are shared.
+        """
+        return f"{self.bucket_uri('pipeline-root')}/{pipeline_name}"
+
     @property
     def pipeline_service_account(self) -> str:
         """The account Vertex runs pipelines as (created by infra under the naming rule)."""
@@ -278,6 +286,12 @@ class EnvironmentConfig(_Strict):
             return self.gcp.bucket_uri(kind)
         paths = self.local_paths()
         return str({"artifacts": paths.published, "pipeline-root": paths.pipeline_root, "data": paths.data}[kind])
+
+    def pipeline_root(self) -> str:
+        """The pipeline root of this environment's compiled runs: Gcp.pipeline_root, or the local folder's."""
+        if self.gcp is not None:
+            return self.gcp.pipeline_root(self.pipeline_name)
+        return f"{self.location('pipeline-root')}/{self.pipeline_name}"
 
     def local_paths(self, root_override: Path | None = None) -> LocalPaths:
         """The local state folders; `root_override` (e.g. from --local-root) wins over the file."""

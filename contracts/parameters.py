@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from decimal import Decimal
 
 
 @dataclass(frozen=True)
@@ -27,11 +28,23 @@ class Parameter:
             raise ValueError(f"{self.name}: expected int, got {value!r}")
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"{self.name}: must be a finite number, got {value!r}")
-        low_ok = value > self.minimum if self.exclusive_minimum else value >= self.minimum
-        if not low_ok or value > self.maximum:
-            low = "(" if self.exclusive_minimum else "["
-            raise ValueError(f"{self.name}: {value!r} is outside {low}{self.minimum}, {self.maximum}]")
+        if not self.contains(value):
+            raise ValueError(f"{self.name}: {value!r} is outside {self.range_text()}")
         return int(value) if self.ptype is int else float(value)
+
+    def contains(self, number: int | float | Decimal) -> bool:
+        """Whether a finite number is in this parameter's range (exact for a Decimal, as messages parse them)."""
+        above = number > self.minimum if self.exclusive_minimum else number >= self.minimum
+        return bool(above and number <= self.maximum)
+
+    def range_text(self) -> str:
+        """The range as an error message shows it: [1, 1000] or (0, 1]."""
+        low = "(" if self.exclusive_minimum else "["
+        return f"{low}{_number(self.minimum)}, {_number(self.maximum)}]"
+
+
+def _number(value: int | float) -> str:
+    return str(value) if isinstance(value, int) else f"{value:g}"
 
 
 NUM_EPOCHS = Parameter("num_epochs", int, default=20, minimum=1, maximum=1000)
@@ -44,15 +57,28 @@ SPANS = (SPAN_START, SPAN_END)
 PIPELINE_PARAMETERS = (*HYPERPARAMETERS, *SPANS)
 
 
-def validate_span_range(start: int, end: int) -> tuple[int, int]:
-    """Both 0 (the newest span) or 1 <= start <= end; raises ValueError naming what is wrong."""
-    start, end = int(SPAN_START.validate(start)), int(SPAN_END.validate(end))
+def span_range_problem(start: int, end: int) -> tuple[str, str] | None:
+    """What is wrong with a span range of two in-range spans, as (field, reason); None if it is valid.
+
+    The rule: both 0 (the newest span) or 1 <= start <= end, and today start == end. The field is the one
+    to change, so a message refused for it names that field.
+    """
     if (start == 0) != (end == 0):
-        raise ValueError(f"span_start/span_end: give both (1 <= start <= end) or neither, got {start}..{end}")
+        missing = SPAN_END.name if start else SPAN_START.name
+        return missing, f"give both span_start and span_end (1 <= start == end) or neither; got {start}..{end}"
     if start > end:
-        raise ValueError(f"span_start: {start} is after span_end {end}")
+        return SPAN_START.name, f"{start} is after span_end {end}"
     if start != end:
         # TFX 1.16's ExampleGen ingests one span per execution; a window of spans needs one ExampleGen
         # execution per span and a resolver over them, which the rolling-window retraining will add.
-        raise ValueError(f"span_start/span_end: a run reads one span (TFX ExampleGen); got {start}..{end}")
+        return SPAN_END.name, f"a run reads one span (TFX ExampleGen): use span_end == span_start, got {start}..{end}"
+    return None
+
+
+def validate_span_range(start: int, end: int) -> tuple[int, int]:
+    """Both 0 (the newest span) or 1 <= start == end; raises ValueError naming what is wrong."""
+    start, end = int(SPAN_START.validate(start)), int(SPAN_END.validate(end))
+    problem = span_range_problem(start, end)
+    if problem is not None:
+        raise ValueError(f"{problem[0]}: {problem[1]}")
     return start, end

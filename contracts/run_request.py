@@ -1,8 +1,14 @@
-"""The submission contract shared by every backend."""
+"""The submission contract shared by every backend: a run's job id, labels, lineage and PipelineJob request.
+
+Used by the release commands (release/submit.py, release/vertex.py), the local run service and the trigger
+Cloud Function, which ships this file in its deployed source: a run started by an event and one started by
+CI get the same job id for the same trigger, the same lineage labels and the same PipelineJob arguments.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -13,6 +19,14 @@ from contracts.parameters import PIPELINE_PARAMETERS, SPAN_END, SPAN_START, vali
 _JOB_ID = re.compile(r"^[a-z][a-z0-9-]{0,127}$")
 # Vertex labels: keys and values of lowercase letters, digits, '_' and '-', at most 63 characters.
 _LABEL = re.compile(r"^[a-z0-9_-]{0,63}$")
+_NOT_LABEL_CHARS = re.compile(r"[^a-z0-9_-]")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_TEMPLATE_SHA256 = re.compile(r"templates/([0-9a-f]{64})/")
+# A hash in a label is its first 12 hex digits: unique enough to find the version, short enough to read.
+_HASH_LABEL_LENGTH = 12
+# The published template's lineage record lies beside it: templates/<sha256>/lineage.json.
+LINEAGE_FILE = "lineage.json"
+CONSOLE = "https://console.cloud.google.com/vertex-ai/locations/{region}/pipelines/runs/{job_id}?project={project}"
 
 
 class SubmissionError(Exception):
@@ -47,6 +61,107 @@ def job_id_for(pipeline_name: str, trigger_id: str) -> str:
     return job_id if job_id[0].isalpha() else f"run-{job_id}"
 
 
+def label_value(text: str) -> str:
+    """Any text as a Vertex label value: lowercase, other characters as '-', at most 63 characters."""
+    return _NOT_LABEL_CHARS.sub("-", text.lower())[:63]
+
+
+def spans_label(span_start: int, span_end: int) -> str:
+    """The `spans` label value: "newest" (both 0) or "<start>-<end>"."""
+    return "newest" if span_start == 0 else f"{span_start}-{span_end}"
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """What a run executes, as far as it is known (None: unknown).
+
+    commit          the commit the template (or the working tree) was built from
+    modules_sha256  the content hash of the modules folder (pipelines.staging.content_hash)
+    template_sha256 the published template, by its content address
+    image           the pipeline image, by digest
+    """
+
+    commit: str | None = None
+    modules_sha256: str | None = None
+    template_sha256: str | None = None
+    image: str | None = None
+
+
+def lineage_labels(
+    lineage: Lineage, *, source: str, span_start: int, span_end: int, trigger: str | None = None
+) -> dict[str, str]:
+    """The labels every run carries, whoever starts it: commit, modules, template, source, spans, trigger.
+
+    Hashes are shortened to 12 hex digits; what is unknown is left out rather than guessed.
+    """
+    labels = {
+        "commit": label_value(lineage.commit[:_HASH_LABEL_LENGTH]) if lineage.commit else None,
+        "modules": lineage.modules_sha256[:_HASH_LABEL_LENGTH] if lineage.modules_sha256 else None,
+        "template": lineage.template_sha256[:_HASH_LABEL_LENGTH] if lineage.template_sha256 else None,
+        "source": label_value(source),
+        "spans": spans_label(span_start, span_end),
+        "trigger": label_value(trigger) if trigger else None,
+    }
+    return {key: value for key, value in labels.items() if value}
+
+
+def template_sha256(template: str | None) -> str | None:
+    """The content address of a published template (a .../templates/<sha256>/... URI or the bare sha256)."""
+    if not template:
+        return None
+    if _SHA256.match(template):
+        return template
+    found = _TEMPLATE_SHA256.search(template)
+    return found.group(1) if found else None
+
+
+def lineage_location(template: str) -> str:
+    """Where a template's lineage record is: lineage.json in the template's folder (a gs:// URI or a path)."""
+    folder = template.rpartition("/")[0]
+    return f"{folder}/{LINEAGE_FILE}" if folder else LINEAGE_FILE
+
+
+def lineage_record(lineage: Lineage, published_at: str) -> bytes:
+    """The lineage record publish writes beside a template (create-only: the first publisher's stays)."""
+    record = {
+        "commit": lineage.commit,
+        "modules_sha256": lineage.modules_sha256,
+        "image": lineage.image,
+        "published_at": published_at,
+    }
+    return (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()
+
+
+def read_lineage_record(data: bytes, where: str, template: str | None = None) -> Lineage:
+    """A lineage record as Lineage (with the template's sha256 from its location); ValueError naming `where`."""
+    try:
+        record = json.loads(data)
+    except ValueError as err:
+        raise ValueError(f"{where}: not a lineage record (invalid JSON: {err})") from None
+    if not isinstance(record, dict):
+        raise ValueError(f"{where}: not a lineage record (expected a JSON object)")
+    values = {}
+    for key in ("commit", "modules_sha256", "image"):
+        value = record.get(key)
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ValueError(f"{where}: {key} must be a non-empty string or null, got {value!r}")
+        values[key] = value
+    modules = values["modules_sha256"]
+    if modules is not None and not _SHA256.match(modules):
+        raise ValueError(f"{where}: modules_sha256 {modules!r} is not a sha256 (64 lowercase hex digits)")
+    return Lineage(template_sha256=template_sha256(template or where), **values)
+
+
+def check_immutable_template(template: str) -> str:
+    """`template` if it names one immutable version; SubmissionError otherwise.
+
+    Mutable registry tags do not resolve reliably in PipelineJob (python-aiplatform #2181).
+    """
+    if "@" in template.rsplit("/", 1)[-1] or template.endswith(("/latest", ":latest")):
+        raise SubmissionError(f"template {template!r}: pin an immutable version, not a tag")
+    return template
+
+
 @dataclass(frozen=True)
 class RunRequest:
     job_id: str
@@ -63,6 +178,33 @@ class RunRequest:
             if not key or not _LABEL.match(key) or not _LABEL.match(value):
                 raise SubmissionError(f"label {key}={value!r}: lowercase letters, digits, '_' or '-', <= 63 chars")
         object.__setattr__(self, "parameters", validate_parameters(dict(self.parameters)))
+
+
+def pipeline_job_arguments(
+    request: RunRequest, *, pipeline_name: str, template: str, pipeline_root: str, project: str, location: str
+) -> dict[str, Any]:
+    """The keyword arguments of aiplatform.PipelineJob for one run (data only: nothing here imports aiplatform).
+
+    The one construction of a Vertex run: release/vertex.py (CI and manual runs) and the trigger function's
+    vertex backend (event runs) both pass exactly these.
+    """
+    return {
+        "display_name": pipeline_name,
+        "template_path": check_immutable_template(template),
+        "job_id": request.job_id,
+        "pipeline_root": pipeline_root,
+        # Typed: an int for num_epochs and the spans, a float for learning_rate.
+        "parameter_values": dict(request.parameters),
+        "enable_caching": request.enable_caching,
+        "labels": dict(request.labels),
+        "project": project,
+        "location": location,
+    }
+
+
+def console_url(job_id: str, *, project: str, region: str) -> str:
+    """Where to follow a Vertex run in the Google Cloud console."""
+    return CONSOLE.format(region=region, job_id=job_id, project=project)
 
 
 @dataclass(frozen=True)

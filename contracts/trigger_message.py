@@ -8,7 +8,8 @@
 Everything else is refused with a MessageError naming the field: unknown fields, wrong types, booleans or null
 where numbers belong, NaN and Infinity (also as the strings "nan", "inf"), values out of range.
 
-This folder deploys on its own (a Cloud Function), so it imports nothing from the rest of the repository.
+The names and ranges are the pipeline's own (contracts/parameters.py), so a message accepts exactly what a
+run accepts. Part of the leaf contracts package: the Cloud Function ships it in its deployed source.
 """
 
 from __future__ import annotations
@@ -22,15 +23,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from contracts.parameters import LEARNING_RATE, NUM_EPOCHS, SPAN_END, SPAN_START, Parameter, span_range_problem
+
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMA_VERSIONS = (1,)
-
-# These ranges restate contracts/parameters.py (NUM_EPOCHS, LEARNING_RATE, SPAN_START, SPAN_END and
-# validate_span_range), which this folder cannot import; they must match it (tests/function checks they do).
-NUM_EPOCHS_MIN, NUM_EPOCHS_MAX = 1, 1000
-# learning_rate is in (LEARNING_RATE_MIN, LEARNING_RATE_MAX]: the minimum itself is excluded.
-LEARNING_RATE_MIN, LEARNING_RATE_MAX = 0.0, 1.0
-SPAN_MIN, SPAN_MAX = 0, 1_000_000
 
 # A trigger message is a few hundred bytes; anything far larger is refused before it is parsed.
 MAX_MESSAGE_BYTES = 64 * 1024
@@ -114,7 +110,10 @@ def _decimal_string(field: str, value: str) -> Decimal:
 
 
 def _integer(field: str, value: object, low: int, high: int, required: bool = False) -> int:
-    """A whole number in [low, high]: a JSON number with an integral value or a numeric string ("3")."""
+    """A whole number in [low, high]: a JSON number with an integral value or a numeric string ("3").
+
+    `schema_version` passes its own wide range; the pipeline's parameters go through `_whole`.
+    """
     _not_null(field, value, required)
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise MessageError(field, f"expected a whole number, got {_json_type(value)}")
@@ -129,21 +128,37 @@ def _integer(field: str, value: object, low: int, high: int, required: bool = Fa
     return int(number)
 
 
-def _learning_rate(field: str, value: object) -> float:
-    """A number in (LEARNING_RATE_MIN, LEARNING_RATE_MAX]: a JSON number or a numeric string ("1e-2")."""
+def _whole(parameter: Parameter, value: object, required: bool = False) -> int:
+    """An integer pipeline parameter (num_epochs, the spans) in its range, named by the parameter."""
+    number = _integer(parameter.name, value, int(parameter.minimum), int(parameter.maximum), required)
+    if not parameter.contains(number):  # An excluded minimum (none of today's integer parameters has one).
+        raise MessageError(parameter.name, f"{_show(value)} is outside {parameter.range_text()}")
+    return number
+
+
+def _real(parameter: Parameter, value: object) -> float:
+    """A float pipeline parameter (learning_rate) in its range: a JSON number or a numeric string ("1e-2")."""
+    field = parameter.name
     _not_null(field, value, required=True)
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise MessageError(field, f"expected a number, got {_json_type(value)}")
     if isinstance(value, float) and not math.isfinite(value):
         raise MessageError(field, f"must be a finite number, got {value}")
     number: int | float | Decimal = _decimal_string(field, value) if isinstance(value, str) else value
-    outside = f"{_show(value)} is outside ({LEARNING_RATE_MIN:g}, {LEARNING_RATE_MAX:g}]"
-    if not LEARNING_RATE_MIN < number <= LEARNING_RATE_MAX:
+    outside = f"{_show(value)} is outside {parameter.range_text()}"
+    # The range first, exactly (a Decimal): a huge value is refused without being converted.
+    if not parameter.contains(number):
         raise MessageError(field, outside)
     result = float(number)
-    if not LEARNING_RATE_MIN < result <= LEARNING_RATE_MAX:  # e.g. "1e-400" rounds to 0.0.
+    if not parameter.contains(result):  # e.g. "1e-400" rounds to 0.0.
         raise MessageError(field, outside)
     return result
+
+
+def _bounds(parameter: Parameter) -> dict[str, Any]:
+    """The parameter's range as pydantic Field constraints (the JSON schema; the validators enforce it)."""
+    low = "gt" if parameter.exclusive_minimum else "ge"
+    return {low: parameter.minimum, "le": parameter.maximum}
 
 
 class TriggerMessage(BaseModel):
@@ -153,11 +168,11 @@ class TriggerMessage(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     schema_version: Literal[1] = 1
-    num_epochs: int = Field(ge=NUM_EPOCHS_MIN, le=NUM_EPOCHS_MAX)
-    learning_rate: float = Field(gt=LEARNING_RATE_MIN, le=LEARNING_RATE_MAX, allow_inf_nan=False)
+    num_epochs: int = Field(**_bounds(NUM_EPOCHS))
+    learning_rate: float = Field(**_bounds(LEARNING_RATE), allow_inf_nan=False)
     # The data span a run trains on: both 0 (the default) is the newest span, else 1 <= span_start == span_end.
-    span_start: int = Field(0, ge=SPAN_MIN, le=SPAN_MAX)
-    span_end: int = Field(0, ge=SPAN_MIN, le=SPAN_MAX)
+    span_start: int = Field(int(SPAN_START.default), **_bounds(SPAN_START))
+    span_end: int = Field(int(SPAN_END.default), **_bounds(SPAN_END))
     enable_caching: bool = True
     # What kind of trigger sent the message; becomes the run's `source` label.
     source: str = Field("pubsub", pattern=_SOURCE.pattern)
@@ -186,17 +201,17 @@ class TriggerMessage(BaseModel):
     @field_validator("num_epochs", mode="before")
     @classmethod
     def _num_epochs(cls, value: Any) -> int:
-        return _integer("num_epochs", value, NUM_EPOCHS_MIN, NUM_EPOCHS_MAX, required=True)
+        return _whole(NUM_EPOCHS, value, required=True)
 
     @field_validator("learning_rate", mode="before")
     @classmethod
     def _learning_rate(cls, value: Any) -> float:
-        return _learning_rate("learning_rate", value)
+        return _real(LEARNING_RATE, value)
 
     @field_validator("span_start", "span_end", mode="before")
     @classmethod
     def _span(cls, value: Any, info: Any) -> int:
-        return _integer(info.field_name, value, SPAN_MIN, SPAN_MAX)
+        return _whole(SPAN_START if info.field_name == SPAN_START.name else SPAN_END, value)
 
     @field_validator("enable_caching", mode="before")
     @classmethod
@@ -232,32 +247,20 @@ class TriggerMessage(BaseModel):
 
     @model_validator(mode="after")
     def _check_spans(self) -> TriggerMessage:
-        # The rules of contracts/parameters.py validate_span_range, restated (see the ranges above).
-        start, end = self.span_start, self.span_end
-        if (start == 0) != (end == 0):
-            missing = "span_end" if start else "span_start"
-            reason = f"give both span_start and span_end (1 <= start == end) or neither; got {start}..{end}"
-            raise MessageError(missing, reason)
-        if start > end:
-            raise MessageError("span_start", f"{start} is after span_end {end}")
-        if start != end:
-            # TFX 1.16's ExampleGen reads one span per execution: a run trains on one span for now.
-            reason = f"a run reads one span (TFX ExampleGen): use span_end == span_start, got {start}..{end}"
-            raise MessageError("span_end", reason)
+        # The pipeline's own span rule (contracts.parameters), naming the field to change.
+        problem = span_range_problem(self.span_start, self.span_end)
+        if problem is not None:
+            raise MessageError(*problem)
         return self
 
     def parameters(self) -> dict[str, int | float]:
         """The pipeline's runtime parameters, typed: what a PipelineJob or a local run receives."""
         return {
-            "num_epochs": self.num_epochs,
-            "learning_rate": self.learning_rate,
-            "span_start": self.span_start,
-            "span_end": self.span_end,
+            NUM_EPOCHS.name: self.num_epochs,
+            LEARNING_RATE.name: self.learning_rate,
+            SPAN_START.name: self.span_start,
+            SPAN_END.name: self.span_end,
         }
-
-    def spans_label(self) -> str:
-        """The `spans` label value: "newest" or "<start>-<end>"."""
-        return "newest" if self.span_start == 0 else f"{self.span_start}-{self.span_end}"
 
 
 class _JSONObject(dict):  # type: ignore[type-arg]

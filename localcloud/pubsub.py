@@ -5,7 +5,10 @@ by functions-framework on localhost, then follow the run it starts to its end.
     python -m localcloud.pubsub --schedule weekly-retrain    # what that Cloud Scheduler job sends
 
 The function server (TRIGGER_BACKEND=local) is started on first use and reused by later calls; its
-address and pid are kept in <local root>/function/server.json and its log beside it.
+address and pid are kept in <local root>/function/server.json and its log beside it. It serves the function's
+folder with the repository root on PYTHONPATH, so `contracts` imports as the deployed archive ships it.
+What became of the message is read from the function's structured log line for it: the job it started (or
+found already started), or why it refused the message.
 Exit status: 0 the run succeeded, 1 it failed, 2 bad input or the message was refused.
 """
 
@@ -25,13 +28,16 @@ import urllib.request
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
-from contracts.config import REPO_ROOT, ConfigError, load_environment
-from contracts.config import environment_file
+from contracts.config import REPO_ROOT, ConfigError, environment_file, load_environment
+from contracts.run_request import job_id_for
 
 FUNCTION_DIR = REPO_ROOT / "cloudfunctions" / "trigger_pipeline"
 TOPIC = "//pubsub.googleapis.com/projects/local/topics/pipeline-trigger"
 EVENT_TYPE = "google.cloud.pubsub.topic.v1.messagePublished"
+# How long to wait for the function's log line about a message, and for the run record it creates.
+OUTCOME_TIMEOUT_S = 10.0
 
 
 def pubsub_cloudevent(payload: dict | str | bytes, message_id: str) -> tuple[dict[str, str], bytes]:
@@ -87,7 +93,7 @@ def start_server(env: dict[str, str], log_path: Path, port: int | None = None) -
     ]  # fmt: skip
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
-            command, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command, env=server_environment(env), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 30
@@ -97,6 +103,15 @@ def start_server(env: dict[str, str], log_path: Path, port: int | None = None) -
             raise RuntimeError(f"the function server did not start; see {log_path}")
         time.sleep(0.2)
     return process, url
+
+
+def server_environment(env: dict[str, str]) -> dict[str, str]:
+    """This process's environment, `env`, and the repository root first on PYTHONPATH: the function imports
+    `contracts`, which its deployed archive holds beside main.py and a checkout holds at the root."""
+    merged = {**os.environ, **env}
+    paths = [p for p in merged.get("PYTHONPATH", "").split(os.pathsep) if p and p != str(REPO_ROOT)]
+    merged["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), *paths])
+    return merged
 
 
 def _server(root: Path, env_file: Path, pipeline_name: str) -> str:
@@ -111,7 +126,6 @@ def _server(root: Path, env_file: Path, pipeline_name: str) -> str:
         "PIPELINE_NAME": pipeline_name,
         "LOCAL_ENV_FILE": str(env_file),
         "LOCAL_ROOT": str(root),
-        "PYTHONPATH": str(REPO_ROOT),
         "TF_USE_LEGACY_KERAS": "1",
     }
     process, url = start_server(env, state.parent / "server.log")
@@ -147,6 +161,46 @@ def post(url: str, headers: dict[str, str], body: bytes) -> int:
         return int(err.code)
 
 
+def function_outcome(log_path: Path, offset: int, message_id: str) -> dict[str, Any] | None:
+    """The function's log line about `message_id` written after `offset` (submitted, refused or retry), if any.
+
+    The function writes it before it answers, so it is there when the post returns; a slow disk gets a moment.
+    """
+    deadline = time.monotonic() + OUTCOME_TIMEOUT_S
+    while True:
+        for entry in _log_entries(log_path, offset):
+            if entry.get("message_id") == message_id and entry.get("event") in ("submitted", "refused", "retry"):
+                return entry
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(0.1)
+
+
+def _log_entries(log_path: Path, offset: int) -> list[dict[str, Any]]:
+    """The function's structured lines in the server log after `offset` (the server's own lines are skipped)."""
+    try:
+        with open(log_path, "rb") as log:
+            log.seek(offset)
+            text = log.read().decode(errors="replace")
+    except FileNotFoundError:
+        return []
+    entries = []
+    for line in text.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("function") == "trigger_pipeline":
+            entries.append(entry)
+    return entries
+
+
+def expected_job_id(pipeline_name: str, payload: dict[str, Any], message_id: str) -> str:
+    """The job the function starts for this payload: named by its idempotency_key, else by the message id."""
+    key = payload.get("idempotency_key")
+    return job_id_for(pipeline_name, key if isinstance(key, str) and key else message_id)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="localcloud.pubsub", description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="local")
@@ -175,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.schedule not in schedules:
             print(f"error: no schedule {args.schedule!r} in {args.env} (has: {', '.join(schedules)})", file=sys.stderr)
             return 2
-        payload: dict[str, object] = dict(schedules[args.schedule].payload)
+        payload: dict[str, Any] = dict(schedules[args.schedule].payload)
     elif args.num_epochs is None or args.learning_rate is None:
         print("error: give --num-epochs and --learning-rate, or --schedule NAME", file=sys.stderr)
         return 2
@@ -184,26 +238,41 @@ def main(argv: list[str] | None = None) -> int:
     if args.span_start is not None or args.span_end is not None:
         payload.update(span_start=args.span_start or 0, span_end=args.span_end or 0)
     message_id = args.message_id or uuid.uuid4().hex
-    url = _server(root, environment_file(args.env).resolve(), config.pipeline_name)
+    return _send(root, environment_file(args.env).resolve(), config.pipeline_name, payload, message_id)
+
+
+def _send(root: Path, env_file: Path, pipeline_name: str, payload: dict[str, Any], message_id: str) -> int:
+    """Post the message, say what the function did with it, and follow the run it started."""
+    url = _server(root, env_file, pipeline_name)
+    log_path = root / "function" / "server.log"
+    offset = log_path.stat().st_size if log_path.exists() else 0
     headers, body = pubsub_cloudevent(payload, message_id)
     status = post(url, headers, body)
     print(f"posted message {message_id} to {url}: HTTP {status}", flush=True)
-    if status >= 300:
-        print(f"error: the function failed (HTTP {status}); see {root / 'function' / 'server.log'}", file=sys.stderr)
+    outcome = function_outcome(log_path, offset, message_id)
+    if outcome is not None and outcome["event"] == "refused":
+        print(f"error: the function refused the message: {outcome['field']}: {outcome['reason']}", file=sys.stderr)
         return 2
-    from localcloud.runs_cli import follow
-    from contracts.run_request import job_id_for
-    from localcloud.run_store import record_path
+    if status >= 300 or (outcome is not None and outcome["event"] == "retry"):
+        reason = outcome["message"] if outcome is not None else f"HTTP {status}"
+        print(f"error: the function failed ({reason}); see {log_path}", file=sys.stderr)
+        return 2
+    job_id = outcome["job_id"] if outcome is not None else expected_job_id(pipeline_name, payload, message_id)
+    if outcome is not None:
+        print(f"pipeline run {job_id}: {'submitted' if outcome['created'] else 'already submitted (same job id)'}")
+    return _follow(root, job_id, log_path)
 
-    # The function derives the job id from the message id with the same rule (no idempotency key here).
-    job_id = job_id_for(config.pipeline_name, message_id)
-    deadline = time.monotonic() + 10
+
+def _follow(root: Path, job_id: str, log_path: Path) -> int:
+    from localcloud.run_store import record_path
+    from localcloud.runs_cli import follow
+
+    deadline = time.monotonic() + OUTCOME_TIMEOUT_S
     while time.monotonic() < deadline:
         if record_path(root, job_id).exists():
             return follow(root, job_id)
         time.sleep(0.2)
-    print("error: the message was refused (no run started); see the function log", file=sys.stderr)
-    print(f"  {root / 'function' / 'server.log'}", file=sys.stderr)
+    print(f"error: no run {job_id} was started; see the function log: {log_path}", file=sys.stderr)
     return 2
 
 

@@ -13,9 +13,10 @@ import sys
 import threading
 from pathlib import Path
 
-from contracts.config import REPO_ROOT, LocalPaths
+from contracts.config import ENVS_DIR, REPO_ROOT, ConfigError, LocalPaths, load_environment
+from contracts.run_request import Lineage, RunRequest, SubmissionError, SubmitResult
 from localcloud import run_store
-from contracts.run_request import RunRequest, SubmissionError, SubmitResult
+from release.lineage import working_tree_lineage
 
 WORKER_MODULE = "localcloud.run_worker"
 
@@ -89,3 +90,20 @@ class LocalSubmitter:
         # Reap the worker when it ends, so a long-lived submitter does not collect zombies; a daemon thread,
         # so a short-lived submitter exits at once (the worker is then re-parented and reaped by init).
         threading.Thread(target=process.wait, name=f"reap-{record.job_id}", daemon=True).start()
+
+
+def local_submitter(env_file: Path | None = None, local_root: Path | None = None) -> LocalSubmitter:
+    """The submitter of a local environment file (default envs/local.yaml), its root optionally overridden.
+
+    Raises ConfigError naming the file if it is missing, invalid or not a local environment.
+    """
+    env_file = Path(env_file) if env_file else ENVS_DIR / "local.yaml"
+    config = load_environment(env_file)
+    if config.backend != "local":
+        raise ConfigError(f"{env_file}: environment '{config.name}' is not a local one")
+    return LocalSubmitter(env_file, config.local_paths(local_root))
+
+
+def run_lineage() -> Lineage:
+    """What a local run executes: the working tree (its commit and modules hash), as release.submit labels it."""
+    return working_tree_lineage()

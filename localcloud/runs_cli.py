@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import TextIO
 
 from contracts.config import ConfigError, load_environment
-from pipelines.outcome import outcome_lines
 from localcloud import run_store
 from localcloud.run_store import RunRecord, RunStoreError
+from pipelines.outcome import outcome_lines
 
 POLL_SECONDS = 0.5
 

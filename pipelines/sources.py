@@ -1,5 +1,5 @@
 """Where the pipeline's sources live in the repository: the one path rule that the local runner, the
-compile, publish and submit use (standard library and envconfig only)."""
+compile, publish and submit use (standard library and contracts only)."""
 
 from contracts.config import REPO_ROOT
 

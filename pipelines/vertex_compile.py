@@ -85,7 +85,7 @@ def compile_pipeline(config: EnvironmentConfig, *, image: str, output_dir: Path)
         params = runtime_parameters(defaults)
         pipeline = create_pipeline(
             pipeline_name=config.pipeline_name,
-            pipeline_root=f"{config.location('pipeline-root')}/{config.pipeline_name}",
+            pipeline_root=config.pipeline_root(),
             data_root=f"{config.location('data')}/{config.dataset}",
             schema_path=f"{artifacts_uri}/{schema_key}",
             preprocessing_module=str(preprocessing),

@@ -5,9 +5,10 @@
     python -m release.image --env dev --existing --output ...   # the modules fast path: no build
 
 An image is identified by the sha256 of its inputs (the Dockerfile, the pipeline lock, and the files the
-image's code is and imports: `image_inputs`) and recorded create-only as images/<inputs sha256>.json in the environment's artifacts store, so the `modules`
-workflow compiles against the image that holds exactly the current components and locked dependencies,
-and finds none when this change altered them (the `full` workflow builds that one).
+image's code is and imports: `image_inputs`) and recorded create-only as images/<inputs sha256>.json in the
+environment's artifacts store, so the `modules` workflow compiles against the image that holds exactly the
+current components and locked dependencies, and finds none when this change altered them (the `full`
+workflow builds that one).
 
 Locally the image is built when a Docker engine answers; otherwise the build is skipped, saying why, and
 the record names `local/<pipeline>-pipeline@sha256:<inputs sha256>`: the local backend runs the same
@@ -28,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from ci.import_graph import closure, relative
-from contracts.handover import write_result
 from contracts.config import REPO_ROOT, ConfigError, EnvironmentConfig, load_environment
+from contracts.handover import write_result
 
 # The image's identity: the files that decide what it runs. The fixed inputs, plus every Python file under
 # IMAGE_TREES (what the Dockerfile copies and the executors import) and the first-party files those import,

@@ -17,19 +17,23 @@ import sys
 import warnings
 from pathlib import Path
 
-from contracts.handover import write_result
 from contracts.config import ConfigError, load_environment
+from contracts.handover import write_result
+from contracts.run_request import BackendUnavailableError, SubmissionError
+from pipelines.sources import MODULES_DIR
 from release.publishing.modules import publish_modules
 from release.publishing.store import ArtifactStore, PublishConflictError, store_for
 from release.publishing.templates import publish_template
-from pipelines.sources import MODULES_DIR
-from contracts.run_request import BackendUnavailableError, SubmissionError
 
 
 def publish_compiled(
     store: ArtifactStore, compiled_dir: Path, *, commit_sha: str | None, branch: str
 ) -> dict[str, str]:
-    """Upload dist/ (wheels first: the template references them), the modules, then the template."""
+    """Upload dist/ (wheels first: the template references them), the modules, then the template.
+
+    A committed template also gets its lineage record (commit, modules hash, image) beside it, which the
+    trigger function labels event runs with.
+    """
     spec = compiled_dir / "pipeline.json"
     dist = compiled_dir / "dist"
     if not spec.is_file():
@@ -42,7 +46,7 @@ def publish_compiled(
             continue
         store.write_new(key, path.read_bytes())
     modules = publish_modules(store, MODULES_DIR)
-    template = publish_template(store, spec, commit_sha=commit_sha, branch=branch)
+    template = publish_template(store, spec, commit_sha=commit_sha, branch=branch, modules_sha256=modules.sha256)
     published = {"template": template.uri, "template_sha256": template.sha256, "modules_sha256": modules.sha256}
     return {**published, "commit": commit_sha or "", "branch": branch}
 

@@ -12,27 +12,26 @@ Exit status: 0 submitted (or already running under that job id), 1 a followed ru
 from __future__ import annotations
 
 import argparse
-import re
-import subprocess
+import dataclasses
 import sys
 import time
 import uuid
 import warnings
 from pathlib import Path
 
+from contracts.config import ConfigError, environment_file, load_environment
 from contracts.handover import result_value, write_result
-from contracts.config import REPO_ROOT, ConfigError, load_environment
-from contracts.config import environment_file
 from contracts.parameters import SPAN_END, SPAN_START, validate_span_range
-from pipelines.sources import MODULES_DIR
-from pipelines.staging import content_hash
 from contracts.run_request import (
     BackendUnavailableError,
     RunRequest,
     SubmissionError,
     SubmitResult,
     job_id_for,
+    lineage_labels,
+    template_sha256,
 )
+from release.lineage import working_tree_lineage
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -65,11 +64,6 @@ def _template_from(path: Path) -> str:
         raise SubmissionError(str(err)) from None
 
 
-def _git_commit() -> str:
-    result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True)
-    return result.stdout.strip()[:12] if result.returncode == 0 else "unknown"
-
-
 def build_request(args: argparse.Namespace, pipeline_name: str, defaults) -> RunRequest:
     """The validated request: raises SubmissionError naming the first bad value."""
     try:
@@ -85,21 +79,24 @@ def build_request(args: argparse.Namespace, pipeline_name: str, defaults) -> Run
             SPAN_START.name: span_start,
             SPAN_END.name: span_end,
         },
-        labels={
-            "commit": _git_commit(),
-            "modules": content_hash(MODULES_DIR)[:12],
-            "source": args.source,
-            "spans": "newest" if span_start == 0 else f"{span_start}-{span_end}",
-            **_template_label(args.template),
-        },
+        # The same lineage labels an event run gets from the trigger function (contracts.run_request).
+        labels=lineage_labels(
+            working_tree_lineage(template_sha256(args.template)),
+            source=args.source,
+            span_start=span_start,
+            span_end=span_end,
+            trigger=trigger,
+        ),
         enable_caching=not args.no_cache,
     )
 
 
-def _template_label(template: str | None) -> dict[str, str]:
-    """The published template a run belongs to, when it is named by its content address."""
-    found = re.search(r"templates/([0-9a-f]{64})/", template or "") or re.fullmatch(r"([0-9a-f]{64})", template or "")
-    return {"template": found.group(1)[:12]} if found else {}
+def _with_template_label(request: RunRequest, resolved: str | None) -> RunRequest:
+    """A `commit:<sha>` reference is resolved only after the request is validated: label the template it named."""
+    sha = template_sha256(resolved)
+    if sha is None or "template" in request.labels:
+        return request
+    return dataclasses.replace(request, labels={**request.labels, "template": sha[:12]})
 
 
 def _submitter(args: argparse.Namespace, config):
@@ -128,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
         args = _parse(argv)
         config = load_environment(args.env)
         request = build_request(args, config.pipeline_name, config.training)
-        result: SubmitResult = _submitter(args, config).submit(request)
+        submitter = _submitter(args, config)
+        result: SubmitResult = submitter.submit(_with_template_label(request, getattr(submitter, "template_uri", None)))
     except (ConfigError, SubmissionError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -147,8 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{result.job_id}: {state}\n  backend: {result.backend}\n  follow: {result.location}", flush=True)
     code = 0
     if args.follow and result.backend == "local":
-        from localcloud.runs_cli import follow
         from localcloud import run_store
+        from localcloud.runs_cli import follow
 
         root = config.local_paths(args.local_root).root
         code = follow(root, result.job_id)

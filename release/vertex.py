@@ -5,9 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from contracts.config import EnvironmentConfig
-from contracts.run_request import BackendUnavailableError, RunRequest, SubmissionError, SubmitResult
-
-CONSOLE = "https://console.cloud.google.com/vertex-ai/locations/{region}/pipelines/runs/{job_id}?project={project}"
+from contracts.run_request import (
+    BackendUnavailableError,
+    RunRequest,
+    SubmissionError,
+    SubmitResult,
+    check_immutable_template,
+    console_url,
+    pipeline_job_arguments,
+)
 
 
 class VertexSubmitter:
@@ -23,10 +29,8 @@ class VertexSubmitter:
     def __init__(self, config: EnvironmentConfig, template_uri: str, credentials: Any = None) -> None:
         if config.gcp is None:
             raise SubmissionError(f"environment '{config.name}' has no gcp section; the vertex backend needs one")
-        if "@" in template_uri.rsplit("/", 1)[-1] or template_uri.endswith(("/latest", ":latest")):
-            raise SubmissionError(f"template {template_uri!r}: pin an immutable version, not a tag")
         self.config = config
-        self.template_uri = template_uri
+        self.template_uri = check_immutable_template(template_uri)
         self.credentials = credentials
 
     def build_job(self, request: RunRequest) -> Any:
@@ -35,18 +39,15 @@ class VertexSubmitter:
 
         gcp = self.config.gcp
         assert gcp is not None
-        return aiplatform.PipelineJob(
-            display_name=self.config.pipeline_name,
-            template_path=self.template_uri,
-            job_id=request.job_id,
-            pipeline_root=f"{gcp.bucket_uri('pipeline-root')}/{self.config.pipeline_name}",
-            parameter_values=dict(request.parameters),
-            enable_caching=request.enable_caching,
-            labels=dict(request.labels),
+        arguments = pipeline_job_arguments(
+            request,
+            pipeline_name=self.config.pipeline_name,
+            template=self.template_uri,
+            pipeline_root=gcp.pipeline_root(self.config.pipeline_name),
             project=gcp.project,
             location=gcp.region,
-            credentials=self.credentials,
         )
+        return aiplatform.PipelineJob(**arguments, credentials=self.credentials)
 
     def submit(self, request: RunRequest) -> SubmitResult:
         from google.api_core import exceptions
@@ -64,5 +65,5 @@ class VertexSubmitter:
             created = False  # Same job id: this trigger already started its run (idempotent resubmission).
         except (exceptions.ServiceUnavailable, exceptions.DeadlineExceeded, exceptions.InternalServerError) as err:
             raise BackendUnavailableError(f"Vertex AI did not accept job {request.job_id}: {err}") from err
-        url = CONSOLE.format(region=gcp.region, job_id=request.job_id, project=gcp.project)
+        url = console_url(request.job_id, project=gcp.project, region=gcp.region)
         return SubmitResult(job_id=request.job_id, backend=self.backend, created=created, location=url)

@@ -40,14 +40,14 @@ _SOURCES = tempfile.TemporaryDirectory(prefix="infra-function-source-")
 
 
 def function_environment(config: EnvironmentConfig, gcp: Gcp) -> dict[str, str]:
-    """The variables main.py's Settings.from_env reads for the vertex backend, from the environment file."""
+    """The variables the function's Settings.from_env (settings.py) reads for the vertex backend."""
     env = {
         "TRIGGER_BACKEND": "vertex",
         "PIPELINE_NAME": config.pipeline_name,
         "PROJECT": gcp.project,
         "REGION": gcp.region,
-        # The same root release/vertex.py gives runs submitted from CI.
-        "PIPELINE_ROOT": f"{gcp.bucket_uri('pipeline-root')}/{config.pipeline_name}",
+        # The naming rule's root, the one release/vertex.py gives runs submitted from CI.
+        "PIPELINE_ROOT": gcp.pipeline_root(config.pipeline_name),
         "SERVICE_ACCOUNT": gcp.pipeline_service_account,
     }
     if gcp.template_uri:

@@ -12,9 +12,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from release.publishing.store import ArtifactStore
-from pipelines.staging import content_files, content_hash
 from contracts.run_request import SubmissionError
+from pipelines.staging import content_files, content_hash
+from release.publishing.store import ArtifactStore
 
 MANIFEST = "MANIFEST.json"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")

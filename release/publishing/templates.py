@@ -1,20 +1,24 @@
-"""Publishing compiled pipeline templates: templates/<sha256>/pipeline.json, plus a record per commit.
+"""Publishing compiled pipeline templates: templates/<sha256>/pipeline.json, its lineage, a record per commit.
 
 Submissions pin templates/<sha256>/pipeline.json (immutable), never a mutable name such as "latest"; the
-commit record answers "which template did this commit publish" and cannot be rewritten.
+commit record answers "which template did this commit publish" and cannot be rewritten. The lineage record
+beside the template (templates/<sha256>/lineage.json: commit, modules hash, image) is what the trigger
+function labels event runs of that template with; the first commit to publish a template writes it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
+from contracts.run_request import Lineage, SubmissionError, lineage_location, lineage_record
 from release.publishing.store import ArtifactStore, PublishConflictError
-from contracts.run_request import SubmissionError
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # Full git object names only (SHA-1 or SHA-256 repositories): an abbreviation would be a second record name.
@@ -44,18 +48,30 @@ def template_object_path(sha256: str) -> str:
     return f"templates/{sha256}/pipeline.json"
 
 
+def lineage_record_path(sha256: str) -> str:
+    """The store path of a template version's lineage record (beside it: contracts.run_request rule)."""
+    return lineage_location(template_object_path(sha256))
+
+
 def commit_record_path(commit_sha: str) -> str:
     """The store path of a commit's record."""
     return f"templates/commits/{commit_sha}.json"
 
 
 def publish_template(
-    store: ArtifactStore, template_path: Path, *, commit_sha: str | None, branch: str
+    store: ArtifactStore,
+    template_path: Path,
+    *,
+    commit_sha: str | None,
+    branch: str,
+    modules_sha256: str | None = None,
 ) -> PublishedTemplate:
-    """Upload the template under its sha256, then record it for `commit_sha` (create-only).
+    """Upload the template under its sha256, then its lineage record and the record for `commit_sha`.
 
-    Republishing a commit with the same template is a no-op; with a different one it raises PublishConflictError.
-    Without a commit (uncommitted code) only the template is uploaded.
+    Both records are create-only. Republishing a commit with the same template is a no-op; with a different
+    one it raises PublishConflictError. The lineage record names the first commit that published the template
+    (another commit compiling to the same bytes keeps it). Without a commit (uncommitted code) only the
+    template is uploaded: lineage and commit records name committed code only.
     """
     if commit_sha is not None and not _COMMIT.match(commit_sha):
         raise ValueError(f"commit_sha {commit_sha!r}: expected a full lowercase hex git commit id")
@@ -63,16 +79,18 @@ def publish_template(
         raise ValueError("branch must not be empty")
     data = template_path.read_bytes()
     try:
-        json.loads(data)
+        spec = json.loads(data)
     except ValueError as err:
         raise ValueError(f"{template_path}: not a compiled pipeline template (invalid JSON: {err})") from None
     sha = hashlib.sha256(data).hexdigest()
-    # The template first: a commit record never points at a template that does not exist.
+    # The template first: a record never points at a template that does not exist.
     created_template = store.write_new(template_object_path(sha), data)
     if commit_sha is None:
-        record = {"branch": branch, "published_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        record = {"branch": branch, "published_at": _now()}
         created = created_template
     else:
+        lineage = Lineage(commit=commit_sha, modules_sha256=modules_sha256, image=template_image(spec))
+        _record_lineage(store, sha, lineage)
         record, created = _record_commit(store, sha, commit_sha, branch)
     return PublishedTemplate(
         sha256=sha,
@@ -82,6 +100,36 @@ def publish_template(
         published_at=record["published_at"],
         created=created,
     )
+
+
+def template_image(spec: Any) -> str | None:
+    """The pipeline image the template's containers run, if they all run one (the compile's default image)."""
+    if not isinstance(spec, dict):
+        return None
+    pipeline = spec.get("pipelineSpec", spec)
+    executors = pipeline.get("deploymentSpec", {}).get("executors", {}) if isinstance(pipeline, dict) else {}
+    images = {
+        executor["container"]["image"]
+        for executor in executors.values()
+        if isinstance(executor, dict)
+        and isinstance(executor.get("container"), dict)
+        and isinstance(executor["container"].get("image"), str)
+    }
+    return images.pop() if len(images) == 1 else None
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _record_lineage(store: ArtifactStore, sha: str, lineage: Lineage) -> None:
+    """Write the template's lineage record unless one exists: the first commit that published it wins."""
+    path = lineage_record_path(sha)
+    if store.exists(path):
+        return
+    # A concurrent publish of the same template may write its record first; then that one stays.
+    with contextlib.suppress(PublishConflictError):
+        store.write_new(path, lineage_record(lineage, _now()))
 
 
 def resolve_template(store: ArtifactStore, ref: str) -> str:
@@ -105,11 +153,7 @@ def _record_commit(store: ArtifactStore, sha: str, commit_sha: str, branch: str)
     path = commit_record_path(commit_sha)
     existing = _read_record(store, path)
     if existing is None:
-        record = {
-            "template_sha256": sha,
-            "branch": branch,
-            "published_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }
+        record = {"template_sha256": sha, "branch": branch, "published_at": _now()}
         try:
             store.write_new(path, (json.dumps(record, indent=2, sort_keys=True) + "\n").encode())
             return record, True

@@ -25,6 +25,10 @@ def test_publish_twice_is_a_no_op_and_pins_the_template(compiled, tmp_path, caps
     for key in compiled[0].artifacts:
         assert (tmp_path / key).is_file()
     assert f"commits/{COMMIT}.json" in " ".join(files)
+    # The lineage record beside the template: what the trigger function labels event runs of it with.
+    lineage = json.loads((tmp_path / "templates" / first["template_sha256"] / "lineage.json").read_text())
+    assert lineage["commit"] == COMMIT and lineage["modules_sha256"] == first["modules_sha256"]
+    assert lineage["image"] == compiled[0].image
 
 
 def test_publish_refuses_bad_input(tmp_path, capsys):
@@ -80,6 +84,7 @@ def test_submit_vertex_resolves_a_commit_to_its_immutable_template(compiled, tmp
 
     class Recorder:
         def __init__(self, config, template_uri, credentials=None):
+            self.template_uri = template_uri
             sent.append(template_uri)
 
         def submit(self, request):
@@ -95,7 +100,12 @@ def test_submit_vertex_resolves_a_commit_to_its_immutable_template(compiled, tmp
     assert request.job_id == submit.job_id_for("penguins-dev", "msg-1")
     assert request.parameters == {"num_epochs": 4, "learning_rate": 0.01, "span_start": 0, "span_end": 0}
     assert request.labels["source"] == "manual" and request.labels["spans"] == "newest"
-    assert len(request.labels["modules"]) == 12
+    assert len(request.labels["modules"]) == 12 and request.labels["trigger"] == "msg-1"
+    # The working tree's lineage, by the rule event runs are labelled by too (contracts.run_request).
+    lineage = submit.working_tree_lineage()
+    assert request.labels["commit"] == lineage.commit[:12] and request.labels["modules"] == lineage.modules_sha256[:12]
+    # The template the commit reference resolved to, as a run of a named template is labelled.
+    assert request.labels["template"] == template.split("/templates/")[1][:12]
     assert "submitted" in capsys.readouterr().out
 
 

@@ -131,3 +131,26 @@ def test_bad_job_ids_and_labels_are_refused():
         RunRequest(job_id="Penguins_Run", parameters={})
     with pytest.raises(SubmissionError, match="label"):
         RunRequest(job_id="penguins-x", parameters={}, labels={"Commit": "abc"})
+
+
+def test_the_job_is_the_contracts_construction(compiled, monkeypatch):  # noqa: F811
+    """CI's submitter and the trigger function build a PipelineJob from the same pipeline_job_arguments."""
+    from google.cloud import aiplatform
+
+    from contracts.run_request import pipeline_job_arguments
+
+    built = []
+    monkeypatch.setattr(aiplatform, "PipelineJob", lambda **kwargs: built.append(kwargs))
+    config = load_environment("dev")
+    credentials = AnonymousCredentials()
+    VertexSubmitter(config, str(compiled[0].spec_path), credentials=credentials).build_job(REQUEST)
+    expected = pipeline_job_arguments(
+        REQUEST,
+        pipeline_name="penguins-dev",
+        template=str(compiled[0].spec_path),
+        pipeline_root=config.gcp.pipeline_root("penguins-dev"),
+        project="my-dev-project",
+        location="europe-west4",
+    )
+    assert built == [{**expected, "credentials": credentials}]
+    assert expected["pipeline_root"] == "gs://penguins-dev-pipeline-root/penguins-dev"

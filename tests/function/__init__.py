@@ -1,14 +1,19 @@
-"""Tests of the trigger Cloud Function (cloudfunctions/trigger_pipeline), and what they share.
+"""Tests of the trigger Cloud Function (cloudfunctions/trigger_pipeline) on its own runtime, and what they share.
 
-The function's folder deploys on its own, so its modules are imported as Cloud Functions does: from their
-folder on sys.path (`trigger_message`, and `main` loaded by functions-framework).
+`nox -s function_tests` runs them on Python 3.12 with exactly the function's locked requirements (plus the
+test tools), the repository root on the path for `contracts` as the deployed archive ships it. The function's
+modules are imported as Cloud Functions does, from their folder on sys.path (conftest.py puts it there), and
+`main` is loaded by functions-framework. Nothing here imports TensorFlow, TFX, pipelines/ or localcloud/: the
+local backend's tests, which need them, are tests/unit/test_function_local_backend.py.
+
+This module holds plain helpers (the events Pub/Sub posts, the logs the function writes); fixtures are in
+conftest.py.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -21,9 +26,27 @@ EVENT_TYPE = "google.cloud.pubsub.topic.v1.messagePublished"
 # The article's message, and what its Cloud Scheduler job sends (the same values as strings).
 ARTICLE_MESSAGE = {"num_epochs": 3, "learning_rate": 1e-2}
 SCHEDULER_MESSAGE = {"num_epochs": "3", "learning_rate": "1e-2"}
-
-if str(FUNCTION_DIR) not in sys.path:
-    sys.path.insert(0, str(FUNCTION_DIR))
+GOLDEN_TEMPLATE = REPO_ROOT / "tests" / "golden" / "vertex_pipeline_dev.json"
+VERTEX_ENV = {
+    "TRIGGER_BACKEND": "vertex",
+    "PROJECT": "my-dev-project",
+    "REGION": "europe-west4",
+    "PIPELINE_ROOT": "gs://penguins-dev-pipeline-root/penguins-dev",
+    "SERVICE_ACCOUNT": "penguins-dev-pipeline@my-dev-project.iam.gserviceaccount.com",
+    "PIPELINE_NAME": "penguins-dev",
+}
+# What `nox -s publish` records beside a template published from a commit (release/publishing/templates.py).
+LINEAGE = {
+    "commit": "c0ffee" + "0" * 34,
+    "modules_sha256": "8502dcf44e3d" + "1" * 52,
+    "image": "europe-west4-docker.pkg.dev/my-dev-project/penguins-dev-images/pipeline@sha256:" + "2" * 64,
+    "published_at": "2026-11-22T04:57:31+00:00",
+}
+# Every variable the function reads: a test starts from none of them set.
+FUNCTION_ENV = (
+    "TRIGGER_BACKEND", "DRY_RUN_LOG", "PIPELINE_NAME", "TEMPLATE_URI", "PROJECT", "REGION", "PIPELINE_ROOT",
+    "SERVICE_ACCOUNT", "NETWORK", "LOCAL_ENV_FILE", "LOCAL_ROOT",
+)  # fmt: skip
 
 
 def pubsub_envelope(
@@ -72,6 +95,13 @@ def structured_event(envelope: Any, event_id: str) -> tuple[dict[str, str], byte
 
 
 EVENT_MODES = {"binary": binary_event, "structured": structured_event}
+
+
+def post(client, payload, message_id, mode="binary", attributes=None, raw=False, envelope=None):
+    """Deliver one message to the function through a Flask test client, as Eventarc would."""
+    envelope = pubsub_envelope(payload, message_id, attributes, raw=raw) if envelope is None else envelope
+    headers, body = EVENT_MODES[mode](envelope, message_id)
+    return client.post("/", headers=headers, data=body)
 
 
 def read_log(path: Path) -> list[dict[str, Any]]:

@@ -2,8 +2,7 @@
 
 Whatever a message carries, the function never crashes on it (a bad message is acknowledged with a 2xx and one
 WARNING line) and never submits an invalid run: every dry-run log line re-validates with TriggerMessage and with
-the pipeline's own contract, contracts.run_request.RunRequest. (`trigger_message` comes from the function's
-folder, which tests/function/__init__.py puts on sys.path.)
+the run request contract, contracts.run_request.RunRequest, that every submission path builds.
 """
 
 from __future__ import annotations
@@ -19,10 +18,10 @@ import functions_framework
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from trigger_message import TriggerMessage
 
 from contracts.run_request import RunRequest
-from tests.function import EVENT_MODES, MAIN, log_lines, pubsub_envelope, read_log
+from contracts.trigger_message import TriggerMessage
+from tests.function import EVENT_MODES, FUNCTION_ENV, MAIN, log_lines, pubsub_envelope, read_log
 
 FUZZ = settings(max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 MESSAGE_IDS = itertools.count()
@@ -128,7 +127,7 @@ modes = st.sampled_from(sorted(EVENT_MODES))
 def fuzz_env(tmp_path_factory):
     log = tmp_path_factory.mktemp("fuzz") / "dry-run.jsonl"
     with pytest.MonkeyPatch.context() as patch:
-        for name in ("PIPELINE_NAME", "TEMPLATE_URI", "LOCAL_ENV_FILE", "LOCAL_ROOT"):
+        for name in FUNCTION_ENV:
             patch.delenv(name, raising=False)
         patch.setenv("TRIGGER_BACKEND", "dry-run")
         patch.setenv("DRY_RUN_LOG", str(log))

@@ -1,6 +1,7 @@
 """The trigger message contract: what is accepted, what is converted, and what is refused naming the field.
 
-`trigger_message` comes from the function's folder, which tests/function/__init__.py puts on sys.path.
+contracts/trigger_message.py, shipped in the function's archive: the function, the Scheduler payloads infra
+writes (contracts/environment.py) and the local trigger command all validate with it.
 """
 
 from __future__ import annotations
@@ -9,11 +10,11 @@ import json
 import math
 
 import pytest
-import trigger_message
-from trigger_message import MessageError, TriggerMessage, parse_message
 
+from contracts import trigger_message
 from contracts.parameters import LEARNING_RATE, NUM_EPOCHS, SPAN_END, SPAN_START, validate_span_range
 from contracts.run_request import validate_parameters
+from contracts.trigger_message import MessageError, TriggerMessage, parse_message
 from tests.function import ARTICLE_MESSAGE, SCHEDULER_MESSAGE
 
 BASE = {"num_epochs": 3, "learning_rate": 0.01}
@@ -71,8 +72,6 @@ def test_defaults_and_parameters():
     assert message.source == "pubsub"
     assert message.idempotency_key is None
     assert message.parameters() == {"num_epochs": 3, "learning_rate": 0.01, "span_start": 0, "span_end": 0}
-    assert message.spans_label() == "newest"
-    assert parse_message(with_(span_start=2, span_end=2)).spans_label() == "2-2"
     # What a message asks for is what the pipeline's own contract accepts, unchanged.
     assert validate_parameters(message.parameters()) == message.parameters()
 
@@ -244,29 +243,41 @@ def test_a_validated_message_round_trips():
     assert parse_message(json.dumps(dumped)) == message
 
 
-def test_ranges_match_the_pipeline_parameters():
-    """trigger_message.py restates contracts/parameters.py (the folder deploys on its own): they must agree."""
-    assert (NUM_EPOCHS.minimum, NUM_EPOCHS.maximum) == (trigger_message.NUM_EPOCHS_MIN, trigger_message.NUM_EPOCHS_MAX)
-    assert NUM_EPOCHS.ptype is int and LEARNING_RATE.ptype is float and not NUM_EPOCHS.exclusive_minimum
-    assert (
-        LEARNING_RATE.minimum,
-        LEARNING_RATE.maximum,
-    ) == (trigger_message.LEARNING_RATE_MIN, trigger_message.LEARNING_RATE_MAX)
-    assert LEARNING_RATE.exclusive_minimum
-    for span in (SPAN_START, SPAN_END):
-        assert (span.minimum, span.maximum) == (trigger_message.SPAN_MIN, trigger_message.SPAN_MAX)
-        assert span.default == 0
-    # The span combinations: the same verdict as validate_span_range on a grid around the edges.
+@pytest.mark.parametrize("parameter", [NUM_EPOCHS, LEARNING_RATE, SPAN_START, SPAN_END], ids=lambda p: p.name)
+def test_the_ranges_are_the_pipeline_parameters(parameter):
+    """The message takes each range from contracts/parameters.py: its edges are accepted, just past them refused."""
+    spans = {"span_start": 0, "span_end": 0}
+
+    def message(value):
+        fields = {**BASE, **spans, parameter.name: value}
+        if parameter in (SPAN_START, SPAN_END):  # One span: both ends equal.
+            fields.update(span_start=value, span_end=value)
+        return fields
+
+    low = parameter.minimum if not parameter.exclusive_minimum else parameter.minimum + 1e-9
+    assert parse_message(message(low)).parameters()[parameter.name] == low
+    assert parse_message(message(parameter.maximum)).parameters()[parameter.name] == parameter.maximum
+    for outside in (parameter.minimum if parameter.exclusive_minimum else parameter.minimum - 1, parameter.maximum + 1):
+        with pytest.raises(MessageError) as caught:
+            parse_message(message(outside))
+        assert caught.value.field in (parameter.name, "span_start")
+        assert f"outside {parameter.range_text()}" in caught.value.reason
+    # No range of its own: the module holds no bounds but the parameters'.
+    assert not [name for name in vars(trigger_message) if name.endswith(("_MIN", "_MAX"))]
+
+
+def test_the_span_rule_is_the_pipelines():
+    """The same verdict as validate_span_range on a grid around the edges, with the reason it gives."""
     for start in (0, 1, 2, 5):
         for end in (0, 1, 2, 5):
             try:
                 validate_span_range(start, end)
-                pipeline_ok = True
-            except ValueError:
-                pipeline_ok = False
+                pipeline_error = None
+            except ValueError as err:
+                pipeline_error = str(err)
             try:
                 parse_message(with_(span_start=start, span_end=end))
-                message_ok = True
-            except MessageError:
-                message_ok = False
-            assert message_ok == pipeline_ok, (start, end)
+                message_error = None
+            except MessageError as err:
+                message_error = str(err)
+            assert message_error == pipeline_error, (start, end)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import re
+import ast
+import os
+import shutil
+import subprocess
+import sys
 import zipfile
 
 import pytest
 
-from contracts.environment import REPO_ROOT
-from infra.function_source import build_archive
+from infra.function_source import FUNCTION_DIR, build_archive, repository_imports
 from infra.parts.trigger import function_environment
 from tests.infra.conftest import has_resource, resources, synth_stack
 
@@ -59,14 +62,25 @@ def test_environment_is_what_settings_from_env_needs(configs):
         "PIPELINE_ROOT": "gs://penguins-prod-pipeline-root/penguins-prod",
         "SERVICE_ACCOUNT": "penguins-prod-pipeline@my-prod-project.iam.gserviceaccount.com",
     }
-    # Every variable Settings.from_env requires for the vertex backend (main.py, `require(...)`) is set once a
-    # template is published; main.py imports functions_framework, which this environment does not have.
-    source = (REPO_ROOT / "cloudfunctions" / "trigger_pipeline" / "main.py").read_text()
-    (required,) = re.findall(r'require\(("TEMPLATE_URI".*?)\)', source)
+    assert env["PIPELINE_ROOT"] == config.gcp.pipeline_root(config.pipeline_name)  # The one naming rule.
+    # Every variable Settings.from_env requires for the vertex backend (settings.py, VERTEX_VARIABLES) is set once
+    # a template is published.
     pinned = config.model_copy(update={"gcp": config.gcp.model_copy(update={"trigger": _trigger(config, SHA)})})
     env = function_environment(pinned, pinned.gcp)
-    assert {name.strip(' "') for name in required.split(",")} <= set(env)
+    assert set(_vertex_variables()) <= set(env)
     assert env["TEMPLATE_URI"] == f"gs://penguins-prod-artifacts/templates/{SHA}/pipeline.json"
+
+
+def _vertex_variables() -> tuple[str, ...]:
+    """settings.py's VERTEX_VARIABLES, read from its source (the function's modules import each other flat)."""
+    tree = ast.parse((FUNCTION_DIR / "settings.py").read_text())
+    (value,) = [
+        node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "VERTEX_VARIABLES" for t in node.targets)
+    ]
+    variables: tuple[str, ...] = ast.literal_eval(value)
+    return variables
 
 
 def _trigger(config, sha):
@@ -105,10 +119,70 @@ def test_source_object_is_named_by_content_hash(stacks, tmp_path):
     assert "buckets_artifacts" in obj["bucket"]
 
 
+CONTRACTS_SHIPPED = {
+    "contracts/__init__.py",
+    "contracts/parameters.py",
+    "contracts/run_request.py",
+    "contracts/trigger_message.py",
+}
+
+
 def test_source_archive_is_deterministic_and_deployable(tmp_path):
     first, second = build_archive(tmp_path / "a"), build_archive(tmp_path / "b")
     assert first.sha256 == second.sha256
     names = zipfile.ZipFile(first.path).namelist()
     assert names == sorted(names)
-    assert {"main.py", "trigger_message.py", "requirements.txt"} <= set(names)
+    own = {path.name for path in FUNCTION_DIR.glob("*.py")}
+    assert {"main.py", "settings.py", "vertex.py", "requirements.txt"} <= set(names)
+    # The folder at the top, and under contracts/ exactly the contracts its code imports: no PyYAML-needing
+    # config.py or environment.py, nothing of localcloud/ (the local backend's), release/ or pipelines/.
+    assert set(names) == own | {"requirements.txt"} | CONTRACTS_SHIPPED
     assert not any("__pycache__" in n or n.endswith((".md", ".in")) for n in names)
+
+
+def test_the_unzipped_archive_imports_its_contracts_with_no_repository_on_the_path(tmp_path):
+    """Every module but main.py (which needs functions-framework: tests/function imports it on the runtime)."""
+    source = tmp_path / "source"
+    shutil.unpack_archive(build_archive(tmp_path / "zip").path, source, "zip")
+    modules = sorted(path.stem for path in source.glob("*.py") if path.name != "main.py")
+    probe = (
+        "import importlib, sys; sys.path.append(sys.argv[1])\n"
+        f"for name in {modules!r}: importlib.import_module(name)\n"
+        "import contracts; assert contracts.__path__[0].startswith(sys.argv[1]), contracts.__path__\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] in ('localcloud', 'release', 'pipelines')]\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run(
+        [sys.executable, "-c", probe, str(source)], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def _fake_repository(tmp_path, main_imports: str):
+    """A repository with a function folder, contracts/, localcloud/ and pipelines/, main.py importing `main_imports`."""
+    for rel, text in {
+        "contracts/__init__.py": "",
+        "contracts/rules.py": "from contracts import names\n",
+        "contracts/names.py": "",
+        "contracts/unused.py": "",
+        "pipelines/__init__.py": "",
+        "pipelines/heavy.py": "",
+        "localcloud/service.py": "from pipelines import heavy\n",
+        "cloudfunctions/f/helper.py": "def local():\n    from localcloud import service\n",
+        "cloudfunctions/f/main.py": main_imports,
+    }.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    return tmp_path / "cloudfunctions" / "f"
+
+
+def test_the_archive_follows_the_imports_and_stops_at_the_local_stand_ins(tmp_path):
+    folder = _fake_repository(tmp_path, "import helper\nfrom contracts.rules import X\n")
+    shipped = [p.relative_to(tmp_path.resolve()).as_posix() for p in repository_imports(folder, tmp_path)]
+    assert shipped == ["contracts/__init__.py", "contracts/names.py", "contracts/rules.py"]
+
+
+def test_an_import_the_archive_cannot_ship_is_named(tmp_path):
+    folder = _fake_repository(tmp_path, "from pipelines import heavy\n")
+    with pytest.raises(ValueError, match=r"f imports pipelines/__init__.py, pipelines/heavy.py: .* only contracts/"):
+        repository_imports(folder, tmp_path)

@@ -17,11 +17,17 @@ from google.api_core import exceptions as gexc
 from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 
+from contracts.run_request import BackendUnavailableError, Lineage, lineage_location, read_lineage_record
+from pipelines.staging import content_hash
 from release.publishing.modules import ModulesNotFoundError, publish_modules, resolve_modules
 from release.publishing.store import GcsStore, LocalStore, PublishConflictError, store_for
-from release.publishing.templates import TemplateNotFoundError, publish_template, resolve_template
-from pipelines.staging import content_hash
-from contracts.run_request import BackendUnavailableError
+from release.publishing.templates import (
+    TemplateNotFoundError,
+    lineage_record_path,
+    publish_template,
+    resolve_template,
+    template_image,
+)
 from tests.gcs_emulator import client_for, free_port, running_emulator
 
 COMMIT = "1" * 40
@@ -349,3 +355,78 @@ def test_uncommitted_code_publishes_the_template_without_a_commit_record(tmp_pat
     assert published.commit_sha is None and published.created
     assert store.list("templates/commits/") == []
     assert store.exists(f"templates/{published.sha256}/pipeline.json")
+
+
+# Lineage records
+
+
+IMAGE = "europe-west4-docker.pkg.dev/p/r/pipeline@sha256:" + "3" * 64
+MODULES = "4" * 64
+
+
+def compiled_template(tmp_path, name="penguins"):
+    """A template whose containers all run one image, as the compile writes it."""
+    executors = {f"{c}_executor": {"container": {"image": IMAGE}} for c in ("Trainer", "Pusher")}
+    executors["resolver_executor"] = {"resolver": {}}
+    path = tmp_path / f"{name}.json"
+    path.write_text(
+        json.dumps({"pipelineSpec": {"pipelineInfo": {"name": name}, "deploymentSpec": {"executors": executors}}})
+    )
+    return path
+
+
+def test_a_committed_template_gets_its_lineage_beside_it(store, tmp_path):
+    published = publish_template(
+        store, compiled_template(tmp_path), commit_sha=COMMIT, branch="main", modules_sha256=MODULES
+    )
+    path = lineage_record_path(published.sha256)
+    assert path == f"templates/{published.sha256}/lineage.json"
+    lineage = read_lineage_record(store.read(path), store.uri(path), published.uri)
+    assert lineage == Lineage(commit=COMMIT, modules_sha256=MODULES, template_sha256=published.sha256, image=IMAGE)
+    # Where the function looks for it: beside the template it was given.
+    assert lineage_location(published.uri) == store.uri(path)
+
+
+def test_the_first_commit_to_publish_a_template_keeps_its_lineage(store, tmp_path):
+    template = compiled_template(tmp_path)
+    first = publish_template(store, template, commit_sha=COMMIT, branch="main", modules_sha256=MODULES)
+    record = store.read(lineage_record_path(first.sha256))
+    # Another commit compiling to the same bytes (e.g. a change outside the pipeline): its own commit record,
+    # the first lineage.
+    again = publish_template(store, template, commit_sha=OTHER_COMMIT, branch="main", modules_sha256=MODULES)
+    assert again.sha256 == first.sha256 and again.created
+    assert store.read(lineage_record_path(first.sha256)) == record
+    assert resolve_template(store, f"commit:{OTHER_COMMIT}") == first.uri
+
+
+def test_uncommitted_code_gets_no_lineage_record(store, tmp_path):
+    published = publish_template(
+        store, compiled_template(tmp_path), commit_sha=None, branch="main", modules_sha256=MODULES
+    )
+    assert not store.exists(lineage_record_path(published.sha256))
+
+
+def test_the_image_is_read_from_the_template():
+    assert template_image(json.loads(compiled_template_text())) == IMAGE
+    assert template_image({"pipelineSpec": {"deploymentSpec": {"executors": {}}}}) is None
+    two = {"deploymentSpec": {"executors": {"a": {"container": {"image": "x"}}, "b": {"container": {"image": "y"}}}}}
+    assert template_image(two) is None and template_image([]) is None
+
+
+def compiled_template_text():
+    executors = {"Trainer_executor": {"container": {"image": IMAGE}}}
+    return json.dumps({"pipelineSpec": {"deploymentSpec": {"executors": executors}}})
+
+
+@pytest.mark.parametrize(
+    ("record", "problem"),
+    [
+        (b"{not json", "invalid JSON"),
+        (b"[]", "expected a JSON object"),
+        (json.dumps({"commit": 12}).encode(), "commit must be a non-empty string"),
+        (json.dumps({"modules_sha256": "abc"}).encode(), "modules_sha256 'abc' is not a sha256"),
+    ],
+)
+def test_a_broken_lineage_record_is_named(record, problem):
+    with pytest.raises(ValueError, match=rf"^gs://b/templates/x/lineage\.json: .*{problem}"):
+        read_lineage_record(record, "gs://b/templates/x/lineage.json")
