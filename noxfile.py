@@ -20,7 +20,7 @@ sys.path.insert(0, str(REPO))  # nox does not put the noxfile's folder on the im
 
 from ci.credentials import MISSING as CREDENTIALS_MISSING  # noqa: E402
 from ci.credentials import credentials_file  # noqa: E402
-from ci.python310 import MISSING_PY310, find_python310  # noqa: E402
+from ci.python310 import MISSING_PY310, MISSING_PY312, find_python, find_python310  # noqa: E402
 from ci.runner import TF_ENV as STEP_TF_ENV  # noqa: E402
 from ci.workflows import SESSION_COMMANDS  # noqa: E402
 
@@ -30,17 +30,19 @@ TEST_LOCKS = (REQ / "pipeline.txt", REQ / "dev.txt")
 LINT_LOCKS = (REQ / "lint.txt",)
 INFRA_LOCKS = (REQ / "infra.txt",)
 CHECKOV_LOCKS = (REQ / "checkov.txt",)
+FUNCTION_DIR = REPO / "cloudfunctions" / "trigger_pipeline"
+# The function's tests: exactly its own lock (what Cloud Functions installs) plus the test tools.
+FUNCTION_TEST_LOCKS = (FUNCTION_DIR / "requirements.txt", REQ / "function-tests.txt")
 # Type-checked code: everything that does not import TensorFlow/TFX (those ship no usable stubs).
 TYPED = (
     "ci",
-    "envconfig",
-    "contracts/parameters.py",
+    "contracts",
     "pipelines/staging.py",
     "pipelines/local_data.py",
-    "contracts/run_request.py",
     "localcloud/run_store.py",
     "localcloud/run_service.py",
     "localcloud/runs_cli.py",
+    "release/lineage.py",
     "pipelines/outcome.py",
     "infra/checks.py",
     "infra/checkov_run.py",
@@ -51,7 +53,7 @@ TYPED = (
 TFX_VENV = REPO / ".nox" / "tfx"
 INFRA_VENV = REPO / ".nox" / "infra"
 INFRA_OUT = REPO / "build" / "infra"  # the synthesized Terraform JSON: stacks/<env>/cdk.tf.json
-# The infra code imports envconfig and ci; CHECKPOINT_DISABLE turns off CDKTF's telemetry.
+# The infra code imports contracts and ci; CHECKPOINT_DISABLE turns off CDKTF's telemetry.
 INFRA_ENV = {"PYTHONPATH": str(REPO), "CHECKPOINT_DISABLE": "1"}
 UV = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
 # Read by TensorFlow at import: TFX 1.16 expects tf_keras (Keras 2), not Keras 3; quiet the C++ logs.
@@ -63,6 +65,8 @@ nox.options.error_on_missing_interpreters = True
 nox.options.sessions = ["lint", "tests"]
 
 PY310 = find_python310()
+# The Cloud Function's runtime (python312): its tests run on it.
+PY312 = find_python("3.12")
 
 
 def _require_py310(session: nox.Session) -> None:
@@ -131,7 +135,7 @@ def run_tfx(session: nox.Session, *args: str) -> None:
 
 @nox.session(python=False)
 def lock(session: nox.Session) -> None:
-    """Regenerate every lock file in requirements/ from its .in file (needs uv and the package index)."""
+    """Regenerate every lock file from its .in file: requirements/ and the function's (needs uv and the index)."""
     compile_ = ("uv", "pip", "compile", "--generate-hashes", "--quiet")
     linux310 = ("--python-version", "3.10", "--python-platform", "x86_64-manylinux_2_36")
     with session.chdir(REQ):
@@ -145,6 +149,16 @@ def lock(session: nox.Session) -> None:
             session.run(
                 *compile_, "--universal", "--python-version", "3.10", f"{name}.in", "-o", f"{name}.txt", external=True
             )
+    # The function's own lock, for its runtime (python312 on Ubuntu 22.04, glibc 2.35), and its test tools.
+    function312 = ("--python-version", "3.12", "--python-platform", "x86_64-manylinux_2_35")
+    with session.chdir(FUNCTION_DIR):
+        session.run(*compile_, *function312, "requirements.in", "-o", "requirements.txt", external=True)
+    with session.chdir(REQ):
+        # Relative: the lock's header names the command, and a path of this checkout would not hold elsewhere.
+        function_lock = str(Path("..") / FUNCTION_DIR.relative_to(REPO) / "requirements.txt")
+        session.run(
+            *compile_, *function312, "function-tests.in", "-c", function_lock, "-o", "function-tests.txt", external=True
+        )
 
 
 @nox.session
@@ -169,10 +183,28 @@ def tests(session: nox.Session) -> None:
     if session.posargs:
         session.run("pytest", *session.posargs, env=TF_ENV)
         return
-    # tests/infra needs CDKTF, which lives in the infra environment: infra_tests runs it.
-    session.run("pytest", "--ignore=tests/infra", env=TF_ENV)
+    # tests/infra needs CDKTF, which lives in the infra environment: infra_tests runs it. tests/function runs
+    # on the function's own runtime and requirements: function_tests runs it.
+    session.run("pytest", "--ignore=tests/infra", "--ignore=tests/function", env=TF_ENV)
+    session.notify("function_tests")
     session.notify("checkov")
     session.notify("infra_tests")
+
+
+# Without Python 3.12 this session gets no venv, so its first line can say what is missing.
+@nox.session(python=PY312 or False)
+def function_tests(session: nox.Session) -> None:
+    """tests/function: the Cloud Function on Python 3.12 (its runtime) with exactly its own locked requirements.
+
+    Arguments go to pytest and run only those (default tests/function), e.g. `-- tests/function/test_settings.py`.
+    No TensorFlow, TFX or pipeline code here: the tests of the function's local backend, which needs them, are in
+    tests/unit (the TFX environment).
+    """
+    if PY312 is None:
+        session.error(MISSING_PY312)
+    install_locked(session, FUNCTION_TEST_LOCKS)
+    # The repository root on the path: the function imports `contracts`, as its deployed source ships it.
+    session.run("pytest", *(session.posargs or ["tests/function"]), env={"PYTHONPATH": str(REPO)})
 
 
 @nox.session(python=False)
@@ -329,27 +361,45 @@ def infra_python(session: nox.Session) -> str:
     return shared_python(session, INFRA_VENV, INFRA_LOCKS)
 
 
+def _synthesize(session: nox.Session, *args: str) -> None:
+    """python -m infra.synth in the infra venv: CDKTF runs jsii, so this is what needs Node.js."""
+    session.run(
+        infra_python(session), "-m", "infra.synth", "--out", str(INFRA_OUT), *args, env=INFRA_ENV, external=True
+    )
+
+
+def _require_synthesized(session: nox.Session) -> None:
+    """Stop, naming the folder, unless an earlier synth wrote at least one stack's Terraform JSON."""
+    stacks = INFRA_OUT / "stacks"
+    if not any(stacks.glob("*/cdk.tf.json")):
+        session.error(f"{stacks} holds no synthesized stack (<env>/cdk.tf.json): run `nox -s synth` first")
+
+
 @nox.session(python=False)
 def synth(session: nox.Session) -> None:
     """Synthesize every cloud environment's CDKTF stack to build/infra/stacks/<env>/cdk.tf.json (all or none)."""
-    session.run(
-        infra_python(session),
-        "-m",
-        "infra.synth",
-        "--out",
-        str(INFRA_OUT),
-        *session.posargs,
-        env=INFRA_ENV,
-        external=True,
-    )
+    _synthesize(session, *session.posargs)
+
+
+# Cloud Build's synth step runs in an image with Node.js; the checks step after it needs only Python 3.10.
+SYNTHESIZED = "--synthesized"
 
 
 @nox.session(python=PY310 or False)
 def checkov(session: nox.Session) -> None:
-    """Synthesize, then the project's own infra checks and checkov on the Terraform JSON, offline; any failure fails."""
+    """The project's own infra checks and checkov on the synthesized Terraform JSON, offline; any failure fails.
+
+    Synthesizes first; `nox -s checkov -- --synthesized` checks what `nox -s synth` wrote instead (no Node.js
+    needed), and stops naming the folder when there is nothing to check.
+    """
     _require_py310(session)
+    if session.posargs not in ([], [SYNTHESIZED]):
+        session.error(f"usage: nox -s checkov [-- {SYNTHESIZED}]; got {' '.join(session.posargs)}")
+    if SYNTHESIZED in session.posargs:
+        _require_synthesized(session)
+    else:
+        _synthesize(session)
     install_locked(session, CHECKOV_LOCKS)
-    session.run(infra_python(session), "-m", "infra.synth", "--out", str(INFRA_OUT), env=INFRA_ENV, external=True)
     session.run("python", "-m", "infra.checks", str(INFRA_OUT), env=INFRA_ENV)
     session.run("python", "-m", "infra.checkov_run", str(INFRA_OUT), env=INFRA_ENV)
 

@@ -45,10 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     warnings.filterwarnings("ignore", category=FutureWarning)
 
-    from contracts.config import load_environment
-    from contracts.config import environment_file
-    from localcloud import run_store
+    from contracts.config import environment_file, load_environment
     from contracts.run_request import RunRequest, job_id_for
+    from localcloud import run_store
     from localcloud.run_service import LocalSubmitter
 
     results: dict = {}

@@ -4,9 +4,11 @@
     python -m ci.plan --base origin/main            # committed and uncommitted changes since that ref
     python -m ci.plan --base HEAD~1 --committed-only
 
-Output: {"workflows": [...], "triggers": [...], "superseded": {...}, "files": [...]}. `workflows` is what runs
-(sorted; empty for a documentation-only change); `triggers` is what Cloud Build's filters would fire (a
-superseded trigger still fires there and stops at its first step, see ci/cloudbuild/modules.yaml).
+Output: {"workflows": [...], "triggers": [...], "superseded": {...}, "pull_request": [...], "files": [...]}.
+`workflows` is what a push runs (sorted; empty for a documentation-only change); `triggers` is what Cloud
+Build's push filters would fire (a superseded trigger still fires there and stops at its first step, see
+ci/cloudbuild/modules.yaml); `pull_request` is what a pull request with these changes runs (the `checks` that
+gate its merge).
 Exit status: 0 planned, 2 bad input (unknown ref, no history, bad path).
 """
 
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ci.changes import ChangesError, changes_since
-from ci.routing import SUPERSEDES, fired, normalize, plan_workflows
+from ci.routing import SUPERSEDES, fired, fired_on_pull_request, normalize, plan_workflows
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,7 +32,13 @@ def plan(files: list[str]) -> dict[str, Any]:
     triggers = fired(paths)
     workflows = plan_workflows(paths)
     superseded = {w: SUPERSEDES[w] for w in triggers if w not in workflows}
-    return {"workflows": workflows, "triggers": triggers, "superseded": superseded, "files": paths}
+    return {
+        "workflows": workflows,
+        "triggers": triggers,
+        "superseded": superseded,
+        "pull_request": fired_on_pull_request(paths),
+        "files": paths,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,7 +3,9 @@
 The single source for local change planning (`python -m ci.plan`, `nox -s cicd`) and for the Cloud Build
 trigger filters that infra/ provisions: each workflow's `included` and `ignored` globs become its trigger's
 `included_files` and `ignored_files`, and `fires` applies them with Cloud Build's rules, so what the local
-planner decides is what Cloud Build would fire.
+planner decides is what Cloud Build would fire. A route's `event` says whether its trigger fires on a push to
+the CI branch (the workflows the local main job runs) or on a pull request to it (the `checks` that gate a
+merge, which `.ci/run` runs locally).
 
 Cloud Build's rules (google.devtools.cloudbuild.v1.BuildTrigger): files matching an ignored glob are
 dropped; a trigger whose change has no file left does not fire; otherwise it fires if `included` is empty or
@@ -26,6 +28,16 @@ class Route:
     included: tuple[str, ...]
     ignored: tuple[str, ...]
     description: str
+    # What the trigger listens to: "push" (a push to the CI branch; the local main job plans these) or
+    # "pull_request" (a pull request to it: the checks that gate a merge, shown apart by `ci.plan`).
+    event: str = "push"
+
+    def __post_init__(self) -> None:
+        if self.event not in EVENTS:
+            raise ValueError(f"route {self.workflow!r}: event {self.event!r}; expected one of {', '.join(EVENTS)}")
+
+
+EVENTS = ("push", "pull_request")
 
 
 # Documentation never runs anything.
@@ -89,6 +101,7 @@ ROUTES: tuple[Route, ...] = (
             "envs/**",
             "requirements/infra.*",
             "ci/routing.py",
+            "ci/import_graph.py",
             *NOX,
             "ci/cloudbuild/infra.yaml",
         ),
@@ -98,12 +111,26 @@ ROUTES: tuple[Route, ...] = (
     Route(
         workflow="function",
         config="ci/cloudbuild/function.yaml",
-        included=("cloudfunctions/**", CONTRACTS, *NOX, "ci/cloudbuild/function.yaml"),
+        # cloudfunctions/** holds the function's own requirements; its test tools are locked beside the others.
+        included=("cloudfunctions/**", CONTRACTS, "requirements/function-tests.*", *NOX, "ci/cloudbuild/function.yaml"),
         ignored=DOCS,
         description="test the trigger function, then synthesize and check the stack that deploys it",
     ),
+    Route(
+        workflow="checks",
+        config="ci/cloudbuild/checks.yaml",
+        # No filter: a required status check has to report on every pull request, a documentation-only one
+        # included (a trigger that does not fire leaves the check pending and the merge blocked).
+        included=(),
+        ignored=(),
+        description="lint and the whole test suite on every pull request to the CI branch",
+        event="pull_request",
+    ),
 )
 WORKFLOWS: tuple[str, ...] = tuple(route.workflow for route in ROUTES)
+# What a push runs (the local main job's workflows) and what a pull request runs (the checks gating a merge).
+PUSH_ROUTES: tuple[Route, ...] = tuple(r for r in ROUTES if r.event == "push")
+PULL_REQUEST_ROUTES: tuple[Route, ...] = tuple(r for r in ROUTES if r.event == "pull_request")
 # A workflow that runs everything another one does makes that one redundant for the same change.
 SUPERSEDES: dict[str, str] = {"modules": "full"}
 
@@ -175,10 +202,15 @@ def fires(workflow_route: Route, changed: Iterable[str]) -> bool:
     return any(matches(glob, path) for glob in workflow_route.included for path in remaining)
 
 
-def fired(changed: Iterable[str]) -> list[str]:
-    """The workflows whose Cloud Build triggers fire for these changes, sorted."""
+def fired(changed: Iterable[str], routes: tuple[Route, ...] = PUSH_ROUTES) -> list[str]:
+    """The workflows whose Cloud Build triggers fire for these changes, sorted (on a push, by default)."""
     paths = [normalize(path) for path in changed]
-    return sorted(r.workflow for r in ROUTES if fires(r, paths))
+    return sorted(r.workflow for r in routes if fires(r, paths))
+
+
+def fired_on_pull_request(changed: Iterable[str]) -> list[str]:
+    """The checks a pull request with these changes runs, sorted."""
+    return fired(changed, PULL_REQUEST_ROUTES)
 
 
 def plan_workflows(changed: Iterable[str]) -> list[str]:

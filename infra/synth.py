@@ -17,8 +17,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from contracts.trigger_message import MessageError
 from contracts.config import ConfigError
+from contracts.trigger_message import MessageError
 from infra.app import ENVIRONMENTS, build_app, load_configs
 
 DEFAULT_OUT = Path("build") / "infra"

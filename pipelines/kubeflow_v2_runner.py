@@ -20,8 +20,8 @@ import time
 import warnings
 from pathlib import Path
 
-from contracts.handover import result_value
 from contracts.config import REPO_ROOT, ConfigError, load_environment
+from contracts.handover import result_value
 
 GOLDEN = REPO_ROOT / "tests" / "golden" / "vertex_pipeline_dev.json"
 # The golden spec is compiled for `dev` with this stand-in digest; normalisation hides it anyway.

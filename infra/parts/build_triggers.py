@@ -2,8 +2,10 @@
 
 The routing table is the single source: the local planner (`nox -s cicd`) and these triggers apply the same
 included/ignored globs, so what fires locally is what fires on Google Cloud (tests/infra checks they agree).
-Triggers listen on a 2nd-gen GitHub connection that a platform engineer creates once (infra/README.md), run as
-the CI account (never the legacy Cloud Build account), and in prod wait for an approver.
+A route's event picks the trigger's: a push to the CI branch, or a pull request to it (the `checks`, which a
+branch protection rule can require before a merge). Triggers listen on a 2nd-gen GitHub connection that a
+platform engineer creates once (infra/README.md), run as the CI account (never the legacy Cloud Build
+account), and in prod wait for an approver.
 """
 
 from __future__ import annotations
@@ -20,6 +22,21 @@ from infra.parts.service_accounts import ServiceAccounts
 def repository_resource(gcp: Gcp) -> str:
     ci = gcp.ci
     return f"projects/{gcp.project}/locations/{gcp.region}/connections/{ci.connection}/repositories/{ci.repository}"
+
+
+# A pull request from a fork runs its own code as the CI account: it waits for a collaborator's `/gcbrun`
+# comment; pull requests from collaborators run at once.
+PULL_REQUEST_COMMENTS = "COMMENTS_ENABLED_FOR_EXTERNAL_CONTRIBUTORS_ONLY"
+
+
+def repository_event_config(route: Route, gcp: Gcp) -> dict[str, object]:
+    """The trigger's repository and event: a push to the CI branch, or a pull request whose base is that branch."""
+    branch = {"branch": gcp.ci.branch}
+    if route.event == "pull_request":
+        event: dict[str, object] = {"pull_request": {**branch, "comment_control": PULL_REQUEST_COMMENTS}}
+    else:
+        event = {"push": branch}
+    return {"repository": repository_resource(gcp), **event}
 
 
 def substitutions(config: EnvironmentConfig, gcp: Gcp, logs_bucket: str) -> dict[str, str]:
@@ -48,9 +65,10 @@ class BuildTriggers(Construct):
                 name=gcp.name(route.workflow),
                 description=route.description,
                 filename=route.config,
-                included_files=list(route.included),
-                ignored_files=list(route.ignored),
-                repository_event_config={"repository": repository_resource(gcp), "push": {"branch": gcp.ci.branch}},
+                # An empty list is no filter: left out rather than synthesized as [].
+                included_files=list(route.included) or None,
+                ignored_files=list(route.ignored) or None,
+                repository_event_config=repository_event_config(route, gcp),
                 # The account's full resource name: projects/<project>/serviceAccounts/<email>.
                 service_account=accounts.accounts["ci"].id,
                 substitutions=substitutions(config, gcp, buckets.name("build-logs")),

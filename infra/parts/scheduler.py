@@ -20,8 +20,8 @@ from cdktf_cdktf_provider_google.pubsub_topic import PubsubTopic
 from cdktf_cdktf_provider_google.pubsub_topic_iam_member import PubsubTopicIamMember
 from constructs import Construct
 
-from contracts.trigger_message import parse_message
 from contracts.environment import Gcp, Schedule
+from contracts.trigger_message import parse_message
 from infra.parts.service_accounts import ServiceAccounts
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ci.routing import ROUTES
-from tests.infra.conftest import resources
+from ci.routing import PULL_REQUEST_ROUTES, PUSH_ROUTES, ROUTES
+from tests.infra.conftest import has_resource, resources
 
 
 def _triggers(stack):
@@ -18,8 +18,9 @@ def test_one_trigger_per_route_with_the_routes_filters(stacks, env):
     assert set(triggers) == {f"penguins-{env}-{route.workflow}" for route in ROUTES}
     for route in ROUTES:
         trigger = triggers[f"penguins-{env}-{route.workflow}"]
-        assert trigger["included_files"] == list(route.included)
-        assert trigger["ignored_files"] == list(route.ignored)
+        # An empty filter is left out: Cloud Build then considers every changed file.
+        assert trigger.get("included_files", []) == list(route.included)
+        assert trigger.get("ignored_files", []) == list(route.ignored)
         assert trigger["filename"] == route.config
         assert trigger["description"] == route.description
 
@@ -32,10 +33,38 @@ def test_triggers_run_as_ci_on_the_connected_repository(stacks, env):
         assert trigger["service_account"].endswith(".id}")
         assert trigger["location"] == "europe-west4"
         repository = f"projects/my-{env}-project/locations/europe-west4/connections/github/repositories/penguins-cicd"
-        assert trigger["repository_event_config"] == {"repository": repository, "push": {"branch": "^main$"}}
+        assert trigger["repository_event_config"]["repository"] == repository
         subs = trigger["substitutions"]
         assert (subs["_ENV"], subs["_REGION"], subs["_NAME_PREFIX"]) == (env, "europe-west4", f"penguins-{env}")
         assert subs["_LOGS_BUCKET"].startswith("${google_storage_bucket.buckets_build-logs_")
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_push_routes_fire_on_a_push_to_the_ci_branch(stacks, configs, env):
+    triggers = _triggers(stacks[env])
+    for route in PUSH_ROUTES:
+        event = triggers[f"penguins-{env}-{route.workflow}"]["repository_event_config"]
+        assert set(event) == {"repository", "push"}
+        assert event["push"] == {"branch": configs[env].gcp.ci.branch}
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_the_checks_fire_on_every_pull_request_to_the_ci_branch(stacks, synthesized, configs, env):
+    """A pull_request block on the branch regex, no file filter, the checks config; forks wait for /gcbrun."""
+    assert [r.workflow for r in PULL_REQUEST_ROUTES] == ["checks"]
+    trigger = _triggers(stacks[env])[f"penguins-{env}-checks"]
+    event = trigger["repository_event_config"]
+    assert set(event) == {"repository", "pull_request"}
+    assert event["pull_request"] == {
+        "branch": configs[env].gcp.ci.branch,
+        "comment_control": "COMMENTS_ENABLED_FOR_EXTERNAL_CONTRIBUTORS_ONLY",
+    }
+    assert "included_files" not in trigger and "ignored_files" not in trigger
+    assert has_resource(
+        synthesized[env],
+        "google_cloudbuild_trigger",
+        {"name": f"penguins-{env}-checks", "filename": "ci/cloudbuild/checks.yaml"},
+    )
 
 
 @pytest.mark.parametrize(("env", "required"), [("dev", False), ("prod", True)])

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from contracts.trigger_message import MessageError, parse_message
 from contracts.environment import Schedule
+from contracts.trigger_message import MessageError, parse_message
 from infra.parts.scheduler import message_data, publish_body
 from tests.infra.conftest import resources
 

@@ -11,10 +11,10 @@ import uuid
 import pytest
 
 from contracts.config import load_environment
-from release.publishing.modules import publish_modules, resolve_modules
-from release.publishing.store import store_for
 from contracts.run_request import RunRequest, job_id_for
 from pipelines.vertex_compile import MODULES_DIR
+from release.publishing.modules import publish_modules, resolve_modules
+from release.publishing.store import store_for
 
 pytestmark = pytest.mark.live
 
@@ -32,9 +32,9 @@ def test_compiled_template_runs_on_vertex_and_resubmission_is_idempotent(tmp_pat
     image = os.environ.get("LIVE_PIPELINE_IMAGE")
     if not image:
         pytest.skip("LIVE_PIPELINE_IMAGE (the pipeline image by digest) is not set")
+    from pipelines.vertex_compile import compile_pipeline
     from release.publish import publish_compiled
     from release.vertex import VertexSubmitter
-    from pipelines.vertex_compile import compile_pipeline
 
     config = load_environment("dev")
     compiled = compile_pipeline(config, image=image, output_dir=tmp_path)

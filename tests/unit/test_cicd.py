@@ -130,6 +130,7 @@ def test_plan_cli_with_a_base(repo, capsys):
     assert plan_main(["--repo", str(repo), "--base", "HEAD~1"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["workflows"] == ["infra"] and result["files"] == ["infra/main.py"]
+    assert result["pull_request"] == ["checks"]  # shown apart: the main job never runs it
     assert plan_main(["--repo", str(repo), "--base", "nope"]) == 2
 
 

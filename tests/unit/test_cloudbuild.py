@@ -9,11 +9,13 @@ import re
 import pytest
 import yaml
 
-from ci.routing import ROUTES
+from ci.routing import PUSH_ROUTES, ROUTES
 from ci.workflows import UNIT_TESTS, Context, steps
 from contracts.config import REPO_ROOT
 
 CONFIGS = {r.workflow: REPO_ROOT / r.config for r in ROUTES}
+# The workflows a push runs: the local main job runs their steps (the pull-request checks are `.ci/run`'s).
+PUSH_CONFIGS = sorted(r.workflow for r in PUSH_ROUTES)
 # Steps that cannot be nox sessions, by id, with the image they must use and the local session they stand for.
 TOOL_STEPS = {
     "build-image": ("gcr.io/kaniko-project/executor:", None),  # locally: part of the `image` session
@@ -80,7 +82,7 @@ def test_logging_timeouts_and_pinned_images(workflow):
         assert not re.search(r"git\s+(clone|fetch|checkout|pull)", joined), f"{step['id']}: builds use /workspace"
 
 
-@pytest.mark.parametrize("workflow", sorted(CONFIGS))
+@pytest.mark.parametrize("workflow", PUSH_CONFIGS)
 def test_cloud_build_runs_the_local_steps_in_the_same_order(workflow):
     ctx = Context("dev", "0" * 40, "main", "run", False, "build/cicd/run")
     local = [s.session for s in steps(workflow, ctx)]
@@ -127,4 +129,20 @@ def test_the_tests_run_alongside_image_and_compile_and_publish_waits_for_them(wo
 def test_every_route_has_its_cloud_build_config():
     for candidate in ROUTES:
         assert (REPO_ROOT / candidate.config).is_file(), candidate.config
-        assert candidate.included, f"{candidate.workflow}: an empty included list would fire on any change"
+        # A pull-request check fires on any change on purpose (ci/routing.py says why); a push workflow never.
+        if candidate.event == "push":
+            assert candidate.included, f"{candidate.workflow}: an empty included list would fire on any change"
+
+
+@pytest.mark.parametrize("workflow", ["infra", "function"])
+def test_the_checks_consume_what_synth_wrote_in_its_own_image(workflow):
+    """Only the synth step's image has Node.js: checkov checks build/infra as synth left it, never re-synthesizing."""
+    cloud = {_session_of(step): step for step in _load(workflow)["steps"]}
+    assert cloud["checkov"]["args"][-2:] == ["--", "--synthesized"]
+    assert list(cloud).index("synth") < list(cloud).index("checkov")
+    assert cloud["synth"]["name"] != cloud["checkov"]["name"]
+    # The local main job passes the same arguments.
+    local = {s.session: s for s in steps(workflow, Context("dev", "0" * 40, "main", "run", False, "build/cicd/run"))}
+    for session in ("synth", "checkov"):
+        args = cloud[session]["args"]
+        assert local[session].args == tuple(args[args.index("--") + 1 :] if "--" in args else ()), session

@@ -5,8 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from contracts.config import ConfigError, load_environment
-from contracts.config import ENVS_DIR
+from contracts.config import ENVS_DIR, ConfigError, load_environment
 from contracts.environment import KNOWN_REGIONS
 
 VALID_LOCAL = """

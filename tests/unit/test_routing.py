@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import pytest
 
+from ci.cicd import ORDER
 from ci.plan import plan
-from ci.routing import fired, fires, matches, plan_workflows, route
+from ci.routing import (
+    PULL_REQUEST_ROUTES,
+    PUSH_ROUTES,
+    Route,
+    fired,
+    fired_on_pull_request,
+    fires,
+    matches,
+    plan_workflows,
+    route,
+)
 
 CASES = [
     # (changed files, workflows that run, triggers that fire)
@@ -41,6 +52,29 @@ CASES = [
 def test_routing_table(files, workflows, triggers):
     assert plan_workflows(files) == workflows
     assert fired(files) == triggers
+
+
+@pytest.mark.parametrize(("files", "workflows", "triggers"), CASES)
+def test_every_pull_request_runs_the_checks_whatever_it_changes(files, workflows, triggers):
+    """A required check must report on every pull request (docs and tests only included), never on a push."""
+    assert fired_on_pull_request(files) == ["checks"]
+    result = plan(files)
+    assert result["pull_request"] == ["checks"]
+    assert (result["workflows"], result["triggers"]) == (workflows, triggers)
+
+
+def test_the_checks_are_the_only_pull_request_route_and_the_push_routes_are_the_main_jobs():
+    assert [r.workflow for r in PULL_REQUEST_ROUTES] == ["checks"]
+    assert route("checks").event == "pull_request"
+    assert route("checks").config == "ci/cloudbuild/checks.yaml"
+    # The local main job plans and orders exactly the push workflows.
+    assert sorted(r.workflow for r in PUSH_ROUTES) == sorted(ORDER)
+    assert "checks" not in plan_workflows(["README.md", "tests/unit/test_model.py", "components/gate.py"])
+
+
+def test_a_route_with_an_unknown_event_is_refused():
+    with pytest.raises(ValueError, match="event 'tag'"):
+        Route("release", "ci/cloudbuild/release.yaml", ("**",), (), "tag builds", event="tag")
 
 
 def test_plan_reports_what_full_supersedes():

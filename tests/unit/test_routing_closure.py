@@ -7,6 +7,7 @@ CDKTF app reads the naming rule or that the function ships the TriggerMessage.
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from ci import import_graph
 from ci.routing import SUPERSEDES, plan_workflows
 from contracts.environment import REPO_ROOT
+from infra import function_source
 from release import image
 
 FUNCTIONS = sorted(path.parent for path in (REPO_ROOT / "cloudfunctions").glob("*/main.py"))
@@ -36,15 +38,18 @@ def _closure(entry_points: list[Path], roots: list[Path] | None = None) -> list[
 
 def entry_points() -> dict[str, list[str]]:
     """workflow -> the repository files its steps run and import."""
-    release_steps = _py("release/image.py", "release/publish.py", "release/submit.py", "pipelines/kubeflow_v2_runner.py")
+    release_steps = _py(
+        "release/image.py", "release/publish.py", "release/submit.py", "pipelines/kubeflow_v2_runner.py"
+    )
     closures = {
         "full": sorted({*image.image_inputs(REPO_ROOT), *_closure([*release_steps, NOXFILE])}),
         "modules": _closure(_py("pipelines/modules/*.py")),
         "infra": _closure([REPO_ROOT / "infra" / "main.py", NOXFILE]),
     }
     for folder in FUNCTIONS:
-        function = _closure([folder / "main.py"], [folder, REPO_ROOT])
-        closures[f"function:{folder.name}"] = sorted({*function, *_closure([NOXFILE])})
+        # What deploys: the folder and the contracts its archive ships (infra/function_source.py, from the imports).
+        deployed = import_graph.relative((path for _, path in function_source.archive_members(folder)), REPO_ROOT)
+        closures[f"function:{folder.name}"] = sorted({*deployed, *_closure([NOXFILE])})
     return closures
 
 
@@ -103,13 +108,38 @@ def test_the_import_graph_sees_lazy_and_relative_imports(tmp_path):
     assert found == ["pkg/__init__.py", "pkg/a.py", "pkg/b.py", "pkg/c.py"]
 
 
+def _imports_up_to_the_local_stand_ins(folder: Path) -> set[Path]:
+    """Every file the function's code imports, transitively, without following imports out of localcloud/."""
+    pending, seen = [path.resolve() for path in folder.glob("*.py")], set()
+    while pending:
+        file = pending.pop()
+        if file not in seen:
+            seen.add(file)
+            if LOCAL_ONLY not in file.parents:
+                pending.extend(import_graph.direct_imports(file, [folder, REPO_ROOT]))
+    return seen
+
+
 def test_the_function_imports_only_the_contracts_from_the_repository():
+    """Nothing but contracts/, and localcloud/ lazily from the local backend: local-only, never deployed.
+
+    What localcloud imports in turn (release, pipelines) is the local backend's business, not the function's:
+    the deployed archive holds neither, and a cold start never reaches them.
+    """
     for folder in FUNCTIONS:
-        files = import_graph.closure([folder / "main.py"], [folder, REPO_ROOT])
-        outside = [
-            p for p in import_graph.relative(files, REPO_ROOT) if not p.startswith((f"cloudfunctions/{folder.name}/"))
-        ]
-        assert all(p.startswith("contracts/") for p in outside), outside
+        files = _imports_up_to_the_local_stand_ins(folder)
+        outside = import_graph.relative((f for f in files if folder.resolve() not in f.parents), REPO_ROOT)
+        assert all(p.startswith(("contracts/", "localcloud/")) for p in outside), outside
+        # The local stand-ins are imported only inside a function body (on first use of the local backend).
+        for path in folder.glob("*.py"):
+            tree = ast.parse(path.read_text())
+            top_level = [node for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+            names = [node.module or "" for node in top_level if isinstance(node, ast.ImportFrom)]
+            names += [alias.name for node in top_level if isinstance(node, ast.Import) for alias in node.names]
+            assert not [name for name in names if name.split(".")[0] == LOCAL_ONLY.name], path.name
+        # ... and the archive ships exactly the contracts part.
+        shipped = import_graph.relative(function_source.repository_imports(folder), REPO_ROOT)
+        assert shipped == [p for p in outside if p.startswith("contracts/")]
 
 
 def test_cloud_release_steps_never_load_the_local_stand_ins():

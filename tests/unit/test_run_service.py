@@ -16,14 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from contracts.config import REPO_ROOT, load_environment
-from contracts.config import environment_file
-from localcloud import runs_cli
-from localcloud import run_service, run_store
+from contracts.config import REPO_ROOT, environment_file, load_environment
 from contracts.run_request import RunRequest, SubmissionError
+from localcloud import run_service, run_store, runs_cli
 from localcloud.run_service import LocalSubmitter
-from localcloud.run_worker import pipeline_lock
 from localcloud.run_store import ComponentStatus, RunRecord
+from localcloud.run_worker import pipeline_lock
 
 # A worker that runs the real run worker with pipelines.local.execute replaced: it writes progress lines like
 # the real one, waits for the file $FAKE_GO if set, then raises ($FAKE_MODE=raise) or returns a summary.
