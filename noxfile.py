@@ -38,6 +38,7 @@ TYPED = (
     "pipelines/staging.py",
     "pipelines/local_data.py",
     "contracts/run_request.py",
+    "contracts/registry.py",
     "localcloud/run_store.py",
     "localcloud/run_service.py",
     "localcloud/runs_cli.py",
@@ -250,6 +251,16 @@ def submit(session: nox.Session) -> None:
 def runs(session: nox.Session) -> None:
     """Local runs: `nox -s runs` lists them; `-- show JOB_ID`; `-- follow JOB_ID` follows one to its end."""
     run_tfx(session, "-m", "localcloud.runs_cli", *session.posargs)
+
+
+@nox.session(python=False)
+def models(session: nox.Session) -> None:
+    """The model registry: `nox -s models -- list | show VERSION | promote VERSION | rollback [--to VERSION] | history`.
+
+    Each takes `--env` (default local), `--local-root DIR` and `--json`; promote and rollback smoke-test the
+    version first and take `--approve NAME` (required where the environment's release.auto_promote is off).
+    """
+    run_tfx(session, "-m", "release.models_cli", *session.posargs)
 
 
 @nox.session(python=False)

@@ -34,6 +34,10 @@ class NotPromotableError(RegistryError):
     """The version exists but may not take the alias (not blessed, deleted, approval missing, smoke test failed)."""
 
 
+class SmokeTestFailedError(NotPromotableError):
+    """The candidate did not load or predict correctly on the shipped records; the alias did not move."""
+
+
 class NoEarlierChampionError(RegistryError):
     """A rollback with nothing to roll back to."""
 

@@ -144,6 +144,8 @@ _VOLATILE = (
     (re.compile(r"-0\.0\+[0-9a-f]{64}-py3"), "-0.0+<hash>-py3"),
     (re.compile(r"/schemas/[0-9a-f]{64}/"), "/schemas/<sha256>/"),
     (re.compile(r"tfx-\d+\.\d+\.\d+"), "tfx-<version>"),
+    # The modules' content hash in the registry push's lineage labels (JSON inside a JSON string).
+    (re.compile(r'(\\"modules\\": \\")[0-9a-f]{12}'), r"\1<sha256>"),
 )
 
 
