@@ -11,7 +11,7 @@ is added or promoted.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 from tfx import types
 from tfx.components.util import model_utils
@@ -24,7 +24,7 @@ from contracts.registry import RegistryError, RegistryTarget
 
 
 class RegistryPushSpec(ComponentSpec):
-    PARAMETERS = {
+    PARAMETERS: ClassVar[dict[str, ExecutionParameter]] = {
         # A RegistryTarget as JSON: which backend, where, whether blessed versions become champion.
         "registry": ExecutionParameter(type=str),
         # The run's lineage labels (commit, modules, image, template, source) as a JSON object.
@@ -32,14 +32,16 @@ class RegistryPushSpec(ComponentSpec):
         # Where the spans are, to hash the ones the examples came from.
         "data_root": ExecutionParameter(type=str),
     }
-    INPUTS = {
+    INPUTS: ClassVar[dict[str, ChannelParameter]] = {
         "model": ChannelParameter(type=standard_artifacts.Model),
         "model_blessing": ChannelParameter(type=standard_artifacts.ModelBlessing),
         "evaluation": ChannelParameter(type=standard_artifacts.ModelEvaluation),
         "examples": ChannelParameter(type=standard_artifacts.Examples),
         "hyperparameters": ChannelParameter(type=standard_artifacts.HyperParameters),
     }
-    OUTPUTS = {"pushed_model": ChannelParameter(type=standard_artifacts.PushedModel)}
+    OUTPUTS: ClassVar[dict[str, ChannelParameter]] = {
+        "pushed_model": ChannelParameter(type=standard_artifacts.PushedModel)
+    }
 
 
 class Executor(base_executor.BaseExecutor):

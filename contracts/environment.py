@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from contracts.trigger_message import MessageError, parse_message
 from contracts.parameters import LEARNING_RATE, NUM_EPOCHS
+from contracts.trigger_message import MessageError, parse_message
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

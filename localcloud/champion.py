@@ -3,6 +3,7 @@ poll interval, without a restart and without dropping a request.
 
 The new version is loaded beside the old one and swapped in with one assignment, so a request in flight
 finishes on the model it started with and the next one gets the new model.
+The previous champion stays loaded, so a rollback needs no load.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class ChampionWatcher:
         self.registry = registry
         self.poll_seconds = poll_seconds
         self.current: Serving | None = None
+        self._loaded: dict[str, Serving] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._follow, name="champion-watcher", daemon=True)
 
@@ -38,11 +40,21 @@ class ChampionWatcher:
         if version is None or (current is not None and current.version == version):
             return current
         try:
-            model = self.registry.get(version)
-            self.current = Serving(version, Predictor(model.uri, version))
-            print(f"serving version {version} ({model.uri})", file=sys.stderr, flush=True)
+            serving = self._loaded.get(version)
+            if serving is None:
+                model = self.registry.get(version)
+                serving = Serving(version, Predictor(model.uri, version))
+            # The one it replaces stays loaded: a rollback to it is a swap, not a load.
+            self._loaded = {v: s for v, s in self._loaded.items() if current and v == current.version}
+            self._loaded[version] = serving
+            self.current = serving
+            print(f"serving version {version}", file=sys.stderr, flush=True)
         except Exception as err:  # A broken version must not take the server down; the old one keeps serving.
-            print(f"warning: champion {version} did not load, still serving {current and current.version}: {err}", file=sys.stderr, flush=True)
+            print(
+                f"warning: champion {version} did not load, still serving {current and current.version}: {err}",
+                file=sys.stderr,
+                flush=True,
+            )
         return self.current
 
     def start(self) -> None:

@@ -26,7 +26,7 @@ from contracts.registry import registry_target
 MAX_BODY = 1 << 20
 
 
-class _Refused(Exception):
+class _RefusedError(Exception):
     def __init__(self, status: HTTPStatus, message: str) -> None:
         super().__init__(message)
         self.status = status
@@ -41,7 +41,7 @@ def _handler(pipeline_name: str, watcher: Any) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # Keep-alive: the benchmark's senders reuse their connections.
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name.
+        def log_message(self, format: str, *args: Any) -> None:
             pass  # One line per request would drown the console; errors are in the answers.
 
         def _answer(self, status: HTTPStatus, body: dict[str, Any]) -> None:
@@ -55,38 +55,40 @@ def _handler(pipeline_name: str, watcher: Any) -> type[BaseHTTPRequestHandler]:
         def _body(self) -> Any:
             length = self.headers.get("Content-Length")
             if length is None or not length.isdigit():
-                raise _Refused(HTTPStatus.LENGTH_REQUIRED, "a Content-Length header is required")
+                raise _RefusedError(HTTPStatus.LENGTH_REQUIRED, "a Content-Length header is required")
             if int(length) > MAX_BODY:
-                raise _Refused(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body over {MAX_BODY} bytes")
+                raise _RefusedError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body over {MAX_BODY} bytes")
             raw = self.rfile.read(int(length))
             try:
                 return json.loads(raw)
             except (ValueError, UnicodeDecodeError) as err:
-                raise _Refused(HTTPStatus.BAD_REQUEST, f"body is not JSON: {err}") from None
+                raise _RefusedError(HTTPStatus.BAD_REQUEST, f"body is not JSON: {err}") from None
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             serving = watcher.current
             if self.path != status_path:
                 self._answer(HTTPStatus.NOT_FOUND, {"error": f"unknown path {self.path}; try {status_path}"})
             else:
                 self._answer(HTTPStatus.OK, {"model_version": serving.version if serving else None})
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             try:
                 if self.path != predict_path:
-                    raise _Refused(HTTPStatus.NOT_FOUND, f"unknown path {self.path}; predictions are at {predict_path}")
+                    raise _RefusedError(
+                        HTTPStatus.NOT_FOUND, f"unknown path {self.path}; predictions are at {predict_path}"
+                    )
                 body = self._body()
                 if not isinstance(body, dict) or "instances" not in body:
-                    raise _Refused(HTTPStatus.BAD_REQUEST, 'expected a JSON object {"instances": [...]}')
+                    raise _RefusedError(HTTPStatus.BAD_REQUEST, 'expected a JSON object {"instances": [...]}')
                 serving = watcher.current  # Read once: the version that predicts is the one reported.
                 if serving is None:
-                    raise _Refused(HTTPStatus.SERVICE_UNAVAILABLE, "no champion yet: promote a version first")
+                    raise _RefusedError(HTTPStatus.SERVICE_UNAVAILABLE, "no champion yet: promote a version first")
                 try:
                     predictions = serving.predictor.predict(body["instances"])
                 except InputError as err:
-                    raise _Refused(HTTPStatus.BAD_REQUEST, str(err)) from None
+                    raise _RefusedError(HTTPStatus.BAD_REQUEST, str(err)) from None
                 self._answer(HTTPStatus.OK, {"predictions": predictions, "model_version": serving.version})
-            except _Refused as refused:
+            except _RefusedError as refused:
                 self._answer(refused.status, {"error": str(refused)})
 
     return Handler
@@ -125,8 +127,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     host, port = server.server_address[:2]
     serving = watcher.current
-    print(f"serving {config.pipeline_name} on http://{host}:{port}/v1/models/{config.pipeline_name}:predict "
-          f"(champion: {serving.version if serving else 'none yet'})", flush=True)
+    print(
+        f"serving {config.pipeline_name} on http://{host}:{port}/v1/models/{config.pipeline_name}:predict "
+        f"(champion: {serving.version if serving else 'none yet'})",
+        flush=True,
+    )
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -57,7 +57,8 @@ def _line(version: ModelVersion) -> str:
 
 def _move_line(move: AliasMove) -> str:
     approval = f", approved by {move.approved_by}" if move.approved_by else ""
-    return f"{move.at[:19]}  {move.kind:<8} {move.alias}: {move.from_version or '-'} -> {move.to_version}  by {move.by}{approval}: {move.reason}"
+    change = f"{move.alias}: {move.from_version or '-'} -> {move.to_version}"
+    return f"{move.at[:19]}  {move.kind:<8} {change}  by {move.by}{approval}: {move.reason}"
 
 
 def _print(args: argparse.Namespace, data: Any, text: str) -> None:

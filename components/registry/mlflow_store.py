@@ -20,8 +20,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from components.registry.content import tree_sha256
-from contracts.registry import AliasMove, Lineage, ModelVersion, RegistryError, RegistryTarget, UnknownVersionError
 from components.registry.tags import lineage_from_tags, lineage_tags
+from contracts.registry import AliasMove, Lineage, ModelVersion, RegistryError, RegistryTarget, UnknownVersionError
 
 
 class MlflowRegistry:

@@ -63,7 +63,9 @@ class Predictor:
             unknown = sorted(set(instance) - set(self.features))
             if missing or unknown:
                 detail = "; ".join(
-                    part for part in (f"missing {missing}" if missing else "", f"unknown {unknown}" if unknown else "") if part
+                    part
+                    for part in (f"missing {missing}" if missing else "", f"unknown {unknown}" if unknown else "")
+                    if part
                 )
                 raise InputError(f"instances[{index}]: {detail} (features: {sorted(self.features)})")
             for name, dtype in self.features.items():

@@ -30,6 +30,10 @@ def _default_smoke(version: ModelVersion) -> None:
     smoke_test(version)
 
 
+def _already_tested(version: ModelVersion) -> None:
+    """The smoke test of a version that already passed one when it became champion."""
+
+
 def _check_approval(registry: Registry, approved_by: str | None) -> None:
     if not registry.target.auto_promote and not approved_by:
         raise NotPromotableError(
@@ -93,11 +97,15 @@ def rollback(
     approved_by: str | None = None,
     smoke: SmokeTest = _default_smoke,
 ) -> AliasMove:
-    """Move the champion back to `to`, or to the previous champion; no retraining, no rebuild."""
+    """Move the champion back to `to`, or to the previous champion; no retraining, no rebuild.
+
+    A version that has been champion before passed its smoke test then, and its files are content-addressed
+    and immutable, so rolling back to it skips the test: the emergency path is one alias move (seconds).
+    """
     target = to or previous_champion(registry)
-    move = move_champion(
-        registry, target, by=by, reason=reason, kind="rollback", approved_by=approved_by, smoke=smoke
-    )
+    served_before = any(m.alias == CHAMPION and m.to_version == target for m in registry.history())
+    test = _already_tested if served_before else smoke
+    move = move_champion(registry, target, by=by, reason=reason, kind="rollback", approved_by=approved_by, smoke=test)
     if move is None:
         raise RegistryError(f"version {target} is already the champion: nothing to roll back")
     return move

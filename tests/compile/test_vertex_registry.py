@@ -54,7 +54,7 @@ class FakeModelService:
             return Done(model_service.UploadModelResponse(model=model.name, model_version_id=model.version_id))
 
         def get_model(client, name=None, request=None, **_):
-            base, _, version = (name or request.name).partition("@")
+            version = (name or request.name).partition("@")[2]
             for model in service.versions:
                 if model.version_id == version or (not version and "default" in model.version_aliases):
                     return model

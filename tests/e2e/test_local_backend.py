@@ -8,12 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from contracts.config import REPO_ROOT, load_environment
-from contracts.config import environment_file
-from localcloud import run_store
 from components.registry import open_registry
+from contracts.config import REPO_ROOT, environment_file, load_environment
 from contracts.registry import registry_target
 from contracts.run_request import RunRequest
+from localcloud import run_store
 from localcloud.run_service import LocalSubmitter
 
 pytestmark = pytest.mark.e2e

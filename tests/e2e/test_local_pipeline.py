@@ -6,10 +6,9 @@ model); broken-data runs get their own.
 
 import csv
 import io
+from pathlib import Path
 
 import pytest
-
-from pathlib import Path
 
 from components.registry import open_registry
 from contracts.config import load_environment

@@ -19,8 +19,14 @@ from release import models_cli
 
 pytestmark = pytest.mark.e2e
 
-INSTANCE = {"island": "Biscoe", "bill_length_mm": 45.3, "bill_depth_mm": 13.8, "flipper_length_mm": 208,
-            "body_mass_g": 4200, "sex": "female"}
+INSTANCE = {
+    "island": "Biscoe",
+    "bill_length_mm": 45.3,
+    "bill_depth_mm": 13.8,
+    "flipper_length_mm": 208,
+    "body_mass_g": 4200,
+    "sex": "female",
+}
 
 
 @pytest.fixture(scope="module")
@@ -28,13 +34,23 @@ def trained(tmp_path_factory):
     """Two versions, by two runs with different epochs; no champion yet (promotion needs an approval)."""
     root = tmp_path_factory.mktemp("release")
     text = load_environment("local").model_dump_json()
-    text = text.replace('"auto_promote":true', '"auto_promote":false').replace('"max_accuracy_drop":0.01', '"max_accuracy_drop":1.0')
+    text = text.replace('"auto_promote":true', '"auto_promote":false').replace(
+        '"max_accuracy_drop":0.01', '"max_accuracy_drop":1.0'
+    )
     env = root / "approved.yaml"
     env.write_text(text)
     config = load_environment(env)
     versions = []
     for epochs in (20, 30):
-        summary = execute(LocalRun(config=config, paths=config.local_paths(root), num_epochs=epochs, learning_rate=0.01, labels={"source": "e2e"}))
+        summary = execute(
+            LocalRun(
+                config=config,
+                paths=config.local_paths(root),
+                num_epochs=epochs,
+                learning_rate=0.01,
+                labels={"source": "e2e"},
+            )
+        )
         assert summary.succeeded and summary.blessed and summary.pushed_by_this_run, summary.error
         versions.append(summary.pushed_version)
     return root, env, config, versions

@@ -61,7 +61,9 @@ def test_register_records_lineage_and_is_content_idempotent(registry, tmp_path):
     first, created = registry.register(model(tmp_path, "m1", "one"), LINEAGE, blessed=True)
     assert created and first.version == "1" and first.blessed
     assert first.lineage == LINEAGE
-    again, created = registry.register(model(tmp_path, "copy", "one"), LINEAGE.model_copy(update={"pipeline_run_id": "run-2"}), blessed=True)
+    again, created = registry.register(
+        model(tmp_path, "copy", "one"), LINEAGE.model_copy(update={"pipeline_run_id": "run-2"}), blessed=True
+    )
     assert not created and again.version == "1"
     assert again.lineage.pipeline_run_id == "run-1"  # Nothing was added or overwritten.
     second, created = registry.register(model(tmp_path, "m2", "two"), LINEAGE, blessed=True)
@@ -81,9 +83,15 @@ def test_promote_rollback_and_history(registry, tmp_path):
     move_champion(registry, "1", by="ci", reason="first", smoke=passes)
     move_champion(registry, "2", by="alice", reason="better", smoke=passes)
     assert move_champion(registry, "2", by="alice", reason="again", smoke=passes) is None  # Already: no entry.
-    back = rollback(registry, to=None, by="bob", reason="regression", smoke=passes)
+
+    def never(version):
+        raise AssertionError(f"version {version.version} was champion before: no second smoke test")
+
+    back = rollback(registry, to=None, by="bob", reason="regression", smoke=never)
     assert (back.from_version, back.to_version, back.kind) == ("2", "1", "rollback")
-    rollback(registry, to="3", by="bob", reason="pick", smoke=passes)
+    tested = []
+    rollback(registry, to="3", by="bob", reason="pick", smoke=tested.append)  # Never champion: tested.
+    assert [v.version for v in tested] == ["3"]
     assert registry.alias_version(CHAMPION) == "3"
     assert [(m.from_version, m.to_version, m.by) for m in registry.history()] == [
         (None, "1", "ci"),

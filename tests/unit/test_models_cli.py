@@ -41,7 +41,10 @@ def test_list_json_has_versions_aliases_and_lineage(root, capsys):
     assert [v["version"] for v in listed] == ["1", "2"]
     first = listed[0]
     assert first["aliases"] == []
-    assert {k: first["lineage"][k] for k in ("commit", "modules")} == {"commit": "abc123def456", "modules": "8502dcf44e3d"}
+    assert {k: first["lineage"][k] for k in ("commit", "modules")} == {
+        "commit": "abc123def456",
+        "modules": "8502dcf44e3d",
+    }
     assert first["lineage"]["spans"] == [{"number": 1, "sha256": "a" * 64}]
     assert first["lineage"]["parameters"] == {"num_epochs": 20, "learning_rate": 0.01}
     assert first["lineage"]["metrics"] == {"sparse_categorical_accuracy": 0.97}

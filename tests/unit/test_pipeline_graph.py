@@ -34,7 +34,9 @@ def make(tmp_path, **overrides):
         schema_path=str(tmp_path / "schema" / "schema.pbtxt"),
         preprocessing_module=str(tmp_path / "pre" / "abc" / "preprocessing.py"),
         model_module=str(tmp_path / "modules" / "def" / "model.py"),
-        registry=RegistryTarget(backend="mlflow", model_name="penguins-test", auto_promote=True, root=str(tmp_path / "r")),
+        registry=RegistryTarget(
+            backend="mlflow", model_name="penguins-test", auto_promote=True, root=str(tmp_path / "r")
+        ),
         run_labels={"commit": "abc123", "source": "ci"},
         num_epochs=5,
         learning_rate=0.02,
