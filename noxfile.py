@@ -285,6 +285,33 @@ def runs(session: nox.Session) -> None:
 
 
 @nox.session(python=False)
+def models(session: nox.Session) -> None:
+    """The model registry: `nox -s models -- list | show VERSION | promote VERSION | rollback [--to VERSION] | history`.
+
+    Each takes `--env` (default local), `--local-root DIR` and `--json`; promote and rollback smoke-test the
+    version first and take `--approve NAME` (required where the environment's release.auto_promote is off).
+    """
+    run_tfx(session, "-m", "release.models_cli", *session.posargs)
+
+
+@nox.session(python=False)
+def serve(session: nox.Session) -> None:
+    """Serve the registry's champion on 127.0.0.1: `nox -s serve -- [--env local] [--local-root DIR] [--port 8080]`.
+
+    `POST /v1/models/<pipeline>:predict` with {"instances": [...raw features...]}; a promotion or rollback is
+    served within a second, without a restart.
+    """
+    run_tfx(session, "-m", "localcloud.serving", *session.posargs)
+
+
+@nox.session(python=False)
+def bench_serve(session: nox.Session) -> None:
+    """Benchmark the local server (loopback, bounded): throughput, p50/p99 with 16 senders vs in process; promote
+    and rollback to the new version answering."""
+    run_tfx(session, "-m", "benchmarks.serving", *session.posargs)
+
+
+@nox.session(python=False)
 def bench_release(session: nox.Session) -> None:
     """Benchmark the release path: compile time and local submit latency (call to job id)."""
     run_tfx(session, "-m", "benchmarks.release_path", *session.posargs)

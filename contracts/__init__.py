@@ -6,6 +6,7 @@
     trigger_message the TriggerMessage a Pub/Sub message, a Scheduler payload or the local trigger carries
     run_request     a pipeline run: job id derivation, label rules, lineage labels, the PipelineJob request
     handover        the result files one step hands to the next
+    registry        a model version with its lineage, alias moves and their history, the registry errors
 
 Imports nothing else from the repository (standard library, pydantic and PyYAML only), so every part can
 depend on it, the Cloud Function's deployed source included. Nothing is imported here: a caller imports

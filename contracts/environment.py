@@ -43,6 +43,14 @@ class Evaluation(_Strict):
     max_accuracy_drop: float = Field(ge=0.0, le=1.0, allow_inf_nan=False)
 
 
+class Release(_Strict):
+    """How a blessed model version becomes the champion that serves."""
+
+    # True: at once, after its smoke test (local, dev). False: `models promote --approve NAME` (prod). Unset
+    # means False, so a file that forgets it needs an approval rather than releasing silently.
+    auto_promote: bool = False
+
+
 class LocalPaths(_Strict):
     """Where the local environment keeps its state: everything under one root folder."""
 
@@ -258,6 +266,7 @@ class EnvironmentConfig(_Strict):
     dataset: str = Field("penguins", pattern=_NAME)
     training: Training = Training()
     evaluation: Evaluation
+    release: Release = Release()
     local: Local | None = None
     gcp: Gcp | None = None
     schedules: list[Schedule] = []

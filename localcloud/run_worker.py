@@ -129,6 +129,7 @@ def _execute(root: Path, record: RunRecord, env: str) -> RunSummary:
             span_start=record.parameters.get("span_start", 0),
             span_end=record.parameters.get("span_end", 0),
             run_id=record.job_id,
+            labels=dict(record.labels),
         )
         with _open_log(record) as log:
             progress = _ProgressLog(

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TextIO
 
 from contracts.config import EnvironmentConfig, LocalPaths
+from contracts.registry import registry_target
 from pipelines.local_data import seed_spans
 from pipelines.sources import DATA_DIR, MODULES_DIR, SCHEMA_FILE
 from pipelines.staging import stage
@@ -29,6 +30,8 @@ class LocalRun:
     span_end: int = 0
     # Default: a timestamp. Callers that need idempotent submissions pass their own.
     run_id: str = field(default_factory=lambda: datetime.now().strftime("%Y%m%dT%H%M%S.%f"))
+    # The run's lineage labels (commit, modules, template, source), recorded with the model version it pushes.
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,8 @@ def build(run: LocalRun):
         schema_path=str(inputs.schema_path),
         preprocessing_module=str(inputs.preprocessing_module),
         model_module=str(inputs.model_module),
-        serving_model_dir=str(run.paths.registry / run.config.pipeline_name),
+        registry=registry_target(run.config, run.paths.root),
+        run_labels=run.labels,
         num_epochs=run.num_epochs,
         learning_rate=run.learning_rate,
         span_start=run.span_start,

@@ -7,7 +7,7 @@ the Vertex compile and tests all build the same graph from explicit inputs. `num
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import tensorflow_model_analysis as tfma
@@ -17,19 +17,20 @@ from tfx.components import (
     CsvExampleGen,
     Evaluator,
     ExampleValidator,
-    Pusher,
     StatisticsGen,
     Trainer,
     Transform,
 )
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.orchestration import pipeline as tfx_pipeline
-from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2
+from tfx.proto import example_gen_pb2, trainer_pb2
 
 from components.baseline_resolver import baseline_resolver, latest_blessed_resolver
 from components.hyperparameters import HyperparametersGen
+from components.registry_push import RegistryPush
 from components.span_range import SpanRangeGen
 from components.validation_gate import ValidationGate
+from contracts.registry import RegistryTarget
 
 LABEL_XF = "species_xf"
 ACCURACY = "sparse_categorical_accuracy"
@@ -89,7 +90,7 @@ def create_pipeline(
     schema_path: str,
     preprocessing_module: str,
     model_module: str,
-    serving_model_dir: str,
+    registry: RegistryTarget,
     num_epochs: int | Any,
     learning_rate: float | Any,
     min_accuracy: float,
@@ -100,6 +101,7 @@ def create_pipeline(
     metadata_connection_config: Any = None,
     beam_pipeline_args: Sequence[str] = (),
     enable_cache: bool = True,
+    run_labels: Mapping[str, str] | None = None,
 ) -> tfx_pipeline.Pipeline:
     """Build the penguins training pipeline.
 
@@ -112,6 +114,8 @@ def create_pipeline(
     newest span.
     `baseline`: "candidate" (the champion older than the candidate: identical reruns stay fully cached) or
     "latest-blessed" (TFX's built-in strategy, the one Vertex AI Pipelines supports).
+    `registry`: where a blessed model becomes a version; `run_labels`: the run's lineage labels (commit,
+    modules, image, template, source) that version records.
     """
     if baseline not in ("candidate", "latest-blessed"):
         raise ValueError(f"baseline: expected 'candidate' or 'latest-blessed', got {baseline!r}")
@@ -155,12 +159,15 @@ def create_pipeline(
         example_splits=["eval"],
         eval_config=eval_config(min_accuracy, max_accuracy_drop),
     )
-    pusher = Pusher(
+    registry_push = RegistryPush(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
-        push_destination=pusher_pb2.PushDestination(
-            filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=serving_model_dir)
-        ),
+        evaluation=evaluator.outputs["evaluation"],
+        examples=example_gen.outputs["examples"],
+        hyperparameters=hyperparameters.outputs["hyperparameters"],
+        registry=registry,
+        labels=dict(run_labels or {}),
+        data_root=data_root,
     )
     return tfx_pipeline.Pipeline(
         pipeline_name=pipeline_name,
@@ -177,7 +184,7 @@ def create_pipeline(
             trainer,
             resolver,
             evaluator,
-            pusher,
+            registry_push,
         ],
         enable_cache=enable_cache,
         metadata_connection_config=metadata_connection_config,

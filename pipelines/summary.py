@@ -20,6 +20,7 @@ _STATES = {
     metadata_store_pb2.Execution.CANCELED: "canceled",
 }
 _OUTPUT = metadata_store_pb2.Event.OUTPUT
+PUSH_NODE = "RegistryPush"
 
 
 @dataclass
@@ -39,8 +40,10 @@ class RunSummary:
     validation_failures: list[str] = field(default_factory=list)
     pushed_version: str | None = None
     pushed_path: str | None = None
-    # False when the Pusher was cached: the version was pushed by an earlier run.
+    # False when the push was cached or found the same files registered: an earlier run pushed the version.
     pushed_by_this_run: bool = False
+    # What auto-promotion did: "champion", "not promoted: <why>", or None (not attempted).
+    promotion: str | None = None
     error: str | None = None
 
     @property
@@ -97,8 +100,8 @@ def summarize(metadata_path: Path, run_id: str, node_ids: list[str]) -> RunSumma
         summary.components.append(ComponentRun(node_id, status, seconds))
     if "Evaluator" in by_node:
         _read_evaluation(store, by_node["Evaluator"], summary)
-    if "Pusher" in by_node:
-        _read_push(store, by_node["Pusher"], summary)
+    if PUSH_NODE in by_node:
+        _read_push(store, by_node[PUSH_NODE], summary)
     return summary
 
 
@@ -140,7 +143,10 @@ def _read_push(store, execution, summary: RunSummary) -> None:
         if _custom(pushed, "pushed") == 1:
             summary.pushed_version = str(_custom(pushed, "pushed_version"))
             summary.pushed_path = str(_custom(pushed, "pushed_destination"))
-            summary.pushed_by_this_run = execution.last_known_state == metadata_store_pb2.Execution.COMPLETE
+            ran = execution.last_known_state == metadata_store_pb2.Execution.COMPLETE
+            summary.pushed_by_this_run = ran and _custom(pushed, "registered") == 1
+            promotion = _custom(pushed, "promotion")
+            summary.promotion = str(promotion) if promotion else None
 
 
 def render(summary: RunSummary) -> str:
@@ -149,6 +155,8 @@ def render(summary: RunSummary) -> str:
         seconds = f"{c.seconds:8.1f}" if c.seconds is not None else f"{'-':>8}"
         lines.append(f"  {c.node_id:<32}{c.status:<10}{seconds}")
     lines.extend(outcome_lines(summary))
+    if summary.promotion:
+        lines.append(f"  promotion: {summary.promotion}")
     if summary.error:
         lines.append(f"FAILED: {summary.error}")
     return "\n".join(lines)

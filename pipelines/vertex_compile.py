@@ -24,6 +24,7 @@ from typing import Any
 
 from contracts.config import EnvironmentConfig
 from contracts.parameters import PIPELINE_PARAMETERS
+from contracts.registry import registry_target
 from pipelines.sources import MODULES_DIR, SCHEMA_FILE
 from pipelines.staging import stage
 
@@ -90,7 +91,9 @@ def compile_pipeline(config: EnvironmentConfig, *, image: str, output_dir: Path)
             schema_path=f"{artifacts_uri}/{schema_key}",
             preprocessing_module=str(preprocessing),
             model_module=str(modules / "model.py"),
-            serving_model_dir=f"{artifacts_uri}/models/{config.pipeline_name}",
+            registry=registry_target(config),
+            # What the compile knows of the lineage; the commit and template are the submission's labels.
+            run_labels={"modules": modules.name[:12], "image": image},
             num_epochs=params["num_epochs"],
             learning_rate=params["learning_rate"],
             span_start=params["span_start"],
@@ -141,6 +144,8 @@ _VOLATILE = (
     (re.compile(r"-0\.0\+[0-9a-f]{64}-py3"), "-0.0+<hash>-py3"),
     (re.compile(r"/schemas/[0-9a-f]{64}/"), "/schemas/<sha256>/"),
     (re.compile(r"tfx-\d+\.\d+\.\d+"), "tfx-<version>"),
+    # The modules' content hash in the registry push's lineage labels (JSON inside a JSON string).
+    (re.compile(r'(\\"modules\\": \\")[0-9a-f]{12}'), r"\1<sha256>"),
 )
 
 

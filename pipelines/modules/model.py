@@ -25,6 +25,8 @@ SEED = 7
 # Larger than a span, so every epoch is a full shuffle.
 SHUFFLE_BUFFER = 4096
 LABEL_XF = preprocessing.transformed_name(preprocessing.LABEL_KEY)
+# The signature that takes raw feature values, one tensor per feature: what the prediction server calls.
+RAW_SIGNATURE = "serving_raw"
 
 
 def hyperparameter_values(hyperparameters: Any) -> dict[str, Any]:
@@ -116,7 +118,8 @@ def categorical_sizes(tf_transform_output: tft.TFTransformOutput) -> dict[str, i
 
 
 def _signatures(model: Model, tf_transform_output: tft.TFTransformOutput) -> dict[str, Any]:
-    """serving_default: serialized tf.Example -> class probabilities; transform_features: for TFMA's labels."""
+    """serving_default: serialized tf.Example -> class probabilities (TFMA evaluates it); transform_features:
+    for TFMA's labels; serving_raw: raw feature values -> class probabilities (the prediction server)."""
     model.tft_layer = tf_transform_output.transform_features_layer()
     raw_spec = tf_transform_output.raw_feature_spec()
 
@@ -131,7 +134,23 @@ def _signatures(model: Model, tf_transform_output: tft.TFTransformOutput) -> dic
     def transform_features(serialized):
         return model.tft_layer(tf.io.parse_example(serialized, raw_spec))
 
-    return {"serving_default": serve_examples, "transform_features": transform_features}
+    raw_inputs = {
+        key: tf.TensorSpec(shape=[None], dtype=spec.dtype, name=key)
+        for key, spec in raw_spec.items()
+        if key != preprocessing.LABEL_KEY
+    }
+
+    @tf.function(autograph=False, input_signature=[raw_inputs])
+    def serve_raw(features):
+        # One value per feature and instance, as the prediction server's JSON carries them; the schema's
+        # features are FixedLen [1], so each becomes a column before the same transform as training.
+        columns = {key: tf.expand_dims(value, -1) for key, value in features.items()}
+        probabilities = model(model.tft_layer(columns))
+        # The label names travel with the model, so a server needs no copy of the label order.
+        species = tf.gather(tf.constant(preprocessing.LABELS), tf.argmax(probabilities, axis=-1))
+        return {"probabilities": probabilities, "species": species}
+
+    return {"serving_default": serve_examples, "transform_features": transform_features, RAW_SIGNATURE: serve_raw}
 
 
 def run_fn(fn_args) -> None:

@@ -28,8 +28,11 @@ def _cicd(repo: Path) -> tuple[int, str]:
 
 
 def _registry_versions(repo: Path) -> list[str]:
-    registry = repo / ".local" / "registry" / "penguins-local"
-    return sorted(p.name for p in registry.iterdir()) if registry.is_dir() else []
+    from components.registry import open_registry
+    from contracts.config import load_environment
+    from contracts.registry import registry_target
+
+    return [v.version for v in open_registry(registry_target(load_environment("local"), repo / ".local")).versions()]
 
 
 def test_module_change_runs_the_fast_path_and_docs_run_nothing(tmp_path):

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from components.registry import open_registry
 from contracts.config import REPO_ROOT, environment_file, load_environment
+from contracts.registry import registry_target
 from contracts.run_request import RunRequest
 from localcloud import run_store
 from localcloud.run_service import LocalSubmitter
@@ -22,7 +24,11 @@ def test_a_submitted_run_trains_blesses_and_pushes_and_can_be_followed(tmp_path)
     config = load_environment("local")
     paths = config.local_paths(tmp_path)
     submitter = LocalSubmitter(environment_file("local"), paths)
-    request = RunRequest(job_id="e2e-local-run", parameters={"num_epochs": 5, "learning_rate": 0.02})
+    request = RunRequest(
+        job_id="e2e-local-run",
+        parameters={"num_epochs": 5, "learning_rate": 0.02},
+        labels={"commit": "abc123def456", "modules": "8502dcf44e3d", "source": "pubsub", "spans": "newest"},
+    )
 
     result = submitter.submit(request)
     assert result.created
@@ -52,11 +58,15 @@ def test_a_submitted_run_trains_blesses_and_pushes_and_can_be_followed(tmp_path)
     statuses = {c.node_id: c.status for c in record.components}
     assert statuses.pop("latest_blessed_model_resolver") == "resolved"
     assert set(statuses.values()) == {"complete"}
-    assert {"CsvExampleGen", "Transform", "Trainer", "Evaluator", "Pusher"} <= set(statuses)
+    assert {"CsvExampleGen", "Transform", "Trainer", "Evaluator", "RegistryPush"} <= set(statuses)
     assert record.metrics["sparse_categorical_accuracy"] >= config.evaluation.min_accuracy
     assert record.blessed is True
     assert record.pushed_by_this_run
-    pushed = paths.registry / config.pipeline_name / record.pushed_version
-    assert Path(record.pushed_path) == pushed
+    pushed = Path(record.pushed_path)
+    assert pushed.parent == paths.registry / "artifacts"
     assert (pushed / "saved_model.pb").is_file()
+    # The run's labels reached the registered version's lineage through the worker.
+    lineage = open_registry(registry_target(config, paths.root)).get(record.pushed_version).lineage
+    assert (lineage.commit, lineage.modules, lineage.source) == ("abc123def456", "8502dcf44e3d", "pubsub")
+    assert lineage.pipeline_run_id == request.job_id and lineage.parameters["num_epochs"] == 5
     assert "Trainer done in" in log  # The progress lines went to the run's log.

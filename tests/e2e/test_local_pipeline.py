@@ -6,10 +6,13 @@ model); broken-data runs get their own.
 
 import csv
 import io
+from pathlib import Path
 
 import pytest
 
+from components.registry import open_registry
 from contracts.config import load_environment
+from contracts.registry import CHAMPION, registry_target
 from pipelines import local_runner
 from pipelines.local import DATA_DIR, LocalRun, execute
 
@@ -27,8 +30,7 @@ def run(root, *, env="local", num_epochs=20, learning_rate=0.01, config=None):
 
 
 def versions(root, config):
-    registry = config.local_paths(root).registry / config.pipeline_name
-    return sorted(p.name for p in registry.iterdir()) if registry.exists() else []
+    return [v.version for v in open_registry(registry_target(config, root)).versions()]
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +56,16 @@ def test_first_run_trains_blesses_and_pushes(first_run, env_root):
     assert summary.pushed_by_this_run
     config = load_environment("local")
     assert versions(env_root, config) == [summary.pushed_version]
-    assert (
-        config.local_paths(env_root).registry / config.pipeline_name / summary.pushed_version / "saved_model.pb"
-    ).exists()
-    for component in ("CsvExampleGen", "Transform", "Trainer", "Evaluator", "Pusher"):
+    assert (Path(summary.pushed_path) / "saved_model.pb").exists()
+    registry = open_registry(registry_target(config, env_root))
+    (version,) = registry.versions()
+    # The lineage: spans with their content hashes, parameters, metrics, the run; and champion at once (local).
+    assert [s.number for s in version.lineage.spans] == [1] and len(version.lineage.spans[0].sha256) == 64
+    assert version.lineage.parameters == {"num_epochs": 20, "learning_rate": 0.01}
+    assert version.lineage.metrics["sparse_categorical_accuracy"] == summary.metrics["sparse_categorical_accuracy"]
+    assert version.lineage.pipeline_run_id == summary.run_id
+    assert registry.alias_version(CHAMPION) == version.version and summary.promotion == "champion"
+    for component in ("CsvExampleGen", "Transform", "Trainer", "Evaluator", "RegistryPush"):
         assert f"] {component} done in" in progress
 
 
@@ -142,7 +150,7 @@ def test_broken_data_stops_at_validation_naming_the_anomaly(tmp_path, capsys, mu
         if line.startswith("  ") and len(line.split()) >= 2
     }
     assert statuses.get("ValidationGate") == "failed"
-    for later in ("Transform", "Trainer", "Evaluator", "Pusher"):
+    for later in ("Transform", "Trainer", "Evaluator", "RegistryPush"):
         assert statuses.get(later) == "not", (later, printed)
     assert not (tmp_path / "registry").exists()
 

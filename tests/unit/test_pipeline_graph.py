@@ -1,10 +1,13 @@
 """The pipeline graph: components, wiring, parameters; and that it compiles to TFX IR."""
 
+import json
+
 import pytest
 from tfx.dsl.compiler import compiler
 from tfx.orchestration import data_types
 from tfx.proto.orchestration import pipeline_pb2
 
+from contracts.registry import RegistryTarget
 from pipelines.pipeline import SPAN_PATTERN, create_pipeline
 
 EXPECTED_ORDER = [
@@ -19,7 +22,7 @@ EXPECTED_ORDER = [
     "Trainer",
     "latest_blessed_model_resolver",
     "Evaluator",
-    "Pusher",
+    "RegistryPush",
 ]
 
 
@@ -31,7 +34,10 @@ def make(tmp_path, **overrides):
         schema_path=str(tmp_path / "schema" / "schema.pbtxt"),
         preprocessing_module=str(tmp_path / "pre" / "abc" / "preprocessing.py"),
         model_module=str(tmp_path / "modules" / "def" / "model.py"),
-        serving_model_dir=str(tmp_path / "registry"),
+        registry=RegistryTarget(
+            backend="mlflow", model_name="penguins-test", auto_promote=True, root=str(tmp_path / "r")
+        ),
+        run_labels={"commit": "abc123", "source": "ci"},
         num_epochs=5,
         learning_rate=0.02,
         min_accuracy=0.9,
@@ -66,7 +72,10 @@ def test_wiring(tmp_path):
     assert producer(c["Evaluator"].inputs["model"]) == "Trainer"
     assert producer(c["Evaluator"].inputs["baseline_model"]) == "latest_blessed_model_resolver"
     assert producer(c["Evaluator"].inputs["examples"]) == "CsvExampleGen"  # Raw examples: TFMA applies the transform.
-    assert producer(c["Pusher"].inputs["model_blessing"]) == "Evaluator"
+    push = c["RegistryPush"].inputs
+    assert producer(push["model_blessing"]) == "Evaluator" and producer(push["evaluation"]) == "Evaluator"
+    assert producer(push["model"]) == "Trainer" and producer(push["examples"]) == "CsvExampleGen"
+    assert producer(push["hyperparameters"]) == "HyperparametersGen"
 
 
 def test_parameters_and_settings(tmp_path):
@@ -78,7 +87,10 @@ def test_parameters_and_settings(tmp_path):
     assert c["Trainer"].exec_properties["module_file"] == str(tmp_path / "modules/def/model.py")
     assert c["ImportSchemaGen"].exec_properties["schema_file"] == str(tmp_path / "schema/schema.pbtxt")
     assert SPAN_PATTERN in c["CsvExampleGen"].exec_properties["input_config"]
-    assert str(tmp_path / "registry") in c["Pusher"].exec_properties["push_destination"]
+    push = c["RegistryPush"].exec_properties
+    assert RegistryTarget.model_validate_json(push["registry"]).root == str(tmp_path / "r")
+    assert json.loads(push["labels"]) == {"commit": "abc123", "source": "ci"}
+    assert push["data_root"] == str(tmp_path / "data")
 
 
 def test_evaluator_has_absolute_and_no_regression_thresholds(tmp_path):
@@ -125,7 +137,7 @@ def test_every_value_is_required(tmp_path, missing):
         schema_path="s",
         preprocessing_module="p.py",
         model_module="m.py",
-        serving_model_dir="v",
+        registry=RegistryTarget(backend="mlflow", model_name="p", auto_promote=True, root="r"),
         num_epochs=1,
         learning_rate=0.1,
         min_accuracy=0.5,

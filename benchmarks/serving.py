@@ -1,0 +1,179 @@
+"""Benchmark of the local prediction server on loopback, bounded in requests and time.
+
+    nox -s bench_serve [-- --local-root DIR --requests 2000 --senders 16]
+
+Needs a local registry with two blessed versions (the environment's, or --local-root); with fewer it trains
+two into build/bench-serve first (a few minutes). Measures, for one raw-feature instance per request:
+throughput, p50 and p99 of the server (its own process) under 16 concurrent keep-alive senders, against the
+same model called in process by the same 16 threads; then the time from starting `models promote` and
+`models rollback` (the commands, as a user runs them) to the new version answering.
+Results: benchmarks/results/serving.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from contracts.config import REPO_ROOT, load_environment
+from contracts.registry import CHAMPION, registry_target
+
+RESULTS = REPO_ROOT / "benchmarks" / "results" / "serving.json"
+TIME_LIMIT_SECONDS = 120
+INSTANCE = {
+    "island": "Biscoe",
+    "bill_length_mm": 45.3,
+    "bill_depth_mm": 13.8,
+    "flipper_length_mm": 208,
+    "body_mass_g": 4200,
+    "sex": "female",
+}
+BODY = json.dumps({"instances": [INSTANCE]}).encode()
+
+
+def _percentiles(latencies: list[float]) -> dict[str, float]:
+    ordered = sorted(latencies)
+    return {"p50_ms": 1000 * statistics.median(ordered), "p99_ms": 1000 * ordered[int(0.99 * (len(ordered) - 1))]}
+
+
+def _concurrently(senders: int, requests: int, call) -> dict[str, float]:
+    """`call()` `requests` times from `senders` threads; throughput and latency percentiles."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    deadline = time.monotonic() + TIME_LIMIT_SECONDS
+
+    def sender(count: int) -> None:
+        state: dict = {}
+        mine = []
+        for _ in range(count):
+            if time.monotonic() > deadline:
+                break
+            start = time.perf_counter()
+            call(state)
+            mine.append(time.perf_counter() - start)
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=sender, args=(requests // senders,)) for _ in range(senders)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - start
+    return {"requests": len(latencies), "per_second": len(latencies) / elapsed, **_percentiles(latencies)}
+
+
+def _http_call(port: int, path: str):
+    def call(state: dict) -> dict:
+        if "conn" not in state:
+            state["conn"] = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        state["conn"].request("POST", path, BODY, {"Content-Type": "application/json"})
+        response = state["conn"].getresponse()
+        body = json.loads(response.read())
+        if response.status != 200:
+            raise RuntimeError(f"server answered {response.status}: {body}")
+        return body
+
+    return call
+
+
+def _ensure_two_versions(env: str, root: Path | None) -> Path:
+    from components.registry import open_registry
+
+    config = load_environment(env)
+    paths = config.local_paths(root)
+    if len(open_registry(registry_target(config, paths.root)).versions()) >= 2:
+        return paths.root
+    scratch = REPO_ROOT / "build" / "bench-serve"
+    print(f"fewer than two versions under {paths.root}: training two into {scratch}", flush=True)
+    for epochs in (20, 30):
+        args = ["--env", env, "--local-root", str(scratch), "--num-epochs", str(epochs)]
+        subprocess.run([sys.executable, "-m", "pipelines.local_runner", *args], check=True, cwd=REPO_ROOT)
+    return scratch
+
+
+def _models(env: str, root: Path, *args: str) -> None:
+    command = [sys.executable, "-m", "release.models_cli", *args, "--env", env, "--local-root", str(root)]
+    subprocess.run(command, check=True, cwd=REPO_ROOT, stdout=subprocess.DEVNULL)
+
+
+def _time_to_serve(env: str, root: Path, port: int, path: str, version: str, *args: str) -> dict[str, float]:
+    """Seconds from starting the command to its end, and to the first answer from `version`."""
+    start = time.perf_counter()
+    _models(env, root, *args)
+    command = time.perf_counter() - start
+    call, state = _http_call(port, path), {}
+    while call(state)["model_version"] != version:
+        if time.perf_counter() - start > 60:
+            raise RuntimeError(f"version {version} was not served within 60 s")
+        time.sleep(0.02)
+    return {"command_s": command, "to_served_s": time.perf_counter() - start}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench_serve", description=__doc__.splitlines()[0])
+    parser.add_argument("--env", default="local")
+    parser.add_argument("--local-root", type=Path)
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--senders", type=int, default=16)
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args(argv)
+    from components.registry import open_registry
+    from components.registry.predictor import Predictor
+
+    root = _ensure_two_versions(args.env, args.local_root)
+    config = load_environment(args.env)
+    registry = open_registry(registry_target(config, root))
+    older, newer = [v.version for v in registry.versions()][-2:]
+    if registry.alias_version(CHAMPION) != newer:
+        _models(args.env, root, "promote", newer, "--reason", "bench_serve setup", "--approve", "bench")
+    predictor = Predictor(registry.get(newer).uri, newer)
+    in_process = _concurrently(args.senders, args.requests, lambda state: predictor.predict([INSTANCE]))
+    path = f"/v1/models/{config.pipeline_name}:predict"
+    command = [
+        sys.executable,
+        "-m",
+        "localcloud.serving",
+        "--env",
+        args.env,
+        "--local-root",
+        str(root),
+        "--port",
+        str(args.port),
+        "--poll-seconds",
+        "1",
+    ]
+    server = subprocess.Popen(command, cwd=REPO_ROOT, env={**os.environ}, stdout=subprocess.PIPE, text=True)
+    try:
+        server.stdout.readline()  # "serving ... on http://..." once it listens.
+        served = _concurrently(args.senders, args.requests, _http_call(args.port, path))
+        promote = _time_to_serve(args.env, root, args.port, path, older, "promote", older, "--approve", "bench")
+        rollback = _time_to_serve(args.env, root, args.port, path, newer, "rollback", "--approve", "bench")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    results = {
+        "senders": args.senders,
+        "server": served,
+        "in_process": in_process,
+        "promote": promote,
+        "rollback": rollback,
+        "cpus": os.cpu_count(),
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps(results, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""The local registry backend: the MLflow Model Registry on a SQLite file under the local root.
+
+    <local root>/registry/mlflow.db                  versions, aliases, lineage tags (`mlflow ui` reads it)
+    <local root>/registry/artifacts/<sha256>/        each version's SavedModel, content-addressed
+    <local root>/registry/alias-history.jsonl        every alias move, appended under the registry lock
+
+MLflow keeps the current alias only, so the history of moves is this file's job.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+from components.registry.content import tree_sha256
+from components.registry.tags import lineage_from_tags, lineage_tags
+from contracts.registry import AliasMove, Lineage, ModelVersion, RegistryError, RegistryTarget, UnknownVersionError
+
+
+class MlflowRegistry:
+    def __init__(self, target: RegistryTarget) -> None:
+        if target.root is None:
+            raise RegistryError("the mlflow registry needs a root folder")
+        self.target = target
+        self.root = Path(target.root)
+        self.name = target.model_name
+        self.artifacts = self.root / "artifacts"
+        self.history_path = self.root / "alias-history.jsonl"
+        self._client = None
+
+    @property
+    def tracking_uri(self) -> str:
+        return f"sqlite:///{self.root / 'mlflow.db'}"
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """One writer at a time per registry: pushes, promotions and rollbacks of every process."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / ".lock", "a") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+
+    def client(self):
+        if self._client is None:
+            from mlflow import MlflowClient
+
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+        return self._client
+
+    def register(self, model_dir: str, lineage: Lineage, *, blessed: bool) -> tuple[ModelVersion, bool]:
+        digest = tree_sha256(model_dir)
+        with self.locked():
+            for existing in self.versions():
+                if existing.content_sha256 == digest:
+                    return existing, False
+            stored = self._store_artifacts(model_dir, digest)
+            client = self.client()
+            if not client.search_registered_models(f"name = '{self.name}'"):
+                client.create_registered_model(self.name, description="Blessed models of the pipeline")
+            created = client.create_model_version(
+                self.name,
+                source=str(stored),
+                tags=lineage_tags(lineage, digest, blessed),
+                description=f"pipeline run {lineage.pipeline_run_id}",
+            )
+            return self._version(created), True
+
+    def _store_artifacts(self, model_dir: str, digest: str) -> Path:
+        """Copy the SavedModel to artifacts/<sha256>/ in one rename, so a half copy is never registered."""
+        dest = self.artifacts / digest
+        if dest.is_dir():
+            return dest
+        self.artifacts.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.artifacts))
+        shutil.copytree(model_dir, tmp, dirs_exist_ok=True)
+        os.replace(tmp, dest)
+        return dest
+
+    def _version(self, mv) -> ModelVersion:
+        tags = dict(mv.tags)
+        return ModelVersion(
+            version=str(mv.version),
+            content_sha256=tags["content_sha256"],
+            blessed=tags.get("blessed") == "true",
+            aliases=tuple(sorted(mv.aliases)),
+            uri=mv.source,
+            created_at=datetime.fromtimestamp(mv.creation_timestamp / 1000, timezone.utc).isoformat(),
+            lineage=lineage_from_tags(tags),
+        )
+
+    def versions(self) -> list[ModelVersion]:
+        if not (self.root / "mlflow.db").exists():
+            return []
+        found = self.client().search_model_versions(f"name = '{self.name}'")
+        return sorted((self._version(mv) for mv in found), key=lambda v: int(v.version))
+
+    def get(self, version: str) -> ModelVersion:
+        from mlflow.exceptions import MlflowException
+
+        if not version.isdigit():
+            raise UnknownVersionError(f"version {version!r}: local versions are numbers (see `models list`)")
+        if not (self.root / "mlflow.db").exists():
+            raise UnknownVersionError(f"version {version}: the registry at {self.root} is empty")
+        try:
+            return self._version(self.client().get_model_version(self.name, version))
+        except MlflowException as err:
+            raise UnknownVersionError(f"version {version} of {self.name}: no such version (or deleted)") from err
+
+    def alias_version(self, alias: str) -> str | None:
+        if not (self.root / "mlflow.db").exists():
+            return None
+        models = self.client().search_registered_models(f"name = '{self.name}'")
+        value = models[0].aliases.get(alias) if models else None
+        return None if value is None else str(value)
+
+    def move_alias(self, move: AliasMove) -> AliasMove:
+        current = self.alias_version(move.alias)
+        if current != move.from_version:
+            raise RegistryError(f"{move.alias} moved to {current} meanwhile (expected {move.from_version}); retry")
+        self.client().set_registered_model_alias(self.name, move.alias, move.to_version)
+        with open(self.history_path, "a") as history:
+            history.write(move.model_dump_json() + "\n")
+            history.flush()
+            os.fsync(history.fileno())
+        return move
+
+    def history(self) -> list[AliasMove]:
+        if not self.history_path.exists():
+            return []
+        lines = self.history_path.read_text().splitlines()
+        return [AliasMove.model_validate(json.loads(line)) for line in lines if line.strip()]

@@ -1,0 +1,83 @@
+"""A model version loaded for prediction on raw feature values: the smoke test before an alias moves and the
+local prediction server both call it, so what was smoke-tested is what serves.
+
+Each instance is checked against the model's own `serving_raw` signature (names and types), so a bad request
+is refused naming the instance and the feature instead of failing inside TensorFlow.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+RAW_SIGNATURE = "serving_raw"  # pipelines/modules/model.py
+MAX_INSTANCES = 1000
+
+
+class InputError(ValueError):
+    """The request cannot be served as sent; the message names what is wrong."""
+
+
+def _check(index: int, name: str, value: Any, dtype: str) -> Any:
+    where = f"instances[{index}].{name}"
+    if dtype == "string":
+        if not isinstance(value, str):
+            raise InputError(f"{where}: expected a string, got {value!r}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"{where}: expected a number, got {value!r}")
+    if not math.isfinite(value):
+        raise InputError(f"{where}: must be a finite number, got {value!r}")
+    if dtype.startswith("int"):
+        if value != int(value):
+            raise InputError(f"{where}: expected an integer, got {value!r}")
+        return int(value)
+    return float(value)
+
+
+class Predictor:
+    """One loaded SavedModel; thread-safe (TensorFlow concrete functions are)."""
+
+    def __init__(self, uri: str, version: str = "") -> None:
+        import tensorflow as tf
+
+        self.uri, self.version = uri, version
+        loaded = tf.saved_model.load(uri)
+        if RAW_SIGNATURE not in loaded.signatures:
+            raise InputError(f"model {uri} has no {RAW_SIGNATURE!r} signature (trained before raw-feature serving)")
+        self._loaded = loaded  # Keeps the variables the signature uses alive.
+        self._fn = loaded.signatures[RAW_SIGNATURE]
+        self.features = {name: spec.dtype for name, spec in self._fn.structured_input_signature[1].items()}
+
+    def columns(self, instances: Any) -> dict[str, list[Any]]:
+        """The instances as one list per feature, or InputError naming the first problem."""
+        if not isinstance(instances, list) or not instances:
+            raise InputError("'instances' must be a non-empty list of objects")
+        if len(instances) > MAX_INSTANCES:
+            raise InputError(f"'instances': at most {MAX_INSTANCES} per request, got {len(instances)}")
+        columns: dict[str, list[Any]] = {name: [] for name in self.features}
+        for index, instance in enumerate(instances):
+            if not isinstance(instance, dict):
+                raise InputError(f"instances[{index}]: expected an object of feature values, got {instance!r}")
+            missing = sorted(set(self.features) - set(instance))
+            unknown = sorted(set(instance) - set(self.features))
+            if missing or unknown:
+                detail = "; ".join(
+                    part
+                    for part in (f"missing {missing}" if missing else "", f"unknown {unknown}" if unknown else "")
+                    if part
+                )
+                raise InputError(f"instances[{index}]: {detail} (features: {sorted(self.features)})")
+            for name, dtype in self.features.items():
+                columns[name].append(_check(index, name, instance[name], dtype.name))
+        return columns
+
+    def predict(self, instances: Any) -> list[dict[str, Any]]:
+        import tensorflow as tf
+
+        columns = self.columns(instances)
+        tensors = {name: tf.constant(values, dtype=self.features[name]) for name, values in columns.items()}
+        outputs = self._fn(**tensors)
+        species = [s.decode() for s in outputs["species"].numpy()]
+        probabilities = outputs["probabilities"].numpy().tolist()
+        return [{"species": s, "probabilities": p} for s, p in zip(species, probabilities, strict=True)]

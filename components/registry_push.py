@@ -1,0 +1,110 @@
+"""RegistryPush: a blessed model becomes a version in the model registry, with its lineage, and (where the
+environment says so) the champion after its smoke test.
+
+It replaces TFX's Pusher, which copies the model to a folder and knows no lineage. The registry (MLflow
+locally, Vertex AI Model Registry on Google Cloud) and the run's lineage labels arrive as execution
+parameters fixed when the pipeline is built, so nothing deep in the code reads the environment.
+Content-idempotent: a model whose files equal a registered version's gets that version back, and nothing
+is added or promoted.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+from tfx import types
+from tfx.components.util import model_utils
+from tfx.dsl.components.base import base_component, base_executor, executor_spec
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
+from tfx.utils import path_utils
+
+from contracts.registry import RegistryError, RegistryTarget
+
+
+class RegistryPushSpec(ComponentSpec):
+    PARAMETERS: ClassVar[dict[str, ExecutionParameter]] = {
+        # A RegistryTarget as JSON: which backend, where, whether blessed versions become champion.
+        "registry": ExecutionParameter(type=str),
+        # The run's lineage labels (commit, modules, image, template, source) as a JSON object.
+        "labels": ExecutionParameter(type=str),
+        # Where the spans are, to hash the ones the examples came from.
+        "data_root": ExecutionParameter(type=str),
+    }
+    INPUTS: ClassVar[dict[str, ChannelParameter]] = {
+        "model": ChannelParameter(type=standard_artifacts.Model),
+        "model_blessing": ChannelParameter(type=standard_artifacts.ModelBlessing),
+        "evaluation": ChannelParameter(type=standard_artifacts.ModelEvaluation),
+        "examples": ChannelParameter(type=standard_artifacts.Examples),
+        "hyperparameters": ChannelParameter(type=standard_artifacts.HyperParameters),
+    }
+    OUTPUTS: ClassVar[dict[str, ChannelParameter]] = {
+        "pushed_model": ChannelParameter(type=standard_artifacts.PushedModel)
+    }
+
+
+class Executor(base_executor.BaseExecutor):
+    def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict, exec_properties: dict[str, Any]) -> None:  # noqa: N802
+        from components.registry import open_registry
+        from components.registry.lineage import build_lineage
+        from components.registry.promotion import move_champion
+
+        pushed = artifact_utils.get_single_instance(output_dict["pushed_model"])
+        if not model_utils.is_model_blessed(artifact_utils.get_single_instance(input_dict["model_blessing"])):
+            pushed.set_int_custom_property("pushed", 0)
+            return
+        model = artifact_utils.get_single_instance(input_dict["model"])
+        run_id = (self._context.pipeline_run_id if self._context else None) or "unknown"
+        lineage = build_lineage(
+            run_id=run_id,
+            labels=json.loads(exec_properties["labels"]),
+            data_root=exec_properties["data_root"],
+            span_numbers=[int(e.get_int_custom_property("span")) for e in input_dict["examples"]],
+            hyperparameters_uri=artifact_utils.get_single_uri(input_dict["hyperparameters"]),
+            evaluation_uri=artifact_utils.get_single_uri(input_dict["evaluation"]),
+        )
+        target = RegistryTarget.model_validate_json(exec_properties["registry"])
+        registry = open_registry(target)
+        version, created = registry.register(path_utils.serving_model_path(model.uri), lineage, blessed=True)
+        if created and target.auto_promote:
+            try:
+                move_champion(registry, version.version, by=f"pipeline:{run_id}", reason="blessed; auto_promote is on")
+                pushed.set_string_custom_property("promotion", "champion")
+            except RegistryError as err:
+                # The version stays registered and the champion where it was; the run's summary says why.
+                pushed.set_string_custom_property("promotion", f"not promoted: {err}")
+        pushed.set_int_custom_property("pushed", 1)
+        pushed.set_string_custom_property("pushed_version", version.version)
+        pushed.set_string_custom_property("pushed_destination", version.uri)
+        pushed.set_int_custom_property("registered", int(created))
+
+
+class RegistryPush(base_component.BaseComponent):
+    SPEC_CLASS = RegistryPushSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
+
+    def __init__(
+        self,
+        *,
+        model: types.BaseChannel,
+        model_blessing: types.BaseChannel,
+        evaluation: types.BaseChannel,
+        examples: types.BaseChannel,
+        hyperparameters: types.BaseChannel,
+        registry: RegistryTarget,
+        labels: dict[str, str],
+        data_root: str,
+    ) -> None:
+        spec = RegistryPushSpec(
+            model=model,
+            model_blessing=model_blessing,
+            evaluation=evaluation,
+            examples=examples,
+            hyperparameters=hyperparameters,
+            registry=registry.model_dump_json(),
+            labels=json.dumps(labels, sort_keys=True),
+            data_root=data_root,
+            pushed_model=types.Channel(type=standard_artifacts.PushedModel),
+        )
+        super().__init__(spec=spec)

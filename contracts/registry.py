@@ -1,0 +1,159 @@
+"""The model registry contract: a registered version with its lineage, alias moves, and the errors.
+
+One shape for both backends (the MLflow Model Registry locally, the Vertex AI Model Registry on Google
+Cloud), so the push component, the `models` commands and the server read the same records whichever
+backend holds them. Standard library and pydantic only: a leaf of the repository like every contract.
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import AbstractContextManager
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.environment import EnvironmentConfig
+
+# The alias the server serves.
+CHAMPION = "champion"
+_SHA256 = r"^[0-9a-f]{64}$"
+_ALIAS = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+
+
+class RegistryError(Exception):
+    """A registry request that cannot be carried out; the message names the version or alias. Nothing changed."""
+
+
+class UnknownVersionError(RegistryError):
+    """No such version (or it was deleted)."""
+
+
+class NotPromotableError(RegistryError):
+    """The version exists but may not take the alias (not blessed, deleted, approval missing, smoke test failed)."""
+
+
+class SmokeTestFailedError(NotPromotableError):
+    """The candidate did not load or predict correctly on the shipped records; the alias did not move."""
+
+
+class NoEarlierChampionError(RegistryError):
+    """A rollback with nothing to roll back to."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Span(_Frozen):
+    """One data span a model was trained on, and the sha256 of its files (sorted by name, name and bytes)."""
+
+    number: int = Field(ge=1)
+    sha256: str = Field(pattern=_SHA256)
+
+
+class Lineage(_Frozen):
+    """Where a model version came from. Values a run does not know (no image on a local run) are None."""
+
+    pipeline_run_id: str
+    commit: str | None = None
+    modules: str | None = None
+    image: str | None = None
+    template: str | None = None
+    source: str | None = None
+    spans: tuple[Span, ...] = ()
+    parameters: dict[str, Any] = {}
+    metrics: dict[str, float] = {}
+    baseline_metrics: dict[str, float] = {}
+
+
+class ModelVersion(_Frozen):
+    version: str
+    # sha256 over the SavedModel's files: identical files are the same version.
+    content_sha256: str = Field(pattern=_SHA256)
+    blessed: bool
+    aliases: tuple[str, ...] = ()
+    # Where the version's SavedModel is (a local folder or a gs:// prefix).
+    uri: str
+    created_at: str
+    lineage: Lineage
+
+
+class AliasMove(_Frozen):
+    """One entry of the append-only alias history."""
+
+    alias: str
+    from_version: str | None
+    to_version: str
+    at: str
+    by: str
+    reason: str
+    kind: Literal["promote", "rollback"]
+    # Who approved it, where the environment requires approval; None where promotion is automatic.
+    approved_by: str | None = None
+
+
+class RegistryTarget(_Frozen):
+    """Which registry a pipeline pushes to and the commands read, fixed from the environment config."""
+
+    backend: Literal["mlflow", "vertex"]
+    model_name: str
+    # Blessed versions become champion at once (local, dev); False: promotion needs a recorded approval (prod).
+    auto_promote: bool
+    # mlflow: the registry folder (mlflow.db and the artifacts beside it).
+    root: str | None = None
+    # vertex: where the registry is, and the create-only alias history (gs://<prefix>-artifacts/registry/...).
+    project: str | None = None
+    region: str | None = None
+    history_uri: str | None = None
+
+
+def registry_target(config: EnvironmentConfig, local_root: Path | None = None) -> RegistryTarget:
+    """The registry of environment `config`: Vertex AI where it has a gcp section, else MLflow under the local root."""
+    if config.gcp is not None:
+        gcp = config.gcp
+        return RegistryTarget(
+            backend="vertex",
+            model_name=gcp.name("model"),
+            auto_promote=config.release.auto_promote,
+            project=gcp.project,
+            region=gcp.region,
+            history_uri=f"{gcp.bucket_uri('artifacts')}/registry/{gcp.name('model')}/history",
+        )
+    return RegistryTarget(
+        backend="mlflow",
+        model_name=config.pipeline_name,
+        auto_promote=config.release.auto_promote,
+        root=str(config.local_paths(local_root).registry),
+    )
+
+
+def check_alias(alias: str) -> str:
+    if not _ALIAS.match(alias):
+        raise RegistryError(f"alias {alias!r}: lowercase letters, digits and '-', starting with a letter")
+    return alias
+
+
+class Registry(Protocol):
+    """What both backends do. `register` is content-idempotent: identical files return the existing version.
+
+    `move_alias` is a compare-and-set (the alias must still be on `move.from_version`) and appends the move to
+    the history; callers hold `locked()` around reading the alias and moving it.
+    """
+
+    target: RegistryTarget
+
+    def locked(self) -> AbstractContextManager[None]: ...
+
+    def register(self, model_dir: str, lineage: Lineage, *, blessed: bool) -> tuple[ModelVersion, bool]: ...
+
+    def versions(self) -> list[ModelVersion]: ...
+
+    def get(self, version: str) -> ModelVersion: ...
+
+    def alias_version(self, alias: str) -> str | None: ...
+
+    def move_alias(self, move: AliasMove) -> AliasMove: ...
+
+    def history(self) -> list[AliasMove]: ...

@@ -1,0 +1,137 @@
+"""The release loop end to end: train twice, promote one, serve it, promote the other, roll back; the server
+answers with the champion of the moment, and keeps answering while it moves.
+
+The environment here promotes only with an approval (as prod does) and blesses any model above the absolute
+bound, so both runs register a version and every move is an explicit, recorded command.
+"""
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from contracts.config import load_environment
+from pipelines.local import LocalRun, execute
+from release import models_cli
+
+pytestmark = pytest.mark.e2e
+
+INSTANCE = {
+    "island": "Biscoe",
+    "bill_length_mm": 45.3,
+    "bill_depth_mm": 13.8,
+    "flipper_length_mm": 208,
+    "body_mass_g": 4200,
+    "sex": "female",
+}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Two versions, by two runs with different epochs; no champion yet (promotion needs an approval)."""
+    root = tmp_path_factory.mktemp("release")
+    text = load_environment("local").model_dump_json()
+    text = text.replace('"auto_promote":true', '"auto_promote":false').replace(
+        '"max_accuracy_drop":0.01', '"max_accuracy_drop":1.0'
+    )
+    env = root / "approved.yaml"
+    env.write_text(text)
+    config = load_environment(env)
+    versions = []
+    for epochs in (20, 30):
+        summary = execute(
+            LocalRun(
+                config=config,
+                paths=config.local_paths(root),
+                num_epochs=epochs,
+                learning_rate=0.01,
+                labels={"source": "e2e"},
+            )
+        )
+        assert summary.succeeded and summary.blessed and summary.pushed_by_this_run, summary.error
+        versions.append(summary.pushed_version)
+    return root, env, config, versions
+
+
+def models(trained, *args):
+    root, env = trained[0], trained[1]
+    return models_cli.main([*args, "--env", str(env), "--local-root", str(root)])
+
+
+def post(url, body):
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def wait_for_version(url, version, seconds=10.0):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        status, body = post(url, {"instances": [INSTANCE]})
+        if status == 200 and body["model_version"] == version:
+            return time.monotonic()
+        time.sleep(0.1)
+    raise AssertionError(f"version {version} not served within {seconds}s (last: {body})")
+
+
+def test_train_promote_serve_switch_and_roll_back(trained, capsys):
+    from localcloud.serving import make_server
+
+    root, _, config, (first, second) = trained
+    assert first != second
+    assert models(trained, "list", "--json") == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [v["version"] for v in listed] == [first, second] and all(v["aliases"] == [] for v in listed)
+    assert [v["lineage"]["parameters"]["num_epochs"] for v in listed] == [20, 30]
+    assert models(trained, "promote", first) == 2  # No approval: refused, nothing moved.
+    assert models(trained, "promote", first, "--approve", "carol", "--reason", "first release") == 0
+
+    server, watcher = make_server(config, root, 0, poll_seconds=0.2)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/v1/models/{config.pipeline_name}:predict"
+    statuses, stop = [], threading.Event()
+
+    def keep_asking():
+        while not stop.is_set():
+            statuses.append(post(url, {"instances": [INSTANCE]})[0])
+
+    sender = threading.Thread(target=keep_asking)
+    try:
+        status, body = post(url, {"instances": [INSTANCE]})
+        assert status == 200 and body["model_version"] == first
+        assert body["predictions"][0]["species"] == "Gentoo"
+        sender.start()
+        assert models(trained, "promote", second, "--approve", "carol") == 0
+        wait_for_version(url, second)
+        assert models(trained, "rollback", "--approve", "dave", "--reason", "regression") == 0
+        wait_for_version(url, first)
+        stop.set()
+        sender.join()
+        assert statuses and set(statuses) == {200}  # Nothing dropped while the champion moved twice.
+        for bad, message in [
+            ({"instances": [{k: v for k, v in INSTANCE.items() if k != "island"}]}, "missing ['island']"),
+            ({"instances": [{**INSTANCE, "body_mass_g": "heavy"}]}, "body_mass_g: expected a number"),
+            ({"rows": []}, "instances"),
+            ({"instances": []}, "non-empty"),
+        ]:
+            status, body = post(url, bad)
+            assert status == 400 and message in body["error"], (bad, body)
+    finally:
+        stop.set()
+        server.shutdown()
+        server.server_close()
+        watcher.stop()
+    capsys.readouterr()  # The moves' own lines.
+    assert models(trained, "history", "--json") == 0
+    history = json.loads(capsys.readouterr().out)
+    assert [(m["from_version"], m["to_version"], m["kind"], m["approved_by"]) for m in history] == [
+        (None, first, "promote", "carol"),
+        (first, second, "promote", "carol"),
+        (second, first, "rollback", "dave"),
+    ]

@@ -1,0 +1,42 @@
+"""The Vertex AI Model Registry backend against the real dev project (skipped without credentials).
+
+Registers a tiny stand-in folder under the dev artifacts bucket as a version of a throw-away model
+(`<prefix>-model-live-test`), checks content-idempotency and an alias move with its history, then deletes it.
+"""
+
+import uuid
+
+import pytest
+
+from components.registry.promotion import move_champion
+from components.registry.vertex_store import VertexRegistry
+from contracts.config import load_environment
+from contracts.registry import CHAMPION, Lineage, registry_target
+
+pytestmark = pytest.mark.live
+
+
+def test_register_and_promote_on_the_dev_registry():
+    from google.cloud import aiplatform, storage
+
+    config = load_environment("dev")
+    run = uuid.uuid4().hex[:8]
+    target = registry_target(config).model_copy(update={"model_name": f"{config.gcp.name('model')}-live-{run}"})
+    target = target.model_copy(update={"history_uri": f"{target.history_uri}-live-{run}"})
+    bucket = storage.Client(project=config.gcp.project).bucket(config.gcp.name("artifacts"))
+    blob = bucket.blob(f"live-tests/registry/{run}/saved_model.pb")
+    blob.upload_from_string(run)
+    vertex = VertexRegistry(target)
+    try:
+        uri = f"gs://{bucket.name}/live-tests/registry/{run}"
+        version, created = vertex.register(uri, Lineage(pipeline_run_id=f"live-{run}"), blessed=True)
+        assert created
+        again, created = vertex.register(uri, Lineage(pipeline_run_id=f"live-{run}-2"), blessed=True)
+        assert not created and again.version == version.version
+        move_champion(vertex, version.version, by="live-test", reason="live", smoke=lambda v: None)
+        assert vertex.alias_version(CHAMPION) == version.version
+        assert [m.to_version for m in vertex.history()] == [version.version]
+    finally:
+        aiplatform.Model(vertex.resource).delete()
+        for leftover in bucket.list_blobs(prefix=f"live-tests/registry/{run}"):
+            leftover.delete()
