@@ -4,8 +4,9 @@ The single source for local change planning (`python -m ci.plan`, `nox -s cicd`)
 trigger filters that infra/ provisions: each workflow's `included` and `ignored` globs become its trigger's
 `included_files` and `ignored_files`, and `fires` applies them with Cloud Build's rules, so what the local
 planner decides is what Cloud Build would fire. A route's `event` says whether its trigger fires on a push to
-the CI branch (the workflows the local main job runs) or on a pull request to it (the `checks` that gate a
-merge, which `.ci/run` runs locally).
+the CI branch (the workflows the local main job runs), on a pull request to it (the `checks` that gate a
+merge, which `.ci/run` runs locally), or only when started by hand (`promote`: run_build_trigger from the
+`models` command, approval-gated in prod; no change to the repository fires it).
 
 Cloud Build's rules (google.devtools.cloudbuild.v1.BuildTrigger): files matching an ignored glob are
 dropped; a trigger whose change has no file left does not fire; otherwise it fires if `included` is empty or
@@ -28,16 +29,19 @@ class Route:
     included: tuple[str, ...]
     ignored: tuple[str, ...]
     description: str
-    # What the trigger listens to: "push" (a push to the CI branch; the local main job plans these) or
-    # "pull_request" (a pull request to it: the checks that gate a merge, shown apart by `ci.plan`).
+    # What the trigger listens to: "push" (a push to the CI branch; the local main job plans these),
+    # "pull_request" (a pull request to it: the checks that gate a merge, shown apart by `ci.plan`) or
+    # "manual" (only run_build_trigger starts it; its globs are empty and never consulted).
     event: str = "push"
+    # Substitutions the one who starts a manual build sets (the trigger declares them empty).
+    requested: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.event not in EVENTS:
             raise ValueError(f"route {self.workflow!r}: event {self.event!r}; expected one of {', '.join(EVENTS)}")
 
 
-EVENTS = ("push", "pull_request")
+EVENTS = ("push", "pull_request", "manual")
 
 
 # Documentation never runs anything.
@@ -126,9 +130,20 @@ ROUTES: tuple[Route, ...] = (
         description="lint and the whole test suite on every pull request to the CI branch",
         event="pull_request",
     ),
+    Route(
+        workflow="promote",
+        config="ci/cloudbuild/promote.yaml",
+        included=(),
+        ignored=(),
+        description="move the champion as approved: promote or roll back one model version (started by `models`)",
+        event="manual",
+        # release/approvals.py: what to do, to which version, who asked and why.
+        requested=("_ACTION", "_VERSION", "_BY", "_REASON"),
+    ),
 )
 WORKFLOWS: tuple[str, ...] = tuple(route.workflow for route in ROUTES)
-# What a push runs (the local main job's workflows) and what a pull request runs (the checks gating a merge).
+# What a push runs (the local main job's workflows) and what a pull request runs (the checks gating a merge);
+# manual routes are in neither: no change fires them.
 PUSH_ROUTES: tuple[Route, ...] = tuple(r for r in ROUTES if r.event == "push")
 PULL_REQUEST_ROUTES: tuple[Route, ...] = tuple(r for r in ROUTES if r.event == "pull_request")
 # A workflow that runs everything another one does makes that one redundant for the same change.

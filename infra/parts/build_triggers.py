@@ -3,12 +3,15 @@
 The routing table is the single source: the local planner (`nox -s cicd`) and these triggers apply the same
 included/ignored globs, so what fires locally is what fires on Google Cloud (tests/infra checks they agree).
 A route's event picks the trigger's: a push to the CI branch, or a pull request to it (the `checks`, which a
-branch protection rule can require before a merge). Triggers listen on a 2nd-gen GitHub connection that a
-platform engineer creates once (infra/README.md), run as the CI account (never the legacy Cloud Build
-account), and in prod wait for an approver.
+branch protection rule can require before a merge), or none (`promote`: a manual trigger that only
+run_build_trigger starts, building the CI branch). Triggers use a 2nd-gen GitHub connection that a platform
+engineer creates once (infra/README.md), run as the CI account (never the legacy Cloud Build account), and
+in prod wait for an approver.
 """
 
 from __future__ import annotations
+
+import re
 
 from cdktf_cdktf_provider_google.cloudbuild_trigger import CloudbuildTrigger
 from constructs import Construct
@@ -39,9 +42,34 @@ def repository_event_config(route: Route, gcp: Gcp) -> dict[str, object]:
     return {"repository": repository_resource(gcp), **event}
 
 
-def substitutions(config: EnvironmentConfig, gcp: Gcp, logs_bucket: str) -> dict[str, str]:
+def branch_ref(gcp: Gcp) -> str:
+    """The one branch a manual trigger builds: refs/heads/<name> from a branch regex of the form ^name$."""
+    found = re.fullmatch(r"\^([A-Za-z0-9._/-]+)\$", gcp.ci.branch)
+    if found is None:
+        raise ValueError(f"gcp.ci.branch {gcp.ci.branch!r}: the promote trigger builds one branch; use the form ^name$")
+    return f"refs/heads/{found.group(1)}"
+
+
+def manual_source(gcp: Gcp, route: Route) -> dict[str, dict[str, str]]:
+    """What a manual trigger checks out (source_to_build) and where it reads its config (git_file_source)."""
+    ref, repository = branch_ref(gcp), repository_resource(gcp)
+    return {
+        "source_to_build": {"repository": repository, "ref": ref, "repo_type": "GITHUB"},
+        "git_file_source": {"repository": repository, "revision": ref, "path": route.config, "repo_type": "GITHUB"},
+    }
+
+
+def substitutions(config: EnvironmentConfig, gcp: Gcp, logs_bucket: str, route: Route) -> dict[str, str]:
     """What every build config (ci/cloudbuild/*.yaml) may read; the logs bucket without gs://."""
-    return {"_ENV": config.name, "_REGION": gcp.region, "_NAME_PREFIX": gcp.name_prefix, "_LOGS_BUCKET": logs_bucket}
+    fixed = {"_ENV": config.name, "_REGION": gcp.region, "_NAME_PREFIX": gcp.name_prefix, "_LOGS_BUCKET": logs_bucket}
+    # What a manual build's request sets is declared empty: a build started without it fails loudly.
+    return {**fixed, **dict.fromkeys(route.requested, "")}
+
+
+def _source(route: Route, gcp: Gcp) -> dict[str, object]:
+    if route.event == "manual":
+        return {"filename": None, **manual_source(gcp, route)}
+    return {"filename": route.config, "repository_event_config": repository_event_config(route, gcp)}
 
 
 class BuildTriggers(Construct):
@@ -64,14 +92,13 @@ class BuildTriggers(Construct):
                 location=gcp.region,
                 name=gcp.name(route.workflow),
                 description=route.description,
-                filename=route.config,
                 # An empty list is no filter: left out rather than synthesized as [].
                 included_files=list(route.included) or None,
                 ignored_files=list(route.ignored) or None,
-                repository_event_config=repository_event_config(route, gcp),
+                **_source(route, gcp),  # type: ignore[arg-type]
                 # The account's full resource name: projects/<project>/serviceAccounts/<email>.
                 service_account=accounts.accounts["ci"].id,
-                substitutions=substitutions(config, gcp, buckets.name("build-logs")),
+                substitutions=substitutions(config, gcp, buckets.name("build-logs"), route),
                 approval_config={"approval_required": gcp.ci.require_approval},
             )
             for route in routes

@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 
 from ci.routing import PULL_REQUEST_ROUTES, PUSH_ROUTES, ROUTES
+from ci.routing import route as route_of
+from contracts.environment import Gcp
+from infra.parts.build_triggers import branch_ref
 from tests.infra.conftest import has_resource, resources
 
 
@@ -21,7 +24,8 @@ def test_one_trigger_per_route_with_the_routes_filters(stacks, env):
         # An empty filter is left out: Cloud Build then considers every changed file.
         assert trigger.get("included_files", []) == list(route.included)
         assert trigger.get("ignored_files", []) == list(route.ignored)
-        assert trigger["filename"] == route.config
+        config = trigger["git_file_source"]["path"] if route.event == "manual" else trigger["filename"]
+        assert config == route.config
         assert trigger["description"] == route.description
 
 
@@ -33,7 +37,8 @@ def test_triggers_run_as_ci_on_the_connected_repository(stacks, env):
         assert trigger["service_account"].endswith(".id}")
         assert trigger["location"] == "europe-west4"
         repository = f"projects/my-{env}-project/locations/europe-west4/connections/github/repositories/penguins-cicd"
-        assert trigger["repository_event_config"]["repository"] == repository
+        source = trigger.get("repository_event_config") or trigger["source_to_build"]
+        assert source["repository"] == repository
         subs = trigger["substitutions"]
         assert (subs["_ENV"], subs["_REGION"], subs["_NAME_PREFIX"]) == (env, "europe-west4", f"penguins-{env}")
         assert subs["_LOGS_BUCKET"].startswith("${google_storage_bucket.buckets_build-logs_")
@@ -86,3 +91,32 @@ def test_triggers_set_exactly_the_substitutions_each_build_config_declares(stack
         assert set(trigger["substitutions"]) == set(declared), route.config
         assert trigger["substitutions"]["_ENV"] == env
         assert trigger["substitutions"]["_NAME_PREFIX"] == configs[env].gcp.name_prefix
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_the_promote_trigger_is_manual_on_the_ci_branch_and_approval_gated_as_the_file_says(stacks, configs, env):
+    """No push or pull request starts it (no event block, no filters): only run_build_trigger, from `models`."""
+    assert route_of("promote").event == "manual"
+    trigger = _triggers(stacks[env])[f"penguins-{env}-promote"]
+    assert "repository_event_config" not in trigger and "filename" not in trigger
+    assert "included_files" not in trigger and "ignored_files" not in trigger
+    repository = f"projects/my-{env}-project/locations/europe-west4/connections/github/repositories/penguins-cicd"
+    assert trigger["source_to_build"] == {"repository": repository, "ref": "refs/heads/main", "repo_type": "GITHUB"}
+    assert trigger["git_file_source"] == {
+        "repository": repository,
+        "revision": "refs/heads/main",
+        "path": "ci/cloudbuild/promote.yaml",
+        "repo_type": "GITHUB",
+    }
+    assert trigger["approval_config"] == {"approval_required": configs[env].gcp.ci.require_approval}
+    requested = ("_ACTION", "_VERSION", "_BY", "_REASON")
+    assert route_of("promote").requested == requested
+    assert {k: trigger["substitutions"][k] for k in requested} == dict.fromkeys(requested, "")
+
+
+def test_a_manual_trigger_needs_one_literal_branch(configs):
+    gcp = configs["prod"].gcp
+    assert branch_ref(gcp) == "refs/heads/main"
+    pattern = Gcp.model_validate({**gcp.model_dump(), "ci": {**gcp.ci.model_dump(), "branch": "^release/.*$"}})
+    with pytest.raises(ValueError, match=r"gcp.ci.branch '\^release/\.\*\$'.*\^name\$"):
+        branch_ref(pattern)

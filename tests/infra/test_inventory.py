@@ -23,8 +23,8 @@ COMMON = {
     "google_cloudfunctions2_function": 1,
     "google_cloud_run_v2_service_iam_member": 1,
     "google_cloud_scheduler_job": 1,
-    # full, modules, infra, function on a push; checks on a pull request.
-    "google_cloudbuild_trigger": 5,
+    # full, modules, infra, function on a push; checks on a pull request; promote by hand.
+    "google_cloudbuild_trigger": 6,
     "google_monitoring_notification_channel": 1,
     "google_monitoring_alert_policy": 3,
 }

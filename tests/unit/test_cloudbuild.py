@@ -146,3 +146,16 @@ def test_the_checks_consume_what_synth_wrote_in_its_own_image(workflow):
     for session in ("synth", "checkov"):
         args = cloud[session]["args"]
         assert local[session].args == tuple(args[args.index("--") + 1 :] if "--" in args else ()), session
+
+
+def test_the_promote_build_makes_the_move_it_was_approved_for_and_nothing_else():
+    """One step: `models <action> <version>` checked against this build's own approval record."""
+    from ci.routing import route
+
+    requested = route("promote").requested
+    config = _load("promote")
+    (step,) = config["steps"]
+    assert step["args"][:4] == ["ci/nox", "-s", "models", "--"]
+    assert step["args"][4:] == ["${_ACTION}", "${_VERSION}", "--env=${_ENV}", "--approved-build=$BUILD_ID"]
+    # What the request sets (release/approvals.py) is declared, empty: a build started without it fails loudly.
+    assert {k: config["substitutions"][k] for k in requested} == dict.fromkeys(requested, "")

@@ -72,6 +72,15 @@ def test_the_checks_are_the_only_pull_request_route_and_the_push_routes_are_the_
     assert "checks" not in plan_workflows(["README.md", "tests/unit/test_model.py", "components/gate.py"])
 
 
+def test_the_promote_route_is_manual_so_no_push_or_pull_request_ever_fires_it():
+    promote = route("promote")
+    assert (promote.event, promote.config) == ("manual", "ci/cloudbuild/promote.yaml")
+    assert promote not in PUSH_ROUTES and promote not in PULL_REQUEST_ROUTES
+    # Its own config, the models command, everything: a push plans as before.
+    changed = ["ci/cloudbuild/promote.yaml", "release/models_cli.py", "release/approvals.py", "ci/routing.py"]
+    assert "promote" not in plan_workflows(changed) and "promote" not in fired_on_pull_request(changed)
+
+
 def test_a_route_with_an_unknown_event_is_refused():
     with pytest.raises(ValueError, match="event 'tag'"):
         Route("release", "ci/cloudbuild/release.yaml", ("**",), (), "tag builds", event="tag")
