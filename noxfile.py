@@ -286,10 +286,12 @@ def runs(session: nox.Session) -> None:
 
 @nox.session(python=False)
 def models(session: nox.Session) -> None:
-    """The model registry: `nox -s models -- list | show VERSION | promote VERSION | rollback [--to VERSION] | history`.
+    """The model registry: `nox -s models -- list | show VERSION | promote VERSION | rollback [--to VERSION] |
+    approve BUILD_ID [--reject] | history`.
 
     Each takes `--env` (default local), `--local-root DIR` and `--json`; promote and rollback smoke-test the
-    version first and take `--approve NAME` (required where the environment's release.auto_promote is off).
+    version first. Where release.auto_promote is off they need an approval: locally `--approve NAME`; on Google
+    Cloud they start the approval-gated promote build and print its id, which `approve` decides.
     """
     run_tfx(session, "-m", "release.models_cli", *session.posargs)
 

@@ -1,0 +1,187 @@
+"""Prod promotion through an approval-gated Cloud Build build, at the request level: the real google-cloud-build
+client (REST transport, anonymous credentials) sends its HTTP requests to a stand-in session that records them
+and answers as Cloud Build would. The registry is a local one standing in for Vertex (tested on its own in
+test_vertex_registry.py): what is under test is the request, the decision and the recorded approval."""
+
+import json
+
+import pytest
+import requests
+from google.auth.credentials import AnonymousCredentials
+from google.cloud.devtools.cloudbuild_v1 import ApprovalResult, CloudBuildClient
+
+from ci.routing import route
+from components.registry import open_registry
+from contracts.config import load_environment
+from contracts.registry import CHAMPION, Lineage, registry_target
+from release import approvals, models_cli
+
+PROD = load_environment("prod")
+TRIGGER = "projects/my-prod-project/locations/europe-west4/triggers/penguins-prod-promote"
+BUILDS = "projects/my-prod-project/locations/europe-west4/builds"
+HOST = "https://cloudbuild.googleapis.com/v1"
+
+
+class FakeCloudBuild:
+    """Answers the REST calls the client makes; `build` is what Cloud Build holds for build b-1."""
+
+    def __init__(self):
+        self.requests: list[tuple[str, str, dict]] = []
+        self.status = 200
+        self.build = {
+            "id": "b-1",
+            "buildTriggerId": "trigger-id-1",
+            "status": "WORKING",
+            "substitutions": {"_ACTION": "promote", "_VERSION": "2", "_BY": "bob", "_REASON": "weekly"},
+            "approval": {
+                "state": "APPROVED",
+                "result": {"approverAccount": "alice@example.com", "decision": "APPROVED", "comment": "ok"},
+            },
+        }
+
+    def _answer(self, method: str, url: str) -> dict:
+        if url == f"{HOST}/{TRIGGER}:run":
+            metadata = "type.googleapis.com/google.devtools.cloudbuild.v1.BuildOperationMetadata"
+            return {"name": "operations/run-1", "metadata": {"@type": metadata, "build": {"id": "b-1"}}}
+        if url == f"{HOST}/{BUILDS}/b-1:approve":
+            return {"name": "operations/approve-1"}
+        if url == f"{HOST}/{BUILDS}/b-1":
+            return self.build
+        if url == f"{HOST}/{TRIGGER}":
+            return {"id": "trigger-id-1", "name": "penguins-prod-promote"}
+        raise AssertionError(f"unexpected {method} {url}")
+
+    def request(self, method: str, url: str, data=None, **_):
+        self.requests.append((method, url.partition("?")[0], json.loads(data) if data else {}))
+        response = requests.Response()
+        response.status_code = self.status
+        body = self._answer(method, url.partition("?")[0]) if self.status == 200 else {"error": {"message": "denied"}}
+        response._content = json.dumps(body).encode()
+        response.request = requests.Request(method, url).prepare()
+        return response
+
+    def __getattr__(self, method: str):
+        if method in {"get", "post"}:
+            return lambda url, **kwargs: self.request(method.upper(), url, **kwargs)
+        raise AttributeError(method)
+
+
+@pytest.fixture
+def cloud_build(monkeypatch):
+    from google.cloud.devtools.cloudbuild_v1.services.cloud_build.transports import rest
+
+    fake = FakeCloudBuild()
+    # The transport's HTTP session is made at construction (its methods are keyed by it): hand it the fake then.
+    monkeypatch.setattr(rest, "AuthorizedSession", lambda credentials, **_: fake)
+    client = CloudBuildClient(credentials=AnonymousCredentials(), transport="rest")
+    monkeypatch.setattr(approvals, "client", lambda credentials=None: client)
+    return fake
+
+
+@pytest.fixture
+def registry(tmp_path, monkeypatch):
+    """Two blessed versions in a local registry, opened in place of prod's Vertex one; smoke tests pass."""
+    local = open_registry(registry_target(load_environment("local"), tmp_path))
+    for name in ("one", "two"):
+        folder = tmp_path / "models" / name
+        folder.mkdir(parents=True)
+        (folder / "saved_model.pb").write_text(name)
+        local.register(str(folder), Lineage(pipeline_run_id=f"run-{name}"), blessed=True)
+    monkeypatch.setattr("components.registry.open_registry", lambda target, credentials=None: local)
+    monkeypatch.setattr("components.registry.smoke.smoke_test", lambda version: None)
+    return local
+
+
+def test_promote_in_prod_starts_the_promote_trigger_with_the_move_and_moves_nothing(cloud_build, registry, capsys):
+    assert models_cli.main(["promote", "2", "--env", "prod", "--by", "bob", "--reason", "weekly"]) == 0
+    out = capsys.readouterr().out
+    assert "b-1" in out and "approve b-1 --env prod" in out
+    ((method, url, body),) = cloud_build.requests
+    assert (method, url) == ("POST", f"{HOST}/{TRIGGER}:run")
+    substitutions = {"_ACTION": "promote", "_VERSION": "2", "_BY": "bob", "_REASON": "weekly"}
+    # The trigger is in the URL (its regional route); the body is the source with the move.
+    assert body == {
+        "source": {"projectId": "my-prod-project", "substitutions": substitutions},
+    }
+    # Exactly what the trigger declares for the request to set (ci/routing.py).
+    assert set(substitutions) == set(route("promote").requested)
+    assert registry.alias_version(CHAMPION) is None and registry.history() == []
+
+
+def test_a_rollback_request_names_the_concrete_version_the_approver_sees(cloud_build, registry):
+    from components.registry.promotion import move_champion
+
+    for version in ("1", "2"):
+        move_champion(registry, version, by="t", reason="t", approved_by="t")
+    assert models_cli.main(["rollback", "--env", "prod", "--reason", "regression"]) == 0
+    ((_, _, body),) = cloud_build.requests
+    assert {k: body["source"]["substitutions"][k] for k in ("_ACTION", "_VERSION", "_REASON")} == {
+        "_ACTION": "rollback",
+        "_VERSION": "1",
+        "_REASON": "regression",
+    }
+    assert registry.alias_version(CHAMPION) == "2"
+
+
+@pytest.mark.parametrize(
+    ("flags", "decision", "comment"), [([], "APPROVED", "ok by me"), (["--reject"], "REJECTED", "no")]
+)
+def test_approve_and_reject_send_the_decision_cloud_build_records(cloud_build, flags, decision, comment, capsys):
+    assert models_cli.main(["approve", "b-1", "--env", "prod", "--reason", comment, *flags]) == 0
+    ((method, url, body),) = cloud_build.requests
+    assert (method, url) == ("POST", f"{HOST}/{BUILDS}/b-1:approve")
+    # The REST transport sends enums as their numbers.
+    number = ApprovalResult.Decision[decision].value
+    assert body == {"approvalResult": {"decision": number, "comment": comment}}
+    assert decision.lower() in capsys.readouterr().out
+
+
+def test_the_approved_build_moves_the_champion_recording_the_approver_cloud_build_recorded(cloud_build, registry):
+    assert models_cli.main(["promote", "2", "--env", "prod", "--approved-build", "b-1"]) == 0
+    called = [(method, url) for method, url, _ in cloud_build.requests]
+    assert called == [("GET", f"{HOST}/{BUILDS}/b-1"), ("GET", f"{HOST}/{TRIGGER}")]
+    assert registry.alias_version(CHAMPION) == "2"
+    (move,) = registry.history()
+    assert (move.to_version, move.by, move.reason, move.approved_by) == ("2", "bob", "weekly", "alice@example.com")
+
+
+@pytest.mark.parametrize(
+    ("change", "args", "message"),
+    [
+        ({"approval": {"state": "PENDING"}}, ["promote", "2"], "no recorded approval (state PENDING)"),
+        ({"approval": {"state": "REJECTED"}}, ["promote", "2"], "no recorded approval"),
+        ({"status": "SUCCESS"}, ["promote", "2"], "approval is spent"),
+        ({"buildTriggerId": "another"}, ["promote", "2"], "not started by the penguins-prod-promote trigger"),
+        ({}, ["promote", "1"], "approved promote 2, not promote 1"),
+        ({}, ["rollback", "2"], "approved promote 2, not rollback 2"),
+    ],
+)
+def test_the_step_refuses_a_build_that_did_not_approve_this_move(cloud_build, registry, change, args, message, capsys):
+    cloud_build.build.update(change)
+    assert models_cli.main([*args, "--env", "prod", "--approved-build", "b-1"]) == 2
+    assert message in capsys.readouterr().err
+    assert registry.alias_version(CHAMPION) is None and registry.history() == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["promote", "2", "--env", "prod", "--approve", "carol"], "approvals here are Cloud Build's"),
+        (["approve", "b-1", "--env", "local"], "local approvals are `promote --approve NAME`"),
+        (["approve", "../b-1", "--env", "prod"], "no slashes"),
+        (["promote", "9", "--env", "prod"], "version 9"),
+        (["rollback", "--env", "prod"], "no champion"),
+        (["rollback", "1", "--to", "2", "--env", "prod"], "disagree"),
+    ],
+)
+def test_bad_input_exits_2_and_asks_cloud_build_nothing(cloud_build, registry, args, message, capsys):
+    assert models_cli.main(args) == 2
+    assert message in capsys.readouterr().err
+    assert cloud_build.requests == []
+
+
+def test_a_refused_call_names_cloud_build_and_changes_nothing(cloud_build, registry, capsys):
+    cloud_build.status = 403
+    assert models_cli.main(["promote", "2", "--env", "prod"]) == 2
+    err = capsys.readouterr().err
+    assert "Cloud Build refused to run penguins-prod-promote" in err and "denied" in err
