@@ -51,6 +51,9 @@ GRANTS: tuple[tuple[str, str, str], ...] = (
     ("artifacts", "pipeline", "roles/storage.objectViewer"),
     ("artifacts", "ci", "roles/storage.objectCreator"),
     ("artifacts", "ci", "roles/storage.objectViewer"),
+    # The promote build (ci/cloudbuild/promote.yaml) runs as CI and smoke-tests the pushed SavedModel, which
+    # lives in the pipeline root: read-only.
+    ("pipeline-root", "ci", "roles/storage.objectViewer"),
     # The function reads the template it submits (the Vertex client downloads it with the caller's identity).
     ("artifacts", "trigger", "roles/storage.objectViewer"),
     # Cloud Build streams logs into the bucket and rewrites the log object as it grows.

@@ -43,7 +43,7 @@ def test_record_buckets_keep_everything(stacks, kind):
     assert _lifecycle(stacks["dev"], kind) == []
 
 
-def test_ci_publishes_create_only_and_reads_state(stacks):
+def test_ci_publishes_create_only_reads_models_and_state(stacks):
     grants = {
         (g["bucket"].split(".")[1].rsplit("_", 1)[0] if "${" in g["bucket"] else g["bucket"], g["role"], g["member"])
         for g in resources(stacks["dev"], "google_storage_bucket_iam_member")
@@ -53,6 +53,8 @@ def test_ci_publishes_create_only_and_reads_state(stacks):
     assert roles == {
         ("buckets_artifacts", "roles/storage.objectCreator"),
         ("buckets_artifacts", "roles/storage.objectViewer"),
+        # The promote build smoke-tests the pushed SavedModel there.
+        ("buckets_pipeline-root", "roles/storage.objectViewer"),
         ("buckets_build-logs", "roles/storage.objectAdmin"),
         ("penguins-dev-tfstate", "roles/storage.objectViewer"),
     }

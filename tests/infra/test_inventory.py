@@ -11,8 +11,8 @@ COMMON = {
     "google_project_iam_member": 20,
     "google_service_account_iam_member": 2,
     "google_storage_bucket": 4,
-    # 7 grants on the stack's buckets + CI reading the state bucket.
-    "google_storage_bucket_iam_member": 8,
+    # 8 grants on the stack's buckets + CI reading the state bucket.
+    "google_storage_bucket_iam_member": 9,
     "google_storage_bucket_object": 1,
     "google_artifact_registry_repository": 2,
     "google_artifact_registry_repository_iam_member": 5,
