@@ -117,6 +117,8 @@ KNOWN_REGIONS: frozenset[str] = frozenset(
 _BUCKET = r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$"
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$"
 _SHA256 = r"^[0-9a-f]{64}$"
+# An image reference pinned by a tag other than `latest`, or by digest.
+_PINNED_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})$")
 
 
 class CloudBuild(_Strict):
@@ -166,9 +168,20 @@ class Gcp(_Strict):
     trigger: TriggerFunction = TriggerFunction()
     monitoring: Monitoring = Monitoring()
 
+    # The container Vertex serves registered versions with, by tag or digest, never `latest`. Vertex's prebuilt
+    # TensorFlow images stop at 2.15 and are published as `latest` only; the default is TF Serving 2.16.1 (the
+    # training's TensorFlow minor) mirrored into this project's image repository (infra/README.md).
+    serving_image: str | None = None
+
     def name(self, kind: str) -> str:
         """The one naming rule for every resource: <name_prefix>-<kind>, e.g. penguins-dev-artifacts."""
         return f"{self.name_prefix}-{kind}"
+
+    @property
+    def serving_image_uri(self) -> str:
+        """The pinned serving container: `serving_image`, or TF Serving 2.16.1 in the project's image repository."""
+        default = f"{self.region}-docker.pkg.dev/{self.project}/{self.name('images')}/tf-serving:2.16.1"
+        return self.serving_image or default
 
     def bucket_uri(self, kind: str) -> str:
         return f"gs://{self.name(kind)}"
@@ -195,6 +208,13 @@ class Gcp(_Strict):
         """The immutable template the trigger function submits, or None before the first publish."""
         sha = self.trigger.template_sha256
         return f"{self.bucket_uri('artifacts')}/templates/{sha}/pipeline.json" if sha else None
+
+    @field_validator("serving_image")
+    @classmethod
+    def _serving_image(cls, value: str | None) -> str | None:
+        if value is not None and (not _PINNED_IMAGE.match(value) or value.endswith(":latest")):
+            raise ValueError(f"{value!r}: pin the serving image by a version tag or a digest (never `latest`)")
+        return value
 
     @field_validator("region")
     @classmethod

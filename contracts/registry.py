@@ -107,6 +107,8 @@ class RegistryTarget(_Frozen):
     project: str | None = None
     region: str | None = None
     history_uri: str | None = None
+    # vertex: the pinned container a version is uploaded with (Gcp.serving_image_uri).
+    serving_image: str | None = None
 
 
 def registry_target(config: EnvironmentConfig, local_root: Path | None = None) -> RegistryTarget:
@@ -120,6 +122,7 @@ def registry_target(config: EnvironmentConfig, local_root: Path | None = None) -
             project=gcp.project,
             region=gcp.region,
             history_uri=f"{gcp.bucket_uri('artifacts')}/registry/{gcp.name('model')}/history",
+            serving_image=gcp.serving_image_uri,
         )
     return RegistryTarget(
         backend="mlflow",

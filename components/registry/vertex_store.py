@@ -19,7 +19,6 @@ from components.registry.tags import description, lineage_from_description, line
 from contracts.registry import AliasMove, Lineage, ModelVersion, RegistryError, RegistryTarget, UnknownVersionError
 
 # Vertex's prebuilt TensorFlow serving image, for deploying a version to an endpoint.
-SERVING_IMAGE = "europe-docker.pkg.dev/vertex-ai/prediction/tf2-cpu.2-15:latest"
 
 
 class VertexRegistry:
@@ -92,7 +91,7 @@ class VertexRegistry:
             version_description=json.dumps(text, sort_keys=True),
             labels=lineage_labels(lineage, digest, blessed),
             artifact_uri=model_dir,
-            serving_container_image_uri=SERVING_IMAGE,
+            serving_container_image_uri=self.target.serving_image,
             project=self.target.project,
             location=self.target.region,
             credentials=self.credentials,

@@ -149,7 +149,9 @@ def test_upload_requests_carry_lineage_and_versions(registry, tmp_path):
     # What does not fit a label (the image digest, span hashes, metrics) is in the description.
     assert LINEAGE.image in two.model.version_description and "b" * 64 in two.model.version_description
     assert two.model.artifact_uri == model_dir(tmp_path, "two")
-    assert two.model.container_spec.image_uri.startswith("europe-docker.pkg.dev/vertex-ai/prediction/tf2-cpu")
+    # The pinned serving container from the environment (never a `latest` tag).
+    serving = "europe-west4-docker.pkg.dev/my-dev-project/penguins-dev-images/tf-serving:2.16.1"
+    assert two.model.container_spec.image_uri == serving
 
 
 def test_identical_files_upload_nothing(registry, tmp_path):

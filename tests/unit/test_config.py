@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from contracts.config import ENVS_DIR, ConfigError, load_environment
 from contracts.environment import KNOWN_REGIONS
@@ -177,3 +178,18 @@ def test_one_location_rule_for_buckets_and_local_folders():
     assert local.location("artifacts") == str(paths.published)
     assert local.location("pipeline-root") == str(paths.pipeline_root)
     assert local.location("data") == str(paths.data)
+
+
+@pytest.mark.parametrize("image", ["europe-docker.pkg.dev/p/r/tf-serving:latest", "europe-docker.pkg.dev/p/r/tf"])
+def test_the_serving_image_must_be_pinned(tmp_path, image):
+    raw = yaml.safe_load((ENVS_DIR / "dev.yaml").read_text())
+    raw["gcp"]["serving_image"] = image
+    path = tmp_path / "dev.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match=r"gcp\.serving_image: .*pin the serving image"):
+        load_environment(path)
+
+
+def test_the_default_serving_image_is_pinned_tf_serving_in_the_project():
+    gcp = load_environment("dev").gcp
+    assert gcp.serving_image_uri == "europe-west4-docker.pkg.dev/my-dev-project/penguins-dev-images/tf-serving:2.16.1"
