@@ -58,9 +58,21 @@ def test_a_regional_subnetwork_url_and_a_network_load(tmp_path):
     [
         (lambda g: g["training"].update(machine_type="n1-standard-5"), "gcp.training.machine_type", "n1-standard-5"),
         (lambda g: g["training"].update(engine="tpu"), "gcp.training.engine", "vertex-training"),
-        (lambda g: g["training"].update(accelerator_type="NVIDIA_GTX_1080", accelerator_count=1), "gcp.training.accelerator_type", "NVIDIA_GTX_1080"),  # noqa: E501
-        (lambda g: g["training"].update(accelerator_type="NVIDIA_L4", accelerator_count=1), "gcp.training", "g2-standard-*"),  # noqa: E501
-        (lambda g: g["training"].update(accelerator_type="NVIDIA_TESLA_T4", accelerator_count=3), "gcp.training", "accelerator_count"),  # noqa: E501
+        (
+            lambda g: g["training"].update(accelerator_type="NVIDIA_GTX_1080", accelerator_count=1),
+            "gcp.training.accelerator_type",
+            "NVIDIA_GTX_1080",
+        ),
+        (
+            lambda g: g["training"].update(accelerator_type="NVIDIA_L4", accelerator_count=1),
+            "gcp.training",
+            "g2-standard-*",
+        ),
+        (
+            lambda g: g["training"].update(accelerator_type="NVIDIA_TESLA_T4", accelerator_count=3),
+            "gcp.training",
+            "accelerator_count",
+        ),
         (lambda g: g["training"].update(accelerator_count=1), "gcp.training", "accelerator_type is not"),
         (lambda g: g["training"].update(machine_type="a2-highgpu-1g"), "gcp.training", "comes with GPUs"),
         (lambda g: g["training"].update(replica_count=0), "gcp.training.replica_count", "greater than or equal"),
