@@ -5,7 +5,7 @@
 Each size runs in a fresh process (so one size's memory never inflates the next) on a new local root with a
 generated span (benchmarks/penguins_generator.py) as its newest span. Per component: seconds, from ML Metadata
 (as the run summary reports them), and peak RSS of the run's process tree while that component ran (sampled
-every 0.2 s). Bounded: a size whose predicted time (the last size's, scaled linearly) would pass
+every 0.2 s). Bounded: a size whose predicted time (linear in rows from the sizes measured) would pass
 --max-seconds is skipped, saying so; one that runs past it is stopped and reported as a miss.
 `--direct-workers N` > 1 runs Beam's DirectRunner in multi-process mode with N workers.
 Results: benchmarks/results/scale_curve.json.
@@ -155,21 +155,31 @@ def _run_size(rows: int, args: argparse.Namespace, timeout: float, tmp: Path) ->
     return result
 
 
+def predict(measured: list[dict], rows: int) -> float | None:
+    """Seconds for `rows`, linear in rows: through the last two sizes measured (fixed cost + cost per row), or
+    proportional to the one measured so far; None before any."""
+    if not measured:
+        return None
+    last = measured[-1]
+    if len(measured) == 1:
+        return float(last["process_seconds"] * rows / last["rows"])
+    before = measured[-2]
+    per_row = (last["process_seconds"] - before["process_seconds"]) / (last["rows"] - before["rows"])
+    return float(last["process_seconds"] + max(per_row, 0.0) * (rows - last["rows"]))
+
+
 def run_curve(args: argparse.Namespace) -> list[dict]:
     results: list[dict] = []
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
         for rows in args.sizes:
             left = args.max_seconds - (time.perf_counter() - start)
-            measured = [r for r in results if "process_seconds" in r]
-            if measured:
-                last = measured[-1]
-                predicted = last["process_seconds"] * rows / last["rows"]
-                if predicted > left:
-                    reason = f"skipped: predicted {predicted:.0f} s ({last['rows']} rows took "
-                    reason += f"{last['process_seconds']:.0f} s, scaled linearly) exceeds the {left:.0f} s left"
-                    results.append({"rows": rows, "missed": reason})
-                    continue
+            predicted = predict([r for r in results if "process_seconds" in r], rows)
+            if predicted is not None and predicted > left:
+                reason = f"skipped: predicted {predicted:.0f} s (linear in rows from the sizes measured) "
+                reason += f"exceeds the {left:.0f} s left of the bound"
+                results.append({"rows": rows, "missed": reason})
+                continue
             results.append(_run_size(rows, args, left, Path(tmp)))
             print(line(results[-1]), flush=True)
     return results
