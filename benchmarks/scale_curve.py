@@ -67,8 +67,9 @@ class RssSampler:
         self._stop.set()
         self._thread.join()
 
-    def peak(self, start: float = 0.0, end: float = float("inf")) -> int:
-        return max((rss for t, rss in self.samples if start <= t <= end), default=0)
+    def peak(self, start: float = 0.0, end: float = float("inf")) -> int | None:
+        """The highest sample in [start, end]; None when the interval was shorter than a sampling period."""
+        return max((rss for t, rss in self.samples if start <= t <= end), default=None)
 
 
 def component_intervals(metadata_path: Path, run_id: str) -> dict[str, tuple[float, float]]:
@@ -87,6 +88,10 @@ def component_intervals(metadata_path: Path, run_id: str) -> dict[str, tuple[flo
                     execution.last_update_time_since_epoch / 1000,
                 )
     return intervals
+
+
+def _gib(rss: int | None) -> float | None:
+    return None if rss is None else round(rss / GIB, 3)
 
 
 def measure_one(rows: int, root: Path, num_epochs: int, direct_workers: int) -> dict:
@@ -115,7 +120,7 @@ def measure_one(rows: int, root: Path, num_epochs: int, direct_workers: int) -> 
     components = {
         c.node_id: {
             "seconds": round(c.seconds or 0.0, 2),
-            "peak_rss_gib": round(sampler.peak(*intervals[c.node_id]) / GIB, 3) if c.node_id in intervals else None,
+            "peak_rss_gib": _gib(sampler.peak(*intervals[c.node_id])) if c.node_id in intervals else None,
         }
         for c in summary.components
     }
@@ -127,7 +132,7 @@ def measure_one(rows: int, root: Path, num_epochs: int, direct_workers: int) -> 
         "eval_accuracy": summary.metrics.get("sparse_categorical_accuracy"),
         "generate_seconds": round(generate_seconds, 2),
         "pipeline_seconds": round(seconds, 2),
-        "peak_rss_gib": round(sampler.peak() / GIB, 3),
+        "peak_rss_gib": _gib(sampler.peak()),
         "components": components,
     }
 

@@ -17,3 +17,12 @@ def _size(rows, seconds):
 def test_growth_says_when_time_grows_faster_than_rows():
     assert "at most linear" in growth([_size(10_000, 10.0), _size(100_000, 50.0)])[0]
     assert "MORE THAN LINEAR" in growth([_size(10_000, 10.0), _size(100_000, 200.0)])[0]
+
+
+def test_a_component_shorter_than_a_sample_has_no_peak():
+    from benchmarks.scale_curve import RssSampler
+
+    sampler = RssSampler()
+    sampler.samples = [(10.0, 100), (10.2, 300), (10.4, 200)]
+    assert sampler.peak() == 300 and sampler.peak(10.3, 10.5) == 200
+    assert sampler.peak(10.05, 10.15) is None
