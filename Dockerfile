@@ -5,6 +5,9 @@
 # What the image code is and imports is its identity (image_inputs in release/image.py) and routes to `full`
 # (ci/routing.py); tests check both from the imports.
 ARG TFX_IMAGE=gcr.io/tfx-oss-public/tfx:1.16.0
+# Beam's SDK harness launcher, of the Beam version the pipeline lock pins (apache-beam==2.59.0).
+ARG BEAM_SDK_IMAGE=apache/beam_python3.10_sdk:2.59.0
+FROM ${BEAM_SDK_IMAGE} AS beam_sdk
 FROM ${TFX_IMAGE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -22,3 +25,9 @@ COPY contracts/ contracts/
 COPY pipelines/ pipelines/
 ENV PYTHONPATH=/pipeline
 RUN python -c "import components.span_range, components.hyperparameters, components.validation_gate"
+
+# The image is also the Dataflow workers' SDK container (--sdk_container_image): Dataflow starts it with its
+# ENTRYPOINT, which must be Beam's launcher. Vertex steps and Vertex training jobs are unaffected: they set
+# their own command (the KFP v2 executor, TFX's run_executor).
+COPY --from=beam_sdk /opt/apache/beam /opt/apache/beam
+ENTRYPOINT ["/opt/apache/beam/boot"]

@@ -223,6 +223,16 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(python=False)
+def bench_scale(session: nox.Session) -> None:
+    """The scale curve: the local pipeline on generated 10k, 100k and 1M-row spans, time and peak memory per component.
+
+    Bounded (`-- --max-seconds 900` for the whole curve): a size predicted to pass the bound is skipped, saying
+    why. `-- --sizes N ...`, `--num-epochs N` (default 1), `--direct-workers N` (DirectRunner multi-process).
+    """
+    run_tfx(session, "-m", "benchmarks.scale_curve", *session.posargs)
+
+
+@nox.session(python=False)
 def unit(session: nox.Session) -> None:
     """The fast unit tests, the first step of every pipeline workflow: `nox -s unit -- [paths]` (default tests/unit).
 

@@ -13,7 +13,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from contracts.engines import Dataflow, VertexTraining
 from contracts.parameters import LEARNING_RATE, NUM_EPOCHS
+from contracts.regions import check_region
 from contracts.trigger_message import MessageError, parse_message
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -88,32 +90,6 @@ class Local(_Strict):
     root: Path = Path(".local")
 
 
-# Google Cloud regions (2026-11). A typo in `region` fails at load instead of at `terraform apply`; add a region
-# here when Google opens one.
-KNOWN_REGIONS: frozenset[str] = frozenset(
-    {
-        "africa-south1",
-        *(f"asia-east{n}" for n in (1, 2)),
-        *(f"asia-northeast{n}" for n in (1, 2, 3)),
-        *(f"asia-south{n}" for n in (1, 2)),
-        *(f"asia-southeast{n}" for n in (1, 2, 3)),
-        *(f"australia-southeast{n}" for n in (1, 2)),
-        "europe-central2",
-        *(f"europe-north{n}" for n in (1, 2)),
-        "europe-southwest1",
-        *(f"europe-west{n}" for n in (1, 2, 3, 4, 6, 8, 9, 10, 12)),
-        *(f"me-central{n}" for n in (1, 2)),
-        "me-west1",
-        *(f"northamerica-northeast{n}" for n in (1, 2)),
-        "northamerica-south1",
-        "southamerica-east1",
-        "southamerica-west1",
-        "us-central1",
-        *(f"us-east{n}" for n in (1, 4, 5)),
-        "us-south1",
-        *(f"us-west{n}" for n in (1, 2, 3, 4)),
-    }
-)
 _BUCKET = r"^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$"
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$"
 _SHA256 = r"^[0-9a-f]{64}$"
@@ -167,6 +143,9 @@ class Gcp(_Strict):
     ci: CloudBuild = CloudBuild()
     trigger: TriggerFunction = TriggerFunction()
     monitoring: Monitoring = Monitoring()
+    # Where the Trainer and the Beam components run (contracts/engines.py); by default inside their steps.
+    training: VertexTraining = VertexTraining()
+    dataflow: Dataflow = Dataflow()
 
     # The container Vertex serves registered versions with, by tag or digest, never `latest`. Vertex's prebuilt
     # TensorFlow images stop at 2.15 and are published as `latest` only; the default is TF Serving 2.16.1 (the
@@ -200,6 +179,15 @@ class Gcp(_Strict):
         return f"{self.name('pipeline')}@{self.project}.iam.gserviceaccount.com"
 
     @property
+    def dataflow_service_account(self) -> str:
+        """The account Dataflow workers run as (created by infra under the naming rule)."""
+        return f"{self.name('dataflow')}@{self.project}.iam.gserviceaccount.com"
+
+    @property
+    def dataflow_region(self) -> str:
+        return self.dataflow.region or self.region
+
+    @property
     def terraform_state_bucket(self) -> str:
         return self.state_bucket or self.name("tfstate")
 
@@ -219,9 +207,7 @@ class Gcp(_Strict):
     @field_validator("region")
     @classmethod
     def _region(cls, value: str) -> str:
-        if value not in KNOWN_REGIONS:
-            raise ValueError(f"{value!r} is not a Google Cloud region (e.g. europe-west4; see KNOWN_REGIONS)")
-        return value
+        return check_region(value)
 
     @model_validator(mode="after")
     def _check_project(self) -> Gcp:
@@ -230,11 +216,22 @@ class Gcp(_Strict):
                 f"project {self.project!r} is not a Google Cloud project id "
                 "(6-30 lowercase letters, digits or hyphens, starting with a letter)"
             )
-        # Service account ids are 6-30 characters and infra names them <prefix>-<role>: the longest is 'scheduler'.
+        # Service account ids are 6-30 characters and infra names them <prefix>-<role>: the longest role is
+        # 'scheduler' (ci, pipeline, trigger, dataflow are shorter).
         if len(self.name("scheduler")) > 30:
             raise ValueError(
                 f"name_prefix {self.name_prefix!r} is too long: service account ids "
                 f"(e.g. {self.name('scheduler')!r}) must be at most 30 characters; use at most 20"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _subnetwork_in_the_dataflow_region(self) -> Gcp:
+        region = self.dataflow.subnetwork_region()
+        if region is not None and region != self.dataflow_region:
+            raise ValueError(
+                f"dataflow.subnetwork is in {region!r}, but Dataflow runs in {self.dataflow_region!r} "
+                "(dataflow.region, default gcp.region): workers can only use a subnetwork of their region"
             )
         return self
 

@@ -16,6 +16,7 @@ from contracts.environment import EnvironmentConfig
 from infra.parts.apis import Apis
 from infra.parts.buckets import Buckets
 from infra.parts.build_triggers import BuildTriggers
+from infra.parts.dataflow_worker import DataflowWorker
 from infra.parts.monitoring import Monitoring
 from infra.parts.registry import Registry
 from infra.parts.scheduler import Schedules
@@ -43,6 +44,7 @@ class EnvironmentStack(TerraformStack):
         accounts = ServiceAccounts(self, "accounts", gcp)
         buckets = Buckets(self, "buckets", gcp, accounts)
         registry = Registry(self, "registry", gcp, accounts)
+        dataflow = DataflowWorker(self, "dataflow", gcp, accounts, buckets, registry) if gcp.dataflow.enabled else None
         trigger = PipelineTrigger(self, "trigger", config, gcp, accounts, buckets, project.number)
         Schedules(self, "schedules", gcp, config.schedules, accounts, trigger.topic)
         BuildTriggers(self, "build-triggers", config, gcp, accounts, buckets)
@@ -51,6 +53,8 @@ class EnvironmentStack(TerraformStack):
 
         outputs: dict[str, str] = {f"bucket_{kind.replace('-', '_')}": buckets.name(kind) for kind in buckets.buckets}
         outputs |= {f"service_account_{role}": accounts.email(role) for role in ROLES}
+        if dataflow is not None:
+            outputs["service_account_dataflow"] = dataflow.email
         outputs |= {
             "trigger_topic": trigger.topic.name,
             "dead_letter_topic": trigger.dead_letter_topic.name,

@@ -32,6 +32,10 @@ class LocalRun:
     run_id: str = field(default_factory=lambda: datetime.now().strftime("%Y%m%dT%H%M%S.%f"))
     # The run's lineage labels (commit, modules, template, source), recorded with the model version it pushes.
     labels: dict[str, str] = field(default_factory=dict)
+    # None by default: DirectRunner's defaults (in memory, one worker) are the fastest on the shipped spans,
+    # and any arg makes TFX build a TFX sdist for remote workers in every Beam component. The scale benchmark
+    # passes DirectRunner's multi-process options here.
+    beam_pipeline_args: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -81,9 +85,7 @@ def build(run: LocalRun):
         min_accuracy=run.config.evaluation.min_accuracy,
         max_accuracy_drop=run.config.evaluation.max_accuracy_drop,
         metadata_connection_config=metadata.sqlite_metadata_connection_config(str(run.paths.metadata_path)),
-        # No Beam args: DirectRunner's defaults (in-memory, one worker) are the fastest here, and any arg
-        # makes TFX build a TFX sdist for remote workers in every Beam component.
-        beam_pipeline_args=(),
+        beam_pipeline_args=run.beam_pipeline_args,
         enable_cache=run.enable_cache,
     )
 

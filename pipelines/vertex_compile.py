@@ -2,7 +2,8 @@
 
 Fixed at compile time (they define *what* runs): the pipeline image (by digest), the user-module wheels
 and the schema (content-addressed URIs), bucket locations and evaluation thresholds from the environment
-config, the baseline resolver. Runtime parameters (they say *how* one run trains): `num_epochs`,
+config, the baseline resolver, and where the Trainer and the Beam components run (Vertex AI Training,
+Dataflow: pipelines/cloud_engines.py). Runtime parameters (they say *how* one run trains): `num_epochs`,
 `learning_rate`, `span_start` and `span_end`; the same compiled spec is submitted with any values, and the
 spec carries a default for each (the environment's training defaults, span 0..0), so a request may send any
 subset.
@@ -25,6 +26,7 @@ from typing import Any
 from contracts.config import EnvironmentConfig
 from contracts.parameters import PIPELINE_PARAMETERS
 from contracts.registry import registry_target
+from pipelines.cloud_engines import dataflow_beam_args, vertex_training_config
 from pipelines.sources import MODULES_DIR, SCHEMA_FILE
 from pipelines.staging import stage
 
@@ -102,6 +104,9 @@ def compile_pipeline(config: EnvironmentConfig, *, image: str, output_dir: Path)
             max_accuracy_drop=config.evaluation.max_accuracy_drop,
             # Vertex resolves baselines only with TFX's built-in strategies.
             baseline="latest-blessed",
+            # The environment's engines (gcp.training, gcp.dataflow); none for a local environment.
+            beam_pipeline_args=dataflow_beam_args(config, image=image),
+            vertex_training=vertex_training_config(config, image=image),
         )
         artifacts = {schema_key: _keep(schema, output_dir / "dist" / schema_key)}
         by_id = {c.id: c for c in pipeline.components}

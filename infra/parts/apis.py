@@ -23,10 +23,19 @@ SERVICES: tuple[str, ...] = (
     "secretmanager.googleapis.com",  # the Cloud Build GitHub connection keeps its token there
     "storage.googleapis.com",
 )
+# Only where the Beam components run on Dataflow (gcp.dataflow.enabled).
+DATAFLOW_SERVICES: tuple[str, ...] = (
+    "compute.googleapis.com",  # Dataflow workers are Compute Engine VMs in the configured subnetwork
+    "dataflow.googleapis.com",
+)
+
+
+def services_for(gcp: Gcp) -> tuple[str, ...]:
+    return SERVICES + (DATAFLOW_SERVICES if gcp.dataflow.enabled else ())
 
 
 class Apis(Construct):
-    """Enables SERVICES; `services` lets other resources wait for them on a fresh project."""
+    """Enables the environment's services; `services` lets other resources wait for them on a fresh project."""
 
     def __init__(self, scope: Construct, id_: str, gcp: Gcp) -> None:
         super().__init__(scope, id_)
@@ -39,5 +48,5 @@ class Apis(Construct):
                 # Disabling an API on destroy would break anything else in the project that uses it.
                 disable_on_destroy=False,
             )
-            for service in SERVICES
+            for service in services_for(gcp)
         ]

@@ -3,7 +3,8 @@
 Resource-level grants (a bucket, a repository, a topic) live with the construct that owns the resource; this
 module holds only what must be granted on the project, and the one impersonation the design needs: CI and the
 trigger function act as the pipeline account to submit Vertex runs, so `roles/iam.serviceAccountUser` is
-granted on that account only, never on the project. No primitive role (owner, editor, viewer) anywhere:
+granted on that account only, never on the project (and to the pipeline account itself where the Trainer
+runs as a Vertex AI custom job, which runs as it). No primitive role (owner, editor, viewer) anywhere:
 infra/checks.py fails the build if one appears.
 """
 
@@ -53,6 +54,12 @@ PROJECT_ROLES: dict[str, tuple[str, ...]] = {
 
 # Who may act as the pipeline account (to start Vertex runs as it).
 PIPELINE_IMPERSONATORS = ("ci", "trigger")
+# With gcp.training on Vertex AI Training, the Trainer's step starts a custom job that runs as the pipeline
+# account: creating it needs actAs on that account, so the pipeline account acts as itself (and nothing else).
+
+
+def pipeline_impersonators(gcp: Gcp) -> tuple[str, ...]:
+    return PIPELINE_IMPERSONATORS + (("pipeline",) if gcp.training.on_vertex else ())
 
 
 class ServiceAccounts(Construct):
@@ -80,7 +87,7 @@ class ServiceAccounts(Construct):
                     role=project_role,
                     member=self.member(role),
                 )
-        for role in PIPELINE_IMPERSONATORS:
+        for role in pipeline_impersonators(gcp):
             ServiceAccountIamMember(
                 self,
                 f"{role}-acts-as-pipeline",

@@ -5,17 +5,23 @@ from __future__ import annotations
 import pytest
 
 COMMON = {
-    "google_project_service": 14,
-    "google_service_account": 4,
-    # ci: 2 + 13 plan-read roles; pipeline: 2; trigger: 3.
-    "google_project_iam_member": 20,
-    "google_service_account_iam_member": 2,
+    # 14 + compute and dataflow (both stacks run Beam on Dataflow).
+    "google_project_service": 16,
+    # ci, pipeline, trigger, scheduler + the Dataflow worker.
+    "google_service_account": 5,
+    # ci: 2 + 13 plan-read roles; pipeline: 2 + the Dataflow launcher role; trigger: 3; dataflow: dataflow.worker.
+    "google_project_iam_member": 22,
+    # the Dataflow launcher: only the dataflow.jobs/messages/metrics calls DataflowRunner makes.
+    "google_project_iam_custom_role": 1,
+    # actAs on the pipeline account (ci, trigger, and pipeline for its Vertex training jobs); pipeline on dataflow.
+    "google_service_account_iam_member": 4,
     "google_storage_bucket": 4,
-    # 8 grants on the stack's buckets + CI reading the state bucket.
-    "google_storage_bucket_iam_member": 9,
+    # 8 grants on the stack's buckets + CI reading the state bucket + the Dataflow worker on pipeline-root, data.
+    "google_storage_bucket_iam_member": 11,
     "google_storage_bucket_object": 1,
     "google_artifact_registry_repository": 2,
-    "google_artifact_registry_repository_iam_member": 5,
+    # + the Dataflow worker pulling the pipeline image (its SDK container).
+    "google_artifact_registry_repository_iam_member": 6,
     "google_pubsub_topic": 2,
     "google_pubsub_subscription": 1,
     # the Pub/Sub agent on the dead-letter topic; the scheduler on the trigger topic.
@@ -54,6 +60,7 @@ def test_data_sources_backend_and_outputs(stacks, env, configs):
         "service_account_pipeline",
         "service_account_trigger",
         "service_account_scheduler",
+        "service_account_dataflow",
         "trigger_topic",
         "dead_letter_topic",
         "function",
@@ -68,4 +75,4 @@ def test_every_resource_waits_for_the_apis(stacks, env):
         if rtype == "google_project_service":
             continue
         for body in instances.values():
-            assert len(body["depends_on"]) == 14, rtype
+            assert len(body["depends_on"]) == 16, rtype

@@ -34,6 +34,11 @@ def test_no_primitive_role_anywhere(stacks, env):
 def test_project_roles_are_exactly_the_table(stacks, env):
     granted = {(m["member"].split(".")[1], m["role"]) for m in resources(stacks[env], "google_project_iam_member")}
     expected = {(f"accounts_{role}", r) for role, roles in PROJECT_ROLES.items() for r in roles}
+    # Both stacks run Beam on Dataflow: the workers' role, and the pipeline account launching the jobs.
+    expected |= {("dataflow_account", "roles/dataflow.worker")}
+    launch = [m for m in resources(stacks[env], "google_project_iam_member") if "dataflow_launcher-role" in m["role"]]
+    assert len(launch) == 1 and "accounts_pipeline" in launch[0]["member"]
+    granted -= {(m["member"].split(".")[1], m["role"]) for m in launch}
     # member is "serviceAccount:${google_service_account.accounts_<role>_<hash>.email}": compare the role part.
     assert {(member.rsplit("_", 1)[0], role) for member, role in granted} == expected
     assert all(role.startswith("roles/") and "admin" not in role.lower() for _, role in expected)
@@ -41,12 +46,21 @@ def test_project_roles_are_exactly_the_table(stacks, env):
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
-def test_act_as_is_granted_on_the_pipeline_account_only(stacks, env):
+def test_act_as_is_granted_on_the_pipeline_and_dataflow_accounts_only(stacks, env):
     grants = resources(stacks[env], "google_service_account_iam_member")
-    assert len(grants) == 2
-    for grant in grants:
-        assert grant["role"] == "roles/iam.serviceAccountUser"
-        assert "accounts_pipeline" in grant["service_account_id"]
-    assert sorted("accounts_ci" in g["member"] or "accounts_trigger" in g["member"] for g in grants) == [True, True]
+    assert {g["role"] for g in grants} == {"roles/iam.serviceAccountUser"}
+    # (account acted as, account acting): "${google_service_account.<construct>_<role>_<hash>.name}".
+    pairs = {
+        (g["service_account_id"].split(".")[1].rsplit("_", 1)[0], g["member"].split(".")[1].rsplit("_", 1)[0])
+        for g in grants
+    }
+    assert pairs == {
+        ("accounts_pipeline", "accounts_ci"),
+        ("accounts_pipeline", "accounts_trigger"),
+        # The Trainer's step creates a Vertex AI custom job that runs as the pipeline account.
+        ("accounts_pipeline", "accounts_pipeline"),
+        # The Beam steps launch Dataflow jobs whose workers run as the dataflow account.
+        ("dataflow_account", "accounts_pipeline"),
+    }
     users = [m for m in resources(stacks[env], "google_project_iam_member") if "serviceAccountUser" in m["role"]]
     assert users == []

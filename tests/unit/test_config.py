@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from contracts.config import ENVS_DIR, ConfigError, load_environment
-from contracts.environment import KNOWN_REGIONS
+from contracts.regions import KNOWN_REGIONS
 
 VALID_LOCAL = """
 name: local

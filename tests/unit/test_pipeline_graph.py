@@ -146,3 +146,36 @@ def test_every_value_is_required(tmp_path, missing):
     del args[missing]
     with pytest.raises(TypeError, match=missing):
         create_pipeline(**args)
+
+
+BEAM_COMPONENTS = {"CsvExampleGen", "StatisticsGen", "Transform", "Evaluator"}
+
+
+def test_by_default_the_trainer_and_beam_run_in_process(tmp_path):
+    """The local run (and an in-step environment): TFX's own Trainer, DirectRunner's defaults."""
+    from tfx.components import Trainer
+
+    pipeline, c = make(tmp_path)
+    assert type(c["Trainer"]) is Trainer
+    assert c["Trainer"].exec_properties["custom_config"] in (None, "null")
+    assert pipeline.beam_pipeline_args == []
+    assert all(not getattr(node.executor_spec, "beam_pipeline_args", []) for node in c.values())
+
+
+def test_beam_args_go_to_the_beam_components_only(tmp_path):
+    args = ["--runner=DataflowRunner", "--sdk_container_image=img@sha256:" + "0" * 64]
+    pipeline, c = make(tmp_path, beam_pipeline_args=args)
+    with_args = {node_id for node_id, node in c.items() if getattr(node.executor_spec, "beam_pipeline_args", [])}
+    assert with_args == BEAM_COMPONENTS
+    assert all(c[node_id].executor_spec.beam_pipeline_args == args for node_id in BEAM_COMPONENTS)
+    assert pipeline.beam_pipeline_args == []  # Not pipeline-wide: see create_pipeline.
+
+
+def test_vertex_training_uses_the_extension_with_its_custom_config(tmp_path):
+    from tfx.extensions.google_cloud_ai_platform.trainer.component import Trainer as VertexTrainer
+
+    custom = {"ai_platform_enable_vertex": True, "ai_platform_vertex_region": "europe-west4"}
+    _, c = make(tmp_path, vertex_training=custom)
+    assert type(c["Trainer"]) is VertexTrainer
+    assert json.loads(c["Trainer"].exec_properties["custom_config"]) == custom
+    assert c["Trainer"].id == "Trainer"  # Same node id: cache and lineage keep their names.
