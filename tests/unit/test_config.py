@@ -59,6 +59,10 @@ def test_missing_file_is_named(tmp_path):
         (("name: local", "name: local\ntraining: {num_epochs: 0}"), "training.num_epochs"),
         (("name: local", "name: local\ntraining: {learning_rate: 0}"), "training.learning_rate"),
         (("name: local", "name: local\ntrainig: {num_epochs: 3}"), "trainig"),
+        (("name: local", "name: local\ndata: {min_new_records: 0}"), "data.min_new_records"),
+        (("name: local", "name: local\ndata: {retrain_below: 1.2}"), "data.retrain_below"),
+        (("name: local", "name: local\ndata: {retrain: sometimes}"), "data.retrain"),
+        (("name: local", "name: local\ndata: {min_records: 5}"), "data.min_records"),
     ],
 )
 def test_invalid_values_name_file_and_field(tmp_path, change, field):
@@ -177,3 +181,15 @@ def test_one_location_rule_for_buckets_and_local_folders():
     assert local.location("artifacts") == str(paths.published)
     assert local.location("pipeline-root") == str(paths.pipeline_root)
     assert local.location("data") == str(paths.data)
+
+
+def test_data_check_settings_default_the_retrain_threshold_to_the_release_gate(tmp_path):
+    config = load_environment(write(tmp_path, VALID_LOCAL))
+    assert (config.data.min_new_records, config.data.retrain) == (50, "on-threshold")
+    assert config.retrain_below == config.evaluation.min_accuracy
+    config = load_environment(
+        write(tmp_path, VALID_LOCAL.replace("name: local", "name: local\ndata: {retrain_below: 0.8}"))
+    )
+    assert config.retrain_below == 0.8
+    assert load_environment("local").data.min_new_records == 50
+    assert load_environment("dev").data_area("incoming") == "gs://penguins-dev-data/penguins/incoming"
