@@ -318,6 +318,22 @@ def bench_release(session: nox.Session) -> None:
 
 
 @nox.session(python=False)
+def data_check(session: nox.Session) -> None:
+    """The new-data check: `nox -s data_check -- [--env local] [--local-root DIR] [--json]`.
+
+    Freezes the labelled records in <data>/penguins/incoming/ as a batch, quarantines bad records with reasons,
+    makes the valid ones the next span, evaluates the champion and submits a retraining run when it falls short.
+    """
+    run_tfx(session, "-m", "release.datacheck", *session.posargs)
+
+
+@nox.session(python=False)
+def labelled_data(session: nox.Session) -> None:
+    """New labelled penguins into the local incoming/ area: `-- --records 200 [--drift shift|relabel] [--bad N]`."""
+    run_tfx(session, "-m", "localcloud.labelled_data", *session.posargs)
+
+
+@nox.session(python=False)
 def trigger(session: nox.Session) -> None:
     """Trigger a run the way Pub/Sub does: `nox -s trigger -- --num-epochs 5 --learning-rate 0.01`.
 
