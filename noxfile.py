@@ -328,6 +328,15 @@ def data_check(session: nox.Session) -> None:
 
 
 @nox.session(python=False)
+def bench_data(session: nox.Session) -> None:
+    """Benchmark the new-data check: start to submission for 1k, 10k and 100k records in 10 files.
+
+    `-- --champion-root DIR`: a local root whose registry has a champion to evaluate (default: the local one).
+    """
+    run_tfx(session, "-m", "benchmarks.data_check", *session.posargs)
+
+
+@nox.session(python=False)
 def labelled_data(session: nox.Session) -> None:
     """New labelled penguins into the local incoming/ area: `-- --records 200 [--drift shift|relabel] [--bad N]`."""
     run_tfx(session, "-m", "localcloud.labelled_data", *session.posargs)

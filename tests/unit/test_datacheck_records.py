@@ -75,3 +75,33 @@ def test_not_utf8_is_one_bad_record_naming_the_file(rules):
 def test_blank_lines_are_no_records(rules):
     parsed = parse_file("b.csv", f"{HEADER}\n\n{GOOD}\n\n".encode(), rules)
     assert (len(parsed.valid), parsed.bad) == (1, [])
+
+
+def test_scores_are_accuracy_overall_and_per_class_and_none_on_nothing():
+    from release.datacheck.evaluate import scores
+
+    result = scores(["Adelie", "Gentoo", "Gentoo"], ["Adelie", "Adelie", "Gentoo"], ("Adelie", "Chinstrap", "Gentoo"))
+    assert result["accuracy"] == pytest.approx(2 / 3)
+    assert result["per_class"] == {
+        "Adelie": {"records": 2, "accuracy": 0.5},
+        "Chinstrap": {"records": 0, "accuracy": None},
+        "Gentoo": {"records": 1, "accuracy": 1.0},
+    }
+    assert scores([], [], ("Adelie",))["accuracy"] is None  # an empty batch divides by nothing
+
+
+def test_instances_are_typed_raw_features_without_the_label(rules):
+    from release.datacheck.evaluate import instances
+
+    features, labels = instances([GOOD.split(",")], rules)
+    assert labels == ["Adelie"]
+    assert features == [
+        {
+            "island": "Torgersen",
+            "bill_length_mm": 39.1,
+            "bill_depth_mm": 18.7,
+            "flipper_length_mm": 181,
+            "body_mass_g": 3750,
+            "sex": "male",
+        }
+    ]
