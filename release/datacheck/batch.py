@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 # Producers write under a hidden or .tmp name and rename when complete; those names are not records yet.
@@ -42,7 +43,7 @@ def batch_id(sources: list[Source]) -> str:
     return f"b-{digest.hexdigest()[:16]}"
 
 
-def manifest(sources: list[Source], counts: dict[str, tuple[int, int]], frozen_at: str) -> dict:
+def manifest(sources: list[Source], counts: dict[str, tuple[int, int]], frozen_at: str) -> dict[str, Any]:
     """The frozen batch: files with size, sha256 and (valid, bad) record counts."""
     return {
         "batch": batch_id(sources),

@@ -45,7 +45,8 @@ def write_json(path: Path, value: Any) -> bool:
     return write_new(path, (json.dumps(value, indent=2, sort_keys=True) + "\n").encode())
 
 
-def read_json(path: Path) -> Any | None:
+def read_json(path: Path) -> Any:
+    """The JSON value at `path`, or None when there is no file."""
     return json.loads(path.read_text()) if path.is_file() else None
 
 

@@ -52,8 +52,9 @@ class Rules:
 
 def load_rules(schema_file: Path, label: str = "species") -> Rules:
     """The schema's features as Columns, in the schema's order (the order the shipped spans use)."""
-    from google.protobuf import text_format
-    from tensorflow_metadata.proto.v0 import schema_pb2
+    # Untyped (no stubs in the locks); the rest of the check is checked strictly.
+    from google.protobuf import text_format  # type: ignore[import-untyped]
+    from tensorflow_metadata.proto.v0 import schema_pb2  # type: ignore[import-not-found]
 
     schema = text_format.Parse(schema_file.read_text(), schema_pb2.Schema())
     domains = {domain.name: frozenset(domain.value) for domain in schema.string_domain}
