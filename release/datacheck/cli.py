@@ -2,7 +2,8 @@
 
 Freezes the labelled records waiting in incoming/ as a batch, quarantines the bad ones with their reasons,
 makes the valid ones the next span, evaluates the champion on them and submits a retraining run when it falls
-below data.retrain_below (or always, by policy). Exit status: 0 done (or not enough records yet), 2 bad input.
+below data.retrain_below (or always, by policy). Exit status: 0 done (or not enough records yet), 1 the
+champion could not be evaluated (run again: the batch resumes), 2 bad input, 3 backend unavailable (retry).
 """
 
 from __future__ import annotations
@@ -22,6 +23,10 @@ from release.datacheck.layout import Layout
 from release.datacheck.rules import Rules, load_rules
 
 
+class EvaluationError(Exception):
+    """The champion did not load or predict; the batch stays frozen and the next check resumes it."""
+
+
 def champion_evaluator(config: EnvironmentConfig, local_root: Path | None, rules: Rules):
     """Evaluate the registry's champion on the rows; {"champion": None} when there is none yet."""
 
@@ -32,7 +37,10 @@ def champion_evaluator(config: EnvironmentConfig, local_root: Path | None, rules
         version = registry.alias_version(CHAMPION)
         if version is None:
             return {"champion": None, "records": len(rows)}
-        return evaluate(registry.get(version).uri, version, rows, rules)
+        try:
+            return evaluate(registry.get(version).uri, version, rows, rules)
+        except Exception as err:  # Whatever stops the model loading or predicting (a TF error too).
+            raise EvaluationError(f"champion {version} could not be evaluated: {type(err).__name__}: {err}") from err
 
     return run
 
@@ -95,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, SubmissionError, NotImplementedError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except EvaluationError as err:
+        print(f"error: {err}; the batch stays frozen and the next check resumes it", file=sys.stderr)
+        return 1
     except BackendUnavailableError as err:
         print(f"error (transient, run the check again): {err}", file=sys.stderr)
         return 3

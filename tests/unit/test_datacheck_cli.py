@@ -25,3 +25,33 @@ def test_too_few_records_are_reported_and_stay_and_the_shipped_spans_are_seeded_
     assert "waiting in incoming/: 1 valid, 1 bad records (a batch needs 50 valid)" in capsys.readouterr().out
     assert (incoming / "a.csv").is_file()
     assert (tmp_path / "data" / "penguins" / "span-1" / "penguins.csv").is_file()  # the shipped span, not a batch
+
+
+def test_a_champion_that_does_not_load_is_exit_1_and_the_batch_resumes(tmp_path, capsys, monkeypatch):
+    from release.datacheck import evaluate
+
+    incoming = tmp_path / "data" / "penguins" / "incoming"
+    incoming.mkdir(parents=True)
+    rows = [f"Adelie,Dream,39.0,18.0,190,{3000 + i},male" for i in range(50)]
+    (incoming / "a.csv").write_text("\n".join([HEADER, *rows]) + "\n")
+
+    class Registry:
+        def alias_version(self, alias):
+            return "7"
+
+        def get(self, version):
+            return type("V", (), {"uri": str(tmp_path / "no-such-model")})()
+
+    monkeypatch.setattr("components.registry.open_registry", lambda target: Registry())
+    assert cli.main(["--local-root", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "champion 7 could not be evaluated" in err and "the next check resumes it" in err
+    [batch] = (tmp_path / "data" / "penguins" / "batches").iterdir()
+    assert (batch / "manifest.json").is_file() and not (batch / "done.json").exists()
+    assert (incoming / "a.csv").is_file()  # nothing moved before the span exists
+
+    monkeypatch.setattr(evaluate, "evaluate", lambda *a: {"champion": "7", "accuracy": 1.0, "per_class": {}})
+    monkeypatch.setattr(cli, "evaluate", evaluate.evaluate)
+    assert cli.main(["--local-root", str(tmp_path)]) == 0
+    assert "50 valid records -> span-2, 0 quarantined; champion 7: accuracy 1.000" in capsys.readouterr().out
+    assert (batch / "done.json").is_file() and not (incoming / "a.csv").exists()
