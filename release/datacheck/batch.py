@@ -7,6 +7,7 @@ training job id), and a file that arrives, or changes, after the freeze belongs 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,3 +61,13 @@ def manifest(sources: list[Source], counts: dict[str, tuple[int, int]], frozen_a
             for s in sources
         ],
     }
+
+
+def frozen_files(batches_dir: Path) -> dict[str, str]:
+    """sha256 -> "<batch>/<name>" of every file a frozen batch took: what a redelivered file repeats."""
+    taken: dict[str, str] = {}
+    for manifest_file in sorted(batches_dir.glob("*/manifest.json")) if batches_dir.is_dir() else []:
+        frozen = json.loads(manifest_file.read_text())
+        for entry in frozen["files"]:
+            taken.setdefault(entry["sha256"], f"{frozen['batch']}/{entry['name']}")
+    return taken

@@ -38,6 +38,8 @@ Evaluate = Callable[[list[list[str]]], dict[str, Any]]
 class Report:
     waiting_valid: int = 0
     waiting_bad: int = 0
+    # Files whose exact content an earlier batch took (a producer's redelivery): set aside, not ingested twice.
+    redelivered: list[str] = field(default_factory=list)
     batches: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -83,7 +85,7 @@ class Check:
 
     def _freeze(self, report: Report) -> str | None:
         """Validate what is in incoming/; freeze it as a batch if enough records are valid, else report it."""
-        sources = batches.read_sources(self.layout.incoming)
+        sources = self._set_aside_redeliveries(batches.read_sources(self.layout.incoming), report)
         parsed = {s.name: parse_file(s.name, s.data, self.rules) for s in sources}
         valid = [row for s in sources for row in parsed[s.name].valid]
         bad = [record for s in sources for record in parsed[s.name].bad]
@@ -101,6 +103,19 @@ class Check:
         report.waiting_valid = report.waiting_bad = 0
         self.hook("frozen")
         return batch
+
+    def _set_aside_redeliveries(self, sources: list[batches.Source], report: Report) -> list[batches.Source]:
+        """Move files an earlier batch already took, byte for byte, to processed/redelivered/ (kept, reported)."""
+        taken = batches.frozen_files(self.layout.batches)
+        fresh = []
+        for source in sources:
+            if source.sha256 not in taken:
+                fresh.append(source)
+                continue
+            target = self.layout.processed / "redelivered" / f"{source.sha256[:16]}-{source.name}"
+            move(self.layout.incoming / source.name, target)
+            report.redelivered.append(f"{source.name} (as {taken[source.sha256]})")
+        return fresh
 
     def _finish(self, batch: str) -> dict[str, Any]:
         folder = self.layout.batch(batch)

@@ -82,6 +82,8 @@ def describe(report: Report, config: EnvironmentConfig) -> str:
         )
         run = outcome["submitted"]["job_id"] if outcome["submitted"] else "no run"
         lines.append(f"  retrain: {'yes' if outcome['retrain'] else 'no'} ({outcome['why']}): {run}")
+    for redelivered in report.redelivered:
+        lines.append(f"redelivered, set aside in processed/redelivered/: {redelivered}")
     if report.waiting_valid or report.waiting_bad or not report.batches:
         lines.append(
             f"waiting in incoming/: {report.waiting_valid} valid, {report.waiting_bad} bad records "

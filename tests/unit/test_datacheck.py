@@ -116,3 +116,17 @@ def test_a_rerun_of_a_done_batch_does_nothing(tmp_path):
     report = make_check(tmp_path).run()
     assert report.batches == [] and list(spans(tmp_path)) == [1]
     assert (tmp_path / "submitted" / "calls.log").read_text().count("\n") == 1
+
+
+def test_a_redelivered_file_is_set_aside_not_ingested_twice(tmp_path):
+    good = land(tmp_path, "a.csv", 50)[0]
+    make_check(tmp_path).run()
+    incoming = tmp_path / "data" / "penguins" / "incoming"
+    processed = tmp_path / "data" / "penguins" / "processed"
+    (incoming / "again.csv").write_bytes(next(processed.glob("b-*/a.csv")).read_bytes())
+    fresh = land(tmp_path, "b.csv", 50)[0]
+    report = make_check(tmp_path).run()
+    assert len(report.redelivered) == 1 and report.redelivered[0].startswith("again.csv (as b-")
+    assert [sorted(rows) for rows in spans(tmp_path).values()] == [sorted(good), sorted(fresh)]
+    assert [p.name.split("-", 1)[1] for p in (processed / "redelivered").iterdir()] == ["again.csv"]
+    assert list(incoming.iterdir()) == []
