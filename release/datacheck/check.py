@@ -105,12 +105,13 @@ class Check:
         return batch
 
     def _set_aside_redeliveries(self, sources: list[batches.Source], report: Report) -> list[batches.Source]:
-        """Move files an earlier batch already took, byte for byte, to processed/redelivered/ (kept, reported)."""
+        """Move files an earlier batch (or this one) already took, byte for byte, to processed/redelivered/."""
         taken = batches.frozen_files(self.layout.batches)
         fresh = []
         for source in sources:
             if source.sha256 not in taken:
                 fresh.append(source)
+                taken[source.sha256] = f"{source.name}, in this batch"  # the same bytes twice in one listing
                 continue
             target = self.layout.processed / "redelivered" / f"{source.sha256[:16]}-{source.name}"
             move(self.layout.incoming / source.name, target)

@@ -130,3 +130,13 @@ def test_a_redelivered_file_is_set_aside_not_ingested_twice(tmp_path):
     assert [sorted(rows) for rows in spans(tmp_path).values()] == [sorted(good), sorted(fresh)]
     assert [p.name.split("-", 1)[1] for p in (processed / "redelivered").iterdir()] == ["again.csv"]
     assert list(incoming.iterdir()) == []
+
+
+def test_the_same_bytes_twice_in_one_listing_are_ingested_once(tmp_path):
+    good = land(tmp_path, "a.csv", 50)[0]
+    incoming = tmp_path / "data" / "penguins" / "incoming"
+    (incoming / "copy.csv").write_bytes((incoming / "a.csv").read_bytes())
+    report = make_check(tmp_path).run()
+    assert report.redelivered == ["copy.csv (as a.csv, in this batch)"]
+    assert sorted(spans(tmp_path)[1]) == sorted(good)
+    assert list(incoming.iterdir()) == []
