@@ -47,3 +47,26 @@ def test_the_champion_is_evaluated_and_only_a_drifted_batch_retrains(champion_ro
     assert (drifted["span"], drifted["retrain"]) == (3, True)
     [run] = built.submitter.runs().values()
     assert run["parameters"]["span_end"] == 3
+
+
+def test_no_champion_yet_trains_on_the_new_span_through_the_local_run_service(tmp_path, capsys):
+    """The CLI as a user runs it: the batch becomes span 2, one run through the local run service trains on
+    it, and the version it pushes records span 2 in its lineage; the check run again starts nothing."""
+    import io
+
+    from localcloud import run_store
+    from localcloud.runs_cli import follow
+    from release.datacheck import cli
+
+    generate(tmp_path / "data" / "penguins" / "incoming", 120, 2, None, 2, seed=3)
+    assert cli.main(["--local-root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "120 valid records -> span-2, 2 quarantined; no champion yet" in out
+    [record] = run_store.list_runs(tmp_path)
+    followed = io.StringIO()
+    assert follow(tmp_path, record.job_id, followed) == 0, followed.getvalue()
+    record = run_store.load(tmp_path, record.job_id)
+    assert record.status == "succeeded" and record.parameters["span_end"] == 2
+    assert record.labels["source"] == "data" and record.labels["spans"] == "2-2"
+    assert cli.main(["--local-root", str(tmp_path)]) == 0
+    assert len(run_store.list_runs(tmp_path)) == 1
