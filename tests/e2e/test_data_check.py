@@ -8,7 +8,7 @@ from contracts.config import load_environment
 from localcloud.labelled_data import generate
 from pipelines.local import LocalRun, execute
 from release.datacheck.cli import build_check, describe
-from tests.unit.datacheck_helpers import FileSubmitter
+from tests.datacheck_helpers import FileSubmitter
 
 pytestmark = pytest.mark.e2e
 

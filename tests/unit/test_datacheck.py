@@ -6,7 +6,7 @@ import threading
 import pytest
 
 from release.datacheck.spans import span_numbers
-from tests.unit.datacheck_helpers import make_check
+from tests.datacheck_helpers import make_check
 
 HEADER = "species,island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex"
 _serial = iter(range(2000, 7000))

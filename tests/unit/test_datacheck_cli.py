@@ -55,3 +55,16 @@ def test_a_champion_that_does_not_load_is_exit_1_and_the_batch_resumes(tmp_path,
     assert cli.main(["--local-root", str(tmp_path)]) == 0
     assert "50 valid records -> span-2, 0 quarantined; champion 7: accuracy 1.000" in capsys.readouterr().out
     assert (batch / "done.json").is_file() and not (incoming / "a.csv").exists()
+
+
+def test_json_reports_the_batch_for_machines(tmp_path, capsys, monkeypatch):
+    import json
+
+    incoming = tmp_path / "data" / "penguins" / "incoming"
+    incoming.mkdir(parents=True)
+    rows = [f"Gentoo,Biscoe,47.0,15.0,215,{4000 + i},female" for i in range(50)]
+    (incoming / "a.csv").write_text("\n".join([HEADER, *rows]) + "\n")
+    monkeypatch.setattr(cli, "champion_evaluator", lambda *a: lambda rows: {"champion": "3", "accuracy": 0.95})
+    assert cli.main(["--local-root", str(tmp_path), "--json"]) == 0
+    [batch] = json.loads(capsys.readouterr().out)["batches"]
+    assert (batch["span"], batch["records"], batch["retrain"], batch["submitted"]) == (2, 50, False, None)

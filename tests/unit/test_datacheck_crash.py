@@ -15,7 +15,7 @@ import pytest
 from contracts.config import REPO_ROOT
 from release.datacheck.check import STEPS
 from release.datacheck.spans import span_numbers
-from tests.unit.datacheck_helpers import make_check
+from tests.datacheck_helpers import make_check
 
 HEADER = "species,island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex"
 BOUNDARIES = ("validated", "moving", *STEPS)
@@ -67,7 +67,7 @@ def test_an_exception_at_each_step_then_a_rerun(tmp_path, step):
 
 
 def _child(root, step=""):
-    command = [sys.executable, "-m", "tests.unit.datacheck_helpers", str(root), step]
+    command = [sys.executable, "-m", "tests.datacheck_helpers", str(root), step]
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     return subprocess.Popen(command, cwd=REPO_ROOT, env=env)
 

@@ -75,7 +75,7 @@ def kill_at(step: str):
 
 
 if __name__ == "__main__":
-    # python -m tests.unit.datacheck_helpers ROOT [STEP]: one check, killed at STEP if given.
+    # python -m tests.datacheck_helpers ROOT [STEP]: one check, killed at STEP if given.
     root = Path(sys.argv[1])
     step = sys.argv[2] if len(sys.argv) > 2 else ""
     make_check(root, hook=kill_at(step)).run()
