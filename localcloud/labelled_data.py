@@ -45,7 +45,8 @@ def penguin(base: dict[str, str], rng: random.Random, drift: str | None) -> dict
     return record
 
 
-def file_bytes(records: list[dict[str, str]], rng: random.Random, bad: int) -> bytes:
+def file_bytes(records: list[dict[str, str]], rng: random.Random, bad: int, first_kind: int = 0) -> bytes:
+    """The records as one CSV file, plus `bad` invalid ones of the kinds from `first_kind` on, in turn."""
     columns = list(records[0])
     rng.shuffle(columns)  # any column order
     crlf = rng.random() < 0.5
@@ -55,10 +56,11 @@ def file_bytes(records: list[dict[str, str]], rng: random.Random, bad: int) -> b
     for record in records:
         writer.writerow([record[c] for c in columns])
     for index in range(bad):
-        if index % (len(BAD) + 1) == len(BAD):
+        kind = (first_kind + index) % (len(BAD) + 1)
+        if kind == len(BAD):
             writer.writerow(["too", "few"])  # wrong number of fields
             continue
-        column, value = BAD[index % (len(BAD) + 1)]
+        column, value = BAD[kind]
         writer.writerow([value if c == column else records[index % len(records)][c] for c in columns])
     return (b"\xef\xbb\xbf" if rng.random() < 0.5 else b"") + out.getvalue().encode()
 
@@ -77,10 +79,13 @@ def generate(incoming: Path, records: int, files: int, drift: str | None, bad: i
     rng = random.Random(seed)
     stamp = f"{seed}-{os.getpid()}-{rng.getrandbits(32):08x}"
     landed = []
+    bad_so_far = 0
     for index in range(files):
         count = records // files + (1 if index < records % files else 0)
         batch = [penguin(rng.choice(shipped), rng, drift) for _ in range(count)]  # count >= 1: files <= records
-        data = file_bytes(batch, rng, bad // files + (1 if index < bad % files else 0))
+        bad_here = bad // files + (1 if index < bad % files else 0)
+        data = file_bytes(batch, rng, bad_here, bad_so_far)
+        bad_so_far += bad_here
         landed.append(land(incoming, f"labelled-{stamp}-{index:03d}.csv", data))
     return landed
 
