@@ -43,6 +43,8 @@ TYPED = (
     "localcloud/run_service.py",
     "localcloud/runs_cli.py",
     "release/lineage.py",
+    # The data check without its TensorFlow edges (rules.py reads the schema proto, evaluate.py the model).
+    *(f"release/datacheck/{name}.py" for name in ("batch", "check", "files", "layout", "records", "spans")),
     "pipelines/outcome.py",
     "infra/checks.py",
     "infra/checkov_run.py",
@@ -327,6 +329,31 @@ def bench_serve(session: nox.Session) -> None:
 def bench_release(session: nox.Session) -> None:
     """Benchmark the release path: compile time and local submit latency (call to job id)."""
     run_tfx(session, "-m", "benchmarks.release_path", *session.posargs)
+
+
+@nox.session(python=False)
+def data_check(session: nox.Session) -> None:
+    """The new-data check: `nox -s data_check -- [--env local] [--local-root DIR] [--json]`.
+
+    Freezes the labelled records in <data>/penguins/incoming/ as a batch, quarantines bad records with reasons,
+    makes the valid ones the next span, evaluates the champion and submits a retraining run when it falls short.
+    """
+    run_tfx(session, "-m", "release.datacheck", *session.posargs)
+
+
+@nox.session(python=False)
+def bench_data(session: nox.Session) -> None:
+    """Benchmark the new-data check: start to submission for 1k, 10k and 100k records in 10 files.
+
+    `-- --champion-root DIR`: a local root whose registry has a champion to evaluate (default: the local one).
+    """
+    run_tfx(session, "-m", "benchmarks.data_check", *session.posargs)
+
+
+@nox.session(python=False)
+def labelled_data(session: nox.Session) -> None:
+    """New labelled penguins into the local incoming/ area: `-- --records 200 [--drift shift|relabel] [--bad N]`."""
+    run_tfx(session, "-m", "localcloud.labelled_data", *session.posargs)
 
 
 @nox.session(python=False)

@@ -45,6 +45,17 @@ class Evaluation(_Strict):
     max_accuracy_drop: float = Field(ge=0.0, le=1.0, allow_inf_nan=False)
 
 
+class Data(_Strict):
+    """The new-data check: when a batch of incoming labelled records is enough, and when it retrains."""
+
+    # Fewer valid records than this: the check reports how many wait and leaves them in incoming/.
+    min_new_records: int = Field(50, ge=1, le=100_000_000)
+    # Retrain when the champion's accuracy on the batch is below this; None: evaluation.min_accuracy.
+    retrain_below: float | None = Field(None, ge=0.0, le=1.0, allow_inf_nan=False)
+    # on-threshold: only below retrain_below (or with no champion yet); always: every batch trains.
+    retrain: Literal["on-threshold", "always"] = "on-threshold"
+
+
 class Release(_Strict):
     """How a blessed model version becomes the champion that serves."""
 
@@ -284,6 +295,7 @@ class EnvironmentConfig(_Strict):
     training: Training = Training()
     evaluation: Evaluation
     release: Release = Release()
+    data: Data = Data()
     local: Local | None = None
     gcp: Gcp | None = None
     schedules: list[Schedule] = []
@@ -312,6 +324,19 @@ class EnvironmentConfig(_Strict):
             return self.gcp.bucket_uri(kind)
         paths = self.local_paths()
         return str({"artifacts": paths.published, "pipeline-root": paths.pipeline_root, "data": paths.data}[kind])
+
+    def data_area(self, area: Literal["incoming", "quarantine", "processed", "batches"]) -> str:
+        """A new-data area of the dataset: <data location>/<dataset>/<area> (gs://<prefix>-data/... on Google Cloud).
+
+        incoming/: labelled records land here; quarantine/: bad records with file, line and reason;
+        processed/<batch>/: the source files of a batch once its span is written; batches/: manifests and state.
+        """
+        return f"{self.location('data')}/{self.dataset}/{area}"
+
+    @property
+    def retrain_below(self) -> float:
+        """The accuracy under which the data check retrains: data.retrain_below, else evaluation.min_accuracy."""
+        return self.evaluation.min_accuracy if self.data.retrain_below is None else self.data.retrain_below
 
     def pipeline_root(self) -> str:
         """The pipeline root of this environment's compiled runs: Gcp.pipeline_root, or the local folder's."""

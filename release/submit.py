@@ -100,20 +100,27 @@ def _with_template_label(request: RunRequest, resolved: str | None) -> RunReques
 
 
 def _submitter(args: argparse.Namespace, config):
+    return submitter_for(config, args.env, args.template, args.local_root)
+
+
+def submitter_for(config, env: str, template: str | None, local_root: Path | None):
+    """The Submitter of environment `config`: the local run service, or Vertex with a published template.
+
+    The one choice of backend: `submit` and the new-data check (release/datacheck) both take it from here.
+    """
     if config.backend == "local":
         from localcloud.run_service import LocalSubmitter
 
         # The local worker runs the working tree's pipeline: the DAG the template holds, from the same code.
-        if args.template and args.template.startswith("/") and not Path(args.template).is_file():
-            raise SubmissionError(f"template {args.template} does not exist (publish it first)")
-        return LocalSubmitter(environment_file(args.env).resolve(), config.local_paths(args.local_root))
+        if template and template.startswith("/") and not Path(template).is_file():
+            raise SubmissionError(f"template {template} does not exist (publish it first)")
+        return LocalSubmitter(environment_file(env).resolve(), config.local_paths(local_root))
     from release.publishing.store import store_for
     from release.publishing.templates import resolve_template
     from release.vertex import VertexSubmitter
 
-    if not args.template:
+    if not template:
         raise SubmissionError("--template is required for vertex: a published template (sha256 or commit:<sha>)")
-    template = args.template
     if not template.startswith(("gs://", "/")) and not Path(template).exists():
         template = resolve_template(store_for(config.location("artifacts")), template)
     return VertexSubmitter(config, template)

@@ -60,6 +60,10 @@ def test_missing_file_is_named(tmp_path):
         (("name: local", "name: local\ntraining: {num_epochs: 0}"), "training.num_epochs"),
         (("name: local", "name: local\ntraining: {learning_rate: 0}"), "training.learning_rate"),
         (("name: local", "name: local\ntrainig: {num_epochs: 3}"), "trainig"),
+        (("name: local", "name: local\ndata: {min_new_records: 0}"), "data.min_new_records"),
+        (("name: local", "name: local\ndata: {retrain_below: 1.2}"), "data.retrain_below"),
+        (("name: local", "name: local\ndata: {retrain: sometimes}"), "data.retrain"),
+        (("name: local", "name: local\ndata: {min_records: 5}"), "data.min_records"),
     ],
 )
 def test_invalid_values_name_file_and_field(tmp_path, change, field):
@@ -193,3 +197,15 @@ def test_the_serving_image_must_be_pinned(tmp_path, image):
 def test_the_default_serving_image_is_pinned_tf_serving_in_the_project():
     gcp = load_environment("dev").gcp
     assert gcp.serving_image_uri == "europe-west4-docker.pkg.dev/my-dev-project/penguins-dev-images/tf-serving:2.16.1"
+
+
+def test_data_check_settings_default_the_retrain_threshold_to_the_release_gate(tmp_path):
+    config = load_environment(write(tmp_path, VALID_LOCAL))
+    assert (config.data.min_new_records, config.data.retrain) == (50, "on-threshold")
+    assert config.retrain_below == config.evaluation.min_accuracy
+    config = load_environment(
+        write(tmp_path, VALID_LOCAL.replace("name: local", "name: local\ndata: {retrain_below: 0.8}"))
+    )
+    assert config.retrain_below == 0.8
+    assert load_environment("local").data.min_new_records == 50
+    assert load_environment("dev").data_area("incoming") == "gs://penguins-dev-data/penguins/incoming"

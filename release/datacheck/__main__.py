@@ -1,0 +1,5 @@
+import sys
+
+from release.datacheck.cli import main
+
+sys.exit(main())

@@ -1,0 +1,115 @@
+"""The new-data check: `python -m release.datacheck [--env local] [--local-root DIR] [--json]`.
+
+Freezes the labelled records waiting in incoming/ as a batch, quarantines the bad ones with their reasons,
+makes the valid ones the next span, evaluates the champion on them and submits a retraining run when it falls
+below data.retrain_below (or always, by policy). Exit status: 0 done (or not enough records yet), 1 the
+champion could not be evaluated (run again: the batch resumes), 2 bad input, 3 backend unavailable (retry).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from contracts.config import ConfigError, EnvironmentConfig, load_environment
+from contracts.registry import CHAMPION, registry_target
+from contracts.run_request import BackendUnavailableError, SubmissionError
+from release.datacheck.check import Check, Report
+from release.datacheck.evaluate import evaluate
+from release.datacheck.layout import Layout
+from release.datacheck.rules import Rules, load_rules
+
+
+class EvaluationError(Exception):
+    """The champion did not load or predict; the batch stays frozen and the next check resumes it."""
+
+
+def champion_evaluator(config: EnvironmentConfig, local_root: Path | None, rules: Rules):
+    """Evaluate the registry's champion on the rows; {"champion": None} when there is none yet."""
+
+    def run(rows: list[list[str]]) -> dict[str, Any]:
+        from components.registry import open_registry
+
+        registry = open_registry(registry_target(config, local_root))
+        version = registry.alias_version(CHAMPION)
+        if version is None:
+            return {"champion": None, "records": len(rows)}
+        try:
+            return evaluate(registry.get(version).uri, version, rows, rules)
+        except Exception as err:  # Whatever stops the model loading or predicting (a TF error too).
+            raise EvaluationError(f"champion {version} could not be evaluated: {type(err).__name__}: {err}") from err
+
+    return run
+
+
+def build_check(config: EnvironmentConfig, env: str, local_root: Path | None, template: str | None) -> Check:
+    from pipelines.local_data import seed_spans
+    from pipelines.sources import DATA_DIR, SCHEMA_FILE
+    from release.lineage import working_tree_lineage
+    from release.submit import submitter_for
+
+    rules = load_rules(SCHEMA_FILE)
+    layout = Layout.of(config, local_root)
+    # The shipped spans first: a check that ran before any pipeline run must not take span-1 from them.
+    seed_spans(DATA_DIR / config.dataset, layout.data_root)
+    return Check(
+        config=config,
+        layout=layout,
+        rules=rules,
+        evaluate=champion_evaluator(config, local_root, rules),
+        submitter=submitter_for(config, env, template, local_root),
+        lineage=working_tree_lineage(),
+    )
+
+
+def describe(report: Report, config: EnvironmentConfig) -> str:
+    lines = []
+    for outcome in report.batches:
+        evaluation = outcome["evaluation"]
+        champion = evaluation.get("champion")
+        score = f"champion {champion}: accuracy {evaluation['accuracy']:.3f}" if champion else "no champion yet"
+        per_class = ", ".join(
+            f"{c} {v['accuracy']:.2f} ({v['records']})"
+            for c, v in evaluation.get("per_class", {}).items()
+            if v["accuracy"] is not None
+        )
+        lines.append(
+            f"batch {outcome['batch']}: {outcome['records']} valid records -> span-{outcome['span']}, "
+            f"{outcome['quarantined']} quarantined; {score}" + (f" [{per_class}]" if per_class else "")
+        )
+        run = outcome["submitted"]["job_id"] if outcome["submitted"] else "no run"
+        lines.append(f"  retrain: {'yes' if outcome['retrain'] else 'no'} ({outcome['why']}): {run}")
+    for redelivered in report.redelivered:
+        lines.append(f"redelivered, set aside in processed/redelivered/: {redelivered}")
+    if report.waiting_valid or report.waiting_bad or not report.batches:
+        lines.append(
+            f"waiting in incoming/: {report.waiting_valid} valid, {report.waiting_bad} bad records "
+            f"(a batch needs {config.data.min_new_records} valid)"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="release.datacheck", description=__doc__.splitlines()[0])
+    parser.add_argument("--env", default="local")
+    parser.add_argument("--local-root", type=Path, help="local: state folder (default: the environment's)")
+    parser.add_argument("--template", help="vertex: the published template runs pin (sha256 or commit:<sha>)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    args = parser.parse_args(argv)
+    try:
+        config = load_environment(args.env)
+        report = build_check(config, args.env, args.local_root, args.template).run()
+    except (ConfigError, SubmissionError, NotImplementedError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except EvaluationError as err:
+        print(f"error: {err}; the batch stays frozen and the next check resumes it", file=sys.stderr)
+        return 1
+    except BackendUnavailableError as err:
+        print(f"error (transient, run the check again): {err}", file=sys.stderr)
+        return 3
+    print(json.dumps(report.as_dict(), indent=2, sort_keys=True) if args.json else describe(report, config))
+    return 0

@@ -1,0 +1,81 @@
+"""Helpers (not fixtures) for the data check tests, importable by a child process that a test SIGKILLs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+from contracts.config import load_environment
+from contracts.run_request import Lineage, RunRequest, SubmitResult
+from pipelines.sources import SCHEMA_FILE
+from release.datacheck.check import Check
+from release.datacheck.layout import Layout
+from release.datacheck.rules import load_rules
+
+
+class FileSubmitter:
+    """Reserves job ids create-only in a folder, as the local run service does, and logs every call."""
+
+    backend = "test"
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def submit(self, request: RunRequest) -> SubmitResult:
+        with open(self.folder / "calls.log", "a") as log:
+            log.write(request.job_id + "\n")
+        try:
+            with open(self.folder / f"{request.job_id}.json", "x") as out:
+                json.dump({"parameters": request.parameters, "labels": request.labels}, out)
+            created = True
+        except FileExistsError:
+            created = False
+        return SubmitResult(request.job_id, self.backend, created, str(self.folder / request.job_id))
+
+    def runs(self) -> dict[str, dict]:
+        return {p.stem: json.loads(p.read_text()) for p in self.folder.glob("*.json")}
+
+
+def fixed_evaluation(accuracy: float | None):
+    def evaluate(rows):
+        if accuracy is None:
+            return {"champion": None, "records": len(rows)}
+        return {"champion": "1", "records": len(rows), "accuracy": accuracy, "per_class": {}}
+
+    return evaluate
+
+
+def make_check(root: Path, accuracy: float | None = 0.5, hook=lambda step: None, **data) -> Check:
+    config = load_environment("local")
+    if data:
+        config = config.model_copy(update={"data": config.data.model_copy(update=data)})
+    return Check(
+        config=config,
+        layout=Layout.of(config, root),
+        rules=load_rules(SCHEMA_FILE),
+        evaluate=fixed_evaluation(accuracy),
+        submitter=FileSubmitter(root / "submitted"),
+        lineage=Lineage(commit="abc"),
+        hook=hook,
+    )
+
+
+def kill_at(step: str):
+    """A hook that SIGKILLs this process at `step` (nothing runs after it: no finally, no flush)."""
+
+    def hook(reached: str) -> None:
+        if reached == step:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return hook
+
+
+if __name__ == "__main__":
+    # python -m tests.datacheck_helpers ROOT [STEP]: one check, killed at STEP if given.
+    root = Path(sys.argv[1])
+    step = sys.argv[2] if len(sys.argv) > 2 else ""
+    make_check(root, hook=kill_at(step)).run()

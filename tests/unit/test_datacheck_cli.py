@@ -1,0 +1,70 @@
+"""The data check's command line: exit 2 naming bad input, the report of what waits."""
+
+from release.datacheck import cli
+
+HEADER = "species,island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex"
+
+
+def test_an_unknown_environment_is_exit_2_naming_it(capsys):
+    assert cli.main(["--env", "nope"]) == 2
+    assert "nope.yaml: environment file not found" in capsys.readouterr().err
+
+
+def test_a_cloud_environment_stops_saying_the_local_area_is_the_only_one_read(capsys):
+    assert cli.main(["--env", "dev"]) == 2
+    assert "gs://penguins-dev-data/penguins/incoming is not read yet" in capsys.readouterr().err
+
+
+def test_too_few_records_are_reported_and_stay_and_the_shipped_spans_are_seeded_first(tmp_path, capsys):
+    incoming = tmp_path / "data" / "penguins" / "incoming"
+    incoming.mkdir(parents=True)
+    (incoming / "a.csv").write_text(
+        f"{HEADER}\nAdelie,Dream,39.0,18.0,190,3800,male\nAdelie,Dream,x,18,190,3800,male\n"
+    )
+    assert cli.main(["--local-root", str(tmp_path)]) == 0
+    assert "waiting in incoming/: 1 valid, 1 bad records (a batch needs 50 valid)" in capsys.readouterr().out
+    assert (incoming / "a.csv").is_file()
+    assert (tmp_path / "data" / "penguins" / "span-1" / "penguins.csv").is_file()  # the shipped span, not a batch
+
+
+def test_a_champion_that_does_not_load_is_exit_1_and_the_batch_resumes(tmp_path, capsys, monkeypatch):
+    from release.datacheck import evaluate
+
+    incoming = tmp_path / "data" / "penguins" / "incoming"
+    incoming.mkdir(parents=True)
+    rows = [f"Adelie,Dream,39.0,18.0,190,{3000 + i},male" for i in range(50)]
+    (incoming / "a.csv").write_text("\n".join([HEADER, *rows]) + "\n")
+
+    class Registry:
+        def alias_version(self, alias):
+            return "7"
+
+        def get(self, version):
+            return type("V", (), {"uri": str(tmp_path / "no-such-model")})()
+
+    monkeypatch.setattr("components.registry.open_registry", lambda target: Registry())
+    assert cli.main(["--local-root", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "champion 7 could not be evaluated" in err and "the next check resumes it" in err
+    [batch] = (tmp_path / "data" / "penguins" / "batches").iterdir()
+    assert (batch / "manifest.json").is_file() and not (batch / "done.json").exists()
+    assert (incoming / "a.csv").is_file()  # nothing moved before the span exists
+
+    monkeypatch.setattr(evaluate, "evaluate", lambda *a: {"champion": "7", "accuracy": 1.0, "per_class": {}})
+    monkeypatch.setattr(cli, "evaluate", evaluate.evaluate)
+    assert cli.main(["--local-root", str(tmp_path)]) == 0
+    assert "50 valid records -> span-2, 0 quarantined; champion 7: accuracy 1.000" in capsys.readouterr().out
+    assert (batch / "done.json").is_file() and not (incoming / "a.csv").exists()
+
+
+def test_json_reports_the_batch_for_machines(tmp_path, capsys, monkeypatch):
+    import json
+
+    incoming = tmp_path / "data" / "penguins" / "incoming"
+    incoming.mkdir(parents=True)
+    rows = [f"Gentoo,Biscoe,47.0,15.0,215,{4000 + i},female" for i in range(50)]
+    (incoming / "a.csv").write_text("\n".join([HEADER, *rows]) + "\n")
+    monkeypatch.setattr(cli, "champion_evaluator", lambda *a: lambda rows: {"champion": "3", "accuracy": 0.95})
+    assert cli.main(["--local-root", str(tmp_path), "--json"]) == 0
+    [batch] = json.loads(capsys.readouterr().out)["batches"]
+    assert (batch["span"], batch["records"], batch["retrain"], batch["submitted"]) == (2, 50, False, None)
