@@ -87,13 +87,13 @@ class MlflowRegistry:
         os.replace(tmp, dest)
         return dest
 
-    def _version(self, mv) -> ModelVersion:
+    def _version(self, mv, aliases: tuple[str, ...] | None = None) -> ModelVersion:
         tags = dict(mv.tags)
         return ModelVersion(
             version=str(mv.version),
             content_sha256=tags["content_sha256"],
             blessed=tags.get("blessed") == "true",
-            aliases=tuple(sorted(mv.aliases)),
+            aliases=tuple(sorted(mv.aliases)) if aliases is None else aliases,
             uri=mv.source,
             created_at=datetime.fromtimestamp(mv.creation_timestamp / 1000, timezone.utc).isoformat(),
             lineage=lineage_from_tags(tags),
@@ -102,8 +102,18 @@ class MlflowRegistry:
     def versions(self) -> list[ModelVersion]:
         if not (self.root / "mlflow.db").exists():
             return []
-        found = self.client().search_model_versions(f"name = '{self.name}'")
-        return sorted((self._version(mv) for mv in found), key=lambda v: int(v.version))
+        client = self.client()
+        found = client.search_model_versions(f"name = '{self.name}'")
+        # MLflow's search leaves the versions' aliases empty (only get_model_version fills them): take them from
+        # the registered model's alias map instead.
+        models = client.search_registered_models(f"name = '{self.name}'")
+        by_version: dict[str, list[str]] = {}
+        for alias, version in (models[0].aliases if models else {}).items():
+            by_version.setdefault(str(version), []).append(alias)
+        return sorted(
+            (self._version(mv, tuple(sorted(by_version.get(str(mv.version), [])))) for mv in found),
+            key=lambda v: int(v.version),
+        )
 
     def get(self, version: str) -> ModelVersion:
         from mlflow.exceptions import MlflowException

@@ -100,6 +100,8 @@ def test_promote_rollback_and_history(registry, tmp_path):
         ("1", "3", "bob"),
     ]
     assert registry.get("3").aliases == (CHAMPION,)
+    # The listing shows the champion too (MLflow's version search leaves aliases empty).
+    assert {v.version: v.aliases for v in registry.versions()} == {"1": (), "2": (), "3": (CHAMPION,)}
 
 
 def test_bad_moves_change_nothing(registry, tmp_path):
