@@ -92,9 +92,14 @@ def direct_imports(file: Path, roots: Sequence[Path]) -> set[Path]:
     return result
 
 
-def closure(entry_points: Iterable[Path], roots: Sequence[Path]) -> set[Path]:
-    """Every first-party file the entry points import, transitively, the entry points included."""
+def closure(entry_points: Iterable[Path], roots: Sequence[Path], stop_at: Sequence[Path] = ()) -> set[Path]:
+    """Every first-party file the entry points import, transitively, the entry points included.
+
+    A file under a `stop_at` folder is part of the closure, but what it imports is not followed (the trigger
+    function's zip reaches localcloud/ only lazily, from its local backend, and does not ship it).
+    """
     roots = [root.resolve() for root in roots]
+    stops = [folder.resolve() for folder in stop_at]
     pending = [path.resolve() for path in entry_points]
     seen: set[Path] = set()
     while pending:
@@ -102,6 +107,8 @@ def closure(entry_points: Iterable[Path], roots: Sequence[Path]) -> set[Path]:
         if file in seen:
             continue
         seen.add(file)
+        if any(folder in file.parents for folder in stops):
+            continue
         for init in _package_inits(file, roots):
             pending.append(init)
         pending.extend(direct_imports(file, roots) - seen)

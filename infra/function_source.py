@@ -21,7 +21,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from ci.import_graph import direct_imports
+from ci.import_graph import closure
 from contracts.environment import REPO_ROOT
 
 FUNCTION_DIR = REPO_ROOT / "cloudfunctions" / "trigger_pipeline"
@@ -55,15 +55,7 @@ def repository_imports(source: Path = FUNCTION_DIR, repo_root: Path = REPO_ROOT)
     """
     source, repo_root = source.resolve(), repo_root.resolve()
     shipped, local_only = repo_root / SHIPPED.name, repo_root / LOCAL_ONLY.name
-    pending = [path.resolve() for path in source.glob("*.py")]
-    seen: set[Path] = set()
-    while pending:
-        file = pending.pop()
-        if file in seen:
-            continue
-        seen.add(file)
-        if local_only not in file.parents:
-            pending.extend(direct_imports(file, [source, repo_root]) - seen)
+    seen = closure(source.glob("*.py"), [source, repo_root], stop_at=[local_only])
     outside = sorted(path for path in seen if source not in path.parents and local_only not in path.parents)
     unshippable = [path.relative_to(repo_root).as_posix() for path in outside if shipped not in path.parents]
     if unshippable:

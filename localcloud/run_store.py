@@ -69,7 +69,7 @@ class RunRecord:
     validation_failures: list[str] = field(default_factory=list)
     pushed_version: str | None = None
     pushed_path: str | None = None
-    # False when the Pusher was cached: the version was pushed by an earlier run.
+    # False when the push was cached or found the same files registered: an earlier run pushed the version.
     pushed_by_this_run: bool = False
     error: str | None = None
     log_path: str | None = None
