@@ -4,6 +4,7 @@ the same sessions in the same order as the local main job, and the build pinned 
 from __future__ import annotations
 
 import ast
+import json
 import re
 
 import pytest
@@ -159,3 +160,21 @@ def test_the_promote_build_makes_the_move_it_was_approved_for_and_nothing_else()
     assert step["args"][4:] == ["${_ACTION}", "${_VERSION}", "--env=${_ENV}", "--approved-build=$BUILD_ID"]
     # What the request sets (release/approvals.py) is declared, empty: a build started without it fails loudly.
     assert {k: config["substitutions"][k] for k in requested} == dict.fromkeys(requested, "")
+
+
+@pytest.mark.parametrize("workflow", sorted(CONFIGS))
+def test_every_config_is_a_valid_cloud_build_build_message(workflow):
+    """What Cloud Build itself parses: an unknown or misspelt field, a bad enum or duration fails here, offline."""
+    from google.cloud.devtools import cloudbuild_v1
+
+    build = cloudbuild_v1.Build.from_json(json.dumps(_load(workflow)))
+    assert build.steps and all(step.name for step in build.steps)
+
+
+def test_the_build_message_check_catches_a_misspelt_field():
+    from google.cloud.devtools import cloudbuild_v1
+    from google.protobuf.json_format import ParseError
+
+    misspelt = {"steps": [{"name": "python:3.10.13-slim-bookworm", "waitfor": ["-"]}]}
+    with pytest.raises(ParseError, match='no field named "waitfor"'):
+        cloudbuild_v1.Build.from_json(json.dumps(misspelt))
