@@ -1,11 +1,13 @@
-"""The Vertex alias history: one create-only object per move, history/<sequence>.json, claimed then finalised.
+"""The Vertex alias history: per move a pair of create-only objects, the claim and its outcome.
 
 Vertex keeps only the current aliases, so the history lives in the artifacts bucket. A mover first claims the
-next sequence number with a `pending` entry (create-only: two movers cannot take the same number, so the
-history has one order), then moves the alias (and the endpoint), and only then finalises the entry as
-`committed`; if the move fails the entry becomes `aborted` with the reason. Only committed entries are the
-history, so it never records a move that did not happen. A pending entry left by a crashed mover is settled
-by the next mover once it is older than any move can take: committed if the alias did move, else aborted.
+next sequence number, history/<sequence>.json (create-only: two movers cannot take the same number, so the
+history has one order), then moves the endpoint and the alias, and only then writes the outcome,
+history/<sequence>.outcome.json: `committed` with what the move did, or `aborted` with the reason. Only
+committed moves are the history, so it never records a move that did not happen. Every object is written
+once, so the movers need to create objects, never to overwrite or delete them. A claim left without an
+outcome by a crashed mover is settled by the next mover once it is older than any move can take:
+committed if the alias did move, else aborted.
 """
 
 from __future__ import annotations
@@ -20,12 +22,15 @@ from contracts.registry import AliasMove, RegistryError
 State = Literal["pending", "committed", "aborted"]
 
 
+# The outcome object beside each claim: history/<sequence>.outcome.json.
+OUTCOME = ".outcome.json"
+
+
 @dataclass(frozen=True)
 class Entry:
     sequence: int
     state: State
     move: AliasMove
-    generation: int
     error: str | None = None
 
 
@@ -36,35 +41,36 @@ class AliasHistory:
         self.stale_after = stale_after
 
     def entries(self) -> list[Entry]:
-        blobs = sorted(self.bucket.list_blobs(prefix=f"{self.prefix}/"), key=lambda b: b.name)
-        return [self._entry(b) for b in blobs if b.name.endswith(".json")]
+        blobs = {b.name: b for b in self.bucket.list_blobs(prefix=f"{self.prefix}/")}
+        claims = sorted(name for name in blobs if name.endswith(".json") and not name.endswith(OUTCOME))
+        return [self._entry(blobs[name], blobs.get(name.removesuffix(".json") + OUTCOME)) for name in claims]
 
     def committed(self) -> list[AliasMove]:
         return [e.move for e in self.entries() if e.state == "committed"]
 
     def claim(self, move: AliasMove, alias_now: str | None) -> Entry:
-        """The next sequence number, as a pending entry of `move`. Raises RegistryError if another move holds it."""
-        from google.api_core import exceptions
-
+        """The next sequence number, claimed for `move`. Raises RegistryError if another move holds it."""
         entries = self.entries()
         if entries and entries[-1].state == "pending":
             self._settle(entries[-1], alias_now)
         sequence = len(entries) + 1
-        blob = self.bucket.blob(self._name(sequence))
-        try:
-            blob.upload_from_string(_body("pending", move), if_generation_match=0, content_type="application/json")
-        except exceptions.PreconditionFailed as err:
-            raise RegistryError(f"another move of {move.alias} was recorded first; nothing changed, retry") from err
-        return Entry(sequence, "pending", move, int(blob.generation))
+        self._create(self._name(sequence), {"state": "pending", "move": _json(move)}, move)
+        return Entry(sequence, "pending", move)
 
     def finish(self, entry: Entry, state: State, *, move: AliasMove | None = None, error: str | None = None) -> None:
-        """Finalise a claimed entry (only if it is still the pending object this mover wrote)."""
-        blob = self.bucket.blob(self._name(entry.sequence))
-        blob.upload_from_string(
-            _body(state, move or entry.move, error),
-            if_generation_match=entry.generation,
-            content_type="application/json",
-        )
+        """Write the outcome of a claimed move (once: a second outcome for the same claim is refused)."""
+        done = move or entry.move
+        record = {"state": state, "move": _json(done), "error": error}
+        self._create(self._name(entry.sequence).removesuffix(".json") + OUTCOME, record, done)
+
+    def _create(self, name: str, record: dict[str, Any], move: AliasMove) -> None:
+        from google.api_core import exceptions
+
+        body = json.dumps(record, sort_keys=True)
+        try:
+            self.bucket.blob(name).upload_from_string(body, if_generation_match=0, content_type="application/json")
+        except exceptions.PreconditionFailed as err:
+            raise RegistryError(f"another move of {move.alias} was recorded first; nothing changed, retry") from err
 
     def _settle(self, entry: Entry, alias_now: str | None) -> None:
         age = datetime.now(timezone.utc) - datetime.fromisoformat(entry.move.at)
@@ -74,24 +80,25 @@ class AliasHistory:
                 f"(started {entry.move.at}); retry when it is done"
             )
         if alias_now == entry.move.to_version:
-            self.finish(entry, "committed", error="finalised by the next move: the mover stopped after moving")
+            self.finish(entry, "committed", error="settled by the next move: its mover stopped after the alias moved")
         else:
-            self.finish(entry, "aborted", error="the mover stopped before the alias moved")
+            self.finish(entry, "aborted", error="settled by the next move: its mover stopped before the alias moved")
 
     def _name(self, sequence: int) -> str:
         return f"{self.prefix}/{sequence:08d}.json"
 
     @staticmethod
-    def _entry(blob: Any) -> Entry:
-        sequence = int(blob.name.rsplit("/", 1)[-1].removesuffix(".json"))
-        generation = int(blob.generation)  # The listed one: the version this mover read.
-        record = json.loads(blob.download_as_bytes(if_generation_match=generation))
+    def _entry(claim: Any, outcome: Any) -> Entry:
+        sequence = int(claim.name.rsplit("/", 1)[-1].removesuffix(".json"))
+        record = json.loads(claim.download_as_bytes())
         if "state" not in record:
-            # Written before entries had states: each was a move that happened.
-            return Entry(sequence, "committed", AliasMove.model_validate(record), generation)
-        move = AliasMove.model_validate(record["move"])
-        return Entry(sequence, record["state"], move, generation, record["error"])
+            # Written before claims had outcomes: each was a move that happened.
+            return Entry(sequence, "committed", AliasMove.model_validate(record))
+        if outcome is None:
+            return Entry(sequence, "pending", AliasMove.model_validate(record["move"]))
+        done = json.loads(outcome.download_as_bytes())
+        return Entry(sequence, done["state"], AliasMove.model_validate(done["move"]), done["error"])
 
 
-def _body(state: State, move: AliasMove, error: str | None = None) -> str:
-    return json.dumps({"state": state, "move": json.loads(move.model_dump_json()), "error": error}, sort_keys=True)
+def _json(move: AliasMove) -> dict[str, Any]:
+    return json.loads(move.model_dump_json())

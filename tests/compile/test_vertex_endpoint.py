@@ -173,3 +173,17 @@ def test_history_written_before_states_still_reads(gcs):
     )
     bucket.blob("old-history/00000001.json").upload_from_string(move.model_dump_json())
     assert AliasHistory(bucket, "old-history", timedelta(hours=1)).committed() == [move]
+
+
+def test_every_history_object_is_written_once(vertex, gcs):
+    registry = registered(vertex, "one")
+    promote(registry, "1")
+    history = registry._history()
+    names = sorted(
+        b.name.rsplit("/", 1)[-1] for b in gcs.bucket("penguins-dev-artifacts").list_blobs(prefix=history.prefix)
+    )
+    assert names == ["00000001.json", "00000001.outcome.json"]
+    # A mover that comes back after its claim was settled cannot write a second outcome.
+    with pytest.raises(RegistryError, match="recorded first"):
+        history.finish(history.entries()[0], "aborted", error="late")
+    assert [m.to_version for m in registry.history()] == ["1"]
