@@ -132,6 +132,15 @@ def test_a_failed_alias_move_puts_the_traffic_back(vertex):
     assert registry._history().entries()[-1].state == "aborted"
 
 
+def test_a_missing_endpoint_is_named_and_nothing_moves(vertex):
+    registry = registered(vertex, "one")
+    _, _, endpoint = vertex
+    registry.target = registry.target.model_copy(update={"endpoint": registry.target.endpoint + "0"})
+    with pytest.raises(RegistryError, match=r"endpoint .*/endpoints/\d+0 does not exist: create it with infra"):
+        promote(registry, "1")
+    assert registry.alias_version(CHAMPION) is None and not endpoint.of("deploy") and registry.history() == []
+
+
 def _pending(registry, at):
     move = AliasMove(
         alias=CHAMPION, from_version="1", to_version="2", at=at.isoformat(), by="x", reason="r", kind="promote"

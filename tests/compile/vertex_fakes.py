@@ -108,6 +108,8 @@ class FakeEndpointService:
 
     def get_endpoint(self, request, **_):
         self.requests.append(("get", request))
+        if request.name != self.endpoint.name:
+            raise exceptions.NotFound(f"Endpoint {request.name} not found")
         return gca_endpoint.Endpoint(self.endpoint)
 
     def deploy_model(self, request, **_):
