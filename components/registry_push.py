@@ -3,7 +3,9 @@ environment says so) the champion after its smoke test.
 
 It replaces TFX's Pusher, which copies the model to a folder and knows no lineage. The registry (MLflow
 locally, Vertex AI Model Registry on Google Cloud) and the run's lineage labels arrive as execution
-parameters fixed when the pipeline is built, so nothing deep in the code reads the environment.
+parameters fixed when the pipeline is built, so nothing deep in the code reads the environment. On Vertex
+the submitter's part of the lineage (commit, template, source, run id) is read from the run's own
+PipelineJob, whose name Vertex fills into the `pipeline_job` parameter (components/registry/vertex_job.py).
 Content-idempotent: a model whose files equal a registered version's gets that version back, and nothing
 is added or promoted.
 """
@@ -11,6 +13,7 @@ is added or promoted.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any, ClassVar
 
 from tfx import types
@@ -20,7 +23,10 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 from tfx.utils import path_utils
 
+from components.registry.vertex_job import JOB_PLACEHOLDER, is_job_name
 from contracts.registry import RegistryError, RegistryTarget
+
+log = logging.getLogger(__name__)
 
 
 class RegistryPushSpec(ComponentSpec):
@@ -31,6 +37,8 @@ class RegistryPushSpec(ComponentSpec):
         "labels": ExecutionParameter(type=str),
         # Where the spans are, to hash the ones the examples came from.
         "data_root": ExecutionParameter(type=str),
+        # Vertex: the run's PipelineJob resource name (the placeholder Vertex fills in); unset locally.
+        "pipeline_job": ExecutionParameter(type=str, optional=True),
     }
     INPUTS: ClassVar[dict[str, ChannelParameter]] = {
         "model": ChannelParameter(type=standard_artifacts.Model),
@@ -55,10 +63,10 @@ class Executor(base_executor.BaseExecutor):
             pushed.set_int_custom_property("pushed", 0)
             return
         model = artifact_utils.get_single_instance(input_dict["model"])
-        run_id = (self._context.pipeline_run_id if self._context else None) or "unknown"
+        run_id, labels = self._run_lineage(exec_properties)
         lineage = build_lineage(
             run_id=run_id,
-            labels=json.loads(exec_properties["labels"]),
+            labels=labels,
             data_root=exec_properties["data_root"],
             span_numbers=[int(e.get_int_custom_property("span")) for e in input_dict["examples"]],
             hyperparameters_uri=artifact_utils.get_single_uri(input_dict["hyperparameters"]),
@@ -78,6 +86,19 @@ class Executor(base_executor.BaseExecutor):
         pushed.set_string_custom_property("pushed_version", version.version)
         pushed.set_string_custom_property("pushed_destination", version.uri)
         pushed.set_int_custom_property("registered", int(created))
+
+    def _run_lineage(self, exec_properties: dict[str, Any]) -> tuple[str, dict[str, str]]:
+        """The run id and lineage labels: from the PipelineJob on Vertex, else the context and the compiled labels."""
+        from components.registry.vertex_job import run_lineage
+
+        labels = json.loads(exec_properties["labels"])
+        job = exec_properties.get("pipeline_job")
+        if is_job_name(job):
+            return run_lineage(job, labels)
+        if job:
+            # Vertex did not fill the placeholder in: the version is still registered, with what is known.
+            log.warning("pipeline_job %r is not a PipelineJob name: commit, template and run id unknown", job)
+        return (self._context.pipeline_run_id if self._context else None) or "unknown", labels
 
 
 class RegistryPush(base_component.BaseComponent):
@@ -105,6 +126,7 @@ class RegistryPush(base_component.BaseComponent):
             registry=registry.model_dump_json(),
             labels=json.dumps(labels, sort_keys=True),
             data_root=data_root,
+            pipeline_job=JOB_PLACEHOLDER if registry.backend == "vertex" else None,
             pushed_model=types.Channel(type=standard_artifacts.PushedModel),
         )
         super().__init__(spec=spec)

@@ -6,6 +6,7 @@ Unknown keys are rejected so a typo cannot silently fall back to a default.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -56,12 +57,33 @@ class Data(_Strict):
     retrain: Literal["on-threshold", "always"] = "on-threshold"
 
 
+# A Compute Engine machine type as Vertex prediction names it (n1-standard-2, e2-standard-4, g2-standard-8).
+_MACHINE_TYPE = r"^[a-z][a-z0-9]*-[a-z0-9]+(-[a-z0-9]+)*$"
+
+
+class Serving(_Strict):
+    """How the champion is served on a Vertex AI endpoint (Google Cloud only; locally `nox -s serve`)."""
+
+    machine_type: str = Field("n1-standard-2", pattern=_MACHINE_TYPE)
+    min_replicas: int = Field(1, ge=1, le=100)
+    max_replicas: int = Field(1, ge=1, le=100)
+    # How long a deploy may take before the move is given up (both the alias and the traffic stay put).
+    deploy_timeout_seconds: int = Field(1200, ge=60, le=3600)
+
+    @model_validator(mode="after")
+    def _replicas(self) -> Serving:
+        if self.max_replicas < self.min_replicas:
+            raise ValueError(f"max_replicas {self.max_replicas} is below min_replicas {self.min_replicas}")
+        return self
+
+
 class Release(_Strict):
     """How a blessed model version becomes the champion that serves."""
 
     # True: at once, after its smoke test (local, dev). False: `models promote --approve NAME` (prod). Unset
     # means False, so a file that forgets it needs an approval rather than releasing silently.
     auto_promote: bool = False
+    serving: Serving = Serving()
 
 
 class LocalPaths(_Strict):
@@ -158,9 +180,10 @@ class Gcp(_Strict):
     training: VertexTraining = VertexTraining()
     dataflow: Dataflow = Dataflow()
 
-    # The container Vertex serves registered versions with, by tag or digest, never `latest`. Vertex's prebuilt
-    # TensorFlow images stop at 2.15 and are published as `latest` only; the default is TF Serving 2.16.1 (the
-    # training's TensorFlow minor) mirrored into this project's image repository (infra/README.md).
+    # An explicit override of the container Vertex serves versions with, by tag or digest, never `latest`.
+    # Unset (the default): the run's own pipeline image by digest, the TensorFlow that trained the model,
+    # running the project's prediction server (`python -m serving --vertex`). Vertex's prebuilt TensorFlow
+    # images stop at 2.15 and TF Serving as a custom container serves the tf.Example signature by default.
     serving_image: str | None = None
 
     def name(self, kind: str) -> str:
@@ -168,10 +191,23 @@ class Gcp(_Strict):
         return f"{self.name_prefix}-{kind}"
 
     @property
-    def serving_image_uri(self) -> str:
-        """The pinned serving container: `serving_image`, or TF Serving 2.16.1 in the project's image repository."""
-        default = f"{self.region}-docker.pkg.dev/{self.project}/{self.name('images')}/tf-serving:2.16.1"
-        return self.serving_image or default
+    def endpoint_id(self) -> str:
+        """The Vertex AI endpoint's id, derived from its name (Vertex wants at most 10 digits, no leading zero).
+
+        Derived, not random: infra creates the endpoint under this id and the release path finds it by it.
+        """
+        number = int(hashlib.sha256(self.name("endpoint").encode()).hexdigest(), 16)
+        return str(1_000_000_000 + number % 9_000_000_000)
+
+    @property
+    def endpoint(self) -> str:
+        """The endpoint's resource name: projects/<project>/locations/<region>/endpoints/<endpoint_id>."""
+        return f"projects/{self.project}/locations/{self.region}/endpoints/{self.endpoint_id}"
+
+    @property
+    def serving_service_account(self) -> str:
+        """The account the served container runs as (created by infra under the naming rule)."""
+        return f"{self.name('serving')}@{self.project}.iam.gserviceaccount.com"
 
     def bucket_uri(self, kind: str) -> str:
         return f"gs://{self.name(kind)}"

@@ -14,7 +14,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contracts.environment import EnvironmentConfig
+from contracts.environment import EnvironmentConfig, Serving
 
 # The alias the server serves.
 CHAMPION = "champion"
@@ -92,6 +92,8 @@ class AliasMove(_Frozen):
     kind: Literal["promote", "rollback"]
     # Who approved it, where the environment requires approval; None where promotion is automatic.
     approved_by: str | None = None
+    # What the move did to serving (Vertex: deployed, or switched traffic on the endpoint); None: no endpoint.
+    serving: str | None = None
 
 
 class RegistryTarget(_Frozen):
@@ -107,8 +109,14 @@ class RegistryTarget(_Frozen):
     project: str | None = None
     region: str | None = None
     history_uri: str | None = None
-    # vertex: the pinned container a version is uploaded with (Gcp.serving_image_uri).
+    # vertex: an explicit serving container (gcp.serving_image); None: the version's own pipeline image.
     serving_image: str | None = None
+    # vertex: the endpoint the champion serves on (Gcp.endpoint), how, and the route name the server answers
+    # on (/v1/models/<pipeline_name>:predict, as the local server).
+    endpoint: str | None = None
+    serving: Serving | None = None
+    route_name: str | None = None
+    serving_service_account: str | None = None
 
 
 def registry_target(config: EnvironmentConfig, local_root: Path | None = None) -> RegistryTarget:
@@ -122,7 +130,11 @@ def registry_target(config: EnvironmentConfig, local_root: Path | None = None) -
             project=gcp.project,
             region=gcp.region,
             history_uri=f"{gcp.bucket_uri('artifacts')}/registry/{gcp.name('model')}/history",
-            serving_image=gcp.serving_image_uri,
+            serving_image=gcp.serving_image,
+            endpoint=gcp.endpoint,
+            serving=config.release.serving,
+            route_name=config.pipeline_name,
+            serving_service_account=gcp.serving_service_account,
         )
     return RegistryTarget(
         backend="mlflow",

@@ -21,4 +21,13 @@ SKIPS: dict[str, str] = {
         "Artifact Registry repositories use Google-managed encryption keys (same reason as CKV_GCP_83): the "
         "images and templates are built from this repository's own code."
     ),
+    "CKV2_GCP_24": (
+        "The Vertex AI endpoint uses Google-managed encryption keys (same reason as CKV_GCP_83): it serves a "
+        "penguin-species model trained on public data."
+    ),
+    "CKV2_GCP_33": (
+        "The Vertex AI endpoint is a public (shared-DNS) endpoint: every prediction is an IAM-authorised call "
+        "(aiplatform.endpoints.predict), with no unauthenticated access. A private one (Private Service Connect) "
+        "would need a VPC, a forwarding rule and clients inside that network, which this project does not run."
+    ),
 }

@@ -21,6 +21,7 @@ from infra.parts.monitoring import Monitoring
 from infra.parts.registry import Registry
 from infra.parts.scheduler import Schedules
 from infra.parts.service_accounts import ROLES, ServiceAccounts
+from infra.parts.serving import Serving
 from infra.parts.trigger import PipelineTrigger
 
 
@@ -48,6 +49,7 @@ class EnvironmentStack(TerraformStack):
         trigger = PipelineTrigger(self, "trigger", config, gcp, accounts, buckets, project.number)
         Schedules(self, "schedules", gcp, config.schedules, accounts, trigger.topic)
         BuildTriggers(self, "build-triggers", config, gcp, accounts, buckets)
+        serving = Serving(self, "serving", config, gcp, accounts, buckets)
         Monitoring(self, "monitoring", gcp, gcp.name("trigger"), gcp.name("trigger-dead-letter"))
         _after_apis(self, apis.services)
 
@@ -61,6 +63,9 @@ class EnvironmentStack(TerraformStack):
             "function": trigger.function.name,
             "image_path": registry.image_path(gcp),
             "dead_letter_setup": trigger.dead_letter_setup,
+            "endpoint": gcp.endpoint,
+            "endpoint_display_name": serving.endpoint.display_name,
+            "service_account_serving": serving.email,
         }
         for name, value in outputs.items():
             TerraformOutput(self, name, value=value)

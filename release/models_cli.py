@@ -80,7 +80,8 @@ def _line(version: ModelVersion) -> str:
 def _move_line(move: AliasMove) -> str:
     approval = f", approved by {move.approved_by}" if move.approved_by else ""
     change = f"{move.alias}: {move.from_version or '-'} -> {move.to_version}"
-    return f"{move.at[:19]}  {move.kind:<8} {change}  by {move.by}{approval}: {move.reason}"
+    serving = f" [{move.serving}]" if move.serving else ""
+    return f"{move.at[:19]}  {move.kind:<8} {change}  by {move.by}{approval}: {move.reason}{serving}"
 
 
 def _print(args: argparse.Namespace, data: Any, text: str) -> None:

@@ -2,9 +2,13 @@
 blessed model, the `champion` alias moved with ModelRegistry.
 
 Labels carry what fits their rules (content hash, commit, modules, spans, run); the whole lineage is the
-version description as JSON. Vertex keeps only the current aliases, so every move is also written as a
-create-only object, history/<sequence>.json, in the artifacts bucket: two movers cannot take the same
-sequence number, so the history has one order and the alias follows it.
+version description as JSON. A version serves with its run's own pipeline image (the TensorFlow that trained
+it) running the project's prediction server, unless the environment names another image.
+
+Moving `champion` also moves the endpoint, in this order: claim the history entry (pending), serve the
+version on the endpoint (deploy, or a traffic switch), move the alias, finalise the entry (committed). A
+failed deploy leaves the endpoint, the alias and the history where they were; an alias move that fails after
+the endpoint changed puts the traffic back. The endpoint and the alias therefore agree after every move.
 """
 
 from __future__ import annotations
@@ -12,13 +16,26 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 from components.registry.content import tree_sha256
 from components.registry.tags import description, lineage_from_description, lineage_labels
-from contracts.registry import AliasMove, Lineage, ModelVersion, RegistryError, RegistryTarget, UnknownVersionError
+from components.registry.vertex_history import AliasHistory
+from contracts.registry import (
+    CHAMPION,
+    AliasMove,
+    Lineage,
+    ModelVersion,
+    RegistryError,
+    RegistryTarget,
+    UnknownVersionError,
+)
 
-# Vertex's prebuilt TensorFlow serving image, for deploying a version to an endpoint.
+# The prediction server in the pipeline image (serving/, the same code as `nox -s serve`) in its Vertex mode:
+# it reads AIP_HTTP_PORT, AIP_PREDICT_ROUTE, AIP_HEALTH_ROUTE and AIP_STORAGE_URI.
+SERVER_COMMAND = ["python", "-m", "serving", "--vertex"]
+SERVER_PORT = 8080
 
 
 class VertexRegistry:
@@ -91,12 +108,29 @@ class VertexRegistry:
             version_description=json.dumps(text, sort_keys=True),
             labels=lineage_labels(lineage, digest, blessed),
             artifact_uri=model_dir,
-            serving_container_image_uri=self.target.serving_image,
+            **self._container(lineage),
             project=self.target.project,
             location=self.target.region,
             credentials=self.credentials,
         )
         return self.get(str(model.version_id)), True
+
+    def _container(self, lineage: Lineage) -> dict[str, Any]:
+        """The serving container a version is uploaded with: the run's image unless the environment overrides it."""
+        image = self.target.serving_image or lineage.image
+        if not image:
+            raise RegistryError(
+                f"{self.resource}: no image to serve with: the run's lineage has no pipeline image and "
+                "gcp.serving_image is unset"
+            )
+        route = f"/v1/models/{self.target.route_name or self.target.model_name}"
+        return {
+            "serving_container_image_uri": image,
+            "serving_container_command": SERVER_COMMAND,
+            "serving_container_ports": [SERVER_PORT],
+            "serving_container_predict_route": f"{route}:predict",
+            "serving_container_health_route": route,
+        }
 
     def get(self, version: str) -> ModelVersion:
         for info in self._infos():
@@ -110,30 +144,72 @@ class VertexRegistry:
                 return str(info.version_id)
         return None
 
-    def _bucket_and_prefix(self) -> tuple[Any, str]:
+    def _history(self) -> AliasHistory:
         from google.cloud import storage
 
         bucket, _, prefix = self.target.history_uri.removeprefix("gs://").partition("/")  # type: ignore[union-attr]
         client = self._storage or storage.Client(project=self.target.project, credentials=self.credentials)
-        return client.bucket(bucket), prefix.rstrip("/")
+        # A pending entry older than any deploy can take was left by a mover that stopped.
+        timeout = self.target.serving.deploy_timeout_seconds if self.target.serving else 600
+        return AliasHistory(client.bucket(bucket), prefix, stale_after=timedelta(seconds=2 * timeout + 600))
+
+    def _endpoint(self):
+        from components.registry.vertex_endpoint import VertexEndpoint
+
+        if not (self.target.endpoint and self.target.serving):
+            return None
+        return VertexEndpoint(
+            self.target.endpoint,
+            self.resource,
+            self.target.serving,
+            service_account=self.target.serving_service_account,
+            credentials=self.credentials,
+        )
 
     def move_alias(self, move: AliasMove) -> AliasMove:
-        from google.api_core import exceptions
-
+        history = self._history()
         current = self.alias_version(move.alias)
         if current != move.from_version:
             raise RegistryError(f"{move.alias} moved to {current} meanwhile (expected {move.from_version}); retry")
-        bucket, prefix = self._bucket_and_prefix()
-        blob = bucket.blob(f"{prefix}/{len(self.history()) + 1:08d}.json")
+        entry = history.claim(move, current)
+        endpoint = self._endpoint() if move.alias == CHAMPION else None
         try:
-            blob.upload_from_string(move.model_dump_json(), if_generation_match=0, content_type="application/json")
-        except exceptions.PreconditionFailed as err:
-            raise RegistryError(f"another move of {move.alias} was recorded first; nothing changed, retry") from err
-        # Applying an alias another version holds moves it (Vertex keeps aliases unique within a model).
-        self._registry().add_version_aliases([move.alias], version=move.to_version)
-        return move
+            # Re-read after claiming: a mover that finished between the check and the claim moved it.
+            if self.alias_version(move.alias) != move.from_version:
+                raise RegistryError(f"{move.alias} moved meanwhile (expected {move.from_version}); retry")
+            change = endpoint.serve(move.to_version, keep=move.from_version) if endpoint else None
+        except Exception as err:
+            history.finish(entry, "aborted", error=str(err))
+            raise
+        try:
+            # Applying an alias another version holds moves it (Vertex keeps aliases unique within a model).
+            self._registry().add_version_aliases([move.alias], version=move.to_version)
+        except Exception as err:
+            undone = self._restore(endpoint, change)
+            history.finish(entry, "aborted", error=f"alias move failed: {err}; {undone}")
+            raise RegistryError(f"{move.alias}: moving it to {move.to_version} failed ({err}); {undone}") from err
+        done = move.model_copy(update={"serving": self._pruned(endpoint, change)}) if change else move
+        history.finish(entry, "committed", move=done)
+        return done
+
+    @staticmethod
+    def _restore(endpoint: Any, change: Any) -> str:
+        if change is None:
+            return "nothing else changed"
+        try:
+            endpoint.restore(change)
+        except Exception as err:  # Said in the error and the aborted entry: someone must look at the endpoint.
+            return f"putting the endpoint's traffic back failed too ({err}): check {endpoint.endpoint}"
+        return "the endpoint's traffic is back as it was"
+
+    @staticmethod
+    def _pruned(endpoint: Any, change: Any) -> str:
+        text = change.describe()
+        try:
+            removed = endpoint.prune(change)
+        except Exception as err:  # The move stands; the next move undeploys what is left.
+            return f"{text}; undeploying older versions failed ({err}), the next move retries"
+        return f"{text}; undeployed version(s) {', '.join(removed)}" if removed else text
 
     def history(self) -> list[AliasMove]:
-        bucket, prefix = self._bucket_and_prefix()
-        blobs = sorted(bucket.list_blobs(prefix=f"{prefix}/"), key=lambda b: b.name)
-        return [AliasMove.model_validate_json(b.download_as_bytes()) for b in blobs if b.name.endswith(".json")]
+        return self._history().committed()

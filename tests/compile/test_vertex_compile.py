@@ -129,3 +129,12 @@ def test_a_local_environment_compiles_with_its_local_folders(tmp_path):
     assert f"{paths.published}/schemas/" in text
     assert f"{paths.pipeline_root}/penguins-local" in text
     assert "gs://" not in text
+
+
+def test_the_registry_push_is_given_its_own_job_name(compiled):
+    """Vertex fills KFP's placeholder in at run time: the push reads the submitter's lineage from its job."""
+    _, spec = compiled
+    tasks = spec["pipelineSpec"]["root"]["dag"]["tasks"]
+    (push,) = [task for name, task in tasks.items() if name.startswith("RegistryPush")]
+    value = push["inputs"]["parameters"]["pipeline_job"]["runtimeValue"]["constantValue"]["stringValue"]
+    assert value == "{{$.pipeline_job_resource_name}}"

@@ -3,16 +3,11 @@ ModelService GAPIC methods answered by an in-memory stand-in that records every 
 the GCS API emulator."""
 
 import pytest
-from google.auth.credentials import AnonymousCredentials
-from google.cloud.aiplatform_v1.services.model_service import ModelServiceClient
-from google.cloud.aiplatform_v1.types import model as gca_model
-from google.cloud.aiplatform_v1.types import model_service
 
 from components.registry.promotion import move_champion, rollback
-from components.registry.vertex_store import VertexRegistry
+from components.registry.vertex_store import SERVER_COMMAND
 from contracts.config import load_environment
-from contracts.registry import CHAMPION, Lineage, Span, UnknownVersionError, registry_target
-from tests.gcs_emulator import client_for, running_emulator
+from contracts.registry import CHAMPION, Lineage, RegistryError, Span, UnknownVersionError, registry_target
 
 LINEAGE = Lineage(
     pipeline_run_id="penguins-dev-ci-0123456789abcdef",
@@ -26,92 +21,10 @@ LINEAGE = Lineage(
 )
 
 
-class FakeModelService:
-    """What Vertex keeps for one model: its versions (gca Model protos) and every request received."""
-
-    def __init__(self):
-        self.versions: list[gca_model.Model] = []
-        self.requests: list[tuple[str, object]] = []
-
-    def install(self, monkeypatch):
-        service = self
-
-        class Done:
-            def __init__(self, response):
-                self.response = response
-                self.operation = type("Operation", (), {"name": "operations/upload-1"})()
-
-            def result(self, *args, **kwargs):
-                return self.response
-
-        def upload_model(client, request=None, **_):
-            service.requests.append(("upload", request))
-            model = gca_model.Model(request.model)
-            model.name = f"{request.parent}/models/{request.model_id or request.parent_model.rsplit('/', 1)[-1]}"
-            model.version_id = str(len(service.versions) + 1)
-            model.version_create_time = {"seconds": 1_800_000_000 + len(service.versions)}
-            service.versions.append(model)
-            return Done(model_service.UploadModelResponse(model=model.name, model_version_id=model.version_id))
-
-        def get_model(client, name=None, request=None, **_):
-            version = (name or request.name).partition("@")[2]
-            for model in service.versions:
-                if model.version_id == version or (not version and "default" in model.version_aliases):
-                    return model
-            raise AssertionError(f"unexpected get_model({name})")
-
-        def list_model_versions(client, request=None, **_):
-            service.requests.append(("list", request))
-            if not service.versions:
-                from google.api_core import exceptions
-
-                raise exceptions.NotFound("model not found")
-            return list(service.versions)
-
-        def merge_version_aliases(client, name=None, version_aliases=None, **_):
-            service.requests.append(("merge", (name, list(version_aliases))))
-            version = name.rsplit("@", 1)[1]
-            for model in service.versions:
-                kept = [a for a in model.version_aliases if a not in version_aliases]
-                model.version_aliases = kept + (list(version_aliases) if model.version_id == version else [])
-
-        for name, method in [
-            ("upload_model", upload_model),
-            ("get_model", get_model),
-            ("list_model_versions", list_model_versions),
-            ("merge_version_aliases", merge_version_aliases),
-        ]:
-            monkeypatch.setattr(ModelServiceClient, name, method)
-        return self
-
-
-@pytest.fixture(scope="module")
-def gcs():
-    with running_emulator() as endpoint:
-        client = client_for(endpoint)
-        client.create_bucket("penguins-dev-artifacts")
-        yield client
-
-
 @pytest.fixture
-def registry(gcs, monkeypatch, request):
-    from google.cloud.aiplatform import initializer
-
-    service = FakeModelService().install(monkeypatch)
-    # Model.upload builds the Model it returns without the caller's credentials: it falls back to these.
-    monkeypatch.setattr(initializer.global_config, "_credentials", AnonymousCredentials())
-    target = registry_target(load_environment("dev"))
-    # Each test its own history folder in the shared bucket.
-    target = target.model_copy(update={"history_uri": f"{target.history_uri}/{request.node.name}"})
-    vertex = VertexRegistry(target, credentials=AnonymousCredentials(), storage_client=gcs, content_hash=fake_hash)
-    return vertex, service
-
-
-def fake_hash(uri):
-    """The content address of a stand-in model URI: its last segment names its content."""
-    import hashlib
-
-    return hashlib.sha256(uri.rsplit("/", 1)[-1].encode()).hexdigest()
+def registry(vertex):
+    registry, models, _ = vertex
+    return registry, models
 
 
 def model_dir(tmp_path, content, run="run-1"):
@@ -149,9 +62,28 @@ def test_upload_requests_carry_lineage_and_versions(registry, tmp_path):
     # What does not fit a label (the image digest, span hashes, metrics) is in the description.
     assert LINEAGE.image in two.model.version_description and "b" * 64 in two.model.version_description
     assert two.model.artifact_uri == model_dir(tmp_path, "two")
-    # The pinned serving container from the environment (never a `latest` tag).
-    serving = "europe-west4-docker.pkg.dev/my-dev-project/penguins-dev-images/tf-serving:2.16.1"
-    assert two.model.container_spec.image_uri == serving
+    # The run's own pipeline image, by digest, running the project's server on the local server's routes.
+    container = two.model.container_spec
+    assert container.image_uri == LINEAGE.image and list(container.command) == SERVER_COMMAND
+    assert [p.container_port for p in container.ports] == [8080]
+    assert container.predict_route == "/v1/models/penguins-dev:predict"
+    assert container.health_route == "/v1/models/penguins-dev"
+
+
+def test_an_explicit_serving_image_overrides_the_runs(registry, tmp_path):
+    vertex, service = registry
+    image = "europe-west4-docker.pkg.dev/my-dev-project/penguins-dev-images/server@sha256:" + "1" * 64
+    vertex.target = vertex.target.model_copy(update={"serving_image": image})
+    vertex.register(model_dir(tmp_path, "one"), LINEAGE, blessed=True)
+    (upload,) = [r for kind, r in service.requests if kind == "upload"]
+    assert upload.model.container_spec.image_uri == image
+
+
+def test_a_version_without_an_image_is_refused_before_any_upload(registry, tmp_path):
+    vertex, service = registry
+    with pytest.raises(RegistryError, match="no image to serve with"):
+        vertex.register(model_dir(tmp_path, "one"), LINEAGE.model_copy(update={"image": None}), blessed=True)
+    assert not [kind for kind, _ in service.requests if kind == "upload"]
 
 
 def test_identical_files_upload_nothing(registry, tmp_path):

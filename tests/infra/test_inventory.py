@@ -7,17 +7,17 @@ import pytest
 COMMON = {
     # 14 + compute and dataflow (both stacks run Beam on Dataflow).
     "google_project_service": 16,
-    # ci, pipeline, trigger, scheduler + the Dataflow worker.
-    "google_service_account": 5,
+    # ci, pipeline, trigger, scheduler + the Dataflow worker + the served container.
+    "google_service_account": 6,
     # ci: 2 + 13 plan-read roles; pipeline: 2 + the Dataflow launcher role; trigger: 3; dataflow: dataflow.worker.
     "google_project_iam_member": 22,
     # the Dataflow launcher: only the dataflow.jobs/messages/metrics calls DataflowRunner makes.
     "google_project_iam_custom_role": 1,
-    # actAs on the pipeline account (ci, trigger, and pipeline for its Vertex training jobs); pipeline on dataflow.
-    "google_service_account_iam_member": 4,
+    # actAs on the pipeline account (ci, trigger, and pipeline for its Vertex training jobs); pipeline on dataflow;
+    # the deployer (dev: pipeline, prod: ci) on the serving account.
+    "google_service_account_iam_member": 5,
     "google_storage_bucket": 4,
-    # 8 grants on the stack's buckets + CI reading the state bucket + the Dataflow worker on pipeline-root, data.
-    "google_storage_bucket_iam_member": 11,
+    # Per stack, below.
     "google_storage_bucket_object": 1,
     "google_artifact_registry_repository": 2,
     # + the Dataflow worker pulling the pipeline image (its SDK container).
@@ -33,8 +33,14 @@ COMMON = {
     "google_cloudbuild_trigger": 6,
     "google_monitoring_notification_channel": 1,
     "google_monitoring_alert_policy": 3,
+    "google_vertex_ai_endpoint": 1,
 }
-INVENTORY = {"dev": COMMON, "prod": COMMON}
+# 8 grants on the stack's buckets + CI reading the state bucket + the Dataflow worker on pipeline-root, data
+# + the served container reading pipeline-root; dev also lets the pipeline account record alias moves.
+INVENTORY = {
+    "dev": COMMON | {"google_storage_bucket_iam_member": 13},
+    "prod": COMMON | {"google_storage_bucket_iam_member": 12},
+}
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
@@ -66,6 +72,9 @@ def test_data_sources_backend_and_outputs(stacks, env, configs):
         "function",
         "image_path",
         "dead_letter_setup",
+        "endpoint",
+        "endpoint_display_name",
+        "service_account_serving",
     }
 
 

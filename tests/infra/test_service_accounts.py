@@ -46,7 +46,7 @@ def test_project_roles_are_exactly_the_table(stacks, env):
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
-def test_act_as_is_granted_on_the_pipeline_and_dataflow_accounts_only(stacks, env):
+def test_act_as_is_granted_on_the_pipeline_dataflow_and_serving_accounts_only(stacks, env):
     grants = resources(stacks[env], "google_service_account_iam_member")
     assert {g["role"] for g in grants} == {"roles/iam.serviceAccountUser"}
     # (account acted as, account acting): "${google_service_account.<construct>_<role>_<hash>.name}".
@@ -61,6 +61,8 @@ def test_act_as_is_granted_on_the_pipeline_and_dataflow_accounts_only(stacks, en
         ("accounts_pipeline", "accounts_pipeline"),
         # The Beam steps launch Dataflow jobs whose workers run as the dataflow account.
         ("dataflow_account", "accounts_pipeline"),
+        # The champion's deployer (dev: the pipeline's push; prod: the promote build) on the served container's.
+        ("serving_account", "accounts_pipeline" if env == "dev" else "accounts_ci"),
     }
     users = [m for m in resources(stacks[env], "google_project_iam_member") if "serviceAccountUser" in m["role"]]
     assert users == []

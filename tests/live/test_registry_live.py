@@ -2,6 +2,7 @@
 
 Registers a tiny stand-in folder under the dev artifacts bucket as a version of a throw-away model
 (`<prefix>-model-live-test`), checks content-idempotency and an alias move with its history, then deletes it.
+The stand-in is never deployed (no endpoint here: tests/live/test_endpoint_live.py checks the endpoint).
 """
 
 import uuid
@@ -22,16 +23,19 @@ def test_register_and_promote_on_the_dev_registry():
     config = load_environment("dev")
     run = uuid.uuid4().hex[:8]
     target = registry_target(config).model_copy(update={"model_name": f"{config.gcp.name('model')}-live-{run}"})
-    target = target.model_copy(update={"history_uri": f"{target.history_uri}-live-{run}"})
+    target = target.model_copy(update={"history_uri": f"{target.history_uri}-live-{run}", "endpoint": None})
+    # Recorded as the container of the never-deployed stand-in; upload does not pull it.
+    repository = f"{config.gcp.region}-docker.pkg.dev/{config.gcp.project}/{config.gcp.name('images')}"
+    image = f"{repository}/pipeline@sha256:{'0' * 64}"
     bucket = storage.Client(project=config.gcp.project).bucket(config.gcp.name("artifacts"))
     blob = bucket.blob(f"live-tests/registry/{run}/saved_model.pb")
     blob.upload_from_string(run)
     vertex = VertexRegistry(target)
     try:
         uri = f"gs://{bucket.name}/live-tests/registry/{run}"
-        version, created = vertex.register(uri, Lineage(pipeline_run_id=f"live-{run}"), blessed=True)
+        version, created = vertex.register(uri, Lineage(pipeline_run_id=f"live-{run}", image=image), blessed=True)
         assert created
-        again, created = vertex.register(uri, Lineage(pipeline_run_id=f"live-{run}-2"), blessed=True)
+        again, created = vertex.register(uri, Lineage(pipeline_run_id=f"live-{run}-2", image=image), blessed=True)
         assert not created and again.version == version.version
         move_champion(vertex, version.version, by="live-test", reason="live", smoke=lambda v: None)
         assert vertex.alias_version(CHAMPION) == version.version

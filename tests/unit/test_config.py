@@ -194,9 +194,35 @@ def test_the_serving_image_must_be_pinned(tmp_path, image):
         load_environment(path)
 
 
-def test_the_default_serving_image_is_pinned_tf_serving_in_the_project():
-    gcp = load_environment("dev").gcp
-    assert gcp.serving_image_uri == "europe-west4-docker.pkg.dev/my-dev-project/penguins-dev-images/tf-serving:2.16.1"
+def test_no_serving_image_by_default_each_version_serves_with_its_own_pipeline_image():
+    assert load_environment("dev").gcp.serving_image is None
+
+
+def test_the_endpoint_id_follows_the_naming_rule():
+    dev, prod = load_environment("dev").gcp, load_environment("prod").gcp
+    for gcp in (dev, prod):
+        assert len(gcp.endpoint_id) == 10 and gcp.endpoint_id.isdigit() and gcp.endpoint_id[0] != "0"
+        assert gcp.endpoint == f"projects/{gcp.project}/locations/europe-west4/endpoints/{gcp.endpoint_id}"
+    assert dev.endpoint_id != prod.endpoint_id
+    assert dev.serving_service_account == "penguins-dev-serving@my-dev-project.iam.gserviceaccount.com"
+
+
+@pytest.mark.parametrize(
+    ("serving", "message"),
+    [
+        ({"min_replicas": 3, "max_replicas": 2}, "max_replicas 2 is below min_replicas 3"),
+        ({"min_replicas": 0}, r"release\.serving\.min_replicas"),
+        ({"machine_type": "N1 standard"}, r"release\.serving\.machine_type"),
+        ({"machine": "n1-standard-2"}, r"release\.serving\.machine"),
+    ],
+)
+def test_bad_serving_settings_are_rejected(tmp_path, serving, message):
+    raw = yaml.safe_load((ENVS_DIR / "prod.yaml").read_text())
+    raw["release"]["serving"] = serving
+    path = tmp_path / "prod.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.raises(ConfigError, match=message):
+        load_environment(path)
 
 
 def test_data_check_settings_default_the_retrain_threshold_to_the_release_gate(tmp_path):
