@@ -68,7 +68,7 @@ class Serving(_Strict):
     min_replicas: int = Field(1, ge=1, le=100)
     max_replicas: int = Field(1, ge=1, le=100)
     # How long a deploy may take before the move is given up (both the alias and the traffic stay put).
-    deploy_timeout_seconds: int = Field(1200, ge=60, le=3600)
+    deploy_timeout_seconds: int = Field(1200, ge=60, le=2700)
 
     @model_validator(mode="after")
     def _replicas(self) -> Serving:

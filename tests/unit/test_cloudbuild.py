@@ -178,3 +178,16 @@ def test_the_build_message_check_catches_a_misspelt_field():
     misspelt = {"steps": [{"name": "python:3.10.13-slim-bookworm", "waitfor": ["-"]}]}
     with pytest.raises(ParseError, match='no field named "waitfor"'):
         cloudbuild_v1.Build.from_json(json.dumps(misspelt))
+
+
+def test_the_promote_step_outlasts_every_environments_deploy_timeout():
+    """A promotion on Vertex waits for the deploy: its step leaves 10 minutes for set-up and the smoke test."""
+    from contracts.config import ENVS_DIR, load_environment
+    from contracts.environment import Serving
+
+    step_seconds = int(_load("promote")["steps"][0]["timeout"].removesuffix("s"))
+    largest = max(getattr(m, "le", 0) for m in Serving.model_fields["deploy_timeout_seconds"].metadata)
+    assert largest + 600 <= step_seconds, "the largest deploy timeout an environment file may set"
+    for path in sorted(ENVS_DIR.glob("*.yaml")):
+        serving = load_environment(path.stem).release.serving
+        assert serving.deploy_timeout_seconds + 600 <= step_seconds, path.name
