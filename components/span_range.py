@@ -2,8 +2,8 @@
 
 A RuntimeParameter cannot be given to ExampleGen's `range_config` directly (the KFP v2 compiler drops
 it), so this component emits the configs as String artifacts that ExampleGen reads via placeholders:
-- `range_config`: the newest span of the window, for TFX's own ExampleGen driver (on Vertex and locally),
-  which resolves exactly one span and fingerprints its files (the cache key);
+- `range_config`: the newest span of the window, for TFX's ExampleGen driver, which resolves exactly one
+  span and fingerprints its files for the cache key (locally WindowDriver adds the window's older spans);
 - `window`: where the window starts, for WindowExampleGen's executor, which reads every span of it.
 """
 
