@@ -7,10 +7,13 @@ resolved input_config) before the executor starts; `run_task` does that step its
 import json
 
 import pytest
-from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_run_executor
+from google.protobuf import json_format
+from kfp.pipeline_spec import pipeline_spec_pb2
+from tfx.orchestration.kubeflow.v2.container import kubeflow_v2_entrypoint_utils, kubeflow_v2_run_executor
 from tfx.orchestration.kubeflow.v2.file_based_example_gen import driver
 
 from components.span_range import range_config_json, window_json
+from components.window_example_gen import example_spans
 from pipelines import kubeflow_v2_runner
 
 HEADER = "species,island,bill_length_mm,body_mass_g\n"
@@ -85,6 +88,14 @@ def test_the_newest_window_runs_through_the_vertex_driver_and_executor(golden, t
     # Every span of the window, for RegistryPush's lineage; the driver's span (the newest) beside it.
     assert props["spans"] == "8,9,10" and props["custom:span"] == 10
     assert sorted(p.name for p in (tmp_path / "newest" / "examples").iterdir()) == ["Split-eval", "Split-train"]
+    # As a downstream step (RegistryPush) gets it back from Vertex: the window's spans, for the lineage.
+    downstream = pipeline_spec_pb2.ExecutorInput()
+    json_format.ParseDict(
+        {"inputs": {"artifacts": {"examples": {"artifacts": [{**artifact, "type": {"schemaTitle": "tfx.Examples"}}]}}}},
+        downstream,
+    )
+    [examples] = kubeflow_v2_entrypoint_utils.parse_raw_artifact_dict(downstream.inputs.artifacts)["examples"]
+    assert example_spans(examples) == [8, 9, 10]
 
 
 def test_an_explicit_window_with_a_missing_span_fails_naming_it(golden, tmp_path):
