@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from contracts.config import EnvironmentConfig
+from contracts.parameters import newest_window
 from contracts.run_request import RunRequest, Submitter, job_id_for, lineage_labels
 from release.datacheck import batch as batches
 from release.datacheck.files import move, read_json, write_json, write_new
@@ -174,17 +175,18 @@ class Check:
         return False, f"champion accuracy {accuracy:.3f} >= {threshold:g}"
 
     def _request(self, batch: str, span: int) -> RunRequest:
-        # One span: TFX 1.16's CsvExampleGen reads one span per execution (the rolling window is not built yet).
+        # The rolling window ending at the new span, named explicitly so the run's spans are fixed.
         training = self.config.training
+        start, _ = newest_window(span, training.window_spans)
         return RunRequest(
             job_id=job_id_for(self.config.pipeline_name, f"data-{batch}"),
             parameters={
                 "num_epochs": training.num_epochs,
                 "learning_rate": training.learning_rate,
-                "span_start": span,
+                "span_start": start,
                 "span_end": span,
             },
-            labels=lineage_labels(self.lineage, source="data", span_start=span, span_end=span, trigger=batch),
+            labels=lineage_labels(self.lineage, source="data", span_start=start, span_end=span, trigger=batch),
         )
 
 
