@@ -67,7 +67,7 @@ def label_value(text: str) -> str:
 
 
 def spans_label(span_start: int, span_end: int) -> str:
-    """The `spans` label value: "newest" (both 0) or "<start>-<end>"."""
+    """The `spans` label value: "newest" (both 0: the newest `training.window_spans` spans) or "<start>-<end>"."""
     return "newest" if span_start == 0 else f"{span_start}-{span_end}"
 
 

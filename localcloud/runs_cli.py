@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TextIO
 
 from contracts.config import ConfigError, load_environment
+from contracts.run_request import spans_label
 from localcloud import run_store
 from localcloud.run_store import RunRecord, RunStoreError
 from pipelines.outcome import outcome_lines
@@ -62,13 +63,14 @@ def render_list(root: Path) -> str:
     if not records:
         return f"no runs under {run_store.runs_dir(root)}"
     width = max(len("job id"), *(len(r.job_id) for r in records))
-    header = ("job id", "status", "epochs", "lr", "created (UTC)", "duration", "blessed", "version")
+    header = ("job id", "status", "epochs", "lr", "spans", "created (UTC)", "duration", "blessed", "version")
     rows = [header] + [
         (
             r.job_id,
             r.status,
             str(r.parameters.get("num_epochs", "-")),
             str(r.parameters.get("learning_rate", "-")),
+            spans_label(int(r.parameters.get("span_start", 0)), int(r.parameters.get("span_end", 0))),
             _clock(r.created_at),
             _duration(r),
             _yes_no(r.blessed),
@@ -77,7 +79,8 @@ def render_list(root: Path) -> str:
         for r in records
     ]
     return "\n".join(
-        f"{row[0]:<{width}}  {row[1]:<10}{row[2]:>6}  {row[3]:<8}{row[4]:<21}{row[5]:>8}  {row[6]:<8}{row[7]}"
+        f"{row[0]:<{width}}  {row[1]:<10}{row[2]:>6}  {row[3]:<8}{row[4]:<8}"
+        f"{row[5]:<21}{row[6]:>8}  {row[7]:<8}{row[8]}"
         for row in rows
     )
 

@@ -426,3 +426,15 @@ def test_bad_arguments_exit_2(tmp_path, argv):
 def test_a_non_local_environment_exits_2(tmp_path, capsys):
     assert runs_cli.main(["--env", "dev", "--local-root", str(tmp_path), "list"]) == 2
     assert "uses backend 'vertex'" in capsys.readouterr().err
+
+
+def test_list_shows_the_spans_each_run_trains_on(tmp_path, capsys):
+    created = datetime.now(timezone.utc).isoformat()
+    window = {"num_epochs": 5, "learning_rate": 0.02, "span_start": 2, "span_end": 4}
+    run_store.reserve(tmp_path, RunRecord(job_id="run-window", created_at=created, parameters=window))
+    finished(tmp_path, "run-default", 1, status="succeeded")
+    assert runs_cli.main(["--local-root", str(tmp_path), "list"]) == 0
+    header, window_line, default_line = capsys.readouterr().out.splitlines()
+    assert header.split()[4:6] == ["lr", "spans"]
+    assert window_line.split()[:5] == ["run-window", "queued", "5", "0.02", "2-4"]
+    assert default_line.split()[4] == "newest"
