@@ -12,7 +12,7 @@ from contracts.config import load_environment
 from contracts.run_request import Lineage, RunRequest, SubmitResult
 from pipelines.sources import SCHEMA_FILE
 from release.datacheck.check import Check
-from release.datacheck.layout import Layout
+from release.datacheck.layout import open_store
 from release.datacheck.rules import load_rules
 
 
@@ -55,7 +55,7 @@ def make_check(root: Path, accuracy: float | None = 0.5, hook=lambda step: None,
         config = config.model_copy(update={"data": config.data.model_copy(update=data)})
     return Check(
         config=config,
-        layout=Layout.of(config, root),
+        store=open_store(config, root),
         rules=load_rules(SCHEMA_FILE),
         evaluate=fixed_evaluation(accuracy),
         submitter=FileSubmitter(root / "submitted"),
