@@ -10,6 +10,7 @@ not match: a span is visible only with its data, complete. One check at a time h
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from collections.abc import Iterator
@@ -134,10 +135,9 @@ class GcsStore:
 
     def remove(self, prefix: str) -> None:
         for blob in self.bucket.client.list_blobs(self.bucket, prefix=self.prefix + prefix):
-            try:
+            # NotFound: gone already; PreconditionFailed: rewritten, a create-only writer holds it now.
+            with contextlib.suppress(NotFound, PreconditionFailed):
                 blob.delete(if_generation_match=blob.generation)
-            except (NotFound, PreconditionFailed):
-                pass  # gone already, or rewritten: a create-only writer holds it now
 
     def span_numbers(self) -> list[int]:
         listed = self.bucket.client.list_blobs(self.bucket, prefix=f"{self.prefix}span-")

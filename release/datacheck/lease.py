@@ -9,6 +9,7 @@ our generation, so a lease taken over is never deleted by the check that lost it
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
@@ -97,8 +98,7 @@ class Lease:
     def release(self) -> None:
         if self.generation is None:
             return
-        try:
+        # PreconditionFailed: taken over after expiring, the new holder's lease is not ours to delete.
+        with contextlib.suppress(NotFound, PreconditionFailed):
             self.blob.delete(if_generation_match=self.generation)
-        except (NotFound, PreconditionFailed):
-            pass  # taken over after expiring: the new holder's lease is not ours to delete
         self.generation = None
