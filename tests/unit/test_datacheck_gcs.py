@@ -81,7 +81,7 @@ def test_every_write_is_create_only_and_every_delete_carries_the_frozen_generati
 
 
 def test_a_file_rewritten_after_the_freeze_stays_in_incoming_for_the_next_batch(fake, tmp_path):
-    good, bad = land(fake, files=2)
+    good, _bad = land(fake, files=2)
     late = "Gentoo,Biscoe,47.5,15.0,217,6999,female"
 
     def rewrite(step):
@@ -152,7 +152,7 @@ def test_two_checks_started_together_make_one_span_per_batch(fake, tmp_path):
     def one():
         try:
             make_check(tmp_path, store=gcs_store(fake.endpoint)).run()
-        except Exception as err:  # noqa: BLE001 - reported by the assertion below
+        except Exception as err:  # reported by the assertion below
             errors.append(err)
 
     threads = [threading.Thread(target=one) for _ in range(2)]
