@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from google.api_core.exceptions import NotFound, PreconditionFailed
+from google.api_core.exceptions import NotFound, PreconditionFailed  # type: ignore[import-not-found]
 
 from release.datacheck.lease import Lease
 from release.datacheck.spans import DATA_FILE, MARKER
@@ -90,13 +90,13 @@ class GcsStore:
 
     def read_entry(self, entry: Entry) -> bytes | None:
         try:
-            return self._blob(f"{INCOMING}/{entry.name}").download_as_bytes(if_generation_match=entry.generation)
+            return bytes(self._blob(f"{INCOMING}/{entry.name}").download_as_bytes(if_generation_match=entry.generation))
         except (NotFound, PreconditionFailed):
             return None  # replaced or removed since the listing: the next check sees the new version
 
     def read(self, key: str) -> bytes | None:
         try:
-            return self._blob(key).download_as_bytes()
+            return bytes(self._blob(key).download_as_bytes())
         except NotFound:
             return None
 

@@ -22,7 +22,7 @@ def open_store(config: EnvironmentConfig, local_root: Path | None = None, client
         from release.datacheck.gcs_store import GcsStore
 
         if client is None:
-            from google.cloud import storage
+            from google.cloud import storage  # type: ignore[import-not-found]
 
             client = storage.Client(project=config.gcp.project)
         return GcsStore.of(client, data_root_uri(config))

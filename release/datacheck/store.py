@@ -33,7 +33,9 @@ def is_landed(name: str) -> bool:
 
 
 class Store(Protocol):
-    where: str  # the data area, for messages: a folder or gs://bucket/prefix
+    @property
+    def where(self) -> str:
+        """The data area, for messages: a folder or gs://bucket/prefix/."""
 
     def seed(self, shipped: Path) -> None:
         """Copy the shipped span-<N> folders the area lacks (a first check must not take span-1 from them)."""
