@@ -61,19 +61,20 @@ class Lease:
             except PreconditionFailed:
                 pass
             held = self._current()
-            if held is not None:
-                generation, holder, expires = held
-                if expires <= self.clock():
-                    try:
-                        self._write(generation)  # a stale lease: exactly one taker wins
-                        return
-                    except PreconditionFailed:
-                        pass
-                elif self.clock() >= deadline:
-                    raise LeaseHeldError(
-                        f"{self.blob.name}: another data check ({holder}) holds the lease until "
-                        f"{datetime.fromtimestamp(expires, timezone.utc).isoformat(timespec='seconds')}"
-                    )
+            if held is None:
+                continue  # released between our create and our look: create again at once
+            generation, holder, expires = held
+            if expires <= self.clock():
+                try:
+                    self._write(generation)  # a stale lease: exactly one taker wins
+                    return
+                except PreconditionFailed:
+                    continue
+            if self.clock() >= deadline:
+                raise LeaseHeldError(
+                    f"{self.blob.name}: another data check ({holder}) holds the lease until "
+                    f"{datetime.fromtimestamp(expires, timezone.utc).isoformat(timespec='seconds')}"
+                )
             time.sleep(POLL_SECONDS)
 
     def _current(self) -> tuple[int, str, float] | None:
