@@ -24,6 +24,7 @@ from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionP
 from tfx.utils import path_utils
 
 from components.registry.vertex_job import JOB_PLACEHOLDER, is_job_name
+from components.window_example_gen import example_spans
 from contracts.registry import RegistryError, RegistryTarget
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ class RegistryPushSpec(ComponentSpec):
         "registry": ExecutionParameter(type=str),
         # The run's lineage labels (commit, modules, image, template, source) as a JSON object.
         "labels": ExecutionParameter(type=str),
-        # Where the spans are, to hash the ones the examples came from.
+        # Where the spans are, to hash each one the examples came from (every span of the window).
         "data_root": ExecutionParameter(type=str),
         # Vertex: the run's PipelineJob resource name (the placeholder Vertex fills in); unset locally.
         "pipeline_job": ExecutionParameter(type=str, optional=True),
@@ -68,7 +69,7 @@ class Executor(base_executor.BaseExecutor):
             run_id=run_id,
             labels=labels,
             data_root=exec_properties["data_root"],
-            span_numbers=[int(e.get_int_custom_property("span")) for e in input_dict["examples"]],
+            span_numbers=[n for e in input_dict["examples"] for n in example_spans(e)],
             hyperparameters_uri=artifact_utils.get_single_uri(input_dict["hyperparameters"]),
             evaluation_uri=artifact_utils.get_single_uri(input_dict["evaluation"]),
         )

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from contracts.engines import Dataflow, VertexTraining
-from contracts.parameters import LEARNING_RATE, NUM_EPOCHS
+from contracts.parameters import LEARNING_RATE, NUM_EPOCHS, WINDOW_SPANS
 from contracts.regions import check_region
 from contracts.trigger_message import MessageError, parse_message
 
@@ -30,12 +30,15 @@ class _Strict(BaseModel):
 
 
 class Training(_Strict):
-    """Default hyperparameters for runs that do not set their own."""
+    """Default hyperparameters for runs that do not set their own, and the rolling window they train on."""
 
     num_epochs: int = Field(int(NUM_EPOCHS.default), ge=NUM_EPOCHS.minimum, le=NUM_EPOCHS.maximum)
     learning_rate: float = Field(
         float(LEARNING_RATE.default), gt=LEARNING_RATE.minimum, le=LEARNING_RATE.maximum, allow_inf_nan=False
     )
+    # A run of spans 0..0 (and the data check's run) trains on the newest `window_spans` spans; fixed when
+    # the pipeline is compiled, like the evaluation thresholds.
+    window_spans: int = Field(int(WINDOW_SPANS.default), ge=WINDOW_SPANS.minimum, le=WINDOW_SPANS.maximum)
 
 
 class Evaluation(_Strict):

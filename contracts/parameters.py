@@ -50,35 +50,46 @@ def _number(value: int | float) -> str:
 NUM_EPOCHS = Parameter("num_epochs", int, default=20, minimum=1, maximum=1000)
 LEARNING_RATE = Parameter("learning_rate", float, default=0.01, minimum=0.0, maximum=1.0, exclusive_minimum=True)
 HYPERPARAMETERS = (NUM_EPOCHS, LEARNING_RATE)
-# The data span(s) a run trains on, inclusive; 0 and 0 mean the newest span. Today start == end.
+# The data spans a run trains on, inclusive; 0 and 0 mean the newest window (training.window_spans spans).
 SPAN_START = Parameter("span_start", int, default=0, minimum=0, maximum=1_000_000)
 SPAN_END = Parameter("span_end", int, default=0, minimum=0, maximum=1_000_000)
 SPANS = (SPAN_START, SPAN_END)
 PIPELINE_PARAMETERS = (*HYPERPARAMETERS, *SPANS)
+# How many spans one run may read: a bound on the ExampleGen's input, checked before anything runs.
+MAX_WINDOW_SPANS = 100
+# An environment setting, not a run parameter: how many of the newest spans the rolling window holds.
+WINDOW_SPANS = Parameter("window_spans", int, default=3, minimum=1, maximum=MAX_WINDOW_SPANS)
 
 
 def span_range_problem(start: int, end: int) -> tuple[str, str] | None:
     """What is wrong with a span range of two in-range spans, as (field, reason); None if it is valid.
 
-    The rule: both 0 (the newest span) or 1 <= start <= end, and today start == end. The field is the one
-    to change, so a message refused for it names that field.
+    The rule: both 0 (the newest window) or 1 <= start <= end with at most MAX_WINDOW_SPANS spans. The
+    field is the one to change, so a message refused for it names that field.
     """
     if (start == 0) != (end == 0):
         missing = SPAN_END.name if start else SPAN_START.name
-        return missing, f"give both span_start and span_end (1 <= start == end) or neither; got {start}..{end}"
+        return missing, f"give both span_start and span_end (1 <= start <= end) or neither; got {start}..{end}"
     if start > end:
         return SPAN_START.name, f"{start} is after span_end {end}"
-    if start != end:
-        # TFX 1.16's ExampleGen ingests one span per execution; a window of spans needs one ExampleGen
-        # execution per span and a resolver over them, which the rolling-window retraining will add.
-        return SPAN_END.name, f"a run reads one span (TFX ExampleGen): use span_end == span_start, got {start}..{end}"
+    if end - start + 1 > MAX_WINDOW_SPANS:
+        return SPAN_END.name, f"a run reads at most {MAX_WINDOW_SPANS} spans, got {start}..{end}"
     return None
 
 
 def validate_span_range(start: int, end: int) -> tuple[int, int]:
-    """Both 0 (the newest span) or 1 <= start == end; raises ValueError naming what is wrong."""
+    """Both 0 (the newest window) or 1 <= start <= end (at most MAX_WINDOW_SPANS spans); raises ValueError
+    naming what is wrong."""
     start, end = int(SPAN_START.validate(start)), int(SPAN_END.validate(end))
     problem = span_range_problem(start, end)
     if problem is not None:
         raise ValueError(f"{problem[0]}: {problem[1]}")
     return start, end
+
+
+def newest_window(newest_span: int, window_spans: int) -> tuple[int, int]:
+    """The rolling window ending at `newest_span`: its `window_spans` newest spans, or all if fewer exist."""
+    newest_span, window_spans = int(SPAN_END.validate(newest_span)), int(WINDOW_SPANS.validate(window_spans))
+    if newest_span < 1:
+        raise ValueError(f"newest span: expected a span number >= 1, got {newest_span}")
+    return max(1, newest_span - window_spans + 1), newest_span

@@ -170,7 +170,7 @@ class TriggerMessage(BaseModel):
     schema_version: Literal[1] = 1
     num_epochs: int = Field(**_bounds(NUM_EPOCHS))
     learning_rate: float = Field(**_bounds(LEARNING_RATE), allow_inf_nan=False)
-    # The data span a run trains on: both 0 (the default) is the newest span, else 1 <= span_start == span_end.
+    # The data spans a run trains on: both 0 (the default) is the newest window, else 1 <= span_start <= span_end.
     span_start: int = Field(int(SPAN_START.default), **_bounds(SPAN_START))
     span_end: int = Field(int(SPAN_END.default), **_bounds(SPAN_END))
     enable_caching: bool = True

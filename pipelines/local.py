@@ -25,7 +25,7 @@ class LocalRun:
     num_epochs: int
     learning_rate: float
     enable_cache: bool = True
-    # Inclusive span range; 0 and 0 read the newest span.
+    # Inclusive span range; 0 and 0 read the newest window (training.window_spans spans).
     span_start: int = 0
     span_end: int = 0
     # Default: a timestamp. Callers that need idempotent submissions pass their own.
@@ -82,6 +82,7 @@ def build(run: LocalRun):
         learning_rate=run.learning_rate,
         span_start=run.span_start,
         span_end=run.span_end,
+        window_spans=run.config.training.window_spans,
         min_accuracy=run.config.evaluation.min_accuracy,
         max_accuracy_drop=run.config.evaluation.max_accuracy_drop,
         metadata_connection_config=metadata.sqlite_metadata_connection_config(str(run.paths.metadata_path)),

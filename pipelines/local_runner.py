@@ -23,8 +23,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--env", default="local", help="environment name (envs/<name>.yaml) or file path")
     parser.add_argument("--num-epochs", type=int, help="default: the environment's training.num_epochs")
     parser.add_argument("--learning-rate", type=float, help="default: the environment's training.learning_rate")
-    parser.add_argument("--span-start", type=int, default=0, help="first data span to train on (default: newest)")
-    parser.add_argument("--span-end", type=int, default=0, help="last data span, inclusive (default: newest)")
+    parser.add_argument(
+        "--span-start", type=int, default=0, help="first data span (default 0..0: the newest training.window_spans)"
+    )
+    parser.add_argument("--span-end", type=int, default=0, help="last data span, inclusive (0: see --span-start)")
     parser.add_argument("--local-root", type=Path, help="state folder (default: the environment's local.root)")
     parser.add_argument("--no-cache", action="store_true", help="rerun every component")
     return parser.parse_args(argv)

@@ -14,7 +14,6 @@ import tensorflow_model_analysis as tfma
 
 # Concrete modules instead of `tfx.v1`: tfx.v1 also imports the Google Cloud extensions (+10 s per process).
 from tfx.components import (
-    CsvExampleGen,
     Evaluator,
     ExampleValidator,
     StatisticsGen,
@@ -31,12 +30,11 @@ from components.hyperparameters import HyperparametersGen
 from components.registry_push import RegistryPush
 from components.span_range import SpanRangeGen
 from components.validation_gate import ValidationGate
+from components.window_example_gen import SPAN_PATTERN, WindowExampleGen
 from contracts.registry import RegistryTarget
 
 LABEL_XF = "species_xf"
 ACCURACY = "sparse_categorical_accuracy"
-# CsvExampleGen reads <data_root>/span-<N>/*.csv; without a range it takes the newest span.
-SPAN_PATTERN = "span-{SPAN}/*.csv"
 # Hash-bucketed 2:1 train/eval split: stable for a given row, whatever the file order.
 SPLITS = (("train", 2), ("eval", 1))
 
@@ -108,6 +106,7 @@ def create_pipeline(
     max_accuracy_drop: float,
     span_start: int | Any = 0,
     span_end: int | Any = 0,
+    window_spans: int = 1,
     baseline: str = "candidate",
     metadata_connection_config: Any = None,
     beam_pipeline_args: Sequence[str] = (),
@@ -122,8 +121,9 @@ def create_pipeline(
     component inputs (and so the cache key), and a folder holding only preprocessing.py, so that a change
     to the model alone does not rerun Transform.
 
-    `span_start`/`span_end` (values or RuntimeParameters): the spans to read, inclusive; 0 and 0 read the
-    newest span.
+    `span_start`/`span_end` (values or RuntimeParameters): the spans to read, inclusive, into one Examples
+    artifact (<data_root>/span-<N>/*.csv); 0 and 0 read the newest `window_spans` spans (fewer if fewer
+    exist). The Evaluator compares candidate and baseline on that artifact's eval split.
     `baseline`: "candidate" (the champion older than the candidate: identical reruns stay fully cached) or
     "latest-blessed" (TFX's built-in strategy, the one Vertex AI Pipelines supports).
     `registry`: where a blessed model becomes a version; `run_labels`: the run's lineage labels (commit,
@@ -135,12 +135,13 @@ def create_pipeline(
     if baseline not in ("candidate", "latest-blessed"):
         raise ValueError(f"baseline: expected 'candidate' or 'latest-blessed', got {baseline!r}")
     input_config, output_config = example_gen_configs()
-    spans = SpanRangeGen(span_start=span_start, span_end=span_end)
-    example_gen = CsvExampleGen(
+    spans = SpanRangeGen(span_start=span_start, span_end=span_end, window_spans=window_spans)
+    example_gen = WindowExampleGen(
         input_base=data_root,
         input_config=input_config,
         output_config=output_config,
         range_config=spans.outputs["range_config"].future()[0].value,
+        window=spans.outputs["window"].future()[0].value,
     )
     statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
     schema_gen = ImportSchemaGen(schema_file=schema_path)

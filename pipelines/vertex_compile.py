@@ -1,12 +1,12 @@
 """Compile the pipeline once into a Vertex AI PipelineJob spec (KubeflowV2DagRunner), fully offline.
 
 Fixed at compile time (they define *what* runs): the pipeline image (by digest), the user-module wheels
-and the schema (content-addressed URIs), bucket locations and evaluation thresholds from the environment
-config, the baseline resolver, and where the Trainer and the Beam components run (Vertex AI Training,
-Dataflow: pipelines/cloud_engines.py). Runtime parameters (they say *how* one run trains): `num_epochs`,
-`learning_rate`, `span_start` and `span_end`; the same compiled spec is submitted with any values, and the
-spec carries a default for each (the environment's training defaults, span 0..0), so a request may send any
-subset.
+and the schema (content-addressed URIs), bucket locations, evaluation thresholds and the rolling window's
+size (`training.window_spans`) from the environment config, the baseline resolver, and where the Trainer
+and the Beam components run (Vertex AI Training, Dataflow: pipelines/cloud_engines.py). Runtime
+parameters (they say *how* one run trains): `num_epochs`, `learning_rate`, `span_start` and `span_end`;
+the same compiled spec is submitted with any values, and the spec carries a default for each (the
+environment's training defaults, spans 0..0: the newest window), so a request may send any subset.
 
 The Transform and Trainer user code is packaged into wheels here (TFX would do it while compiling, but
 by writing to the pipeline root on GCS). The wheels go to a local dist folder and the spec points at the
@@ -42,7 +42,7 @@ class CompiledPipeline:
 
 def parameter_defaults(config: EnvironmentConfig) -> dict[str, int | float]:
     """What a run gets for a parameter its request leaves out: the environment's training defaults, else the
-    contract's (span 0..0: the newest span)."""
+    contract's (spans 0..0: the newest window)."""
     defaults: dict[str, int | float] = {p.name: p.ptype(p.default) for p in PIPELINE_PARAMETERS}
     defaults.update(num_epochs=config.training.num_epochs, learning_rate=config.training.learning_rate)
     return defaults
@@ -100,6 +100,7 @@ def compile_pipeline(config: EnvironmentConfig, *, image: str, output_dir: Path)
             learning_rate=params["learning_rate"],
             span_start=params["span_start"],
             span_end=params["span_end"],
+            window_spans=config.training.window_spans,
             min_accuracy=config.evaluation.min_accuracy,
             max_accuracy_drop=config.evaluation.max_accuracy_drop,
             # Vertex resolves baselines only with TFX's built-in strategies.

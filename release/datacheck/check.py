@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from contracts.config import EnvironmentConfig
+from contracts.parameters import newest_window
 from contracts.run_request import RunRequest, Submitter, job_id_for, lineage_labels
 from release.datacheck import batch as batches
 from release.datacheck.records import BadRecord, parse_file
@@ -185,8 +186,9 @@ class Check:
 
 def span_range(config: EnvironmentConfig, span: int) -> tuple[int, int]:
     """The spans the submitted run trains on, given the batch's new span."""
-    # One span: TFX 1.16's CsvExampleGen reads one span per execution (the rolling window is not built yet).
-    return span, span
+    # The rolling window ending at the new span, named explicitly so the run's spans are fixed.
+    start, _ = newest_window(span, config.training.window_spans)
+    return start, span
 
 
 def _quarantine_lines(batch: str, bad: list[BadRecord]) -> bytes:

@@ -11,7 +11,7 @@ from pipelines import kubeflow_v2_runner
 from pipelines.vertex_compile import compile_pipeline
 
 IMAGE = kubeflow_v2_runner.GOLDEN_IMAGE
-BEAM_COMPONENTS = ("CsvExampleGen", "StatisticsGen", "Transform", "Evaluator")
+BEAM_COMPONENTS = ("WindowExampleGen", "StatisticsGen", "Transform", "Evaluator")
 
 
 @pytest.fixture(scope="module")

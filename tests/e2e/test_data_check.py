@@ -4,7 +4,9 @@ create-only stub here (tests/unit/test_run_service.py covers the local run servi
 
 import pytest
 
+from components.registry import open_registry
 from contracts.config import load_environment
+from contracts.registry import registry_target
 from localcloud.labelled_data import generate
 from pipelines.local import LocalRun, execute
 from release.datacheck.cli import build_check, describe
@@ -49,9 +51,10 @@ def test_the_champion_is_evaluated_and_only_a_drifted_batch_retrains(champion_ro
     assert run["parameters"]["span_end"] == 3
 
 
-def test_no_champion_yet_trains_on_the_new_span_through_the_local_run_service(tmp_path, capsys):
+def test_no_champion_yet_trains_on_the_window_ending_at_the_new_span_through_the_local_run_service(tmp_path, capsys):
     """The CLI as a user runs it: the batch becomes span 2, one run through the local run service trains on
-    it, and the version it pushes records span 2 in its lineage; the check run again starts nothing."""
+    the window ending at it (spans 1..2), and the version it pushes records both spans in its lineage; the
+    check run again starts nothing."""
     import io
 
     from localcloud import run_store
@@ -66,7 +69,10 @@ def test_no_champion_yet_trains_on_the_new_span_through_the_local_run_service(tm
     followed = io.StringIO()
     assert follow(tmp_path, record.job_id, followed) == 0, followed.getvalue()
     record = run_store.load(tmp_path, record.job_id)
-    assert record.status == "succeeded" and record.parameters["span_end"] == 2
-    assert record.labels["source"] == "data" and record.labels["spans"] == "2-2"
+    # The rolling window ending at the new span: training.window_spans is 3, so spans 1 and 2.
+    assert record.status == "succeeded" and (record.parameters["span_start"], record.parameters["span_end"]) == (1, 2)
+    assert record.labels["source"] == "data" and record.labels["spans"] == "1-2"
+    (version,) = open_registry(registry_target(load_environment("local"), tmp_path)).versions()
+    assert [s.number for s in version.lineage.spans] == [1, 2]
     assert cli.main(["--local-root", str(tmp_path)]) == 0
     assert len(run_store.list_runs(tmp_path)) == 1

@@ -65,7 +65,7 @@ def test_first_run_trains_blesses_and_pushes(first_run, env_root):
     assert version.lineage.metrics["sparse_categorical_accuracy"] == summary.metrics["sparse_categorical_accuracy"]
     assert version.lineage.pipeline_run_id == summary.run_id
     assert registry.alias_version(CHAMPION) == version.version and summary.promotion == "champion"
-    for component in ("CsvExampleGen", "Transform", "Trainer", "Evaluator", "RegistryPush"):
+    for component in ("WindowExampleGen", "Transform", "Trainer", "Evaluator", "RegistryPush"):
         assert f"] {component} done in" in progress
 
 

@@ -46,6 +46,7 @@ VALID = [
     pytest.param(with_(span_start=4, span_end=4), {"span_start": 4, "span_end": 4}, id="one-span"),
     pytest.param(with_(span_start="4", span_end="4"), {"span_start": 4, "span_end": 4}, id="span-strings"),
     pytest.param(with_(span_start=0, span_end=0), {"span_start": 0, "span_end": 0}, id="newest-explicit"),
+    pytest.param(with_(span_start=3, span_end=5), {"span_start": 3, "span_end": 5}, id="window"),
     pytest.param(with_(enable_caching=False), {"enable_caching": False}, id="no-cache"),
     pytest.param(with_(enable_caching="false"), {"enable_caching": False}, id="no-cache-string"),
     pytest.param(with_(source="cloud-scheduler_1"), {"source": "cloud-scheduler_1"}, id="source"),
@@ -153,7 +154,7 @@ REJECTED = [
     pytest.param(with_(span_end=3), "span_start", "give both", id="end-only"),
     pytest.param(with_(span_start=3, span_end=0), "span_end", "give both", id="end-zero"),
     pytest.param(with_(span_start=5, span_end=3), "span_start", "after span_end", id="start-after-end"),
-    pytest.param(with_(span_start=3, span_end=5), "span_end", "one span", id="window"),
+    pytest.param(with_(span_start=1, span_end=101), "span_end", "at most 100 spans", id="window-too-long"),
 ]
 
 
@@ -269,7 +270,7 @@ def test_the_ranges_are_the_pipeline_parameters(parameter):
 def test_the_span_rule_is_the_pipelines():
     """The same verdict as validate_span_range on a grid around the edges, with the reason it gives."""
     for start in (0, 1, 2, 5):
-        for end in (0, 1, 2, 5):
+        for end in (0, 1, 2, 5, 100, 101):
             try:
                 validate_span_range(start, end)
                 pipeline_error = None

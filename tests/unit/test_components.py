@@ -97,12 +97,22 @@ def test_strategy_output_keeps_its_channels():
         CandidateBaselineStrategy().resolve_artifacts(None, {"model": [], "model_blessing": []})
 
 
-def test_span_range_becomes_the_example_gen_range_config(tmp_path):
-    artifact = standard_artifacts.String()
-    artifact.uri = str(tmp_path / "range_config")
-    SpanRangeGen.test_call(span_start=0, span_end=0, range_config=artifact)
-    assert json.loads(artifact.value) == {"rolling_range": {"num_spans": 1}}
-    SpanRangeGen.test_call(span_start=3, span_end=3, range_config=artifact)
-    assert json.loads(artifact.value) == {"static_range": {"start_span_number": 3, "end_span_number": 3}}
-    with pytest.raises(ValueError, match="one span"):
-        SpanRangeGen.test_call(span_start=1, span_end=2, range_config=artifact)
+def test_span_range_becomes_the_newest_span_and_the_window(tmp_path):
+    range_config, window = standard_artifacts.String(), standard_artifacts.String()
+    range_config.uri, window.uri = str(tmp_path / "range_config"), str(tmp_path / "window")
+
+    def call(start, end, window_spans=3):
+        SpanRangeGen.test_call(
+            span_start=start, span_end=end, window_spans=window_spans, range_config=range_config, window=window
+        )
+        return json.loads(range_config.value), json.loads(window.value)
+
+    # 0..0: TFX's driver resolves the newest span; the window is the newest `window_spans` up to it.
+    assert call(0, 0) == ({"rolling_range": {"num_spans": 1}}, {"window_spans": 3})
+    # An explicit range: the driver resolves (and fingerprints) span_end, the window starts at span_start.
+    assert call(3, 3) == ({"static_range": {"start_span_number": 3, "end_span_number": 3}}, {"span_start": 3})
+    assert call(8, 10) == ({"static_range": {"start_span_number": 10, "end_span_number": 10}}, {"span_start": 8})
+    with pytest.raises(ValueError, match="after span_end"):
+        call(2, 1)
+    with pytest.raises(ValueError, match="window_spans"):
+        call(0, 0, window_spans=0)

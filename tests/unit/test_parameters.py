@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from contracts.parameters import LEARNING_RATE, NUM_EPOCHS, validate_span_range
+from contracts.parameters import LEARNING_RATE, MAX_WINDOW_SPANS, NUM_EPOCHS, newest_window, validate_span_range
 
 
 @pytest.mark.parametrize(("value", "expected"), [(1, 1), (20, 20), (1000, 1000)])
@@ -30,15 +30,43 @@ def test_learning_rate_rejects_and_names_itself(value):
         LEARNING_RATE.validate(value)
 
 
-@pytest.mark.parametrize(("start", "end"), [(0, 0), (1, 1), (7, 7)])
-def test_span_range_accepts_newest_or_one_span(start, end):
+@pytest.mark.parametrize(("start", "end"), [(0, 0), (1, 1), (7, 7), (1, 3), (9, 10), (1, MAX_WINDOW_SPANS)])
+def test_span_range_accepts_the_newest_window_or_a_range(start, end):
     assert validate_span_range(start, end) == (start, end)
 
 
 @pytest.mark.parametrize(
     ("start", "end", "message"),
-    [(0, 3, "give both"), (3, 0, "give both"), (4, 2, "after span_end"), (1, 2, "one span"), (-1, -1, "span_start")],
+    [
+        (0, 3, "give both"),
+        (3, 0, "give both"),
+        (4, 2, "after span_end"),
+        (1, MAX_WINDOW_SPANS + 1, "at most 100 spans"),
+        (-1, -1, "span_start"),
+    ],
 )
 def test_span_range_rejects(start, end, message):
     with pytest.raises(ValueError, match=message):
         validate_span_range(start, end)
+
+
+@pytest.mark.parametrize(
+    ("newest", "window", "expected"),
+    [(1, 3, (1, 1)), (2, 3, (1, 2)), (3, 3, (1, 3)), (10, 3, (8, 10)), (10, 1, (10, 10))],
+)
+def test_newest_window_holds_the_newest_spans_or_all_if_fewer(newest, window, expected):
+    assert newest_window(newest, window) == expected
+
+
+@pytest.mark.parametrize(
+    ("newest", "window", "message"),
+    [
+        (0, 3, "newest span"),
+        (5, 0, "window_spans"),
+        (5, MAX_WINDOW_SPANS + 1, "window_spans"),
+        (5, True, "window_spans"),
+    ],
+)
+def test_newest_window_rejects(newest, window, message):
+    with pytest.raises(ValueError, match=message):
+        newest_window(newest, window)

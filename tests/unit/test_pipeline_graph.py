@@ -14,7 +14,7 @@ EXPECTED_ORDER = [
     "HyperparametersGen",
     "ImportSchemaGen",
     "SpanRangeGen",
-    "CsvExampleGen",
+    "WindowExampleGen",
     "StatisticsGen",
     "ExampleValidator",
     "ValidationGate",
@@ -59,9 +59,9 @@ def test_components_in_topological_order(tmp_path):
 
 def test_wiring(tmp_path):
     _, c = make(tmp_path)
-    assert producer(c["StatisticsGen"].inputs["examples"]) == "CsvExampleGen"
-    # The span range reaches ExampleGen through a placeholder on SpanRangeGen's output.
-    assert "SpanRangeGen" in {n.id for n in c["CsvExampleGen"].upstream_nodes}
+    assert producer(c["StatisticsGen"].inputs["examples"]) == "WindowExampleGen"
+    # The span range and the window reach ExampleGen through placeholders on SpanRangeGen's outputs.
+    assert "SpanRangeGen" in {n.id for n in c["WindowExampleGen"].upstream_nodes}
     assert producer(c["ExampleValidator"].inputs["schema"]) == "ImportSchemaGen"
     assert producer(c["ValidationGate"].inputs["anomalies"]) == "ExampleValidator"
     # Transform must wait for the gate, so anomalous data never reaches it.
@@ -71,26 +71,39 @@ def test_wiring(tmp_path):
     assert {n.id for n in c["latest_blessed_model_resolver"].upstream_nodes} == {"Trainer"}
     assert producer(c["Evaluator"].inputs["model"]) == "Trainer"
     assert producer(c["Evaluator"].inputs["baseline_model"]) == "latest_blessed_model_resolver"
-    assert producer(c["Evaluator"].inputs["examples"]) == "CsvExampleGen"  # Raw examples: TFMA applies the transform.
+    # Raw examples (TFMA applies the transform): candidate and baseline are evaluated on the same eval split.
+    assert producer(c["Evaluator"].inputs["examples"]) == "WindowExampleGen"
     push = c["RegistryPush"].inputs
     assert producer(push["model_blessing"]) == "Evaluator" and producer(push["evaluation"]) == "Evaluator"
-    assert producer(push["model"]) == "Trainer" and producer(push["examples"]) == "CsvExampleGen"
+    assert producer(push["model"]) == "Trainer" and producer(push["examples"]) == "WindowExampleGen"
     assert producer(push["hyperparameters"]) == "HyperparametersGen"
 
 
 def test_parameters_and_settings(tmp_path):
     _, c = make(tmp_path)
     assert c["HyperparametersGen"].exec_properties == {"num_epochs": 5, "learning_rate": 0.02}
-    assert c["SpanRangeGen"].exec_properties == {"span_start": 0, "span_end": 0}
+    assert c["SpanRangeGen"].exec_properties == {"span_start": 0, "span_end": 0, "window_spans": 1}
     assert c["Transform"].exec_properties["module_file"] == str(tmp_path / "pre/abc/preprocessing.py")
     assert c["Transform"].exec_properties["disable_statistics"] == 1
     assert c["Trainer"].exec_properties["module_file"] == str(tmp_path / "modules/def/model.py")
     assert c["ImportSchemaGen"].exec_properties["schema_file"] == str(tmp_path / "schema/schema.pbtxt")
-    assert SPAN_PATTERN in c["CsvExampleGen"].exec_properties["input_config"]
+    assert SPAN_PATTERN in c["WindowExampleGen"].exec_properties["input_config"]
     push = c["RegistryPush"].exec_properties
     assert RegistryTarget.model_validate_json(push["registry"]).root == str(tmp_path / "r")
     assert json.loads(push["labels"]) == {"commit": "abc123", "source": "ci"}
     assert push["data_root"] == str(tmp_path / "data")
+
+
+def test_window_size_and_placeholders_reach_the_example_gen(tmp_path):
+    _, c = make(tmp_path, window_spans=3)
+    assert c["SpanRangeGen"].exec_properties["window_spans"] == 3
+    ir = compiler.Compiler().compile(make(tmp_path, window_spans=3)[0])
+    node = next(n.pipeline_node for n in ir.nodes if n.pipeline_node.node_info.id == "WindowExampleGen")
+    for key, output in (("range_config", "range_config"), ("window", "window")):
+        placeholder = str(node.parameters.parameters[key].placeholder)
+        assert output in placeholder and "SpanRangeGen" in str(node.inputs), key
+    # Locally, ExampleGen's driver is the window's (it fingerprints every span of the window).
+    assert "WindowDriver" in str(ir.deployment_config)
 
 
 def test_evaluator_has_absolute_and_no_regression_thresholds(tmp_path):
@@ -148,7 +161,7 @@ def test_every_value_is_required(tmp_path, missing):
         create_pipeline(**args)
 
 
-BEAM_COMPONENTS = {"CsvExampleGen", "StatisticsGen", "Transform", "Evaluator"}
+BEAM_COMPONENTS = {"WindowExampleGen", "StatisticsGen", "Transform", "Evaluator"}
 
 
 def test_by_default_the_trainer_and_beam_run_in_process(tmp_path):
