@@ -1,6 +1,6 @@
 """Benchmark of the new-data check: start to submission for 1k, 10k and 100k incoming records in 10 files.
 
-    nox -s bench_data [-- --champion-root DIR] [--sizes 1000 10000 100000]
+    nox -s bench_data [-- --champion-root DIR] [--sizes 1000 10000 100000] [--store local|gcs-emulator]
 
 Each size runs in a fresh local root under build/bench-data/ holding a copy of the registry of
 --champion-root (default: the environment's local root), so the champion is really loaded and evaluated on
@@ -9,6 +9,10 @@ The submission is recorded, not started: the training run is excluded, as the ta
 process from building the check (schema, registry, submitter) to the submit call, after one warm-up batch of
 100 records: the imports (TensorFlow, MLflow) and the first SavedModel load are measured once apart, as
 `startup_seconds`, and a cold command pays them once on top. Results: benchmarks/results/data_check.json.
+
+`--store gcs-emulator` runs the same on the GCS store against gcp-storage-emulator on loopback (the files are
+uploaded to its incoming/ first, untimed): the emulator's figures, not Cloud Storage's, whose latency per
+request is higher. Results: benchmarks/results/data_check_gcs_emulator.json.
 """
 
 from __future__ import annotations
@@ -40,7 +44,8 @@ class StampingSubmitter:
         return SubmitResult(request.job_id, self.backend, True, "not started (benchmark)")
 
 
-def one_size(records: int, champion_root: Path | None) -> dict:
+def one_size(records: int, champion_root: Path | None, client=None) -> dict:
+    """One size on the local store, or (with `client`, a storage.Client of the emulator) on the GCS store."""
     from release.datacheck.cli import build_check
 
     config = load_environment("local")
@@ -50,9 +55,13 @@ def one_size(records: int, champion_root: Path | None) -> dict:
         shutil.copytree(champion_root / "registry", root / "registry")
     # Always retrain, so every size ends in a submission whatever the champion scores.
     config = config.model_copy(update={"data": config.data.model_copy(update={"retrain": "always"})})
-    generate(root / "data" / "penguins" / "incoming", records, FILES, None, 0, seed=records)
+    incoming = root / "data" / "penguins" / "incoming"
+    generate(incoming, records, FILES, None, 0, seed=records)
+    store = None if client is None else _upload(client, f"bench-{records}-{time.time_ns()}", incoming)
     start = time.perf_counter()
     check = build_check(config, "local", root, None)
+    if store is not None:
+        check.store = store
     submitter = StampingSubmitter()
     check.submitter = submitter
     steps: dict[str, float] = {"built": time.perf_counter()}
@@ -72,6 +81,17 @@ def one_size(records: int, champion_root: Path | None) -> dict:
     }
 
 
+def _upload(client, bucket_name: str, incoming: Path):
+    """A fresh bucket holding the generated files in penguins/incoming/; its GcsStore."""
+    from release.datacheck.gcs_store import GcsStore
+
+    bucket = client.create_bucket(bucket_name)
+    for path in sorted(incoming.iterdir()):
+        bucket.blob(f"penguins/incoming/{path.name}").upload_from_filename(str(path))
+        path.unlink()
+    return GcsStore.of(client, f"gs://{bucket_name}/penguins")
+
+
 def _durations(start: float, steps: dict[str, float]) -> dict[str, float]:
     ordered = sorted(steps.items(), key=lambda item: item[1])
     marks = [start, *(t for _, t in ordered)]
@@ -82,19 +102,29 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks.data_check", description=__doc__.splitlines()[0])
     parser.add_argument("--champion-root", type=Path, help="a local root whose registry has a champion")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000])
+    parser.add_argument("--store", choices=["local", "gcs-emulator"], default="local")
     args = parser.parse_args(argv)
     champion_root = args.champion_root or load_environment("local").local_paths().root
-    started = time.perf_counter()
+    if args.store == "local":
+        return _run(args.sizes, champion_root, None, RESULTS)
+    from tests.gcs_emulator import client_for, running_emulator
 
-    one_size(100, champion_root)  # warm-up: MLflow's import, the registry's database, the first model load
+    with running_emulator() as endpoint:
+        return _run(args.sizes, champion_root, client_for(endpoint), RESULTS.with_name("data_check_gcs_emulator.json"))
+
+
+def _run(sizes: list[int], champion_root: Path, client, results: Path) -> int:
+    started = time.perf_counter()
+    one_size(100, champion_root, client)  # warm-up: MLflow's import, the registry's database, the first model load
     startup_seconds = time.perf_counter() - started
-    rows = [one_size(n, champion_root) for n in args.sizes]
+    rows = [one_size(n, champion_root, client) for n in sizes]
     by_size = {row["records"]: row["seconds_to_submission"] for row in rows}
-    result = {"startup_seconds": round(startup_seconds, 2), "sizes": rows}
+    result = {"store": "local" if client is None else "gcs-emulator", "startup_seconds": round(startup_seconds, 2)}
+    result["sizes"] = rows
     if 10_000 in by_size and 100_000 in by_size:
         result["ratio_100k_to_10k"] = round(by_size[100_000] / by_size[10_000], 2)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(result, indent=2) + "\n")
     for row in rows:
         print(
             f"{row['records']:>7} records in {FILES} files: {row['seconds_to_submission']:6.2f} s to submission, "
@@ -104,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     if "ratio_100k_to_10k" in result:
         print(f"100k / 10k: {result['ratio_100k_to_10k']}x (target <= 10x); 10k target <= 15 s")
     print(f"startup (imports, registry, first model load; once per command): {result['startup_seconds']} s")
-    print(f"results: {RESULTS}")
+    print(f"results ({result['store']} store): {results}")
     return 0
 
 

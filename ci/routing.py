@@ -140,6 +140,14 @@ ROUTES: tuple[Route, ...] = (
         # release/approvals.py: what to do, to which version, who asked and why.
         requested=("_ACTION", "_VERSION", "_BY", "_REASON"),
     ),
+    Route(
+        workflow="datacheck",
+        config="ci/cloudbuild/datacheck.yaml",
+        included=(),
+        ignored=(),
+        description="the new-data check on the environment's GCS data area (started by its Cloud Scheduler job)",
+        event="manual",
+    ),
 )
 WORKFLOWS: tuple[str, ...] = tuple(route.workflow for route in ROUTES)
 # What a push runs (the local main job's workflows) and what a pull request runs (the checks gating a merge);

@@ -58,6 +58,8 @@ class Data(_Strict):
     retrain_below: float | None = Field(None, ge=0.0, le=1.0, allow_inf_nan=False)
     # on-threshold: only below retrain_below (or with no champion yet); always: every batch trains.
     retrain: Literal["on-threshold", "always"] = "on-threshold"
+    # Google Cloud: when a Cloud Scheduler job starts the check (the `datacheck` build); None: by hand only.
+    schedule: DataSchedule | None = None
 
 
 # A Compute Engine machine type as Vertex prediction names it (n1-standard-2, e2-standard-4, g2-standard-8).
@@ -324,6 +326,23 @@ class Schedule(_Strict):
         except MessageError as err:
             raise ValueError(f"not a valid TriggerMessage: {err}") from err
         return value
+
+
+class DataSchedule(_Strict):
+    """When the data check runs on Google Cloud: a unix-cron expression in an IANA time zone."""
+
+    cron: str
+    time_zone: str = "Etc/UTC"
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        return Schedule._cron(value)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _time_zone(cls, value: str) -> str:
+        return Schedule._time_zone(value)
 
 
 class EnvironmentConfig(_Strict):

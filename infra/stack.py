@@ -12,10 +12,12 @@ from cdktf_cdktf_provider_google.project_service import ProjectService
 from cdktf_cdktf_provider_google.provider import GoogleProvider
 from constructs import Construct
 
+from ci.routing import ROUTES
 from contracts.environment import EnvironmentConfig
 from infra.parts.apis import Apis
 from infra.parts.buckets import Buckets
 from infra.parts.build_triggers import BuildTriggers
+from infra.parts.datacheck_schedule import DataCheckSchedule
 from infra.parts.dataflow_worker import DataflowWorker
 from infra.parts.monitoring import Monitoring
 from infra.parts.registry import Registry
@@ -48,7 +50,13 @@ class EnvironmentStack(TerraformStack):
         dataflow = DataflowWorker(self, "dataflow", gcp, accounts, buckets, registry) if gcp.dataflow.enabled else None
         trigger = PipelineTrigger(self, "trigger", config, gcp, accounts, buckets, project.number)
         Schedules(self, "schedules", gcp, config.schedules, accounts, trigger.topic)
-        BuildTriggers(self, "build-triggers", config, gcp, accounts, buckets)
+        # The datacheck trigger belongs to its schedule's part (it is exempt from approval), the others here.
+        [datacheck] = [route for route in ROUTES if route.workflow == "datacheck"]
+        BuildTriggers(
+            self, "build-triggers", config, gcp, accounts, buckets, tuple(r for r in ROUTES if r != datacheck)
+        )
+        if config.data.schedule is not None:
+            DataCheckSchedule(self, "datacheck", config, gcp, datacheck, config.data.schedule, accounts, buckets)
         serving = Serving(self, "serving", config, gcp, accounts, buckets)
         Monitoring(self, "monitoring", gcp, gcp.name("trigger"), gcp.name("trigger-dead-letter"))
         _after_apis(self, apis.services)

@@ -12,7 +12,7 @@ from contracts.config import load_environment
 from contracts.run_request import Lineage, RunRequest, SubmitResult
 from pipelines.sources import SCHEMA_FILE
 from release.datacheck.check import Check
-from release.datacheck.layout import Layout
+from release.datacheck.layout import open_store
 from release.datacheck.rules import load_rules
 
 
@@ -49,13 +49,14 @@ def fixed_evaluation(accuracy: float | None):
     return evaluate
 
 
-def make_check(root: Path, accuracy: float | None = 0.5, hook=lambda step: None, **data) -> Check:
+def make_check(root: Path, accuracy: float | None = 0.5, hook=lambda step: None, store=None, **data) -> Check:
+    """A check of the local data area under `root`, or of `store` (a GcsStore); submissions under root/submitted."""
     config = load_environment("local")
     if data:
         config = config.model_copy(update={"data": config.data.model_copy(update=data)})
     return Check(
         config=config,
-        layout=Layout.of(config, root),
+        store=store or open_store(config, root),
         rules=load_rules(SCHEMA_FILE),
         evaluate=fixed_evaluation(accuracy),
         submitter=FileSubmitter(root / "submitted"),
@@ -74,8 +75,18 @@ def kill_at(step: str):
     return hook
 
 
+def gcs_store(endpoint: str, bucket: str = "penguins-test-data", lease_seconds: float = 900.0):
+    """A GcsStore of gs://<bucket>/penguins/ at a fake or emulated endpoint, with anonymous credentials."""
+    from release.datacheck.gcs_store import GcsStore
+    from tests.gcs_emulator import client_for
+
+    return GcsStore.of(client_for(endpoint), f"gs://{bucket}/penguins", lease_seconds=lease_seconds, wait_seconds=60)
+
+
 if __name__ == "__main__":
-    # python -m tests.datacheck_helpers ROOT [STEP]: one check, killed at STEP if given.
+    # python -m tests.datacheck_helpers ROOT [STEP [GCS_ENDPOINT]]: one check, killed at STEP if given; of the
+    # GCS data area at GCS_ENDPOINT (with a 1 s lease, so the rerun takes the dead check's lease over) if given.
     root = Path(sys.argv[1])
     step = sys.argv[2] if len(sys.argv) > 2 else ""
-    make_check(root, hook=kill_at(step)).run()
+    store = gcs_store(sys.argv[3], lease_seconds=1.0) if len(sys.argv) > 3 else None
+    make_check(root, hook=kill_at(step), store=store).run()

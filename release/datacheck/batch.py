@@ -1,4 +1,5 @@
-"""Freezing a batch: the manifest of exactly the incoming files it takes (name, size, sha256, records).
+"""Freezing a batch: the manifest of exactly the incoming files it takes (name, size, sha256, generation on GCS,
+records).
 
 The batch id is a hash of the manifest's files, so the same files always make the same batch (and the same
 training job id), and a file that arrives, or changes, after the freeze belongs to the next batch.
@@ -7,15 +8,10 @@ training job id), and a file that arrives, or changes, after the freeze belongs 
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-
-# Producers write under a hidden or .tmp name and rename when complete; those names are not records yet.
-def is_landed(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() == ".csv" and not path.name.startswith(".")
+from release.datacheck.store import BATCHES, Store, batch_folders, read_json
 
 
 @dataclass(frozen=True)
@@ -24,16 +20,17 @@ class Source:
     size: int
     sha256: str
     data: bytes
+    generation: int | None = None  # the GCS object generation read; None for local files
 
 
-def read_sources(incoming: Path) -> list[Source]:
-    """The landed files in `incoming`, each read once: its manifest entry is what was validated."""
-    if not incoming.is_dir():
-        return []
+def read_sources(store: Store) -> list[Source]:
+    """The landed files in incoming/, each read once: its manifest entry is what was validated. A file replaced
+    between listing and reading is left for the next check (its listed generation is gone)."""
     sources = []
-    for path in sorted(p for p in incoming.iterdir() if is_landed(p)):
-        data = path.read_bytes()
-        sources.append(Source(path.name, len(data), hashlib.sha256(data).hexdigest(), data))
+    for entry in store.incoming():
+        data = store.read_entry(entry)
+        if data is not None:
+            sources.append(Source(entry.name, len(data), hashlib.sha256(data).hexdigest(), data, entry.generation))
     return sources
 
 
@@ -57,17 +54,20 @@ def manifest(sources: list[Source], counts: dict[str, tuple[int, int]], frozen_a
                 "records": sum(counts[s.name]),
                 "valid": counts[s.name][0],
                 "bad": counts[s.name][1],
+                **({} if s.generation is None else {"generation": s.generation}),
             }
             for s in sources
         ],
     }
 
 
-def frozen_files(batches_dir: Path) -> dict[str, str]:
+def frozen_files(store: Store) -> dict[str, str]:
     """sha256 -> "<batch>/<name>" of every file a frozen batch took: what a redelivered file repeats."""
     taken: dict[str, str] = {}
-    for manifest_file in sorted(batches_dir.glob("*/manifest.json")) if batches_dir.is_dir() else []:
-        frozen = json.loads(manifest_file.read_text())
+    for batch, names in batch_folders(store):
+        if "manifest.json" not in names:
+            continue
+        frozen = read_json(store, f"{BATCHES}/{batch}/manifest.json")
         for entry in frozen["files"]:
             taken.setdefault(entry["sha256"], f"{frozen['batch']}/{entry['name']}")
     return taken

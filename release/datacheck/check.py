@@ -1,20 +1,19 @@
 """The check as a manifest-driven state machine: frozen -> evaluated -> span written -> sources moved ->
 submitted -> done.
 
-Each step's result is a create-only file in batches/<batch>/ (or the span's own marker), written completely
-or not at all, and each step first looks for its result: a check killed at any moment and run again
-resumes the unfinished batch where it stopped, so every valid record lands in exactly one span, every bad
-one in quarantine, and the batch's job id (derived from its manifest) is submitted at most once. The lock
-makes two checks started together take turns; the second finds the work done.
+Each step's result is a create-only object in batches/<batch>/ (or the span's own marker) of the data area's
+Store (local files or GCS), written completely or not at all, and each step first looks for its result: a
+check killed at any moment and run again resumes the unfinished batch where it stopped, so every valid record
+lands in exactly one span, every bad one in quarantine, and the batch's job id (derived from its manifest) is
+submitted at most once. The store's lock (a flock locally, a lease object on GCS) makes two checks started
+together take turns; the second finds the work done.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
-import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -24,11 +23,10 @@ from contracts.config import EnvironmentConfig
 from contracts.parameters import newest_window
 from contracts.run_request import RunRequest, Submitter, job_id_for, lineage_labels
 from release.datacheck import batch as batches
-from release.datacheck.files import move, read_json, write_json, write_new
-from release.datacheck.layout import Layout
 from release.datacheck.records import BadRecord, parse_file
 from release.datacheck.rules import Rules
-from release.datacheck.spans import csv_bytes, remove_partial, write_span
+from release.datacheck.spans import csv_bytes
+from release.datacheck.store import BATCHES, PROCESSED, QUARANTINE, Store, batch_folders, read_json, write_json
 
 STEPS = ("frozen", "evaluated", "span", "moved", "submitted", "done")
 # evaluate(valid rows) -> the evaluation record: {"champion": version or None, "accuracy": ..., ...}.
@@ -50,7 +48,7 @@ class Report:
 @dataclass
 class Check:
     config: EnvironmentConfig
-    layout: Layout
+    store: Store
     rules: Rules
     evaluate: Evaluate
     submitter: Submitter
@@ -60,8 +58,8 @@ class Check:
 
     def run(self) -> Report:
         report = Report()
-        with self.layout.locked():
-            remove_partial(self.layout.data_root)
+        with self.store.locked():
+            self.store.prepare()
             self._remove_unfrozen()
             for unfinished in self._unfinished():
                 report.batches.append(self._finish(unfinished))
@@ -70,23 +68,23 @@ class Check:
                 report.batches.append(self._finish(frozen))
         return report
 
+    def _step(self, name: str) -> None:
+        self.hook(name)
+        self.store.renew()  # on GCS: stop here if another check took the lease over
+
     def _remove_unfrozen(self) -> None:
         """Batch folders without a manifest were never frozen (a check died while freezing): their files
         are still in incoming/, so the next freeze takes them again."""
-        if self.layout.batches.is_dir():
-            for folder in self.layout.batches.iterdir():
-                if folder.is_dir() and not (folder / "manifest.json").is_file():
-                    shutil.rmtree(folder)
+        for batch, names in batch_folders(self.store):
+            if "manifest.json" not in names:
+                self.store.remove(f"{BATCHES}/{batch}/")
 
     def _unfinished(self) -> list[str]:
-        if not self.layout.batches.is_dir():
-            return []
-        folders = sorted(self.layout.batches.iterdir(), key=lambda p: p.name)
-        return [p.name for p in folders if (p / "manifest.json").is_file() and not (p / "done.json").is_file()]
+        return [b for b, names in batch_folders(self.store) if "manifest.json" in names and "done.json" not in names]
 
     def _freeze(self, report: Report) -> str | None:
         """Validate what is in incoming/; freeze it as a batch if enough records are valid, else report it."""
-        sources = self._set_aside_redeliveries(batches.read_sources(self.layout.incoming), report)
+        sources = self._set_aside_redeliveries(batches.read_sources(self.store), report)
         parsed = {s.name: parse_file(s.name, s.data, self.rules) for s in sources}
         valid = [row for s in sources for row in parsed[s.name].valid]
         bad = [record for s in sources for record in parsed[s.name].bad]
@@ -94,74 +92,71 @@ class Check:
         if not sources or len(valid) < self.config.data.min_new_records:
             return None
         batch = batches.batch_id(sources)
-        folder = self.layout.batch(batch)
+        folder = f"{BATCHES}/{batch}"
         counts = {n: (len(p.valid), len(p.bad)) for n, p in parsed.items()}
-        # The records first, the manifest last: a manifest means the batch's records are all on disk.
-        write_new(folder / "valid.csv", csv_bytes(self.rules.names, valid))
-        write_new(folder / "bad.jsonl", _quarantine_lines(batch, bad))
-        self.hook("validated")
-        write_json(folder / "manifest.json", batches.manifest(sources, counts, _now()))
+        # The records first, the manifest last: a manifest means the batch's records are all stored.
+        self.store.write_new(f"{folder}/valid.csv", csv_bytes(self.rules.names, valid))
+        self.store.write_new(f"{folder}/bad.jsonl", _quarantine_lines(batch, bad))
+        self._step("validated")
+        write_json(self.store, f"{folder}/manifest.json", batches.manifest(sources, counts, _now()))
         report.waiting_valid = report.waiting_bad = 0
-        self.hook("frozen")
+        self._step("frozen")
         return batch
 
     def _set_aside_redeliveries(self, sources: list[batches.Source], report: Report) -> list[batches.Source]:
         """Move files an earlier batch (or this one) already took, byte for byte, to processed/redelivered/."""
-        taken = batches.frozen_files(self.layout.batches)
+        taken = batches.frozen_files(self.store)
         fresh = []
         for source in sources:
             if source.sha256 not in taken:
                 fresh.append(source)
                 taken[source.sha256] = f"{source.name}, in this batch"  # the same bytes twice in one listing
                 continue
-            target = self.layout.processed / "redelivered" / f"{source.sha256[:16]}-{source.name}"
-            move(self.layout.incoming / source.name, target)
-            report.redelivered.append(f"{source.name} (as {taken[source.sha256]})")
+            target = f"{PROCESSED}/redelivered/{source.sha256[:16]}-{source.name}"
+            if self.store.move(source.name, target, source.sha256, source.generation):
+                report.redelivered.append(f"{source.name} (as {taken[source.sha256]})")
         return fresh
 
     def _finish(self, batch: str) -> dict[str, Any]:
-        folder = self.layout.batch(batch)
-        manifest = read_json(folder / "manifest.json")
-        data = (folder / "valid.csv").read_bytes()
-        bad = (folder / "bad.jsonl").read_bytes()
+        folder = f"{BATCHES}/{batch}"
+        manifest = read_json(self.store, f"{folder}/manifest.json")
+        data = self.store.read(f"{folder}/valid.csv") or b""
+        bad = self.store.read(f"{folder}/bad.jsonl") or b""
         if bad:
-            write_new(self.layout.quarantine / f"{batch}.jsonl", bad)
-        evaluation = read_json(folder / "evaluation.json")
+            self.store.write_new(f"{QUARANTINE}/{batch}.jsonl", bad)
+        evaluation = read_json(self.store, f"{folder}/evaluation.json")
         if evaluation is None:
             rows = list(csv.reader(io.StringIO(data.decode())))[1:]
-            write_json(folder / "evaluation.json", self.evaluate(rows))
-            evaluation = read_json(folder / "evaluation.json")
-        self.hook("evaluated")
-        span = write_span(self.layout.data_root, batch, data)
-        self.hook("span")
+            write_json(self.store, f"{folder}/evaluation.json", self.evaluate(rows))
+            evaluation = read_json(self.store, f"{folder}/evaluation.json")
+        self._step("evaluated")
+        span = self.store.write_span(batch, data)
+        self._step("span")
         self._move_sources(batch, manifest)
-        self.hook("moved")
+        self._step("moved")
         retrain, why = self._decide(evaluation)
-        submitted = read_json(folder / "submitted.json")
+        submitted = read_json(self.store, f"{folder}/submitted.json")
         if retrain and submitted is None:
             result = self.submitter.submit(self._request(batch, span))
-            write_json(folder / "submitted.json", {"job_id": result.job_id, "location": result.location})
-            submitted = read_json(folder / "submitted.json")
-        self.hook("submitted")
+            write_json(self.store, f"{folder}/submitted.json", {"job_id": result.job_id, "location": result.location})
+            submitted = read_json(self.store, f"{folder}/submitted.json")
+        self._step("submitted")
         outcome = {"batch": batch, "span": span, "evaluation": evaluation, "retrain": retrain, "why": why}
         outcome["submitted"] = submitted
         outcome["records"] = sum(f["valid"] for f in manifest["files"])
         outcome["quarantined"] = sum(f["bad"] for f in manifest["files"])
-        write_json(folder / "done.json", outcome)
-        self.hook("done")
+        write_json(self.store, f"{folder}/done.json", outcome)
+        self._step("done")
         return outcome
 
     def _move_sources(self, batch: str, manifest: dict[str, Any]) -> None:
-        """Move exactly the frozen files: a file of the same name with other content is a new arrival and stays."""
+        """Move exactly the frozen files: a file of the same name with other content (locally) or another
+        generation (GCS) is a new arrival and stays."""
         for index, entry in enumerate(manifest["files"]):
             if index:
-                self.hook("moving")
-            source = self.layout.incoming / entry["name"]
-            target = self.layout.processed / batch / entry["name"]
-            if source.is_file() and hashlib.sha256(source.read_bytes()).hexdigest() != entry["sha256"]:
-                continue
-            if source.is_file() or target.is_file():
-                move(source, target)
+                self._step("moving")
+            target = f"{PROCESSED}/{batch}/{entry['name']}"
+            self.store.move(entry["name"], target, entry["sha256"], entry.get("generation"))
 
     def _decide(self, evaluation: dict[str, Any]) -> tuple[bool, str]:
         threshold = self.config.retrain_below
@@ -175,19 +170,25 @@ class Check:
         return False, f"champion accuracy {accuracy:.3f} >= {threshold:g}"
 
     def _request(self, batch: str, span: int) -> RunRequest:
-        # The rolling window ending at the new span, named explicitly so the run's spans are fixed.
         training = self.config.training
-        start, _ = newest_window(span, training.window_spans)
+        span_start, span_end = span_range(self.config, span)
         return RunRequest(
             job_id=job_id_for(self.config.pipeline_name, f"data-{batch}"),
             parameters={
                 "num_epochs": training.num_epochs,
                 "learning_rate": training.learning_rate,
-                "span_start": start,
-                "span_end": span,
+                "span_start": span_start,
+                "span_end": span_end,
             },
-            labels=lineage_labels(self.lineage, source="data", span_start=start, span_end=span, trigger=batch),
+            labels=lineage_labels(self.lineage, source="data", span_start=span_start, span_end=span_end, trigger=batch),
         )
+
+
+def span_range(config: EnvironmentConfig, span: int) -> tuple[int, int]:
+    """The spans the submitted run trains on, given the batch's new span."""
+    # The rolling window ending at the new span, named explicitly so the run's spans are fixed.
+    start, _ = newest_window(span, config.training.window_spans)
+    return start, span
 
 
 def _quarantine_lines(batch: str, bad: list[BadRecord]) -> bytes:

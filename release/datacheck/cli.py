@@ -1,4 +1,6 @@
-"""The new-data check: `python -m release.datacheck [--env local] [--local-root DIR] [--json]`.
+"""The new-data check: `python -m release.datacheck [--env local|dev|prod] [--local-root DIR] [--json]`.
+
+The data area is local files, or gs://<prefix>-data/<dataset>/ for an environment with a gcp section.
 
 Freezes the labelled records waiting in incoming/ as a batch, quarantines the bad ones with their reasons,
 makes the valid ones the next span, evaluates the champion on them and submits a retraining run when it falls
@@ -14,12 +16,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from google.api_core.exceptions import GoogleAPICallError
+from google.auth.exceptions import DefaultCredentialsError
+
 from contracts.config import ConfigError, EnvironmentConfig, load_environment
 from contracts.registry import CHAMPION, registry_target
 from contracts.run_request import BackendUnavailableError, SubmissionError
 from release.datacheck.check import Check, Report
 from release.datacheck.evaluate import evaluate
-from release.datacheck.layout import Layout
+from release.datacheck.layout import open_store
+from release.datacheck.lease import LeaseLostError
 from release.datacheck.rules import Rules, load_rules
 
 
@@ -46,18 +52,17 @@ def champion_evaluator(config: EnvironmentConfig, local_root: Path | None, rules
 
 
 def build_check(config: EnvironmentConfig, env: str, local_root: Path | None, template: str | None) -> Check:
-    from pipelines.local_data import seed_spans
     from pipelines.sources import DATA_DIR, SCHEMA_FILE
     from release.lineage import working_tree_lineage
     from release.submit import submitter_for
 
     rules = load_rules(SCHEMA_FILE)
-    layout = Layout.of(config, local_root)
+    store = open_store(config, local_root)
     # The shipped spans first: a check that ran before any pipeline run must not take span-1 from them.
-    seed_spans(DATA_DIR / config.dataset, layout.data_root)
+    store.seed(DATA_DIR / config.dataset)
     return Check(
         config=config,
-        layout=layout,
+        store=store,
         rules=rules,
         evaluate=champion_evaluator(config, local_root, rules),
         submitter=submitter_for(config, env, template, local_root),
@@ -102,9 +107,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_environment(args.env)
         report = build_check(config, args.env, args.local_root, args.template).run()
-    except (ConfigError, SubmissionError, NotImplementedError) as err:
+    except (ConfigError, SubmissionError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except DefaultCredentialsError as err:
+        print(f"error: no Google Cloud credentials for --env {args.env} ({err})", file=sys.stderr)
+        return 2
+    except (LeaseLostError, GoogleAPICallError) as err:
+        print(f"error (run the check again: finished steps are kept): {err}", file=sys.stderr)
+        return 3
     except EvaluationError as err:
         print(f"error: {err}; the batch stays frozen and the next check resumes it", file=sys.stderr)
         return 1

@@ -1,44 +1,31 @@
-"""Where the check keeps each thing, from the environment's naming rule (contracts.environment.data_area)."""
+"""Where the check keeps each thing: the data area of the environment's naming rule
+(contracts.environment: <data location>/<dataset>/, gs://<prefix>-data/<dataset>/ on Google Cloud)."""
 
 from __future__ import annotations
 
-import fcntl
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from contracts.config import EnvironmentConfig
+from release.datacheck.store import Store
 
 
-@dataclass(frozen=True)
-class Layout:
-    data_root: Path  # span-<N>/ folders: what the pipeline reads
-    incoming: Path
-    quarantine: Path
-    processed: Path
-    batches: Path
+def data_root_uri(config: EnvironmentConfig) -> str:
+    """The data area's root: the folder of incoming/, quarantine/, processed/, batches/ and the span-<N>/."""
+    return f"{config.location('data')}/{config.dataset}"
 
-    @classmethod
-    def of(cls, config: EnvironmentConfig, local_root: Path | None = None) -> Layout:
-        if config.gcp is not None:
-            raise NotImplementedError(
-                f"environment {config.name!r}: the check runs on the local data area only so far "
-                f"({config.data_area('incoming')} is not read yet)"
-            )
-        data_root = config.local_paths(local_root).data / config.dataset
-        return cls(data_root, *(data_root / area for area in ("incoming", "quarantine", "processed", "batches")))
 
-    def batch(self, batch: str) -> Path:
-        return self.batches / batch
+def open_store(config: EnvironmentConfig, local_root: Path | None = None, client: Any = None) -> Store:
+    """The environment's data area: a GcsStore on Google Cloud (`client`: a storage.Client, default one with
+    the ambient credentials), a LocalStore under the local root (--local-root wins over the file)."""
+    if config.gcp is not None:
+        from release.datacheck.gcs_store import GcsStore
 
-    @contextmanager
-    def locked(self) -> Iterator[None]:
-        """One check at a time on this data area; a second one waits, then finds the batch already done."""
-        self.data_root.mkdir(parents=True, exist_ok=True)
-        with open(self.data_root / ".datacheck.lock", "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)  # Released by the kernel when the process dies, even by SIGKILL.
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        if client is None:
+            from google.cloud import storage  # type: ignore[import-not-found]
+
+            client = storage.Client(project=config.gcp.project)
+        return GcsStore.of(client, data_root_uri(config))
+    from release.datacheck.local_store import LocalStore
+
+    return LocalStore(config.local_paths(local_root).data / config.dataset)

@@ -64,3 +64,13 @@ def test_dev_trigger_may_skip_approval(tmp_path):
 def test_nothing_to_check_is_an_error(tmp_path, capsys):
     assert checks.main([str(tmp_path)]) == 2
     assert "no cdk.tf.json" in capsys.readouterr().err
+
+
+def test_only_the_scheduled_data_check_may_skip_approval_in_prod(tmp_path, capsys):
+    datacheck = {**GOOD_TRIGGER, "git_file_source": {"path": "ci/cloudbuild/datacheck.yaml"}}
+    promote = {**GOOD_TRIGGER, "git_file_source": {"path": "ci/cloudbuild/promote.yaml"}}
+    triggers = {"datacheck": datacheck, "promote": promote}
+    write_stack(tmp_path, "prod", {"resource": {"google_cloudbuild_trigger": triggers}})
+    assert checks.main([str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "google_cloudbuild_trigger.promote: a prod trigger must set" in err and ".datacheck:" not in err

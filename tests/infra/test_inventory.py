@@ -10,12 +10,14 @@ COMMON = {
     # ci, pipeline, trigger, scheduler + the Dataflow worker + the served container.
     "google_service_account": 6,
     # ci: 2 + 13 plan-read roles; pipeline: 2 + the Dataflow launcher role; trigger: 3; dataflow: dataflow.worker.
-    "google_project_iam_member": 22,
-    # the Dataflow launcher: only the dataflow.jobs/messages/metrics calls DataflowRunner makes.
-    "google_project_iam_custom_role": 1,
+    # + the scheduler starting the datacheck build.
+    "google_project_iam_member": 23,
+    # the Dataflow launcher: only the dataflow.jobs/messages/metrics calls DataflowRunner makes; the datacheck
+    # runner: only cloudbuild.builds.create.
+    "google_project_iam_custom_role": 2,
     # actAs on the pipeline account (ci, trigger, and pipeline for its Vertex training jobs); pipeline on dataflow;
-    # the deployer (dev: pipeline, prod: ci) on the serving account.
-    "google_service_account_iam_member": 5,
+    # the deployer (dev: pipeline, prod: ci) on the serving account; the scheduler on ci (the datacheck build).
+    "google_service_account_iam_member": 6,
     "google_storage_bucket": 4,
     # Per stack, below.
     "google_storage_bucket_object": 1,
@@ -28,9 +30,10 @@ COMMON = {
     "google_pubsub_topic_iam_member": 2,
     "google_cloudfunctions2_function": 1,
     "google_cloud_run_v2_service_iam_member": 1,
-    "google_cloud_scheduler_job": 1,
-    # full, modules, infra, function on a push; checks on a pull request; promote by hand.
-    "google_cloudbuild_trigger": 6,
+    # the schedules: entry; data.schedule's datacheck build.
+    "google_cloud_scheduler_job": 2,
+    # full, modules, infra, function on a push; checks on a pull request; promote by hand; datacheck scheduled.
+    "google_cloudbuild_trigger": 7,
     "google_monitoring_notification_channel": 1,
     "google_monitoring_alert_policy": 3,
     "google_vertex_ai_endpoint": 1,

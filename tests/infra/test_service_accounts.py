@@ -39,6 +39,10 @@ def test_project_roles_are_exactly_the_table(stacks, env):
     launch = [m for m in resources(stacks[env], "google_project_iam_member") if "dataflow_launcher-role" in m["role"]]
     assert len(launch) == 1 and "accounts_pipeline" in launch[0]["member"]
     granted -= {(m["member"].split(".")[1], m["role"]) for m in launch}
+    # The scheduler's one permission, cloudbuild.builds.create (tests/infra/test_datacheck_schedule.py).
+    runner = [m for m in resources(stacks[env], "google_project_iam_member") if "datacheck_runner-role" in m["role"]]
+    assert len(runner) == 1 and "accounts_scheduler" in runner[0]["member"]
+    granted -= {(m["member"].split(".")[1], m["role"]) for m in runner}
     # member is "serviceAccount:${google_service_account.accounts_<role>_<hash>.email}": compare the role part.
     assert {(member.rsplit("_", 1)[0], role) for member, role in granted} == expected
     assert all(role.startswith("roles/") and "admin" not in role.lower() for _, role in expected)
@@ -57,6 +61,8 @@ def test_act_as_is_granted_on_the_pipeline_dataflow_and_serving_accounts_only(st
     assert pairs == {
         ("accounts_pipeline", "accounts_ci"),
         ("accounts_pipeline", "accounts_trigger"),
+        # The scheduler starts the datacheck build, which runs as the CI account.
+        ("accounts_ci", "accounts_scheduler"),
         # The Trainer's step creates a Vertex AI custom job that runs as the pipeline account.
         ("accounts_pipeline", "accounts_pipeline"),
         # The Beam steps launch Dataflow jobs whose workers run as the dataflow account.

@@ -162,6 +162,17 @@ def test_the_promote_build_makes_the_move_it_was_approved_for_and_nothing_else()
     assert {k: config["substitutions"][k] for k in requested} == dict.fromkeys(requested, "")
 
 
+def test_the_datacheck_build_runs_the_check_on_its_environment_and_nothing_else():
+    """One step, the same nox session a user runs, on the environment the trigger names (_ENV)."""
+    config = _load("datacheck")
+    [step] = config["steps"]
+    assert step["entrypoint"] == "bash"
+    assert step["args"] == ["ci/nox", "-s", "data_check", "--", "--env=${_ENV}"]
+    assert step["name"].startswith("python:3.10.")  # the TFX venv: the champion is evaluated with TensorFlow
+    assert config["options"]["logging"] == "GCS_ONLY" and config["logsBucket"] == "gs://${_LOGS_BUCKET}"
+    assert int(step["timeout"].removesuffix("s")) < int(config["timeout"].removesuffix("s"))
+
+
 @pytest.mark.parametrize("workflow", sorted(CONFIGS))
 def test_every_config_is_a_valid_cloud_build_build_message(workflow):
     """What Cloud Build itself parses: an unknown or misspelt field, a bad enum or duration fails here, offline."""

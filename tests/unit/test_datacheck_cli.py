@@ -10,9 +10,14 @@ def test_an_unknown_environment_is_exit_2_naming_it(capsys):
     assert "nope.yaml: environment file not found" in capsys.readouterr().err
 
 
-def test_a_cloud_environment_stops_saying_the_local_area_is_the_only_one_read(capsys):
+def test_a_cloud_environment_without_credentials_stops_saying_so(tmp_path, monkeypatch, capsys):
+    """--env dev reads gs://penguins-dev-data/penguins/: without credentials it stops before any request."""
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))  # no gcloud application-default credentials here
+    monkeypatch.setenv("GCE_METADATA_HOST", "127.0.0.1:9")  # and no metadata server to ask
+    monkeypatch.setenv("GCE_METADATA_IP", "127.0.0.1:9")
     assert cli.main(["--env", "dev"]) == 2
-    assert "gs://penguins-dev-data/penguins/incoming is not read yet" in capsys.readouterr().err
+    assert "no Google Cloud credentials for --env dev" in capsys.readouterr().err
 
 
 def test_too_few_records_are_reported_and_stay_and_the_shipped_spans_are_seeded_first(tmp_path, capsys):

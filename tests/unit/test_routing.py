@@ -81,6 +81,14 @@ def test_the_promote_route_is_manual_so_no_push_or_pull_request_ever_fires_it():
     assert "promote" not in plan_workflows(changed) and "promote" not in fired_on_pull_request(changed)
 
 
+def test_the_datacheck_route_is_manual_so_only_its_schedule_starts_it():
+    datacheck = route("datacheck")
+    assert (datacheck.event, datacheck.config, datacheck.requested) == ("manual", "ci/cloudbuild/datacheck.yaml", ())
+    assert datacheck not in PUSH_ROUTES and datacheck not in PULL_REQUEST_ROUTES
+    changed = ["ci/cloudbuild/datacheck.yaml", "release/datacheck/check.py", "envs/dev.yaml"]
+    assert "datacheck" not in plan_workflows(changed) and "datacheck" not in fired_on_pull_request(changed)
+
+
 def test_a_route_with_an_unknown_event_is_refused():
     with pytest.raises(ValueError, match="event 'tag'"):
         Route("release", "ci/cloudbuild/release.yaml", ("**",), (), "tag builds", event="tag")

@@ -1,0 +1,164 @@
+"""The data area in Cloud Storage (gs://<prefix>-data/<dataset>/), safe under crashes and concurrent checks.
+
+Every write is create-only (ifGenerationMatch=0): a 412 means the result is already there. A move copies the
+frozen generation (sourceGeneration) to a create-only target, then deletes the source with that generation as
+precondition, so a file rewritten after the freeze stays in incoming/ for the next batch. A span is two
+objects: span-<N>/batch.json, the create-only claim of number N for a batch (the loser of a race takes N+1),
+then span-<N>/penguins.csv, one object and so atomic. The pipeline reads span-<N>/*.csv, which the claim does
+not match: a span is visible only with its data, complete. One check at a time holds the GCS lease (lease.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from google.api_core.exceptions import NotFound, PreconditionFailed  # type: ignore[import-not-found]
+
+from release.datacheck.lease import Lease
+from release.datacheck.spans import DATA_FILE, MARKER
+from release.datacheck.store import INCOMING, Entry, is_landed
+
+_SPAN_KEY = re.compile(r"^span-([0-9]+)/")
+LEASE_KEY = ".datacheck-lease.json"
+
+
+def split_uri(uri: str) -> tuple[str, str]:
+    """gs://bucket/some/prefix -> ("bucket", "some/prefix/")."""
+    if not uri.startswith("gs://") or "/" not in uri.removeprefix("gs://"):
+        raise ValueError(f"{uri!r}: not a gs://bucket/prefix data area")
+    bucket, _, prefix = uri.removeprefix("gs://").partition("/")
+    return bucket, prefix.strip("/") + "/"
+
+
+@dataclass
+class GcsStore:
+    bucket: Any  # google.cloud.storage.Bucket
+    prefix: str  # "<dataset>/"
+    lease_seconds: float = 900.0
+    wait_seconds: float = 900.0
+    _lease: Lease | None = field(default=None, init=False)
+
+    @classmethod
+    def of(cls, client: Any, uri: str, **options: float) -> GcsStore:
+        name, prefix = split_uri(uri)
+        return cls(client.bucket(name), prefix, **options)
+
+    @property
+    def where(self) -> str:
+        return f"gs://{self.bucket.name}/{self.prefix}"
+
+    def _blob(self, key: str, generation: int | None = None) -> Any:
+        return self.bucket.blob(self.prefix + key, generation=generation)
+
+    def seed(self, shipped: Path) -> None:
+        present = set(self.span_numbers())
+        for folder in sorted(shipped.glob("span-*")):
+            found = _SPAN_KEY.match(folder.name + "/")
+            if found is None or int(found.group(1)) in present:
+                continue
+            for path in sorted(p for p in folder.iterdir() if p.is_file()):
+                self.write_new(f"{folder.name}/{path.name}", path.read_bytes())
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        self._lease = Lease(self._blob(LEASE_KEY), self.lease_seconds)
+        self._lease.acquire(self.wait_seconds)
+        try:
+            yield
+        finally:
+            self._lease.release()
+            self._lease = None
+
+    def renew(self) -> None:
+        if self._lease is not None:
+            self._lease.renew()
+
+    def prepare(self) -> None:
+        """Nothing partial exists on GCS: an object is whole or absent, and a span claim waits for its batch."""
+
+    def incoming(self) -> list[Entry]:
+        listed = self.bucket.client.list_blobs(self.bucket, prefix=f"{self.prefix}{INCOMING}/", delimiter="/")
+        entries = (Entry(b.name.rsplit("/", 1)[-1], int(b.size or 0), int(b.generation)) for b in listed)
+        return sorted((e for e in entries if is_landed(e.name)), key=lambda e: e.name)
+
+    def read_entry(self, entry: Entry) -> bytes | None:
+        try:
+            return bytes(self._blob(f"{INCOMING}/{entry.name}").download_as_bytes(if_generation_match=entry.generation))
+        except (NotFound, PreconditionFailed):
+            return None  # replaced or removed since the listing: the next check sees the new version
+
+    def read(self, key: str) -> bytes | None:
+        try:
+            return bytes(self._blob(key).download_as_bytes())
+        except NotFound:
+            return None
+
+    def keys(self, prefix: str) -> list[str]:
+        listed = self.bucket.client.list_blobs(self.bucket, prefix=self.prefix + prefix)
+        return sorted(b.name.removeprefix(self.prefix) for b in listed)
+
+    def write_new(self, key: str, data: bytes) -> bool:
+        content_type = "text/csv" if key.endswith(".csv") else "application/json"
+        try:
+            self._blob(key).upload_from_string(data, content_type=content_type, if_generation_match=0)
+        except PreconditionFailed:
+            return False
+        return True
+
+    def move(self, name: str, target: str, sha256: str, generation: int | None) -> bool:
+        if generation is None:
+            raise ValueError(f"incoming/{name}: the manifest has no generation (frozen outside GCS?)")
+        source = self._blob(f"{INCOMING}/{name}")
+        try:
+            self.bucket.copy_blob(
+                source, self.bucket, self.prefix + target, source_generation=generation, if_generation_match=0
+            )
+        except PreconditionFailed:
+            pass  # the target exists: a move that crashed after its copy
+        except NotFound:
+            if self.read(target) is None:
+                return False  # the frozen generation is gone and was never moved: replaced by a new arrival
+        try:
+            source.delete(if_generation_match=generation)
+        except PreconditionFailed:
+            pass  # rewritten after the freeze: the new version stays in incoming/ for the next batch
+        except NotFound:
+            pass  # deleted by the crashed move
+        return True
+
+    def remove(self, prefix: str) -> None:
+        for blob in self.bucket.client.list_blobs(self.bucket, prefix=self.prefix + prefix):
+            # NotFound: gone already; PreconditionFailed: rewritten, a create-only writer holds it now.
+            with contextlib.suppress(NotFound, PreconditionFailed):
+                blob.delete(if_generation_match=blob.generation)
+
+    def span_numbers(self) -> list[int]:
+        listed = self.bucket.client.list_blobs(self.bucket, prefix=f"{self.prefix}span-")
+        found = (_SPAN_KEY.match(b.name.removeprefix(self.prefix)) for b in listed)
+        return sorted({int(m.group(1)) for m in found if m})
+
+    def span_of_batch(self, batch: str) -> int | None:
+        for number in self.span_numbers():
+            marker = self.read(f"span-{number}/{MARKER}")
+            if marker and json.loads(marker).get("batch") == batch:
+                return number
+        return None
+
+    def write_span(self, batch: str, data: bytes) -> int:
+        number = self.span_of_batch(batch)
+        while number is None:
+            candidate = (self.span_numbers() or [0])[-1] + 1
+            if self.write_new(f"span-{candidate}/{MARKER}", json.dumps({"batch": batch}).encode() + b"\n"):
+                number = candidate
+        self.write_new(f"span-{number}/{DATA_FILE}", data)  # False: written before a crash, the same bytes
+        return number
+
+    def span_rows(self, number: int) -> bytes | None:
+        return self.read(f"span-{number}/{DATA_FILE}")
