@@ -33,6 +33,19 @@ CHECKOV_LOCKS = (REQ / "checkov.txt",)
 FUNCTION_DIR = REPO / "cloudfunctions" / "trigger_pipeline"
 # The function's tests: exactly its own lock (what Cloud Functions installs) plus the test tools.
 FUNCTION_TEST_LOCKS = (FUNCTION_DIR / "requirements.txt", REQ / "function-tests.txt")
+# The data check without its TensorFlow edges (rules.py reads the schema proto, evaluate.py the model).
+DATACHECK_TYPED = (
+    "batch",
+    "check",
+    "files",
+    "gcs_store",
+    "layout",
+    "lease",
+    "local_store",
+    "records",
+    "spans",
+    "store",
+)
 # Type-checked code: everything that does not import TensorFlow/TFX (those ship no usable stubs).
 TYPED = (
     "ci",
@@ -43,8 +56,7 @@ TYPED = (
     "localcloud/run_service.py",
     "localcloud/runs_cli.py",
     "release/lineage.py",
-    # The data check without its TensorFlow edges (rules.py reads the schema proto, evaluate.py the model).
-    *(f"release/datacheck/{name}.py" for name in ("batch", "check", "files", "layout", "records", "spans")),
+    *(f"release/datacheck/{name}.py" for name in DATACHECK_TYPED),
     "pipelines/outcome.py",
     "infra/checks.py",
     "infra/checkov_run.py",
@@ -333,10 +345,11 @@ def bench_release(session: nox.Session) -> None:
 
 @nox.session(python=False)
 def data_check(session: nox.Session) -> None:
-    """The new-data check: `nox -s data_check -- [--env local] [--local-root DIR] [--json]`.
+    """The new-data check: `nox -s data_check -- [--env local|dev|prod] [--local-root DIR] [--json]`.
 
-    Freezes the labelled records in <data>/penguins/incoming/ as a batch, quarantines bad records with reasons,
-    makes the valid ones the next span, evaluates the champion and submits a retraining run when it falls short.
+    Freezes the labelled records in <data>/penguins/incoming/ (local, or gs://<prefix>-data on Google Cloud) as a
+    batch, quarantines bad records with reasons, makes the valid ones the next span, evaluates the champion and
+    submits a retraining run on the rolling window when it falls short.
     """
     run_tfx(session, "-m", "release.datacheck", *session.posargs)
 
