@@ -4,7 +4,7 @@
 
     POST /v1/models/<pipeline_name>:predict   {"instances": [{"island": "Biscoe", "bill_length_mm": 45.3, ...}]}
       -> {"predictions": [{"species": "Gentoo", "probabilities": [...]}], "model_version": "3"}
-    GET  /v1/models/<pipeline_name>           -> {"model_version": "3"}
+    GET  /v1/models/<pipeline_name>           -> {"model_version": "3", "batching": {"batches": 9, "instances": 12}}
 
 The HTTP layer and the micro-batching are the image's serving/ package (the same code a Vertex endpoint runs);
 this adds the registry's champion, followed as it moves (localcloud/champion.py). Loopback only. A request it

@@ -30,7 +30,7 @@ class Serving:
 @dataclass(frozen=True)
 class Routes:
     predict: str  # POST
-    status: str | None = None  # GET -> {"model_version": ...}
+    status: str | None = None  # GET -> {"model_version": ..., "batching": {"batches": n, "instances": m}}
     health: str | None = None  # GET -> 200 once a model is loaded, 503 before
     unavailable: str = "no model loaded yet"  # the 503's message
 
@@ -82,7 +82,9 @@ def _handler(routes: Routes, current: Callable[[], Serving | None], batcher: Mic
                 else:
                     self._answer(HTTPStatus.OK, {"status": "ready", "model_version": serving.version})
             elif self.path == routes.status:
-                self._answer(HTTPStatus.OK, {"model_version": serving.version if serving else None})
+                version = serving.version if serving else None
+                batching = {"batches": batcher.batches, "instances": batcher.instances}
+                self._answer(HTTPStatus.OK, {"model_version": version, "batching": batching})
             else:
                 known = [r for r in (routes.status, routes.health) if r]
                 self._answer(HTTPStatus.NOT_FOUND, {"error": f"unknown path {self.path}; GET serves {known}"})

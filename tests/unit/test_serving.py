@@ -129,7 +129,8 @@ def test_answers_4xx_naming_the_problem_and_503_only_before_a_model(served):
     assert _ask(port, "POST", "/v1/models/m:predict", {"instances": [{"x": 1}]}) == (503, {"error": "loading"})
     state["serving"] = Serving("7", Doubler(poison=13))
     assert _ask(port, "GET", "/health") == (200, {"status": "ready", "model_version": "7"})
-    assert _ask(port, "GET", "/v1/models/m") == (200, {"model_version": "7"})
+    idle = {"model_version": "7", "batching": {"batches": 0, "instances": 0}}
+    assert _ask(port, "GET", "/v1/models/m") == (200, idle)
     ok = _ask(port, "POST", "/v1/models/m:predict", {"instances": [{"x": 1}, {"x": 2.5}]})
     assert ok == (200, {"predictions": [{"y": 2}, {"y": 5.0}], "model_version": "7"})
     for path, body, raw, status, message in [
@@ -144,6 +145,8 @@ def test_answers_4xx_naming_the_problem_and_503_only_before_a_model(served):
         assert got_status == status and message in got["error"], (path, body, got)
     assert _ask(port, "GET", "/nope")[0] == 404
     assert _ask(port, "POST", "/v1/models/m:predict", {"instances": [{"x": 3}]})[0] == 200  # Still serving.
+    # Micro-batches served: the two-instance request, the one the model failed on, and the last one.
+    assert _ask(port, "GET", "/v1/models/m")[1]["batching"] == {"batches": 3, "instances": 4}
 
 
 def test_vertex_settings_read_what_vertex_sets():
