@@ -8,6 +8,7 @@ version reported is the one that predicted, even while a new one is swapped in.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -114,12 +115,18 @@ def _handler(routes: Routes, current: Callable[[], Serving | None], batcher: Mic
     return Handler
 
 
+# Python hands the GIL over every 5 ms by default; with a thread per connection plus the batcher, a request
+# ready to answer can wait several of those. 1 ms trades a little throughput for a shorter tail (p99).
+SWITCH_INTERVAL_S = 0.001
+
+
 class PredictionServer(ThreadingHTTPServer):
     """A threading server (one thread per connection) that owns its micro-batcher."""
 
     daemon_threads = True
 
     def __init__(self, address: tuple[str, int], routes: Routes, current: Callable[[], Serving | None]) -> None:
+        sys.setswitchinterval(SWITCH_INTERVAL_S)  # Process-wide: a serving process serves, nothing else.
         self.batcher = MicroBatcher()
         super().__init__(address, _handler(routes, current, self.batcher))
 
