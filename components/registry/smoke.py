@@ -84,8 +84,13 @@ class SmokeProcess:
 
 def _child() -> int:
     """Load TensorFlow and the predictor now, then test the version the parent names on stdin (EOF: none)."""
+    import os
     import sys
 
+    # The answer gets the pipe to itself: whatever TensorFlow or a library writes to stdout goes to stderr.
+    answers = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
     # The import is the point: TensorFlow is loaded before the parent asks, while it opens the registry.
     import tensorflow  # noqa: F401
 
@@ -99,7 +104,7 @@ def _child() -> int:
         error = str(err)
     except Exception as err:  # A malformed ask: report it as a failed test rather than die silently.
         error = f"smoke test failed: {err}"
-    print(json.dumps({"error": error}), flush=True)
+    print(json.dumps({"error": error}), file=answers, flush=True)
     return 0
 
 
