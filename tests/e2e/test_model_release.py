@@ -211,3 +211,24 @@ def test_vertex_mode_refuses_a_container_without_its_variables():
         [sys.executable, "-m", "serving", "--vertex"], cwd=REPO_ROOT, env=env, capture_output=True, text=True
     )
     assert result.returncode == 2 and "AIP_STORAGE_URI, AIP_HEALTH_ROUTE not set" in result.stderr
+
+
+def test_vertex_mode_exits_when_its_model_does_not_load(tmp_path):
+    """A replica whose model cannot load must not stay up answering 503 forever: it exits, and says why."""
+    import os
+    import subprocess
+    import sys
+
+    from contracts.config import REPO_ROOT
+
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT),
+        "AIP_STORAGE_URI": str(tmp_path),  # An empty folder: no SavedModel.
+        "AIP_HTTP_PORT": str(_free_port()),
+        "AIP_PREDICT_ROUTE": "/predict",
+        "AIP_HEALTH_ROUTE": "/health",
+    }
+    command = [sys.executable, "-m", "serving", "--vertex"]
+    result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and f"the model at {tmp_path} did not load" in result.stderr
