@@ -42,7 +42,9 @@ class _RefusedError(Exception):
         self.status = status
 
 
-def _handler(routes: Routes, current: Callable[[], Serving | None], batcher: MicroBatcher):
+def _handler(
+    routes: Routes, current: Callable[[], Serving | None], batcher: MicroBatcher
+) -> type[BaseHTTPRequestHandler]:
     from components.registry.predictor import InputError
 
     class Handler(BaseHTTPRequestHandler):
