@@ -325,15 +325,16 @@ def serve(session: nox.Session) -> None:
     """Serve the registry's champion on 127.0.0.1: `nox -s serve -- [--env local] [--local-root DIR] [--port 8080]`.
 
     `POST /v1/models/<pipeline>:predict` with {"instances": [...raw features...]}; a promotion or rollback is
-    served within a second, without a restart.
+    served as soon as the new version is loaded (a rollback: at once), without a restart. The server is the
+    image's serving/ package; on a Vertex AI endpoint the image runs it as `python -m serving --vertex`.
     """
     run_tfx(session, "-m", "localcloud.serving", *session.posargs)
 
 
 @nox.session(python=False)
 def bench_serve(session: nox.Session) -> None:
-    """Benchmark the local server (loopback, bounded): throughput, p50/p99 with 16 senders vs in process; promote
-    and rollback to the new version answering."""
+    """Benchmark the local server (loopback, bounded): throughput, p50/p99 with 16 senders vs in process (direct
+    and micro-batched); promote and rollback, as commands, to the new version answering."""
     run_tfx(session, "-m", "benchmarks.serving", *session.posargs)
 
 

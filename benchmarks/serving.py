@@ -3,10 +3,12 @@
     nox -s bench_serve [-- --local-root DIR --requests 2000 --senders 16]
 
 Needs a local registry with two blessed versions (the environment's, or --local-root); with fewer it trains
-two into build/bench-serve first (a few minutes). Measures, for one raw-feature instance per request:
-throughput, p50 and p99 of the server (its own process) under 16 concurrent keep-alive senders, against the
-same model called in process by the same 16 threads; then the time from starting `models promote` and
-`models rollback` (the commands, as a user runs them) to the new version answering.
+two into build/bench-serve first (a few minutes), and reuses them on later runs. Measures, for one
+raw-feature instance per request: throughput, p50 and p99 of the server (its own process) under 16
+concurrent keep-alive senders, against the same model called in process by the same 16 threads (directly,
+and through the server's micro-batcher); the senders' own CPU share (they run on the same 2 cores) and the
+load average; then the time from starting `models promote` and `models rollback` (the commands, as a user
+runs them) to the new version answering.
 Results: benchmarks/results/serving.json.
 """
 
@@ -45,7 +47,8 @@ def _percentiles(latencies: list[float]) -> dict[str, float]:
 
 
 def _concurrently(senders: int, requests: int, call) -> dict[str, float]:
-    """`call()` `requests` times from `senders` threads; throughput and latency percentiles."""
+    """`call()` `requests` times from `senders` threads; throughput, latency percentiles, and the CPU seconds
+    this process (the senders) used meanwhile: on 2 cores the senders take CPU from what they measure."""
     latencies: list[float] = []
     lock = threading.Lock()
     deadline = time.monotonic() + TIME_LIMIT_SECONDS
@@ -63,13 +66,18 @@ def _concurrently(senders: int, requests: int, call) -> dict[str, float]:
             latencies.extend(mine)
 
     threads = [threading.Thread(target=sender, args=(requests // senders,)) for _ in range(senders)]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - start
-    return {"requests": len(latencies), "per_second": len(latencies) / elapsed, **_percentiles(latencies)}
+    return {
+        "requests": len(latencies),
+        "per_second": len(latencies) / elapsed,
+        **_percentiles(latencies),
+        "sender_cpu_share": (time.process_time() - cpu) / elapsed,  # cores' worth the benchmark process used
+    }
 
 
 def _http_call(port: int, path: str):
@@ -86,6 +94,15 @@ def _http_call(port: int, path: str):
     return call
 
 
+def _batching(port: int, status_path: str) -> dict[str, float]:
+    """The server's micro-batching counters so far: how many model calls served how many instances."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", status_path)
+    batching = json.loads(conn.getresponse().read())["batching"]
+    conn.close()
+    return {"model_calls": batching["batches"], "mean_batch": batching["instances"] / max(batching["batches"], 1)}
+
+
 def _ensure_two_versions(env: str, root: Path | None) -> Path:
     from components.registry import open_registry
 
@@ -94,6 +111,8 @@ def _ensure_two_versions(env: str, root: Path | None) -> Path:
     if len(open_registry(registry_target(config, paths.root)).versions()) >= 2:
         return paths.root
     scratch = REPO_ROOT / "build" / "bench-serve"
+    if root is None and len(open_registry(registry_target(config, scratch)).versions()) >= 2:
+        return scratch  # Trained by an earlier run of this benchmark.
     print(f"fewer than two versions under {paths.root}: training two into {scratch}", flush=True)
     for epochs in (20, 30):
         args = ["--env", env, "--local-root", str(scratch), "--num-epochs", str(epochs)]
@@ -129,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from components.registry import open_registry
     from components.registry.predictor import Predictor
+    from serving.batching import MicroBatcher
 
     root = _ensure_two_versions(args.env, args.local_root)
     config = load_environment(args.env)
@@ -138,6 +158,11 @@ def main(argv: list[str] | None = None) -> int:
         _models(args.env, root, "promote", newer, "--reason", "bench_serve setup", "--approve", "bench")
     predictor = Predictor(registry.get(newer).uri, newer)
     in_process = _concurrently(args.senders, args.requests, lambda state: predictor.predict([INSTANCE]))
+    # The same model through the server's micro-batcher, without HTTP: what batching alone gives.
+    batcher = MicroBatcher()
+    batched = _concurrently(args.senders, args.requests, lambda state: batcher.predict(predictor, [INSTANCE]))
+    batcher.stop()
+    load_before = os.getloadavg()
     path = f"/v1/models/{config.pipeline_name}:predict"
     command = [
         sys.executable,
@@ -156,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         server.stdout.readline()  # "serving ... on http://..." once it listens.
         served = _concurrently(args.senders, args.requests, _http_call(args.port, path))
+        served.update(_batching(args.port, path.removesuffix(":predict")))
         promote = _time_to_serve(args.env, root, args.port, path, older, "promote", older, "--approve", "bench")
         rollback = _time_to_serve(args.env, root, args.port, path, newer, "rollback", "--approve", "bench")
     finally:
@@ -165,9 +191,13 @@ def main(argv: list[str] | None = None) -> int:
         "senders": args.senders,
         "server": served,
         "in_process": in_process,
+        "in_process_batched": batched,
+        "server_vs_in_process": served["per_second"] / in_process["per_second"],
         "promote": promote,
         "rollback": rollback,
         "cpus": os.cpu_count(),
+        # The machine is shared: the 1-minute load average before the server phase and at the end.
+        "load_average_1m": {"before": load_before[0], "after": os.getloadavg()[0]},
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")

@@ -71,6 +71,7 @@ ROUTES: tuple[Route, ...] = (
             # that compile, publish and submit it.
             "pipelines/**",
             "components/**",
+            "serving/**",
             CONTRACTS,
             "release/**",
             "envs/**",

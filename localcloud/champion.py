@@ -1,5 +1,10 @@
-"""The champion a local server serves, followed as it moves: a promotion or rollback is picked up within one
-poll interval, without a restart and without dropping a request.
+"""The champion a local server serves, followed as it moves: a promotion or rollback is picked up without a
+restart and without dropping a request.
+
+The registry stays the source of truth; what makes the server notice a move in a fraction of a second is the
+pointer file the registry replaces atomically on each move (mlflow_store: aliases/champion.json): a stat()
+every `watch_seconds` is cheap, and a change reads the alias from the registry. The registry is also read
+every `poll_seconds` regardless, so a move the pointer missed is still picked up.
 
 The new version is loaded beside the old one and swapped in with one assignment, so a request in flight
 finishes on the model it started with and the next one gets the new model.
@@ -8,24 +13,31 @@ The previous champion stays loaded, so a rollback needs no load.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
-from dataclasses import dataclass
-from typing import Any
+import time
+from pathlib import Path
 
 from contracts.registry import CHAMPION, Registry
+from serving.http import Serving
 
 
-@dataclass(frozen=True)
-class Serving:
-    version: str
-    predictor: Any  # components.registry.predictor.Predictor
+def _stamp(path: Path | None) -> tuple[int, int, int] | None:
+    """What changes when the pointer is replaced (a new inode each time): None when there is none."""
+    try:
+        st = os.stat(path) if path else None
+    except FileNotFoundError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size) if st else None
 
 
 class ChampionWatcher:
-    def __init__(self, registry: Registry, poll_seconds: float = 1.0) -> None:
+    def __init__(self, registry: Registry, poll_seconds: float = 1.0, watch_seconds: float = 0.05) -> None:
         self.registry = registry
-        self.poll_seconds = poll_seconds
+        self.poll_seconds, self.watch_seconds = poll_seconds, watch_seconds
+        pointer = getattr(registry, "alias_pointer", None)  # Only the local registry has one.
+        self.pointer: Path | None = pointer(CHAMPION) if pointer else None
         self.current: Serving | None = None
         self._loaded: dict[str, Serving] = {}
         self._stop = threading.Event()
@@ -66,8 +78,15 @@ class ChampionWatcher:
         self._thread.join(timeout=5)
 
     def _follow(self) -> None:
-        while not self._stop.wait(self.poll_seconds):
+        stamp, last_read = _stamp(self.pointer), time.monotonic()
+        interval = min(self.watch_seconds, self.poll_seconds) if self.pointer else self.poll_seconds
+        while not self._stop.wait(interval):
+            seen = _stamp(self.pointer)
+            if seen == stamp and time.monotonic() - last_read < self.poll_seconds:
+                continue
             try:
                 self.refresh()
-            except Exception as err:  # E.g. the database briefly locked by a promotion: try again next poll.
+                stamp, last_read = seen, time.monotonic()
+            except Exception as err:  # E.g. the database briefly locked by a promotion: try again next time.
                 print(f"warning: could not read the champion: {err}", file=sys.stderr, flush=True)
+                last_read = time.monotonic()

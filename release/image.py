@@ -37,7 +37,7 @@ from contracts.handover import write_result
 # found from the imports (ci/import_graph.py), plus the data files under IMAGE_TREES. A file nothing in the
 # image imports (a local tool, the release commands) never changes the identity, so it never rebuilds it.
 IMAGE_FIXED = ("Dockerfile", ".dockerignore", "requirements/pipeline.txt")
-IMAGE_TREES = ("components", "pipelines")
+IMAGE_TREES = ("components", "pipelines", "serving")
 # Not in the image: the modules are published by content hash and each compiled spec points at its own.
 IMAGE_EXCLUDED = ("pipelines/modules",)
 _SKIPPED_SUFFIXES = (".md", ".pyc")

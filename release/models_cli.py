@@ -166,7 +166,14 @@ def _move(args: argparse.Namespace, config: EnvironmentConfig, registry: Registr
         approved = _approved(args, config, version)
         by, reason, approved_by = approved.by, approved.reason, approved.approved_by
     if args.command == "promote":
-        move = move_champion(registry, version, by=by, reason=reason, approved_by=approved_by)
+        from components.registry.smoke import SmokeProcess
+
+        # Started before the registry is read: the child's TensorFlow import overlaps MLflow's here.
+        smoke = SmokeProcess()
+        try:
+            move = move_champion(registry, version, by=by, reason=reason, approved_by=approved_by, smoke=smoke)
+        finally:
+            smoke.close()
     else:
         move = rollback(registry, to=version, by=by, reason=reason, approved_by=approved_by)
     if move is None:

@@ -3,8 +3,11 @@
     <local root>/registry/mlflow.db                  versions, aliases, lineage tags (`mlflow ui` reads it)
     <local root>/registry/artifacts/<sha256>/        each version's SavedModel, content-addressed
     <local root>/registry/alias-history.jsonl        every alias move, appended under the registry lock
+    <local root>/registry/aliases/<alias>.json       where each alias points, replaced atomically on each move
 
-MLflow keeps the current alias only, so the history of moves is this file's job.
+MLflow keeps the current alias only, so the history of moves is this file's job. The alias pointers are a
+notice, not a source of truth: the local server stat()s the champion's to see a move at once (instead of
+polling SQLite through MLflow), then reads the alias from MLflow.
 """
 
 from __future__ import annotations
@@ -34,6 +37,19 @@ class MlflowRegistry:
         self.artifacts = self.root / "artifacts"
         self.history_path = self.root / "alias-history.jsonl"
         self._client = None
+
+    def alias_pointer(self, alias: str) -> Path:
+        return self.root / "aliases" / f"{alias}.json"
+
+    def _write_pointer(self, move: AliasMove) -> None:
+        """Replace the alias's pointer in one rename: a reader sees the old one or the new one, never half."""
+        path = self.alias_pointer(move.alias)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = json.dumps({"alias": move.alias, "version": move.to_version, "at": move.at}) + "\n"
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
 
     @property
     def tracking_uri(self) -> str:
@@ -143,6 +159,7 @@ class MlflowRegistry:
             history.write(move.model_dump_json() + "\n")
             history.flush()
             os.fsync(history.fileno())
+        self._write_pointer(move)
         return move
 
     def history(self) -> list[AliasMove]:

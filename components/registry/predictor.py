@@ -2,7 +2,8 @@
 local prediction server both call it, so what was smoke-tested is what serves.
 
 Each instance is checked against the model's own `serving_raw` signature (names and types), so a bad request
-is refused naming the instance and the feature instead of failing inside TensorFlow.
+is refused naming the instance and the feature instead of failing inside TensorFlow. `columns` (the check) and
+`run` (the model call) are apart so the server can check each request alone and call the model once per batch.
 """
 
 from __future__ import annotations
@@ -73,9 +74,12 @@ class Predictor:
         return columns
 
     def predict(self, instances: Any) -> list[dict[str, Any]]:
+        return self.run(self.columns(instances))
+
+    def run(self, columns: dict[str, list[Any]]) -> list[dict[str, Any]]:
+        """One model call on checked columns (`columns`' output; the server's micro-batches merge several)."""
         import tensorflow as tf
 
-        columns = self.columns(instances)
         tensors = {name: tf.constant(values, dtype=self.features[name]) for name, values in columns.items()}
         outputs = self._fn(**tensors)
         species = [s.decode() for s in outputs["species"].numpy()]

@@ -5,6 +5,7 @@ The environment here promotes only with an approval (as prod does) and blesses a
 bound, so both runs register a version and every move is an explicit, recorded command.
 """
 
+import contextlib
 import json
 import threading
 import time
@@ -135,3 +136,99 @@ def test_train_promote_serve_switch_and_roll_back(trained, capsys):
         (first, second, "promote", "carol"),
         (second, first, "rollback", "dave"),
     ]
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def test_vertex_mode_serves_the_model_at_aip_storage_uri(trained):
+    """`python -m serving --vertex` as Vertex starts it (env vars set), on a version's SavedModel folder."""
+    import os
+    import subprocess
+    import sys
+
+    from components.registry import open_registry
+    from contracts.config import REPO_ROOT
+    from contracts.registry import registry_target
+
+    root, _, config, (first, _) = trained
+    uri = open_registry(registry_target(config, root)).get(first).uri
+    port = _free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT),
+        "AIP_STORAGE_URI": uri,
+        "AIP_HTTP_PORT": str(port),
+        "AIP_PREDICT_ROUTE": "/v1/endpoints/e/deployedModels/d:predict",
+        "AIP_HEALTH_ROUTE": "/health",
+        "AIP_DEPLOYED_MODEL_ID": "d",
+    }
+    server = subprocess.Popen([sys.executable, "-m", "serving", "--vertex"], cwd=REPO_ROOT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline, statuses = time.monotonic() + 120, []
+        while time.monotonic() < deadline and server.poll() is None:
+            with contextlib.suppress(OSError):  # Not listening yet.
+                statuses.append(_get(f"{base}/health")[0])
+            if statuses[-1:] == [200]:
+                break
+            time.sleep(0.05)
+        assert statuses and statuses[-1] == 200 and set(statuses) <= {200, 503}, statuses
+        url = f"{base}{env['AIP_PREDICT_ROUTE']}"
+        status, body = post(url, {"instances": [INSTANCE, INSTANCE]})
+        assert status == 200 and body["model_version"] == "d"
+        assert [p["species"] for p in body["predictions"]] == ["Gentoo", "Gentoo"]
+        status, body = post(url, {"instances": [{**INSTANCE, "sex": 1}]})
+        assert status == 400 and "instances[0].sex: expected a string" in body["error"]
+        assert post(f"{base}/v1/models/{config.pipeline_name}:predict", {"instances": [INSTANCE]})[0] == 404
+        assert post(url, {"instances": [INSTANCE]})[0] == 200  # Still serving.
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def test_vertex_mode_refuses_a_container_without_its_variables():
+    import subprocess
+    import sys
+
+    from contracts.config import REPO_ROOT
+
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO_ROOT), "AIP_PREDICT_ROUTE": "/predict"}
+    result = subprocess.run(
+        [sys.executable, "-m", "serving", "--vertex"], cwd=REPO_ROOT, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 2 and "AIP_STORAGE_URI, AIP_HEALTH_ROUTE not set" in result.stderr
+
+
+def test_vertex_mode_exits_when_its_model_does_not_load(tmp_path):
+    """A replica whose model cannot load must not stay up answering 503 forever: it exits, and says why."""
+    import os
+    import subprocess
+    import sys
+
+    from contracts.config import REPO_ROOT
+
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT),
+        "AIP_STORAGE_URI": str(tmp_path),  # An empty folder: no SavedModel.
+        "AIP_HTTP_PORT": str(_free_port()),
+        "AIP_PREDICT_ROUTE": "/predict",
+        "AIP_HEALTH_ROUTE": "/health",
+    }
+    command = [sys.executable, "-m", "serving", "--vertex"]
+    result = subprocess.run(command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1 and f"the model at {tmp_path} did not load" in result.stderr

@@ -1,5 +1,6 @@
 """The local registry backend (MLflow on SQLite) and promotion, on folders of files standing in for models."""
 
+import json
 import threading
 
 import pytest
@@ -100,6 +101,10 @@ def test_promote_rollback_and_history(registry, tmp_path):
         ("1", "3", "bob"),
     ]
     assert registry.get("3").aliases == (CHAMPION,)
+    # The pointer the local server watches follows each move (replaced whole, never left as a temporary file).
+    pointer = registry.alias_pointer(CHAMPION)
+    assert json.loads(pointer.read_text())["version"] == "3"
+    assert [p.name for p in pointer.parent.iterdir()] == ["champion.json"]
     # The listing shows the champion too (MLflow's version search leaves aliases empty).
     assert {v.version: v.aliases for v in registry.versions()} == {"1": (), "2": (), "3": (CHAMPION,)}
 

@@ -70,7 +70,7 @@ def test_every_file_an_entry_point_imports_fires_its_workflow(workflow):
 def test_the_image_identity_is_the_image_closure_and_nothing_else():
     """A file outside the image's closure (a local tool, the release commands, tests) never changes its identity."""
     inputs = set(image.image_inputs(REPO_ROOT))
-    trees = [p for p in _py("components/**/*.py", "pipelines/**/*.py") if "modules" not in p.parts]
+    trees = [p for p in _py("components/**/*.py", "pipelines/**/*.py", "serving/**/*.py") if "modules" not in p.parts]
     code = set(import_graph.relative(import_graph.closure(trees, [REPO_ROOT]), REPO_ROOT))
     data = {p for p in inputs if not p.endswith(".py")}
     assert inputs - data == code
@@ -86,7 +86,7 @@ def test_the_image_identity_moves_with_its_closure_only(tmp_path):
         shutil.copy(REPO_ROOT / name, tmp_path / name)
     (tmp_path / "requirements").mkdir()
     shutil.copy(REPO_ROOT / "requirements" / "pipeline.txt", tmp_path / "requirements" / "pipeline.txt")
-    for tree in ("components", "pipelines", "contracts", "localcloud"):
+    for tree in ("components", "pipelines", "serving", "contracts", "localcloud"):
         shutil.copytree(REPO_ROOT / tree, tmp_path / tree, ignore=shutil.ignore_patterns("__pycache__"))
     before = image.inputs_sha256(tmp_path)
     # (Every contract is in the closure now: the registry push reads its run's labels by run_request's rules.)
