@@ -25,19 +25,14 @@ import threading
 import time
 from pathlib import Path
 
+from components.registry.smoke import shipped_records
 from contracts.config import REPO_ROOT, load_environment
 from contracts.registry import CHAMPION, registry_target
 
 RESULTS = REPO_ROOT / "benchmarks" / "results" / "serving.json"
 TIME_LIMIT_SECONDS = 120
-INSTANCE = {
-    "island": "Biscoe",
-    "bill_length_mm": 45.3,
-    "bill_depth_mm": 13.8,
-    "flipper_length_mm": 208,
-    "body_mass_g": 4200,
-    "sex": "female",
-}
+# A Gentoo from the smoke test's shipped records: raw features, as a request sends them.
+INSTANCE = shipped_records()[0][-1]
 BODY = json.dumps({"instances": [INSTANCE]}).encode()
 
 

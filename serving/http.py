@@ -126,6 +126,8 @@ class PredictionServer(ThreadingHTTPServer):
     """A threading server (one thread per connection) that owns its micro-batcher."""
 
     daemon_threads = True
+    # socketserver's default listen backlog of 5 resets connections that a burst of senders opens at once.
+    request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], routes: Routes, current: Callable[[], Serving | None]) -> None:
         sys.setswitchinterval(SWITCH_INTERVAL_S)  # Process-wide: a serving process serves, nothing else.

@@ -17,12 +17,18 @@ RECORDS = Path(__file__).with_name("smoke_records.json")
 MIN_CORRECT = 5
 
 
+def shipped_records() -> tuple[list[dict], list[str]]:
+    """The shipped records as raw-feature instances (what a prediction request holds), and their labels."""
+    records = json.loads(RECORDS.read_text())
+    labels = [record.pop("species") for record in records]
+    return records, labels
+
+
 def smoke_test(version: ModelVersion) -> None:
     """Raise SmokeTestFailedError naming the version and what failed; return quietly when it passes."""
     from components.registry.predictor import Predictor
 
-    records = json.loads(RECORDS.read_text())
-    labels = [record.pop("species") for record in records]
+    records, labels = shipped_records()
     try:
         predictions = Predictor(version.uri, version.version).predict(records)
     except Exception as err:  # Whatever stops it loading or predicting (a TF error too) is a failed test.

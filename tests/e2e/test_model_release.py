@@ -14,20 +14,15 @@ import urllib.request
 
 import pytest
 
+from components.registry.smoke import shipped_records
 from contracts.config import load_environment
 from pipelines.local import LocalRun, execute
 from release import models_cli
 
 pytestmark = pytest.mark.e2e
 
-INSTANCE = {
-    "island": "Biscoe",
-    "bill_length_mm": 45.3,
-    "bill_depth_mm": 13.8,
-    "flipper_length_mm": 208,
-    "body_mass_g": 4200,
-    "sex": "female",
-}
+# A Gentoo from the smoke test's shipped records: raw features, as a request sends them.
+INSTANCE = shipped_records()[0][-1]
 
 
 @pytest.fixture(scope="module")

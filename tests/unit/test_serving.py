@@ -149,6 +149,14 @@ def test_answers_4xx_naming_the_problem_and_503_only_before_a_model(served):
     assert _ask(port, "GET", "/v1/models/m")[1]["batching"] == {"batches": 3, "instances": 4}
 
 
+def test_a_burst_of_new_connections_is_served_not_reset(served):
+    """48 senders connecting at once: socketserver's default backlog of 5 would reset most of them."""
+    port, state = served
+    state["serving"] = Serving("1", Doubler())
+    answers = _concurrently(48, lambda i: _ask(port, "POST", "/v1/models/m:predict", {"instances": [{"x": i}]}))
+    assert answers == [(200, {"predictions": [{"y": 2 * i}], "model_version": "1"}) for i in range(48)]
+
+
 def test_vertex_settings_read_what_vertex_sets():
     env = {"AIP_STORAGE_URI": "gs://b/model", "AIP_PREDICT_ROUTE": "/predict", "AIP_HEALTH_ROUTE": "/health"}
     config = settings({**env, "AIP_DEPLOYED_MODEL_ID": "123"})
