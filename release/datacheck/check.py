@@ -29,6 +29,7 @@ from release.datacheck.spans import csv_bytes
 from release.datacheck.store import BATCHES, PROCESSED, QUARANTINE, Store, batch_folders, read_json, write_json
 
 STEPS = ("frozen", "evaluated", "span", "moved", "submitted", "done")
+REPORTED_REASONS = 10
 # evaluate(valid rows) -> the evaluation record: {"champion": version or None, "accuracy": ..., ...}.
 Evaluate = Callable[[list[list[str]]], dict[str, Any]]
 
@@ -143,8 +144,16 @@ class Check:
         self._step("submitted")
         outcome = {"batch": batch, "span": span, "evaluation": evaluation, "retrain": retrain, "why": why}
         outcome["submitted"] = submitted
+        if submitted is not None:
+            outcome["spans"] = list(span_range(self.config, span))
         outcome["records"] = sum(f["valid"] for f in manifest["files"])
         outcome["quarantined"] = sum(f["bad"] for f in manifest["files"])
+        outcome["files"] = [{k: f[k] for k in ("name", "valid", "bad")} for f in manifest["files"]]
+        # The first reasons, for the report; every bad record is in quarantine/<batch>.jsonl.
+        outcome["reasons"] = [
+            {k: record[k] for k in ("file", "line", "reason")}
+            for record in map(json.loads, bad.decode().splitlines()[:REPORTED_REASONS])
+        ]
         write_json(self.store, f"{folder}/done.json", outcome)
         self._step("done")
         return outcome

@@ -85,7 +85,19 @@ def describe(report: Report, config: EnvironmentConfig) -> str:
             f"batch {outcome['batch']}: {outcome['records']} valid records -> span-{outcome['span']}, "
             f"{outcome['quarantined']} quarantined; {score}" + (f" [{per_class}]" if per_class else "")
         )
-        run = outcome["submitted"]["job_id"] if outcome["submitted"] else "no run"
+        files = outcome.get("files", [])
+        if files:
+            lines.append("  files: " + ", ".join(f"{f['name']} ({f['valid']} valid, {f['bad']} bad)" for f in files))
+        reasons = outcome.get("reasons", [])
+        for reason in reasons:
+            lines.append(f"  quarantined: {reason['file']} line {reason['line']}: {reason['reason']}")
+        if outcome["quarantined"] > len(reasons):
+            more = outcome["quarantined"] - len(reasons)
+            lines.append(f"  quarantined: {more} more, every one in quarantine/{outcome['batch']}.jsonl")
+        run = "no run"
+        if outcome["submitted"]:
+            spans = outcome.get("spans")
+            run = outcome["submitted"]["job_id"] + (f" on spans {spans[0]}-{spans[1]}" if spans else "")
         lines.append(f"  retrain: {'yes' if outcome['retrain'] else 'no'} ({outcome['why']}): {run}")
     for redelivered in report.redelivered:
         lines.append(f"redelivered, set aside in processed/redelivered/: {redelivered}")

@@ -73,3 +73,32 @@ def test_json_reports_the_batch_for_machines(tmp_path, capsys, monkeypatch):
     assert cli.main(["--local-root", str(tmp_path), "--json"]) == 0
     [batch] = json.loads(capsys.readouterr().out)["batches"]
     assert (batch["span"], batch["records"], batch["retrain"], batch["submitted"]) == (2, 50, False, None)
+
+
+def test_the_report_names_the_files_the_quarantine_reasons_and_the_runs_spans(tmp_path, capsys, monkeypatch):
+    from types import SimpleNamespace
+
+    incoming = tmp_path / "data" / "penguins" / "incoming"
+    incoming.mkdir(parents=True)
+    rows = [f"Gentoo,Biscoe,47.0,15.0,215,{4000 + i},female" for i in range(50)]
+    bad = [f"Emperor,Biscoe,47.0,15.0,215,{4000 + i},female" for i in range(12)]
+    (incoming / "a.csv").write_text("\n".join([HEADER, *rows]) + "\n")
+    (incoming / "b.csv").write_text("\n".join([HEADER, *bad]) + "\n")
+    submitted = []
+
+    class Submitter:
+        def submit(self, request):
+            submitted.append(request)
+            return SimpleNamespace(job_id=request.job_id, location="here")
+
+    monkeypatch.setattr(cli, "champion_evaluator", lambda *a: lambda rows: {"champion": "3", "accuracy": 0.5})
+    monkeypatch.setattr("release.submit.submitter_for", lambda *a: Submitter())
+    assert cli.main(["--local-root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "files: a.csv (50 valid, 0 bad), b.csv (0 valid, 12 bad)" in out
+    assert out.count("quarantined: b.csv line ") == 10
+    assert "quarantined: b.csv line 2: species: 'Emperor' is not one of" in out
+    assert "quarantined: 2 more, every one in quarantine/" in out
+    [request] = submitted
+    assert (request.parameters["span_start"], request.parameters["span_end"]) == (1, 2)
+    assert f"retrain: yes (champion accuracy 0.500 < 0.9): {request.job_id} on spans 1-2" in out
