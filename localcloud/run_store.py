@@ -71,6 +71,8 @@ class RunRecord:
     pushed_path: str | None = None
     # False when the push was cached or found the same files registered: an earlier run pushed the version.
     pushed_by_this_run: bool = False
+    # What auto-promotion did with the pushed version: "champion", "not promoted: <why>", or None.
+    promotion: str | None = None
     error: str | None = None
     log_path: str | None = None
 

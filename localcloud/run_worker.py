@@ -213,6 +213,7 @@ def _result(summary: RunSummary) -> dict[str, Any]:
         "pushed_version": summary.pushed_version,
         "pushed_path": summary.pushed_path,
         "pushed_by_this_run": summary.pushed_by_this_run,
+        "promotion": summary.promotion,
         "error": error,
     }
 

@@ -26,10 +26,12 @@ class Outcome(Protocol):
     def pushed_path(self) -> str | None: ...
     @property
     def pushed_by_this_run(self) -> bool: ...
+    @property
+    def promotion(self) -> str | None: ...
 
 
 def outcome_lines(outcome: Outcome) -> list[str]:
-    """Evaluation metrics (against the baseline), blessing with failed checks, and the pushed version."""
+    """Evaluation metrics (against the baseline), blessing with failed checks, the pushed version, its promotion."""
     lines = []
     if outcome.metrics:
         lines.append("evaluation (eval split):")
@@ -44,6 +46,9 @@ def outcome_lines(outcome: Outcome) -> list[str]:
         how = "pushed by this run" if outcome.pushed_by_this_run else "cached: pushed by an earlier run, no new version"
         lines.append(f"model version: {outcome.pushed_version} ({how})")
         lines.append(f"  path: {outcome.pushed_path}")
+        if outcome.promotion:
+            # What auto-promotion did: "champion", or "not promoted: <why>" (a failed smoke test, say).
+            lines.append(f"  promotion: {outcome.promotion}")
     elif outcome.blessed is not None:
         lines.append("model version: none pushed (not blessed)")
     return lines

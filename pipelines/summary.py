@@ -155,8 +155,6 @@ def render(summary: RunSummary) -> str:
         seconds = f"{c.seconds:8.1f}" if c.seconds is not None else f"{'-':>8}"
         lines.append(f"  {c.node_id:<32}{c.status:<10}{seconds}")
     lines.extend(outcome_lines(summary))
-    if summary.promotion:
-        lines.append(f"  promotion: {summary.promotion}")
     if summary.error:
         lines.append(f"FAILED: {summary.error}")
     return "\n".join(lines)

@@ -50,6 +50,7 @@ def execute(run, out):
         pushed_version="1234",
         pushed_path="/registry/1234",
         pushed_by_this_run=True,
+        promotion="not promoted: version 1234: smoke test failed",
     )
 
 pipelines.local.execute = execute
@@ -339,6 +340,7 @@ def test_follow_prints_status_changes_and_components_then_the_run(submitter, pat
     assert any(line.split()[-3:] == ["Trainer", "running", "-"] for line in lines if line.startswith("["))
     assert "run run-a: succeeded" in lines
     assert "model version: 1234 (pushed by this run)" in lines
+    assert "  promotion: not promoted: version 1234: smoke test failed" in lines
 
 
 def finished(root, job_id, minutes_ago=0, **fields):
