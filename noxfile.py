@@ -248,11 +248,13 @@ def bench_scale(session: nox.Session) -> None:
 
 @nox.session(python=False)
 def unit(session: nox.Session) -> None:
-    """The fast unit tests, the first step of every pipeline workflow: `nox -s unit -- [paths]` (default tests/unit).
+    """The fast unit tests, the first step of every pipeline workflow: `nox -s unit -- [pytest args]`.
 
-    Runs in the shared TFX environment, so the main job does not build a second one; `tests` is the full suite.
+    The default is tests/unit without the `slow` ones (subprocesses, SIGKILLs, a GCS stand-in, a real MLflow
+    registry: seconds each), which `tests` (the full suite, what CI and the pull-request checks run) includes.
+    Runs in the shared TFX environment, so the main job does not build a second one.
     """
-    run_tfx(session, *SESSION_COMMANDS["unit"], *(session.posargs or ["tests/unit"]))
+    run_tfx(session, *SESSION_COMMANDS["unit"], *(session.posargs or ["-m", "not slow", "tests/unit"]))
 
 
 @nox.session(python=False)

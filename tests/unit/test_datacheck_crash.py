@@ -17,6 +17,8 @@ from release.datacheck.check import STEPS
 from release.datacheck.spans import span_numbers
 from tests.datacheck_helpers import make_check
 
+pytestmark = pytest.mark.slow  # seconds: `nox -s tests` runs it, the push workflows' unit step does not
+
 HEADER = "species,island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex"
 BOUNDARIES = ("validated", "moving", *STEPS)
 

@@ -18,6 +18,8 @@ from tests.datacheck_helpers import gcs_store, make_check
 from tests.gcs_emulator import client_for
 from tests.gcs_fake import FakeGcs, serving
 
+pytestmark = pytest.mark.slow  # seconds: `nox -s tests` runs it, the push workflows' unit step does not
+
 BUCKET = "penguins-test-data"
 HEADER = "species,island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex"
 BOUNDARIES = ("validated", "moving", *STEPS)

@@ -20,6 +20,8 @@ from contracts.registry import (
     registry_target,
 )
 
+pytestmark = pytest.mark.slow  # seconds: `nox -s tests` runs it, the push workflows' unit step does not
+
 LINEAGE = Lineage(
     pipeline_run_id="run-1",
     commit="abc123def456",

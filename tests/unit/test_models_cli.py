@@ -9,6 +9,8 @@ from contracts.config import load_environment
 from contracts.registry import CHAMPION, Lineage, Span, registry_target
 from release import models_cli
 
+pytestmark = pytest.mark.slow  # seconds: `nox -s tests` runs it, the push workflows' unit step does not
+
 LINEAGE = Lineage(
     pipeline_run_id="run-1",
     commit="abc123def456",
