@@ -15,7 +15,6 @@ prod sets release.auto_promote: false).
 from __future__ import annotations
 
 from cdktf import Fn
-from cdktf_cdktf_provider_google.cloud_scheduler_job import CloudSchedulerJob
 from cdktf_cdktf_provider_google.cloudbuild_trigger import CloudbuildTrigger
 from cdktf_cdktf_provider_google.project_iam_custom_role import ProjectIamCustomRole
 from cdktf_cdktf_provider_google.project_iam_member import ProjectIamMember
@@ -26,6 +25,7 @@ from ci.routing import Route
 from contracts.environment import DataSchedule, EnvironmentConfig, Gcp
 from infra.parts.buckets import Buckets
 from infra.parts.build_triggers import manual_source, substitutions
+from infra.parts.scheduler import oauth_post_job
 from infra.parts.service_accounts import ServiceAccounts
 
 RUNNER_PERMISSIONS = ("cloudbuild.builds.create",)
@@ -84,26 +84,17 @@ class DataCheckSchedule(Construct):
             member=accounts.member("scheduler"),
         )
         body = {"projectId": gcp.project, "triggerId": self.trigger.trigger_id}
-        self.job = CloudSchedulerJob(
+        self.job = oauth_post_job(
             self,
             "job",
-            project=gcp.project,
-            region=gcp.region,
+            gcp,
+            accounts,
             name=gcp.name("schedule-datacheck"),
             description=f"Runs the datacheck build ({schedule.cron}, {schedule.time_zone})",
-            schedule=schedule.cron,
+            cron=schedule.cron,
             time_zone=schedule.time_zone,
-            attempt_deadline="60s",
-            retry_config={"retry_count": 3},
-            http_target={
-                "http_method": "POST",
-                "uri": run_uri(gcp, self.trigger.trigger_id),
-                "headers": {"Content-Type": "application/json"},
-                # Cloud Scheduler takes the HTTP body base64-encoded; Terraform resolves the trigger id first.
-                "body": Fn.base64encode(Fn.jsonencode(body)),
-                "oauth_token": {
-                    "service_account_email": accounts.email("scheduler"),
-                    "scope": "https://www.googleapis.com/auth/cloud-platform",
-                },
-            },
+            uri=run_uri(gcp, self.trigger.trigger_id),
+            # Terraform resolves the trigger id first, then encodes.
+            body=Fn.base64encode(Fn.jsonencode(body)),
+            oauth_scope="https://www.googleapis.com/auth/cloud-platform",
         )

@@ -58,28 +58,55 @@ class Schedules(Construct):
             member=accounts.member("scheduler"),
         )
         self.jobs = [
-            CloudSchedulerJob(
+            oauth_post_job(
                 self,
                 schedule.name,
-                project=gcp.project,
-                region=gcp.region,
+                gcp,
+                accounts,
                 name=gcp.name(f"schedule-{schedule.name}"),
                 description=f"Publishes a TriggerMessage to the trigger topic ({schedule.cron}, {schedule.time_zone})",
-                schedule=schedule.cron,
+                cron=schedule.cron,
                 time_zone=schedule.time_zone,
-                attempt_deadline="60s",
-                retry_config={"retry_count": 3},
-                http_target={
-                    "http_method": "POST",
-                    "uri": f"https://pubsub.googleapis.com/v1/projects/{gcp.project}/topics/{topic.name}:publish",
-                    "headers": {"Content-Type": "application/json"},
-                    # Cloud Scheduler takes the HTTP body base64-encoded.
-                    "body": base64.b64encode(json.dumps(publish_body(schedule)).encode()).decode(),
-                    "oauth_token": {
-                        "service_account_email": accounts.email("scheduler"),
-                        "scope": "https://www.googleapis.com/auth/pubsub",
-                    },
-                },
+                uri=f"https://pubsub.googleapis.com/v1/projects/{gcp.project}/topics/{topic.name}:publish",
+                body=base64.b64encode(json.dumps(publish_body(schedule)).encode()).decode(),
+                oauth_scope="https://www.googleapis.com/auth/pubsub",
             )
             for schedule in schedules
         ]
+
+
+def oauth_post_job(
+    scope: Construct,
+    id_: str,
+    gcp: Gcp,
+    accounts: ServiceAccounts,
+    *,
+    name: str,
+    description: str,
+    cron: str,
+    time_zone: str,
+    uri: str,
+    body: str,
+    oauth_scope: str,
+) -> CloudSchedulerJob:
+    """A Cloud Scheduler job that POSTs `body` (JSON, base64-encoded as Cloud Scheduler takes it) to a Google
+    API as the scheduler account, with an OAuth token: the one shape of every job here."""
+    return CloudSchedulerJob(
+        scope,
+        id_,
+        project=gcp.project,
+        region=gcp.region,
+        name=name,
+        description=description,
+        schedule=cron,
+        time_zone=time_zone,
+        attempt_deadline="60s",
+        retry_config={"retry_count": 3},
+        http_target={
+            "http_method": "POST",
+            "uri": uri,
+            "headers": {"Content-Type": "application/json"},
+            "body": body,
+            "oauth_token": {"service_account_email": accounts.email("scheduler"), "scope": oauth_scope},
+        },
+    )
