@@ -292,13 +292,11 @@ class Gcp(_Strict):
 _CRON_FIELD = re.compile(r"^(\*|[0-9a-z]+(-[0-9a-z]+)?)(/[0-9]+)?(,(\*|[0-9a-z]+(-[0-9a-z]+)?)(/[0-9]+)?)*$")
 
 
-class Schedule(_Strict):
-    """A Cloud Scheduler job that publishes `payload` (a TriggerMessage) to the trigger topic."""
+class CronSchedule(_Strict):
+    """When a Cloud Scheduler job runs: a unix-cron expression in an IANA time zone."""
 
-    name: str = Field(pattern=_NAME)
     cron: str
     time_zone: str = "Etc/UTC"
-    payload: dict[str, Any]
 
     @field_validator("cron")
     @classmethod
@@ -317,6 +315,13 @@ class Schedule(_Strict):
             raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Amsterdam)") from err
         return value
 
+
+class Schedule(CronSchedule):
+    """A Cloud Scheduler job that publishes `payload` (a TriggerMessage) to the trigger topic."""
+
+    name: str = Field(pattern=_NAME)
+    payload: dict[str, Any]
+
     @field_validator("payload")
     @classmethod
     def _payload(cls, value: dict[str, Any]) -> dict[str, Any]:
@@ -328,21 +333,8 @@ class Schedule(_Strict):
         return value
 
 
-class DataSchedule(_Strict):
-    """When the data check runs on Google Cloud: a unix-cron expression in an IANA time zone."""
-
-    cron: str
-    time_zone: str = "Etc/UTC"
-
-    @field_validator("cron")
-    @classmethod
-    def _cron(cls, value: str) -> str:
-        return Schedule._cron(value)
-
-    @field_validator("time_zone")
-    @classmethod
-    def _time_zone(cls, value: str) -> str:
-        return Schedule._time_zone(value)
+class DataSchedule(CronSchedule):
+    """When the data check runs on Google Cloud (data.schedule)."""
 
 
 class EnvironmentConfig(_Strict):

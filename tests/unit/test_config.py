@@ -235,3 +235,21 @@ def test_data_check_settings_default_the_retrain_threshold_to_the_release_gate(t
     assert config.retrain_below == 0.8
     assert load_environment("local").data.min_new_records == 50
     assert load_environment("dev").data_area("incoming") == "gs://penguins-dev-data/penguins/incoming"
+
+
+@pytest.mark.parametrize(
+    ("cron", "tz", "message"),
+    [("0 */6 * *", "Etc/UTC", "unix-cron"), ("0 3 * * *", "Europe/Atlantis", "IANA time zone")],
+)
+def test_an_invalid_data_check_schedule_fails_at_load_naming_the_field(tmp_path, cron, tz, message):
+    text = f'data:\n  schedule:\n    cron: "{cron}"\n    time_zone: {tz}\n'
+    with pytest.raises(ConfigError) as err:
+        load_environment(write(tmp_path, VALID_LOCAL + text))
+    assert "data.schedule" in str(err.value) and message in str(err.value)
+
+
+def test_the_data_check_schedule_is_read_and_optional(tmp_path):
+    text = 'data:\n  schedule: {cron: "0 */6 * * *", time_zone: Europe/Amsterdam}\n'
+    schedule = load_environment(write(tmp_path, VALID_LOCAL + text)).data.schedule
+    assert (schedule.cron, schedule.time_zone) == ("0 */6 * * *", "Europe/Amsterdam")
+    assert load_environment(write(tmp_path, VALID_LOCAL)).data.schedule is None
