@@ -195,6 +195,10 @@ class Gcp(_Strict):
         """The one naming rule for every resource: <name_prefix>-<kind>, e.g. penguins-dev-artifacts."""
         return f"{self.name_prefix}-{kind}"
 
+    def role_id(self, kind: str) -> str:
+        """A custom IAM role's id: the naming rule with underscores (role ids allow no hyphens)."""
+        return self.name(kind).replace("-", "_")
+
     @property
     def endpoint_id(self) -> str:
         """The Vertex AI endpoint's id, derived from its name (Vertex wants at most 10 digits, no leading zero).

@@ -68,7 +68,7 @@ class DataCheckSchedule(Construct):
             self,
             "runner-role",
             project=gcp.project,
-            role_id=f"{gcp.name_prefix.replace('-', '_')}_datacheck_runner",
+            role_id=gcp.role_id("datacheck-runner"),
             title="Data check build runner",
             description="Starts Cloud Build builds: the scheduled data check's trigger run",
             permissions=list(RUNNER_PERMISSIONS),

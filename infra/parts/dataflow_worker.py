@@ -43,10 +43,6 @@ BUCKET_GRANTS: tuple[tuple[str, str], ...] = (
 )
 
 
-def launcher_role_id(gcp: Gcp) -> str:
-    return gcp.name("dataflow-launcher").replace("-", "_")
-
-
 class DataflowWorker(Construct):
     def __init__(
         self, scope: Construct, id_: str, gcp: Gcp, accounts: ServiceAccounts, buckets: Buckets, registry: Registry
@@ -65,8 +61,7 @@ class DataflowWorker(Construct):
             self,
             "launcher-role",
             project=gcp.project,
-            # Role ids allow no hyphens: penguins-dev -> penguins_dev_dataflow_launcher.
-            role_id=launcher_role_id(gcp),
+            role_id=gcp.role_id("dataflow-launcher"),  # penguins_dev_dataflow_launcher
             title=f"{gcp.name('dataflow')} launcher",
             description="Launch and follow Dataflow jobs (the pipeline account, from its Beam steps)",
             permissions=list(LAUNCHER_PERMISSIONS),

@@ -253,3 +253,12 @@ def test_the_data_check_schedule_is_read_and_optional(tmp_path):
     schedule = load_environment(write(tmp_path, VALID_LOCAL + text)).data.schedule
     assert (schedule.cron, schedule.time_zone) == ("0 */6 * * *", "Europe/Amsterdam")
     assert load_environment(write(tmp_path, VALID_LOCAL)).data.schedule is None
+
+
+def test_custom_role_ids_follow_the_naming_rule_without_hyphens():
+    gcp = load_environment("dev").gcp
+    assert (
+        gcp.role_id("datacheck-runner")
+        == gcp.name("datacheck-runner").replace("-", "_")
+        == "penguins_dev_datacheck_runner"
+    )
