@@ -1,12 +1,11 @@
-"""Offline checks checkov does not have, on synthesized Terraform JSON (standard library only).
+"""Offline checks checkov does not have, on synthesized Terraform JSON (standard library and the routing table).
 
     python -m infra.checks build/infra        (every stacks/<env>/cdk.tf.json below it; or one file)
 
 1. No primitive role (roles/owner, roles/editor, roles/viewer) in any IAM resource or google_iam_policy.
 2. Every Cloud Build trigger names a service account (else it runs as the legacy, over-privileged one).
-3. Every trigger of the prod stack requires approval, except the scheduled data check's (ci/cloudbuild/datacheck.yaml):
-   a scheduled build nobody approves never runs, and it only ingests data and submits training; promotion,
-   the step that changes what is served, stays gated (infra/parts/datacheck_schedule.py).
+3. Every trigger of the prod stack requires approval, except those of the routes that say why not
+   (ci/routing.py: approval_exempt; today the scheduled data check's, ci/cloudbuild/datacheck.yaml).
 Exit 1 with one line per problem, naming the file, the resource and the problem; 0 when all pass.
 """
 
@@ -18,9 +17,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ci.routing import ROUTES
+
 PRIMITIVE_ROLES = frozenset({"roles/owner", "roles/editor", "roles/viewer"})
 PROD_STACKS = frozenset({"prod"})
-APPROVAL_EXEMPT_CONFIGS = frozenset({"ci/cloudbuild/datacheck.yaml"})
+# The routes that say why they never wait for an approver (ci/routing.py: approval_exempt).
+APPROVAL_EXEMPT_CONFIGS = frozenset(route.config for route in ROUTES if route.approval_exempt)
 
 
 def _blocks(value: Any) -> list[dict[str, Any]]:

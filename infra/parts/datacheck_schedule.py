@@ -61,8 +61,8 @@ class DataCheckSchedule(Construct):
             **manual_source(gcp, route),  # type: ignore[arg-type]
             service_account=accounts.accounts["ci"].id,
             substitutions=substitutions(config, gcp, buckets.name("build-logs"), route),
-            # Exempt from approval in every environment: see the module docstring.
-            approval_config={"approval_required": False},
+            # Never waits for an approver: the route says why (ci/routing.py: approval_exempt).
+            approval_config={"approval_required": gcp.ci.require_approval and not route.approval_exempt},
         )
         role = ProjectIamCustomRole(
             self,
