@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from contracts.environment import Gcp
+from contracts.google_apis import CLOUD_BUILD_HOST, TRANSPORT, client_options
 from contracts.registry import NotPromotableError, RegistryError
 
 WORKFLOW = "promote"
@@ -38,7 +39,9 @@ class ApprovedMove:
 def client(credentials: Any = None) -> Any:
     from google.cloud.devtools.cloudbuild_v1 import CloudBuildClient
 
-    return CloudBuildClient(credentials=credentials)
+    return CloudBuildClient(
+        credentials=credentials, transport=TRANSPORT, client_options=client_options(CLOUD_BUILD_HOST)
+    )
 
 
 @contextmanager

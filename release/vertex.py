@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from contracts.config import EnvironmentConfig
+from contracts.google_apis import aiplatform_init_arguments
 from contracts.run_request import (
     BackendUnavailableError,
     RunRequest,
@@ -39,6 +40,7 @@ class VertexSubmitter:
 
         gcp = self.config.gcp
         assert gcp is not None
+        aiplatform.init(project=gcp.project, location=gcp.region, **aiplatform_init_arguments(gcp.region))
         arguments = pipeline_job_arguments(
             request,
             pipeline_name=self.config.pipeline_name,

@@ -17,6 +17,7 @@ from logs import log
 from settings import Settings, SettingsError
 from submission import Submission
 
+from contracts.google_apis import aiplatform_init_arguments, storage_client_options
 from contracts.run_request import (
     Lineage,
     SubmitResult,
@@ -53,6 +54,9 @@ class VertexBackend:
 
         settings, request = self.settings, submission.request
         assert settings.template_uri and settings.pipeline_root and settings.project and settings.region
+        aiplatform.init(
+            project=settings.project, location=settings.region, **aiplatform_init_arguments(settings.region)
+        )
         job = aiplatform.PipelineJob(
             **pipeline_job_arguments(
                 request,
@@ -98,7 +102,7 @@ def _read(location: str, project: str | None) -> bytes | None:
     from google.api_core import exceptions
     from google.cloud import storage
 
-    client = storage.Client(project=project)
+    client = storage.Client(project=project, client_options=storage_client_options())
     try:
         return bytes(storage.Blob.from_uri(location, client=client).download_as_bytes())
     except exceptions.NotFound:

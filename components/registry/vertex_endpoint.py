@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from contracts.environment import Serving
+from contracts.google_apis import TRANSPORT, client_options, vertex_host
 from contracts.registry import RegistryError
 
 
@@ -60,8 +61,8 @@ class VertexEndpoint:
     def _client(self) -> Any:
         from google.cloud.aiplatform_v1 import EndpointServiceClient
 
-        options = {"api_endpoint": f"{self.region}-aiplatform.googleapis.com"}
-        return EndpointServiceClient(credentials=self.credentials, client_options=options)
+        options = client_options(vertex_host(self.region))
+        return EndpointServiceClient(credentials=self.credentials, transport=TRANSPORT, client_options=options)
 
     def _state(self, client: Any) -> tuple[dict[str, str], dict[str, int]]:
         """{version: deployed model id} of this model's deployed models, and the endpoint's traffic split."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from contracts.google_apis import TRANSPORT, client_options, storage_client_options, vertex_host
 from contracts.registry import RegistryError
 from contracts.run_request import lineage_location, read_lineage_record, template_sha256
 
@@ -51,7 +52,7 @@ def _get_job(job_name: str, region: str, credentials: Any) -> Any:
     from google.cloud.aiplatform_v1 import PipelineServiceClient
 
     client = PipelineServiceClient(
-        credentials=credentials, client_options={"api_endpoint": f"{region}-aiplatform.googleapis.com"}
+        credentials=credentials, transport=TRANSPORT, client_options=client_options(vertex_host(region))
     )
     try:
         return client.get_pipeline_job(name=job_name)
@@ -65,7 +66,7 @@ def _published(template: str, labels: dict[str, str], storage_client: Any, crede
     from google.cloud import storage
 
     where = lineage_location(template)
-    client = storage_client or storage.Client(credentials=credentials)
+    client = storage_client or storage.Client(credentials=credentials, client_options=storage_client_options())
     try:
         data = storage.Blob.from_string(where, client=client).download_as_bytes()
     except exceptions.NotFound:

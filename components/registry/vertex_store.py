@@ -22,6 +22,7 @@ from typing import Any
 from components.registry.content import tree_sha256
 from components.registry.tags import description, lineage_from_description, lineage_labels
 from components.registry.vertex_history import AliasHistory
+from contracts.google_apis import aiplatform_init_arguments, storage_client_options
 from contracts.registry import (
     CHAMPION,
     AliasMove,
@@ -60,9 +61,17 @@ class VertexRegistry:
         # No lock service: the create-only history object in move_alias decides between concurrent movers.
         yield
 
+    def _init_sdk(self) -> None:
+        from google.cloud import aiplatform
+
+        region = self.target.region
+        assert region is not None
+        aiplatform.init(project=self.target.project, location=region, **aiplatform_init_arguments(region))
+
     def _registry(self):
         from google.cloud.aiplatform.models import ModelRegistry
 
+        self._init_sdk()
         return ModelRegistry(self.resource, credentials=self.credentials)
 
     def _infos(self) -> list[Any]:
@@ -93,6 +102,7 @@ class VertexRegistry:
 
         digest = self._content_hash(model_dir)
         existing = self.versions()
+        self._init_sdk()
         for version in existing:
             if version.content_sha256 == digest:
                 return version, False
@@ -148,7 +158,9 @@ class VertexRegistry:
         from google.cloud import storage
 
         bucket, _, prefix = self.target.history_uri.removeprefix("gs://").partition("/")  # type: ignore[union-attr]
-        client = self._storage or storage.Client(project=self.target.project, credentials=self.credentials)
+        client = self._storage or storage.Client(
+            project=self.target.project, credentials=self.credentials, client_options=storage_client_options()
+        )
         # A pending entry older than any deploy can take was left by a mover that stopped.
         timeout = self.target.serving.deploy_timeout_seconds if self.target.serving else 600
         return AliasHistory(client.bucket(bucket), prefix, stale_after=timedelta(seconds=2 * timeout + 600))

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from contracts.config import EnvironmentConfig
+from contracts.google_apis import storage_client_options
 from release.datacheck.store import Store
 
 
@@ -24,7 +25,7 @@ def open_store(config: EnvironmentConfig, local_root: Path | None = None, client
         if client is None:
             from google.cloud import storage  # type: ignore[import-not-found]
 
-            client = storage.Client(project=config.gcp.project)
+            client = storage.Client(project=config.gcp.project, client_options=storage_client_options())
         return GcsStore.of(client, data_root_uri(config))
     from release.datacheck.local_store import LocalStore
 

@@ -19,6 +19,7 @@ from google.auth import exceptions as auth_exc
 from google.cloud import storage
 from google.cloud.storage.retry import DEFAULT_RETRY
 
+from contracts.google_apis import storage_client_options
 from contracts.run_request import BackendUnavailableError
 
 # Temp files of LocalStore.write_new; hidden from list() because they are not (yet) objects.
@@ -163,7 +164,7 @@ class GcsStore:
     def client(self) -> storage.Client:
         # Created on first use so building a store (e.g. in store_for) needs no credentials yet.
         if self._client is None:
-            self._client = storage.Client()
+            self._client = storage.Client(client_options=storage_client_options())
         return self._client
 
     def _name(self, path: str) -> str:

@@ -1,5 +1,5 @@
 """The registry push reads its run's lineage from its own PipelineJob: the exact GetPipelineJob request (the
-real PipelineServiceClient, anonymous credentials, a stand-in under its gRPC transport), and the template's
+real PipelineServiceClient, anonymous credentials, a stand-in under its REST transport), and the template's
 lineage record on the GCS API emulator."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import json
 import pytest
 from google.api_core import exceptions
 from google.auth.credentials import AnonymousCredentials
-from google.cloud.aiplatform_v1.services.pipeline_service.transports.grpc import PipelineServiceGrpcTransport
+from google.cloud.aiplatform_v1.services.pipeline_service.transports.rest import PipelineServiceRestTransport
 from google.cloud.aiplatform_v1.types import pipeline_job
 
 from components.registry.vertex_job import JOB_PLACEHOLDER, run_lineage
@@ -39,7 +39,7 @@ def job_service(monkeypatch):
             raise exceptions.NotFound(f"{request.name} not found")
         return job
 
-    monkeypatch.setattr(PipelineServiceGrpcTransport, "get_pipeline_job", property(lambda _: get_pipeline_job))
+    monkeypatch.setattr(PipelineServiceRestTransport, "get_pipeline_job", property(lambda _: get_pipeline_job))
     return sent
 
 

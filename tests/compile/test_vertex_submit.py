@@ -158,7 +158,7 @@ def test_the_job_is_the_contracts_construction(compiled, monkeypatch):  # noqa: 
 
 def test_the_push_reads_back_the_lineage_the_submit_sent(compiled, calls, monkeypatch):  # noqa: F811
     """The job CI creates, served back by GetPipelineJob, gives the push the run id and the submit's labels."""
-    from google.cloud.aiplatform_v1.services.pipeline_service.transports.grpc import PipelineServiceGrpcTransport
+    from google.cloud.aiplatform_v1.services.pipeline_service.transports.rest import PipelineServiceRestTransport
 
     from components.registry.vertex_job import run_lineage
 
@@ -174,7 +174,7 @@ def test_the_push_reads_back_the_lineage_the_submit_sent(compiled, calls, monkey
         return created
 
     # The transport keys its wrapped methods by these callables: the property returns the same one each time.
-    monkeypatch.setattr(PipelineServiceGrpcTransport, "get_pipeline_job", property(lambda _: get_pipeline_job))
+    monkeypatch.setattr(PipelineServiceRestTransport, "get_pipeline_job", property(lambda _: get_pipeline_job))
     run_id, labels = run_lineage(created.name, {"image": "img@sha256:" + "0" * 64}, credentials=AnonymousCredentials())
     assert run_id == REQUEST.job_id
     assert (labels["commit"], labels["source"]) == ("abc123", "pubsub")

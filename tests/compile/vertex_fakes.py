@@ -1,14 +1,14 @@
 """In-memory stand-ins for the Vertex AI services the release path calls, at the request level.
 
 FakeModelService answers the ModelService client methods the SDK calls; FakeEndpointService sits one layer
-lower, under the real EndpointServiceClient's gRPC transport, so the client builds the exact request protos
+lower, under the real EndpointServiceClient's REST transport, so the client builds the exact request protos
 and decodes real long-running operations. Both record every request they receive.
 """
 
 from __future__ import annotations
 
 from google.api_core import exceptions
-from google.cloud.aiplatform_v1.services.endpoint_service.transports.grpc import EndpointServiceGrpcTransport
+from google.cloud.aiplatform_v1.services.endpoint_service.transports.rest import EndpointServiceRestTransport
 from google.cloud.aiplatform_v1.services.model_service import ModelServiceClient
 from google.cloud.aiplatform_v1.types import endpoint as gca_endpoint
 from google.cloud.aiplatform_v1.types import endpoint_service, model_service
@@ -93,7 +93,7 @@ class FakeEndpointService:
     def install(self, monkeypatch):
         # The transport wraps these properties' callables at construction: the client's requests reach them.
         for name in ("get_endpoint", "deploy_model", "update_endpoint", "undeploy_model"):
-            monkeypatch.setattr(EndpointServiceGrpcTransport, name, property(_answer(getattr(self, name))))
+            monkeypatch.setattr(EndpointServiceRestTransport, name, property(_answer(getattr(self, name))))
         return self
 
     def of(self, kind: str) -> list:

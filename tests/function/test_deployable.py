@@ -75,6 +75,7 @@ def test_the_archive_holds_the_folder_and_the_contracts_it_imports(unpacked):
     # The contracts the function imports, and none it does not (config.py, environment.py need PyYAML).
     assert shipped == [
         "contracts/__init__.py",
+        "contracts/google_apis.py",
         "contracts/parameters.py",
         "contracts/run_request.py",
         "contracts/trigger_message.py",

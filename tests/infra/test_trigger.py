@@ -121,6 +121,7 @@ def test_source_object_is_named_by_content_hash(stacks, tmp_path):
 
 CONTRACTS_SHIPPED = {
     "contracts/__init__.py",
+    "contracts/google_apis.py",
     "contracts/parameters.py",
     "contracts/run_request.py",
     "contracts/trigger_message.py",
