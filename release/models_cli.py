@@ -12,7 +12,8 @@ an approval (release.auto_promote). Locally that approval is `--approve NAME`; o
 Build's: promote and rollback start the approval-gated promote build and print its id, `approve` decides it,
 and the approved build makes the move (release/approvals.py). Every alias move is smoke-tested first and
 recorded with who and why.
-Exit status: 0 done, 1 the smoke test failed (nothing moved), 2 bad input (nothing changed).
+Exit status: 0 done, 1 the smoke test failed (nothing moved), 2 bad input (nothing changed), 3 Google Cloud
+unavailable (retry), 4 Google Cloud refused: credentials, permission, not found (release/cloud_errors.py).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from contracts.registry import (
     SmokeTestFailedError,
     registry_target,
 )
+from release.cloud_errors import cloud_failure
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
@@ -201,6 +203,12 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, RegistryError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except Exception as err:
+        failure = cloud_failure(err)
+        if failure is None:
+            raise
+        print(f"error: {failure}", file=sys.stderr)
+        return failure.status
     return 0
 
 

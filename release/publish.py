@@ -6,7 +6,7 @@ Everything is content-addressed and create-only under the environment's artifact
 (gs://<prefix>-artifacts), the local environment's published folder (.local/published), or --to DIR.
 Without --commit (uncommitted code) the template is published but no commit record names it.
 Prints the template URI that submissions pin (and writes it to --result-file as JSON).
-Exit status: 0 published, 2 bad input, 3 backend unavailable.
+Exit status: 0 published, 2 bad input, 3 backend unavailable (retry), 4 Google Cloud refused (release/cloud_errors.py).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from contracts.config import ConfigError, load_environment
 from contracts.handover import write_result
 from contracts.run_request import BackendUnavailableError, SubmissionError
 from pipelines.sources import MODULES_DIR
+from release.cloud_errors import cloud_failure
 from release.publishing.modules import publish_modules
 from release.publishing.store import ArtifactStore, PublishConflictError, store_for
 from release.publishing.templates import publish_template
@@ -72,6 +73,12 @@ def main(argv: list[str] | None = None) -> int:
     except BackendUnavailableError as err:
         print(f"error (transient, retry): {err}", file=sys.stderr)
         return 3
+    except Exception as err:
+        failure = cloud_failure(err)
+        if failure is None:
+            raise
+        print(f"error: {failure}", file=sys.stderr)
+        return failure.status
     if args.result_file:
         write_result(args.result_file, published)
     print(json.dumps(published, indent=2))

@@ -6,7 +6,7 @@
 Parameters are validated before anything is published or submitted. The job id is derived from
 --trigger-id (e.g. a Pub/Sub message id), so submitting the same trigger twice starts one run.
 Exit status: 0 submitted (or already running under that job id), 1 a followed run failed, 2 bad input,
-3 backend unavailable (retry).
+3 backend unavailable (retry), 4 Google Cloud refused (credentials, permission, not found: release/cloud_errors.py).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from contracts.run_request import (
     lineage_labels,
     template_sha256,
 )
+from release.cloud_errors import cloud_failure
 from release.lineage import working_tree_lineage
 
 
@@ -140,6 +141,12 @@ def main(argv: list[str] | None = None) -> int:
     except BackendUnavailableError as err:
         print(f"error (transient, retry): {err}", file=sys.stderr)
         return 3
+    except Exception as err:
+        failure = cloud_failure(err)
+        if failure is None:
+            raise
+        print(f"error: {failure}", file=sys.stderr)
+        return failure.status
     outcome = {
         "job_id": result.job_id,
         "backend": result.backend,

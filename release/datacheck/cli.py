@@ -5,7 +5,8 @@ The data area is local files, or gs://<prefix>-data/<dataset>/ for an environmen
 Freezes the labelled records waiting in incoming/ as a batch, quarantines the bad ones with their reasons,
 makes the valid ones the next span, evaluates the champion on them and submits a retraining run when it falls
 below data.retrain_below (or always, by policy). Exit status: 0 done (or not enough records yet), 1 the
-champion could not be evaluated (run again: the batch resumes), 2 bad input, 3 backend unavailable (retry).
+champion could not be evaluated (run again: the batch resumes), 2 bad input, 3 backend unavailable (retry),
+4 Google Cloud refused: credentials, permission, not found (release/cloud_errors.py).
 """
 
 from __future__ import annotations
@@ -16,12 +17,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from google.api_core.exceptions import GoogleAPICallError
-from google.auth.exceptions import DefaultCredentialsError
-
 from contracts.config import ConfigError, EnvironmentConfig, load_environment
 from contracts.registry import CHAMPION, registry_target
 from contracts.run_request import BackendUnavailableError, SubmissionError
+from release.cloud_errors import cloud_failure
 from release.datacheck.check import Check, Report
 from release.datacheck.evaluate import evaluate
 from release.datacheck.layout import open_store
@@ -122,10 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, SubmissionError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except DefaultCredentialsError as err:
-        print(f"error: no Google Cloud credentials for --env {args.env} ({err})", file=sys.stderr)
-        return 2
-    except (LeaseLostError, GoogleAPICallError) as err:
+    except LeaseLostError as err:
         print(f"error (run the check again: finished steps are kept): {err}", file=sys.stderr)
         return 3
     except EvaluationError as err:
@@ -134,5 +130,11 @@ def main(argv: list[str] | None = None) -> int:
     except BackendUnavailableError as err:
         print(f"error (transient, run the check again): {err}", file=sys.stderr)
         return 3
+    except Exception as err:
+        failure = cloud_failure(err)
+        if failure is None:
+            raise
+        print(f"error: {failure} (finished steps are kept)", file=sys.stderr)
+        return failure.status
     print(json.dumps(report.as_dict(), indent=2, sort_keys=True) if args.json else describe(report, config))
     return 0

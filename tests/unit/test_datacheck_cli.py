@@ -1,4 +1,4 @@
-"""The data check's command line: exit 2 naming bad input, the report of what waits."""
+"""The data check's command line: exit 2 naming bad input, 4 for a cloud refusal, the report of what waits."""
 
 from release.datacheck import cli
 
@@ -16,8 +16,10 @@ def test_a_cloud_environment_without_credentials_stops_saying_so(tmp_path, monke
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))  # no gcloud application-default credentials here
     monkeypatch.setenv("GCE_METADATA_HOST", "127.0.0.1:9")  # and no metadata server to ask
     monkeypatch.setenv("GCE_METADATA_IP", "127.0.0.1:9")
-    assert cli.main(["--env", "dev"]) == 2
-    assert "no Google Cloud credentials for --env dev" in capsys.readouterr().err
+    assert cli.main(["--env", "dev"]) == 4  # a cloud refusal, told apart from bad input (2) and retry (3)
+    err = capsys.readouterr().err
+    assert "no Google Cloud credentials" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_too_few_records_are_reported_and_stay_and_the_shipped_spans_are_seeded_first(tmp_path, capsys):
