@@ -17,6 +17,8 @@ __all__ = [
     "LocalPaths",
     "environment_file",
     "load_environment",
+    "pinned_template_uri",
+    "release_source",
 ]
 
 ENVS_DIR = REPO_ROOT / "envs"
@@ -50,3 +52,31 @@ def load_environment(name_or_path: str | Path) -> EnvironmentConfig:
     except ValidationError as err:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}" for e in err.errors())
         raise ConfigError(f"{path}: {problems}") from err
+
+
+def release_source(config: EnvironmentConfig) -> EnvironmentConfig:
+    """The environment whose release store (artifacts bucket, images repository) `config` runs from.
+
+    Its own, or the one `gcp.releases_from` names (prod runs what dev published). ConfigError if that one is
+    not a cloud environment that publishes itself.
+    """
+    if config.gcp is None or config.gcp.releases_from is None:
+        return config
+    name = config.gcp.releases_from
+    if name == config.name:
+        raise ConfigError(f"environment '{config.name}': gcp.releases_from names itself")
+    source = load_environment(name)
+    if source.gcp is None or source.gcp.releases_from is not None:
+        raise ConfigError(
+            f"environment '{config.name}': gcp.releases_from '{name}' must be a cloud environment that publishes "
+            "its own releases (a gcp section without releases_from)"
+        )
+    return source
+
+
+def pinned_template_uri(config: EnvironmentConfig) -> str | None:
+    """The template `gcp.template_sha256` pins, in the release store; None when nothing is pinned."""
+    if config.gcp is None or config.gcp.template_sha256 is None:
+        return None
+    store = release_source(config).location("artifacts")
+    return f"{store}/templates/{config.gcp.template_sha256}/pipeline.json"

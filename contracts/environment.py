@@ -152,15 +152,11 @@ class CloudBuild(_Strict):
 
 
 class TriggerFunction(_Strict):
-    """The trigger Cloud Function's runtime settings and the template it submits."""
+    """The trigger Cloud Function's runtime settings."""
 
     memory_mib: int = Field(512, ge=128, le=32768)
     max_instances: int = Field(3, ge=1, le=100)
     timeout_seconds: int = Field(120, ge=1, le=540)
-    # The published template runs pin (templates/<sha256>/pipeline.json in the artifacts bucket, printed by
-    # `nox -s publish`). None until the first publish: the function then refuses messages loudly (SettingsError,
-    # an alert) and they are retried, so nothing is lost while the environment is being bootstrapped.
-    template_sha256: str | None = Field(None, pattern=_SHA256)
 
 
 class Monitoring(_Strict):
@@ -174,6 +170,12 @@ class Gcp(_Strict):
     project: str
     region: str
     name_prefix: str = Field(pattern=_NAME)
+    # The environment whose published templates, wheels and pipeline image this one runs (its artifacts bucket
+    # and images repository: the release store); None: its own. prod runs what dev published and tested.
+    releases_from: str | None = Field(None, pattern=_NAME)
+    # An explicit pin: the published template (templates/<sha256>/pipeline.json in the release store) every
+    # run of this environment submits. None: the current-template pointer CI moves after each submitted run.
+    template_sha256: str | None = Field(None, pattern=_SHA256)
     # VPC network for pipeline jobs (projects/<number>/global/networks/<name>); none: Google's default.
     network: str | None = None
     # The Terraform state bucket, created before the first deploy (infra/README.md); default: <prefix>-tfstate.
@@ -246,12 +248,6 @@ class Gcp(_Strict):
     @property
     def terraform_state_bucket(self) -> str:
         return self.state_bucket or self.name("tfstate")
-
-    @property
-    def template_uri(self) -> str | None:
-        """The immutable template the trigger function submits, or None before the first publish."""
-        sha = self.trigger.template_sha256
-        return f"{self.bucket_uri('artifacts')}/templates/{sha}/pipeline.json" if sha else None
 
     @field_validator("serving_image")
     @classmethod

@@ -29,6 +29,7 @@ from cdktf_cdktf_provider_google.pubsub_topic_iam_member import PubsubTopicIamMe
 from cdktf_cdktf_provider_google.storage_bucket_object import StorageBucketObject
 from constructs import Construct
 
+from contracts.config import pinned_template_uri
 from contracts.environment import EnvironmentConfig, Gcp
 from infra.function_source import build_archive
 from infra.parts.buckets import Buckets
@@ -50,8 +51,9 @@ def function_environment(config: EnvironmentConfig, gcp: Gcp) -> dict[str, str]:
         "PIPELINE_ROOT": gcp.pipeline_root(config.pipeline_name),
         "SERVICE_ACCOUNT": gcp.pipeline_service_account,
     }
-    if gcp.template_uri:
-        env["TEMPLATE_URI"] = gcp.template_uri
+    pinned = pinned_template_uri(config)
+    if pinned:
+        env["TEMPLATE_URI"] = pinned
     if gcp.network:
         env["NETWORK"] = gcp.network
     return env

@@ -49,7 +49,7 @@ def _bad_env(tmp_path: Path, change) -> Path:
         (lambda raw: raw["schedules"][0]["payload"].update(batch_size=3), "schedules.0.payload"),
         (lambda raw: raw["gcp"].pop("project"), "gcp.project"),
         (lambda raw: raw["gcp"]["ci"].update(require_approval="sometimes"), "gcp.ci.require_approval"),
-        (lambda raw: raw["gcp"]["trigger"].update(template_sha256="latest"), "gcp.trigger.template_sha256"),
+        (lambda raw: raw["gcp"].update(template_sha256="latest"), "gcp.template_sha256"),
     ],
 )
 def test_invalid_environment_fails_naming_file_and_field_and_writes_nothing(

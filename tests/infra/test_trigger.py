@@ -65,10 +65,11 @@ def test_environment_is_what_settings_from_env_needs(configs):
     assert env["PIPELINE_ROOT"] == config.gcp.pipeline_root(config.pipeline_name)  # The one naming rule.
     # Every variable Settings.from_env requires for the vertex backend (settings.py, VERTEX_VARIABLES) is set once
     # a template is published.
-    pinned = config.model_copy(update={"gcp": config.gcp.model_copy(update={"trigger": _trigger(config, SHA)})})
+    pinned = config.model_copy(update={"gcp": config.gcp.model_copy(update={"template_sha256": SHA})})
     env = function_environment(pinned, pinned.gcp)
     assert set(_vertex_variables()) <= set(env)
-    assert env["TEMPLATE_URI"] == f"gs://penguins-prod-artifacts/templates/{SHA}/pipeline.json"
+    # prod runs what dev published (gcp.releases_from: dev): the pin names a template in dev's release store.
+    assert env["TEMPLATE_URI"] == f"gs://penguins-dev-artifacts/templates/{SHA}/pipeline.json"
 
 
 def _vertex_variables() -> tuple[str, ...]:
@@ -83,13 +84,9 @@ def _vertex_variables() -> tuple[str, ...]:
     return variables
 
 
-def _trigger(config, sha):
-    return config.gcp.trigger.model_copy(update={"template_sha256": sha})
-
-
 def test_pinned_template_reaches_the_function(configs):
     config = configs["dev"]
-    pinned = config.model_copy(update={"gcp": config.gcp.model_copy(update={"trigger": _trigger(config, SHA)})})
+    pinned = config.model_copy(update={"gcp": config.gcp.model_copy(update={"template_sha256": SHA})})
     (function,) = resources(synth_stack(pinned), "google_cloudfunctions2_function")
     assert function["service_config"]["environment_variables"]["TEMPLATE_URI"].endswith(f"/{SHA}/pipeline.json")
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from contracts.config import ENVS_DIR, ConfigError, load_environment
+from contracts.config import ENVS_DIR, ConfigError, load_environment, pinned_template_uri, release_source
 from contracts.regions import KNOWN_REGIONS
 
 VALID_LOCAL = """
@@ -136,15 +136,30 @@ def test_gcp_infra_settings_load_with_defaults_and_prod_requires_approval():
     assert (dev.ci.require_approval, prod.ci.require_approval) == (False, True)
     assert dev.terraform_state_bucket == "penguins-dev-tfstate"
     assert dev.ci.connection == "github" and dev.ci.branch == "^main$"
-    assert dev.trigger.memory_mib >= 128 and dev.template_uri is None
+    assert dev.trigger.memory_mib >= 128 and dev.template_sha256 is None
     assert dev.monitoring.alert_email
 
 
 def test_template_uri_pins_the_published_sha(tmp_path):
     sha = "0123456789abcdef" * 4
-    config = load_environment(_dev_with(tmp_path, lambda gcp: gcp["trigger"].update(template_sha256=sha)))
-    assert config.gcp is not None
-    assert config.gcp.template_uri == f"gs://penguins-dev-artifacts/templates/{sha}/pipeline.json"
+    config = load_environment(_dev_with(tmp_path, lambda gcp: gcp.update(template_sha256=sha)))
+    assert pinned_template_uri(config) == f"gs://penguins-dev-artifacts/templates/{sha}/pipeline.json"
+    assert pinned_template_uri(load_environment("dev")) is None
+
+
+def test_prod_runs_the_release_store_of_dev():
+    prod = load_environment("prod")
+    assert release_source(prod).name == "dev"
+    assert release_source(load_environment("dev")).name == "dev"
+    pinned = prod.model_copy(update={"gcp": prod.gcp.model_copy(update={"template_sha256": "ab" * 32})})
+    assert pinned_template_uri(pinned) == f"gs://penguins-dev-artifacts/templates/{'ab' * 32}/pipeline.json"
+
+
+@pytest.mark.parametrize("source", ["prod", "local", "nope"])
+def test_releases_from_must_name_a_publishing_cloud_environment(tmp_path, source):
+    config = load_environment(_dev_with(tmp_path, lambda gcp: gcp.update(releases_from=source)))
+    with pytest.raises(ConfigError, match=r"releases_from|environment file not found"):
+        release_source(config)
 
 
 @pytest.mark.parametrize(
@@ -157,7 +172,8 @@ def test_template_uri_pins_the_published_sha(tmp_path):
         (lambda gcp: gcp.update(state_bucket="Not_A_Bucket"), "gcp.state_bucket"),
         (lambda gcp: gcp["ci"].update(require_approval="sometimes"), "gcp.ci.require_approval"),
         (lambda gcp: gcp["ci"].update(repo="x"), "gcp.ci.repo"),
-        (lambda gcp: gcp["trigger"].update(template_sha256="latest"), "gcp.trigger.template_sha256"),
+        (lambda gcp: gcp.update(template_sha256="latest"), "gcp.template_sha256"),
+        (lambda gcp: gcp.update(releases_from="Dev Env"), "gcp.releases_from"),
         (lambda gcp: gcp["trigger"].update(memory_mib=64), "gcp.trigger.memory_mib"),
         (lambda gcp: gcp["monitoring"].update(alert_email="not-an-email"), "gcp.monitoring.alert_email"),
     ],
