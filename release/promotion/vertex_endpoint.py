@@ -1,16 +1,24 @@
-"""The champion's Vertex AI endpoint: deploy a version with 100% of traffic, keep the previous one at 0%.
+"""The champion's Vertex AI endpoint: deploy a version at 0%, switch the traffic, ask a deploy what it did.
 
-The endpoint holds at most two deployed models: the champion (100%) and the champion before it (0%), so a
-rollback to that one is a traffic-split update that takes seconds; any older deployed model is undeployed
-once the move is complete. A version that is no longer deployed is deployed again (minutes). Deployed models
-are told apart by the version they serve (DeployedModel.model_version_id), not by their display names.
+A version is deployed with no traffic (an empty traffic split leaves the endpoint's split as it is), then a
+traffic-split update (seconds) gives it 100%. So a deploy that outlives its mover, finishes after a timeout
+or is never recorded can only add a deployed model at 0%: what serves changes only by a split the mover (or
+the command settling it) sets, after the deploy is known to have finished.
 
-Requests go through the GAPIC EndpointServiceClient on the region's endpoint; deploys and undeploys are
-long-running operations, waited for here, so a failed deploy raises before the caller moves the alias.
+The endpoint holds at most two deployed models of this model: the champion (100%) and the one before it (0%),
+so a rollback to that one is a split update; older ones are undeployed once a move is complete. Deployed
+models are told apart by the version they serve (DeployedModel.model_version_id), not by their names.
+
+Deploys and undeploys are long-running operations, polled here through the endpoint client's
+operations methods (projects.locations.endpoints.operations get/cancel): each poll calls `tick` (the
+mover's lease), and a deploy that runs past its time is asked what it did, cancelled if it still runs, and
+its real outcome waited for before anything is recorded.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,26 +26,39 @@ from contracts.environment import Serving
 from contracts.google_apis import TRANSPORT, client_options, vertex_host
 from contracts.registry import RegistryError
 
+# How long a cancelled deploy is waited for, after its own time ran out, before the move is left to settle.
+CANCEL_GRACE_SECONDS = 300.0
+# How long an undeploy of an old version is waited for; one still running then is left to finish on its own.
+UNDEPLOY_WAIT_SECONDS = 300.0
+POLL_SECONDS = 10.0
+
 
 class ServingError(RegistryError):
-    """The endpoint did not take the change (deploy or traffic switch failed); its traffic is as it was."""
+    """The endpoint did not take the change (a deploy or a traffic switch failed): what serves did not change."""
+
+
+class DeployUnresolvedError(ServingError):
+    """A deploy ran past its time and is still running after it was cancelled: the move stays pending and the
+    next command (or `models repair`) asks its operation again."""
 
 
 @dataclass(frozen=True)
-class ServingChange:
-    """What one move did to the endpoint, and the traffic split to restore if the move is abandoned."""
+class EndpointState:
+    """This model's deployed models ({version: deployed model id}) and the endpoint's traffic split."""
 
-    version: str
-    deployed_model_id: str
-    # True: a new deployed model was created (minutes); False: only the traffic split changed (seconds).
-    deployed: bool
-    kept: str | None
-    previous_split: dict[str, int]
+    deployed: dict[str, str]
+    split: dict[str, int]
 
-    def describe(self) -> str:
-        how = "deployed" if self.deployed else "traffic switch to already deployed"
-        kept = f"; version {self.kept} kept deployed at 0%" if self.kept else ""
-        return f"{how} version {self.version} (deployed model {self.deployed_model_id}) at 100%{kept}"
+    def serving(self) -> str | None:
+        """The version with all the traffic, if one has it."""
+        return next((v for v, d in self.deployed.items() if self.split.get(d, 0) == 100), None)
+
+
+Tick = Callable[[], None]
+
+
+def _no_tick() -> None:
+    """Nothing to renew."""
 
 
 class VertexEndpoint:
@@ -49,6 +70,10 @@ class VertexEndpoint:
         *,
         service_account: str | None = None,
         credentials: Any = None,
+        poll_seconds: float = POLL_SECONDS,
+        cancel_grace_seconds: float = CANCEL_GRACE_SECONDS,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         # endpoint: projects/P/locations/R/endpoints/ID; model: projects/P/locations/R/models/M.
         self.endpoint = endpoint
@@ -57,72 +82,36 @@ class VertexEndpoint:
         self.service_account = service_account
         self.credentials = credentials
         self.region = endpoint.split("/")[3]
+        self.poll_seconds, self.cancel_grace_seconds = poll_seconds, cancel_grace_seconds
+        self._monotonic, self._sleep = monotonic, sleep
+        self._client_instance: Any = None
 
     def _client(self) -> Any:
-        from google.cloud.aiplatform_v1 import EndpointServiceClient
+        if self._client_instance is None:
+            from google.cloud.aiplatform_v1 import EndpointServiceClient
 
-        options = client_options(vertex_host(self.region))
-        return EndpointServiceClient(credentials=self.credentials, transport=TRANSPORT, client_options=options)
+            options = client_options(vertex_host(self.region))
+            self._client_instance = EndpointServiceClient(
+                credentials=self.credentials, transport=TRANSPORT, client_options=options
+            )
+        return self._client_instance
 
-    def _state(self, client: Any) -> tuple[dict[str, str], dict[str, int]]:
-        """{version: deployed model id} of this model's deployed models, and the endpoint's traffic split."""
+    def state(self) -> EndpointState:
         from google.api_core import exceptions
 
         try:
-            endpoint = client.get_endpoint(name=self.endpoint)
+            endpoint = self._client().get_endpoint(name=self.endpoint)
         except exceptions.NotFound as err:
             raise ServingError(f"endpoint {self.endpoint} does not exist: create it with infra (cdktf deploy)") from err
         model_id = self.model.rsplit("/", 1)[-1]
         deployed = {
             str(d.model_version_id): d.id for d in endpoint.deployed_models if d.model.endswith(f"/models/{model_id}")
         }
-        return deployed, {key: int(value) for key, value in endpoint.traffic_split.items()}
+        return EndpointState(deployed, {key: int(value) for key, value in endpoint.traffic_split.items()})
 
-    def serve(self, version: str, keep: str | None) -> ServingChange:
-        """Give `version` 100% of traffic (deploying it if needed), `keep` 0%. Raises ServingError, changing nothing."""
+    def deploy(self, version: str, *, started: Callable[[str], None], tick: Tick = _no_tick) -> str:
+        """Deploy `version` with no traffic; the deployed model's id. `started` gets the operation's name first."""
         from google.api_core import exceptions
-
-        client = self._client()
-        deployed, split = self._state(client)
-        kept = keep if keep in deployed and keep != version else None
-        try:
-            if version in deployed:
-                target = deployed[version]
-                self._set_split(client, self._split(deployed, target))
-                return ServingChange(version, target, False, kept, split)
-            target = self._deploy(client, version, self._split(deployed, "0"))
-        except exceptions.GoogleAPICallError as err:
-            raise ServingError(f"{self.endpoint}: serving version {version} failed: {err}") from err
-        return ServingChange(version, target, True, kept, split)
-
-    def restore(self, change: ServingChange) -> None:
-        """Put the traffic back as it was before `change` (the alias did not move after all)."""
-        client = self._client()
-        if change.previous_split:
-            self._set_split(client, change.previous_split)
-        if change.deployed:
-            # The new deployed model has no traffic now: remove it, the endpoint is as it was.
-            self._undeploy(client, change.deployed_model_id, change.previous_split)
-
-    def prune(self, change: ServingChange) -> list[str]:
-        """Undeploy every deployed model of this model except the champion and the one kept; the versions removed."""
-        client = self._client()
-        deployed, split = self._state(client)
-        keep_ids = {change.deployed_model_id} | ({deployed[change.kept]} if change.kept in deployed else set())
-        removed = []
-        for version, deployed_id in sorted(deployed.items()):
-            if deployed_id not in keep_ids:
-                split = {key: value for key, value in split.items() if key != deployed_id}
-                self._undeploy(client, deployed_id, split)
-                removed.append(version)
-        return removed
-
-    @staticmethod
-    def _split(deployed: dict[str, str], target: str) -> dict[str, int]:
-        # Every other deployed model of ours at 0 (absent from a split means no traffic).
-        return {target: 100} | {d: 0 for d in deployed.values() if d != target}
-
-    def _deploy(self, client: Any, version: str, split: dict[str, int]) -> str:
         from google.cloud.aiplatform_v1.types import DedicatedResources, DeployedModel, MachineSpec
 
         deployed = DeployedModel(
@@ -135,17 +124,109 @@ class VertexEndpoint:
             ),
             service_account=self.service_account or "",
         )
-        operation = client.deploy_model(endpoint=self.endpoint, deployed_model=deployed, traffic_split=split)
-        return str(operation.result(timeout=self.settings.deploy_timeout_seconds).deployed_model.id)
+        try:
+            operation = self._client().deploy_model(endpoint=self.endpoint, deployed_model=deployed, traffic_split={})
+        except exceptions.GoogleAPICallError as err:
+            raise ServingError(f"{self.endpoint}: deploying version {version} was refused: {err}") from err
+        name = operation.operation.name
+        started(name)
+        done = operation.operation if operation.operation.done else None
+        done = done or self.wait(name, self.settings.deploy_timeout_seconds, tick)
+        return self.deployed_model_id(done, f"deploying version {version}")
 
-    def _set_split(self, client: Any, split: dict[str, int]) -> None:
+    def wait(self, name: str, timeout: float, tick: Tick = _no_tick) -> Any:
+        """The finished operation `name`; past `timeout`, cancelled and waited for (DeployUnresolvedError if it
+        still runs after the grace period)."""
+        done = self._poll(name, timeout, tick)
+        if done is not None:
+            return done
+        self.cancel(name)
+        done = self._poll(name, self.cancel_grace_seconds, tick)
+        if done is None:
+            raise DeployUnresolvedError(
+                f"{name}: still running {timeout:.0f} s after it started, and after it was cancelled; "
+                "`models repair` asks it again"
+            )
+        return done
+
+    def _poll(self, name: str, seconds: float, tick: Tick) -> Any:
+        deadline = self._monotonic() + seconds
+        while True:
+            operation = self.operation(name)
+            if operation.done:
+                return operation
+            if self._monotonic() >= deadline:
+                return None
+            tick()
+            self._sleep(self.poll_seconds)
+
+    def operation(self, name: str) -> Any:
+        """The operation as Vertex has it now (operations get)."""
+        from google.longrunning import operations_pb2
+
+        return self._client().get_operation(request=operations_pb2.GetOperationRequest(name=name))
+
+    def cancel(self, name: str) -> None:
+        """Ask Vertex to cancel `name` (best effort: it may finish anyway, which `wait` then sees)."""
+        from google.longrunning import operations_pb2
+
+        self._client().cancel_operation(request=operations_pb2.CancelOperationRequest(name=name))
+
+    @staticmethod
+    def deployed_model_id(operation: Any, what: str) -> str:
+        """The deployed model a finished deploy created; ServingError naming its error (a cancel, a quota)."""
+        from google.cloud.aiplatform_v1.types import DeployModelResponse
+
+        if operation.HasField("error") and operation.error.code:
+            cancelled = " (cancelled after its time ran out)" if operation.error.code == 1 else ""
+            raise ServingError(f"{what} failed{cancelled}: {operation.error.message or operation.error.code}")
+        response = DeployModelResponse.deserialize(operation.response.value)
+        return str(response.deployed_model.id)
+
+    def switch(self, state: EndpointState, version: str, keep: str | None) -> dict[str, int]:
+        """Give `version` all the traffic, every other deployed model of ours none; the split it replaced."""
+        target = state.deployed[version]
+        split = {target: 100} | {d: 0 for v, d in state.deployed.items() if v != version and v == keep}
+        self.set_split(split)
+        return state.split
+
+    def put_back(self, version: str | None) -> str | None:
+        """All the traffic to `version`'s deployed model (none if `version` is None); what changed, if anything."""
+        state = self.state()
+        if version is not None and version not in state.deployed:
+            return f"version {version} is the champion but not deployed on {self.endpoint}: promote it again"
+        split = {state.deployed[version]: 100} if version is not None else {}
+        if {d: p for d, p in state.split.items() if p} == split:
+            return None
+        self.set_split(split)
+        return f"traffic: all to {f'version {version}' if version else 'no version'} (was {state.split})"
+
+    def prune(self, champion: str, kept: str | None, tick: Tick = _no_tick) -> list[str]:
+        """Undeploy every deployed model of ours but the champion's and the kept one's; the versions removed."""
+        state = self.state()
+        removed = []
+        split = dict(state.split)
+        for version, deployed_id in sorted(state.deployed.items()):
+            if version in (champion, kept):
+                continue
+            split = {key: value for key, value in split.items() if key != deployed_id}
+            operation = self._client().undeploy_model(
+                endpoint=self.endpoint, deployed_model_id=deployed_id, traffic_split=split
+            )
+            finished = operation.operation if operation.operation.done else None
+            finished = finished or self._poll(operation.operation.name, UNDEPLOY_WAIT_SECONDS, tick)
+            if finished is None:
+                removed.append(f"{version} (still undeploying)")
+                continue
+            if finished.HasField("error") and finished.error.code:
+                raise ServingError(f"undeploying version {version} failed: {finished.error.message}")
+            removed.append(version)
+        return removed
+
+    def set_split(self, split: dict[str, int]) -> None:
         from google.cloud.aiplatform_v1.types import Endpoint
         from google.protobuf.field_mask_pb2 import FieldMask
 
-        client.update_endpoint(
+        self._client().update_endpoint(
             endpoint=Endpoint(name=self.endpoint, traffic_split=split), update_mask=FieldMask(paths=["traffic_split"])
         )
-
-    def _undeploy(self, client: Any, deployed_id: str, split: dict[str, int]) -> None:
-        operation = client.undeploy_model(endpoint=self.endpoint, deployed_model_id=deployed_id, traffic_split=split)
-        operation.result(timeout=self.settings.deploy_timeout_seconds)

@@ -14,10 +14,10 @@ import urllib.request
 
 import pytest
 
-from components.registry.smoke import shipped_records
 from contracts.config import load_environment
 from pipelines.local import LocalRun, execute
 from release import models_cli
+from release.model_tests.smoke import shipped_records
 
 pytestmark = pytest.mark.e2e
 
