@@ -226,12 +226,12 @@ def _gate(registry: Any, by: str) -> Any:
     """The model tests a move needs: a recorded pass, or a run in a child process started only when needed."""
     from release.model_tests.process import SuiteProcess
     from release.model_tests.records import outcomes_for
-    from release.model_tests.suite import tests_sha256
+    from release.model_tests.suite import suite_sha256
     from release.promotion.moves import ModelTestGate
 
     target = registry.target
     outcomes = outcomes_for(target, credentials=getattr(registry, "credentials", None))
-    return ModelTestGate(outcomes, tests_sha256(), lambda: SuiteProcess(target.project), by)
+    return ModelTestGate(outcomes, suite_sha256(), lambda: SuiteProcess(target.project), by)
 
 
 def _approved(args: argparse.Namespace, config: EnvironmentConfig, version: str | None) -> Any:

@@ -62,12 +62,12 @@ def check_champion(config: Any, local_root: Path | None, by: str) -> Report:
     """Test the champion of `config`'s registry, record the verdict, roll back where the environment says so."""
     from components.registry import open_registry
     from release.model_tests.records import outcomes_for
-    from release.model_tests.suite import run_suite, tests_sha256
+    from release.model_tests.suite import run_suite, suite_sha256
     from release.promotion.moves import ModelTestGate, open_mover
 
     registry = open_registry(registry_target(config, local_root))
     mover = open_mover(registry)
-    report = Report(config.name, tests_sha256=tests_sha256())
+    report = Report(config.name, tests_sha256=suite_sha256())
     with mover.locked():
         report.notes += [f"settled {e.describe()}" for e in mover.settle()]
         report.champion = mover.current()

@@ -1,7 +1,7 @@
 """The model tests a version passes before it serves, and again whenever the tests change.
 
 Each test takes the loaded version and raises SmokeTestFailedError naming what failed. Their identity is the
-sha256 of this folder's files (`tests_sha256`): an outcome is recorded with it and with the version's content
+sha256 of this folder's files (`suite_sha256`): an outcome is recorded with it and with the version's content
 sha256, so a version that passed exactly these tests need not be tested again (the tests are deterministic on
 the same files), and a change to the tests means every champion is tested anew (the `model-tests` route).
 """
@@ -27,7 +27,7 @@ TESTS: tuple[tuple[str, Callable[[str, Any], None]], ...] = (
 
 
 @lru_cache(maxsize=1)
-def tests_sha256() -> str:
+def suite_sha256() -> str:
     """One digest over this folder's files (names and bytes): what "the model tests" are in this checkout."""
     digest = hashlib.sha256()
     for path in sorted(FOLDER.rglob("*")):

@@ -25,11 +25,11 @@ def after_registration(config: EnvironmentConfig, local_root: Path | None, versi
     """
     from components.registry import open_registry
     from release.model_tests.records import outcomes_for
-    from release.model_tests.suite import run_suite, tests_sha256
+    from release.model_tests.suite import run_suite, suite_sha256
     from release.promotion.moves import ModelTestGate, auto_promote, open_mover
 
     registry = open_registry(registry_target(config, local_root))
-    gate = ModelTestGate(outcomes_for(registry.target), tests_sha256(), lambda: run_suite, by)
+    gate = ModelTestGate(outcomes_for(registry.target), suite_sha256(), lambda: run_suite, by)
     try:
         if not config.release.auto_promote:
             gate.require(registry, version)
