@@ -115,6 +115,8 @@ def run(args: argparse.Namespace) -> None:
         _decide(args, config)
         return
     registry = open_registry(registry_target(config, args.local_root))
+    if registry.target.backend == "mlflow" and args.command not in MOVES:
+        _settle_locally(registry)
     if args.command == "list":
         versions = registry.versions()
         _print(args, [v.model_dump(mode="json") for v in versions], "\n".join(map(_line, versions)) or "no versions")
@@ -129,6 +131,20 @@ def run(args: argparse.Namespace) -> None:
         _request(args, config, registry)
     else:
         _move(args, config, registry)
+
+
+def _settle_locally(registry: Any) -> None:
+    """A local read settles what a stopped move left pending first (cheap when nothing is): what it shows agrees.
+
+    On Google Cloud reads only read: settling there writes the journal and may move traffic, which is a move's
+    (or `repair`'s) business and permissions.
+    """
+    from release.promotion.moves import open_mover
+
+    mover = open_mover(registry)
+    with mover.locked():
+        for entry in mover.settle():
+            print(f"settled {entry.describe()}", file=sys.stderr)
 
 
 def _history(args: argparse.Namespace, registry: Any) -> None:

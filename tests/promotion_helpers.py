@@ -89,12 +89,20 @@ def kill_at(step: str) -> Any:
     return hook
 
 
-def _promote_killed(root: str, version: str, step: str) -> None:
+def _promote_killed(root: str, version: str, step: str, env: str | None = None) -> None:
+    from components.registry import open_registry
+    from release.model_tests.records import outcomes_for
+    from release.model_tests.suite import run_suite, suite_sha256
     from release.promotion.local_mover import LocalMover
-    from release.promotion.moves import promote
+    from release.promotion.moves import ModelTestGate, promote
 
-    local = registry(Path(root))
-    promote(LocalMover(local, after_step=kill_at(step)), version, gate(local), by="child", reason="killed")
+    if env is None:
+        local, tests = registry(Path(root)), gate(registry(Path(root)))
+    else:
+        local = open_registry(registry_target(load_environment(env), Path(root)))
+        tests = ModelTestGate(outcomes_for(local.target), suite_sha256(), lambda: run_suite, "child")
+    mover = LocalMover(local, after_step=kill_at(step))
+    promote(mover, version, tests, by="child", reason="killed", approved_by="crash test")
 
 
 def _worker_killed(root: str, job_id: str, content: str) -> None:
