@@ -193,3 +193,14 @@ def test_a_refused_call_names_cloud_build_and_changes_nothing(cloud_build, regis
     assert models_cli.main(["promote", "2", "--env", "prod"]) == 4  # Refused by Google Cloud (release/cloud_errors.py)
     err = capsys.readouterr().err
     assert "Cloud Build refused to run penguins-prod-promote" in err and "denied" in err
+
+
+def test_the_autopromote_build_moves_as_itself_and_asks_cloud_build_nothing(cloud_build, registry, capsys):
+    """What the Pub/Sub-started build runs (ci/cloudbuild/promote.yaml, _ACTION=auto-promote): no approval to
+    read back; the build is recorded as the mover, and a second delivery of the announcement changes nothing."""
+    assert models_cli.main(["auto-promote", "2", "--env", "dev", "--build", "b-9"]) == 0
+    assert models_cli.main(["auto-promote", "2", "--env", "dev", "--build", "b-10"]) == 0
+    assert "already champion: nothing changed" in capsys.readouterr().out
+    assert cloud_build.requests == []
+    (move,) = history(registry)
+    assert (move.to_version, move.by, move.approved_by) == ("2", "cloudbuild:b-9", None)
