@@ -83,12 +83,12 @@ def test_module_change_runs_the_fast_path_and_docs_run_nothing(tmp_path):
     assert (tested["version"], tested["passed"], tested["by"]) == (pipeline["pushed_version"], True, "model-tests")
     assert len({json.loads(line)["tests_sha256"] for line in outcomes}) == 2  # As registered, and re-tested.
 
-    versions = _registry_versions(repo)
+    versions, jobs = _registry_versions(repo), len(list((repo / "build" / "cicd").iterdir()))
     (repo / "README.md").write_text((repo / "README.md").read_text() + "\nAnother note.\n")
     docs = commit(repo, "docs")
     code, out = _cicd(repo)
     assert code == 0
     assert "workflows: none" in out
-    assert len(list((repo / "build" / "cicd").iterdir())) == 1  # no new run
+    assert len(list((repo / "build" / "cicd").iterdir())) == jobs  # no new run
     assert _registry_versions(repo) == versions
     assert json.loads(cicd.state_path(repo, "local").read_text())["commit"] == docs
