@@ -4,6 +4,7 @@ Not in the pipeline image: a pipeline step registers a version and announces it,
 runs here, in the `models` command, the local run worker, the model tests and Cloud Build's promote build.
 
     moves.py           promote, auto-promote, rollback, repair (the same rules for both backends)
+    announced.py       what follows a registered version locally: its model tests, then auto-promotion
     rules.py           which version a rollback returns to, which versions auto-promotion may take
     journal.py         a move's record: intent before, outcome after; the Mover both backends implement
     local_journal.py   the local journal (append-only, fsynced) and the alias pointer the local server watches
