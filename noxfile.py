@@ -57,6 +57,8 @@ TYPED = (
     "localcloud/runs_cli.py",
     "release/lineage.py",
     "release/cloud_errors.py",
+    # The move journal, its rules and the local mover (the Vertex side calls Google clients, which ship no stubs).
+    *(f"release/promotion/{name}.py" for name in ("journal", "local_journal", "local_mover", "rules", "targets")),
     *(f"release/datacheck/{name}.py" for name in DATACHECK_TYPED),
     "pipelines/outcome.py",
     "infra/checks.py",
@@ -224,11 +226,12 @@ def function_tests(session: nox.Session) -> None:
 
 @nox.session(python=False)
 def pipeline(session: nox.Session) -> None:
-    """Run the training pipeline on the local environment and print its summary.
+    """Run the training pipeline on the local environment and print its summary; then test the version it
+    registered and auto-promote it where the environment does (as after every local run).
 
     Arguments go to pipelines.local_runner, e.g. `nox -s pipeline -- --num-epochs 5 --learning-rate 0.02`.
     """
-    run_tfx(session, "-m", "pipelines.local_runner", *session.posargs)
+    run_tfx(session, "-m", "localcloud.pipeline_run", *session.posargs)
 
 
 @nox.session(python=False)
@@ -313,14 +316,26 @@ def runs(session: nox.Session) -> None:
 
 @nox.session(python=False)
 def models(session: nox.Session) -> None:
-    """The model registry: `nox -s models -- list | show VERSION | promote VERSION | rollback [--to VERSION] |
-    approve BUILD_ID [--reject] | history`.
+    """The model registry: `nox -s models -- list | show VERSION | promote VERSION | auto-promote VERSION |
+    rollback [--to VERSION] | approve BUILD_ID [--reject] | history | repair`.
 
-    Each takes `--env` (default local), `--local-root DIR` and `--json`; promote and rollback smoke-test the
-    version first. Where release.auto_promote is off they need an approval: locally `--approve NAME`; on Google
-    Cloud they start the approval-gated promote build and print its id, which `approve` decides.
+    Each takes `--env` (a name in envs/; default local), `--local-root DIR` and `--json`. A version must have
+    passed the model tests (a recorded pass, or they run first); every move is a recorded transaction, and
+    `repair` settles one that stopped half way. Where release.auto_promote is off a move needs an approval:
+    locally `--approve NAME`; on Google Cloud promote and rollback start the approval-gated promote build and
+    print its id, which `approve` decides.
     """
     run_tfx(session, "-m", "release.models_cli", *session.posargs)
+
+
+@nox.session(python=False)
+def model_tests(session: nox.Session) -> None:
+    """The model tests on the environment's champion: `nox -s model_tests -- [--env local] [--local-root DIR]`.
+
+    What the `model-tests` route runs when release/model_tests/ changes: tests the current champion, records the
+    outcome with its version, and rolls a failing champion back where release.on_failed_model_tests says so.
+    """
+    run_tfx(session, *SESSION_COMMANDS["model_tests"], *session.posargs)
 
 
 @nox.session(python=False)

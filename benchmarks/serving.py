@@ -25,9 +25,9 @@ import threading
 import time
 from pathlib import Path
 
-from components.registry.smoke import shipped_records
 from contracts.config import REPO_ROOT, load_environment
 from contracts.registry import CHAMPION, registry_target
+from release.model_tests.smoke import shipped_records
 
 RESULTS = REPO_ROOT / "benchmarks" / "results" / "serving.json"
 TIME_LIMIT_SECONDS = 120

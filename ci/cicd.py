@@ -32,8 +32,9 @@ from ci.workflows import Context, Step, steps
 from contracts.handover import write_result
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# Pipeline first: it is what the job is for; infra and the function follow.
-ORDER = ("full", "modules", "function", "infra")
+# Pipeline first: it is what the job is for; the model tests then meet the champion a new run may have made;
+# infra and the function follow.
+ORDER = ("full", "modules", "model-tests", "function", "infra")
 
 
 def state_path(repo: Path, env: str) -> Path:

@@ -8,6 +8,11 @@ the CI branch (the workflows the local main job runs), on a pull request to it (
 merge, which `.ci/run` runs locally), or only when started by hand (`promote`: run_build_trigger from the
 `models` command, approval-gated in prod; no change to the repository fires it).
 
+Each push route's globs are the import closure of what its steps run (tests/unit/test_routing_closure.py
+checks them against the imports both ways), so a change retrains only when it changes what a run executes:
+the `models` command, the promotion code and the model tests fire no retraining (the model tests fire their
+own route, which re-tests the champion).
+
 Cloud Build's rules (google.devtools.cloudbuild.v1.BuildTrigger): files matching an ignored glob are
 dropped; a trigger whose change has no file left does not fire; otherwise it fires if `included` is empty or
 any remaining file matches an included glob. Globs are Go's path/filepath.Match extended with `**`.
@@ -65,20 +70,35 @@ NOX = (
     "requirements/tools.*",
 )
 
+# The release steps of a full build (image, publish, submit; compile is pipelines/kubeflow_v2_runner.py) and
+# the release code they import. Not release/**: promotion, the model tests, the `models` command and the data
+# check run outside a pipeline run and change nothing a run executes.
+RELEASE_STEPS = (
+    "release/__init__.py",
+    "release/image.py",
+    "release/publish.py",
+    "release/submit.py",
+    "release/vertex.py",
+    "release/lineage.py",
+    "release/cloud_errors.py",
+    "release/publishing/**",
+)
+
 ROUTES: tuple[Route, ...] = (
     Route(
         workflow="full",
         config="ci/cloudbuild/full.yaml",
         included=(
-            # What the image holds and imports (release/image.py: image_inputs), and the release commands
-            # that compile, publish and submit it.
+            # What the image holds and imports (release/image.py: image_inputs) ...
             "pipelines/**",
             "components/**",
             "serving/**",
             CONTRACTS,
-            "release/**",
+            # ... and the release steps that build, compile, publish and submit it, with what they import.
+            *RELEASE_STEPS,
             "envs/**",
-            "data/**",
+            # The shipped spans a run seeds (pipelines/sources.py), not the script that derived them.
+            "data/*/span-*/**",
             "Dockerfile",
             ".dockerignore",
             "pyproject.toml",
@@ -99,6 +119,24 @@ ROUTES: tuple[Route, ...] = (
         included=("pipelines/modules/**", "ci/cloudbuild/modules.yaml"),
         ignored=DOCS,
         description="compile against the existing image, publish the modules, run the pipeline (no image build)",
+    ),
+    Route(
+        workflow="model-tests",
+        config="ci/cloudbuild/model-tests.yaml",
+        # The model tests and what they import to load a champion, test it and roll it back.
+        included=(
+            "release/model_tests/**",
+            "release/promotion/**",
+            "release/__init__.py",
+            "release/cloud_errors.py",
+            "components/__init__.py",
+            "components/registry/**",
+            CONTRACTS,
+            *NOX,
+            "ci/cloudbuild/model-tests.yaml",
+        ),
+        ignored=DOCS,
+        description="re-test each environment's champion with the changed model tests; record; roll back if told",
     ),
     Route(
         workflow="infra",

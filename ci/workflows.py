@@ -17,6 +17,7 @@ SESSION_COMMANDS: dict[str, tuple[str, ...]] = {
     "compile": ("-m", "pipelines.kubeflow_v2_runner"),
     "publish": ("-m", "release.publish"),
     "submit": ("-m", "release.submit"),
+    "model_tests": ("-m", "release.model_tests.run"),
 }
 # The unit tests of each workflow: the fast path tests what it changes (main was green before the change).
 UNIT_TESTS: dict[str, tuple[str, ...]] = {
@@ -114,4 +115,7 @@ def steps(workflow: str, ctx: Context) -> list[Step]:
         return [*_synth_and_check(), Step("plan", "tfplan", ("--env", ctx.env))]
     if workflow == "function":
         return [Step("unit tests", "function_tests", ()), *_synth_and_check()]
+    if workflow == "model-tests":
+        # The champion of the environment this job runs for, held to the model tests as they are now.
+        return [Step("model tests", "model_tests", ("--env", ctx.env))]
     raise KeyError(f"unknown workflow {workflow!r}")

@@ -1,5 +1,5 @@
-"""RegistryPush: a blessed model becomes a version in the model registry, with its lineage, and (where the
-environment says so) the champion after its smoke test.
+"""RegistryPush: a blessed model becomes a version in the model registry, with its lineage. It never moves
+an alias: promotion runs outside the pipeline image, after the run (release/promotion/).
 
 It replaces TFX's Pusher, which copies the model to a folder and knows no lineage. The registry (MLflow
 locally, Vertex AI Model Registry on Google Cloud) and the run's lineage labels arrive as execution
@@ -7,7 +7,7 @@ parameters fixed when the pipeline is built, so nothing deep in the code reads t
 the submitter's part of the lineage (commit, template, source, run id) is read from the run's own
 PipelineJob, whose name Vertex fills into the `pipeline_job` parameter (components/registry/vertex_job.py).
 Content-idempotent: a model whose files equal a registered version's gets that version back, and nothing
-is added or promoted.
+is added.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from tfx.utils import path_utils
 
 from components.registry.vertex_job import JOB_PLACEHOLDER, is_job_name
 from components.window_example_gen import example_spans
-from contracts.registry import RegistryError, RegistryTarget
+from contracts.registry import RegistryTarget
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,6 @@ class Executor(base_executor.BaseExecutor):
     def Do(self, input_dict: dict[str, list[types.Artifact]], output_dict, exec_properties: dict[str, Any]) -> None:  # noqa: N802
         from components.registry import open_registry
         from components.registry.lineage import build_lineage
-        from components.registry.promotion import move_champion
 
         pushed = artifact_utils.get_single_instance(output_dict["pushed_model"])
         if not model_utils.is_model_blessed(artifact_utils.get_single_instance(input_dict["model_blessing"])):
@@ -76,13 +75,6 @@ class Executor(base_executor.BaseExecutor):
         target = RegistryTarget.model_validate_json(exec_properties["registry"])
         registry = open_registry(target)
         version, created = registry.register(path_utils.serving_model_path(model.uri), lineage, blessed=True)
-        if created and target.auto_promote:
-            try:
-                move_champion(registry, version.version, by=f"pipeline:{run_id}", reason="blessed; auto_promote is on")
-                pushed.set_string_custom_property("promotion", "champion")
-            except RegistryError as err:
-                # The version stays registered and the champion where it was; the run's summary says why.
-                pushed.set_string_custom_property("promotion", f"not promoted: {err}")
         pushed.set_int_custom_property("pushed", 1)
         pushed.set_string_custom_property("pushed_version", version.version)
         pushed.set_string_custom_property("pushed_destination", version.uri)

@@ -88,6 +88,9 @@ class Release(_Strict):
     # True: at once, after its smoke test (local, dev). False: `models promote --approve NAME` (prod). Unset
     # means False, so a file that forgets it needs an approval rather than releasing silently.
     auto_promote: bool = False
+    # When the model tests change and the champion fails them (the `model-tests` route): report it (the build
+    # fails), or also roll it back to the champion before it if that one passes them. Unset means report.
+    on_failed_model_tests: Literal["report", "rollback"] = "report"
     serving: Serving = Serving()
 
 

@@ -81,7 +81,7 @@ class ModelVersion(_Frozen):
 
 
 class AliasMove(_Frozen):
-    """One entry of the append-only alias history."""
+    """One move of an alias, as the move journal records it (release/promotion/journal.py)."""
 
     alias: str
     from_version: str | None
@@ -153,8 +153,7 @@ def check_alias(alias: str) -> str:
 class Registry(Protocol):
     """What both backends do. `register` is content-idempotent: identical files return the existing version.
 
-    `move_alias` is a compare-and-set (the alias must still be on `move.from_version`) and appends the move to
-    the history; callers hold `locked()` around reading the alias and moving it.
+    Registering and reading only: moving an alias, and the history of moves, is release/promotion/'s.
     """
 
     target: RegistryTarget
@@ -168,7 +167,3 @@ class Registry(Protocol):
     def get(self, version: str) -> ModelVersion: ...
 
     def alias_version(self, alias: str) -> str | None: ...
-
-    def move_alias(self, move: AliasMove) -> AliasMove: ...
-
-    def history(self) -> list[AliasMove]: ...

@@ -1,10 +1,12 @@
 """The champion a local server serves, followed as it moves: a promotion or rollback is picked up without a
 restart and without dropping a request.
 
-The registry stays the source of truth; what makes the server notice a move in a fraction of a second is the
-pointer file the registry replaces atomically on each move (mlflow_store: aliases/champion.json): a stat()
-every `watch_seconds` is cheap, and a change reads the alias from the registry. The registry is also read
-every `poll_seconds` regardless, so a move the pointer missed is still picked up.
+What serves is what the champion's pointer names (aliases/champion.json beside the registry): every move
+replaces it in one rename as a step of its transaction (release/promotion/local_mover.py), before MLflow's
+alias moves, so the server loads the new version while the command is still importing MLflow; a move that
+stops half way is settled by the next command, which puts the pointer back where the alias is. A stat()
+every `watch_seconds` is cheap, and the pointer is also read every `poll_seconds` regardless, so a move the
+stat missed is still picked up. Without a pointer (a registry no move has touched yet) the alias is read.
 
 The new version is loaded beside the old one and swapped in with one assignment, so a request in flight
 finishes on the model it started with and the next one gets the new model.
@@ -20,6 +22,7 @@ import time
 from pathlib import Path
 
 from contracts.registry import CHAMPION, Registry
+from release.promotion.local_journal import LocalJournal
 from serving.http import Serving
 
 
@@ -36,8 +39,9 @@ class ChampionWatcher:
     def __init__(self, registry: Registry, poll_seconds: float = 1.0, watch_seconds: float = 0.05) -> None:
         self.registry = registry
         self.poll_seconds, self.watch_seconds = poll_seconds, watch_seconds
-        pointer = getattr(registry, "alias_pointer", None)  # Only the local registry has one.
-        self.pointer: Path | None = pointer(CHAMPION) if pointer else None
+        root = registry.target.root if registry.target.backend == "mlflow" else None
+        self._journal = LocalJournal(Path(root)) if root else None
+        self.pointer: Path | None = self._journal.pointer_file(CHAMPION) if self._journal else None
         self.current: Serving | None = None
         self._loaded: dict[str, Serving] = {}
         self._stop = threading.Event()
@@ -47,7 +51,7 @@ class ChampionWatcher:
         """Load the champion if it moved; keep serving the old one if the new one does not load."""
         from components.registry.predictor import Predictor
 
-        version = self.registry.alias_version(CHAMPION)
+        version = self._champion()
         current = self.current
         if version is None or (current is not None and current.version == version):
             return current
@@ -68,6 +72,10 @@ class ChampionWatcher:
                 flush=True,
             )
         return self.current
+
+    def _champion(self) -> str | None:
+        pointed = self._journal.pointer(CHAMPION) if self._journal else None
+        return pointed if pointed is not None else self.registry.alias_version(CHAMPION)
 
     def start(self) -> None:
         self.refresh()

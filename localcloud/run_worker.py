@@ -3,8 +3,10 @@
     python -m localcloud.run_worker --job-id ID [--env ENV_FILE] --local-root DIR
 
 Started detached by the local submission backend; its stdout and stderr are the run's log. Runs on one local
-root take turns: ML Metadata is a single SQLite file. Exit status: 0 the run succeeded, 1 it failed, 2 the
-job cannot be run (unknown, or no longer queued).
+root take turns: ML Metadata is a single SQLite file. A run that registered a version is followed, as on
+Google Cloud, by that version's model tests and its auto-promotion where the environment promotes
+automatically (release/promotion/announced.py); the record keeps what that did. Exit status: 0 the run
+succeeded, 1 it failed, 2 the job cannot be run (unknown, or no longer queued).
 """
 
 from __future__ import annotations
@@ -60,13 +62,28 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
-        summary = _execute(root, record, args.env or record.env)
+        env = args.env or record.env
+        summary = _execute(root, record, env)
         result = _result(summary)
+        if summary.succeeded and summary.pushed_version:
+            result["promotion"] = _after_registration(root, env, record.job_id, summary.pushed_version)
     except BaseException as err:  # Also SIGTERM and Ctrl-C: whatever ends the run is recorded.
         result = {"status": run_store.FAILED, "error": _describe(err)}
         print(f"run {record.job_id} failed: {result['error']}", file=sys.stderr, flush=True)
     run_store.update(root, record.job_id, ended_at=run_store.now(), **result)
     return 0 if result["status"] == run_store.SUCCEEDED else 1
+
+
+def _after_registration(root: Path, env: str, job_id: str, version: str) -> str:
+    """Test and auto-promote the version the run registered; what happened (a failure here is said, not raised)."""
+    from release.promotion.announced import after_registration
+
+    try:
+        done = after_registration(load_environment(env), root, version, by=f"run {job_id}")
+    except Exception as err:  # The run succeeded: its record says what went wrong after it.
+        done = f"not promoted: {_describe(err)}"
+    print(f"version {version}: {done}", flush=True)
+    return done
 
 
 def _describe(err: BaseException) -> str:

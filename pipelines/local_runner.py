@@ -13,6 +13,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 from contracts.config import ConfigError, load_environment
 from contracts.parameters import LEARNING_RATE, NUM_EPOCHS, validate_span_range
@@ -33,6 +34,14 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    return run_from_args(argv)[0]
+
+
+def run_from_args(argv: list[str] | None = None, labels: dict[str, str] | None = None) -> tuple[int, Any, Any]:
+    """(exit status, the LocalRun, its RunSummary), the last two None if it did not start.
+
+    `labels`: the run's lineage labels (commit, modules, source), which the caller knows and pipelines/ does not.
+    """
     args = _parse(argv)
     try:
         config = load_environment(args.env)
@@ -45,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         span_start, span_end = validate_span_range(args.span_start, args.span_end)
     except (ConfigError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return 2, None, None
 
     # TensorFlow reads these at import; they must be set before the heavy imports below.
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
@@ -62,11 +71,12 @@ def main(argv: list[str] | None = None) -> int:
         enable_cache=not args.no_cache,
         span_start=span_start,
         span_end=span_end,
+        labels=dict(labels or {}),
     )
     print(f"pipeline {config.pipeline_name}: local root {run.paths.root}", flush=True)
     summary = execute(run)
     print(render(summary), flush=True)
-    return 0 if summary.succeeded else 1
+    return (0 if summary.succeeded else 1), run, summary
 
 
 if __name__ == "__main__":

@@ -1,19 +1,24 @@
-"""The model registry from the command line: list, show, promote, roll back, history.
+"""The model registry from the command line: list, show, promote, auto-promote, roll back, approve, history, repair.
 
     python -m release.models_cli list [--env local] [--local-root DIR] [--json]
     python -m release.models_cli show VERSION
     python -m release.models_cli promote VERSION [--approve NAME] [--reason TEXT]
+    python -m release.models_cli auto-promote VERSION          # what runs after a version is registered
     python -m release.models_cli rollback [--to VERSION] [--approve NAME] [--reason TEXT]
     python -m release.models_cli approve BUILD_ID [--reject] [--reason TEXT]
     python -m release.models_cli history
+    python -m release.models_cli repair                         # settle a stopped move, put serving back
 
-The environment decides the backend (MLflow under the local root, or Vertex AI) and whether promotion needs
-an approval (release.auto_promote). Locally that approval is `--approve NAME`; on Google Cloud it is Cloud
-Build's: promote and rollback start the approval-gated promote build and print its id, `approve` decides it,
-and the approved build makes the move (release/approvals.py). Every alias move is smoke-tested first and
-recorded with who and why.
-Exit status: 0 done, 1 the smoke test failed (nothing moved), 2 bad input (nothing changed), 3 Google Cloud
-unavailable (retry), 4 Google Cloud refused: credentials, permission, not found (release/cloud_errors.py).
+The environment decides the backend (MLflow under the local root, or Vertex AI) and whether a move needs an
+approval (release.auto_promote); --env takes the environments in envs/, or a file that names no approval-gated
+environment's project and location (release/promotion/targets.py). Locally the approval is `--approve NAME`;
+on Google Cloud it is Cloud Build's: promote and rollback start the approval-gated promote build and print its
+id, `approve` decides it, and the approved build makes the move (release/approvals.py). A version must have
+passed the model tests (release/model_tests/), and every move is one recorded transaction
+(release/promotion/): a move stopped half way is settled by the next move or by `repair`.
+Exit status: 0 done, 1 a step failed (the model tests, a deploy; nothing moved), 2 bad input (nothing
+changed), 3 retry (Google Cloud unavailable, a deploy still running, another move in progress), 4 Google
+Cloud refused: credentials, permission, not found (release/cloud_errors.py).
 """
 
 from __future__ import annotations
@@ -26,23 +31,26 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from contracts.config import ConfigError, load_environment
+from contracts.config import ConfigError
 from contracts.environment import EnvironmentConfig
 from contracts.registry import (
     CHAMPION,
     AliasMove,
     ModelVersion,
-    Registry,
     RegistryError,
     SmokeTestFailedError,
     registry_target,
 )
-from release.cloud_errors import cloud_failure
+from release.cloud_errors import UNAVAILABLE, cloud_failure
+from release.model_tests import ModelTestsNotRunError
+from release.promotion.targets import load_target
+
+MOVES = ("promote", "auto-promote", "rollback", "repair")
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--env", default="local", help="environment name (envs/<name>.yaml) or file")
+    common.add_argument("--env", default="local", help="environment: a name in envs/, or a file")
     common.add_argument("--local-root", type=Path, help="local: state folder (default: the environment's)")
     common.add_argument("--json", action="store_true", help="print JSON instead of text")
     mover = argparse.ArgumentParser(add_help=False)
@@ -50,14 +58,22 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     mover.add_argument("--reason", default="manual", help="why, for the history")
     mover.add_argument("--by", default=None, help="who moves it (default: the current user)")
     mover.add_argument(
-        "--approved-build", metavar="BUILD_ID", help="Google Cloud: the approved promote build this step runs in"
+        "--build",
+        "--approved-build",
+        dest="build",
+        metavar="BUILD_ID",
+        help="Google Cloud: the Cloud Build build this step runs in (promote, rollback: its approval is checked)",
     )
     parser = argparse.ArgumentParser(prog="models", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", parents=[common], help="every version with aliases and lineage")
     commands.add_parser("show", parents=[common], help="one version").add_argument("version")
     commands.add_parser("promote", parents=[common, mover], help="make VERSION the champion").add_argument("version")
-    back = commands.add_parser("rollback", parents=[common, mover], help="the champion back to the previous one")
+    auto = commands.add_parser(
+        "auto-promote", parents=[common, mover], help="promote a newly registered VERSION where auto_promote is on"
+    )
+    auto.add_argument("version")
+    back = commands.add_parser("rollback", parents=[common, mover], help="the champion back to the one before it")
     back.add_argument("--to", metavar="VERSION", help="roll back to this version instead")
     # The promote build passes the version it was approved for in the same place for both actions.
     back.add_argument("version", nargs="?", help="same as --to")
@@ -66,6 +82,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     decide.add_argument("--reject", action="store_true", help="reject it instead (the build then never runs)")
     decide.add_argument("--reason", default="", help="the comment Cloud Build records with the decision")
     commands.add_parser("history", parents=[common], help="every alias move")
+    commands.add_parser("repair", parents=[common], help="settle a move that stopped half way; serving to the alias")
     return parser.parse_args(argv)
 
 
@@ -93,11 +110,13 @@ def _print(args: argparse.Namespace, data: Any, text: str) -> None:
 def run(args: argparse.Namespace) -> None:
     from components.registry import open_registry
 
-    config = load_environment(args.env)
+    config = load_target(args.env)
     if args.command == "approve":
         _decide(args, config)
         return
     registry = open_registry(registry_target(config, args.local_root))
+    if registry.target.backend == "mlflow" and args.command not in MOVES:
+        _settle_locally(registry)
     if args.command == "list":
         versions = registry.versions()
         _print(args, [v.model_dump(mode="json") for v in versions], "\n".join(map(_line, versions)) or "no versions")
@@ -105,17 +124,52 @@ def run(args: argparse.Namespace) -> None:
         version = registry.get(args.version)
         _print(args, version.model_dump(mode="json"), json.dumps(version.model_dump(mode="json"), indent=2))
     elif args.command == "history":
-        moves = registry.history()
-        _print(args, [m.model_dump(mode="json") for m in moves], "\n".join(map(_move_line, moves)) or "no moves")
+        _history(args, registry)
+    elif args.command == "repair":
+        _repair(args, registry)
     elif _needs_cloud_build_approval(args, config):
         _request(args, config, registry)
     else:
         _move(args, config, registry)
 
 
+def _settle_locally(registry: Any) -> None:
+    """A local read settles what a stopped move left pending first (cheap when nothing is): what it shows agrees.
+
+    On Google Cloud reads only read: settling there writes the journal and may move traffic, which is a move's
+    (or `repair`'s) business and permissions.
+    """
+    from release.promotion.moves import open_mover
+
+    mover = open_mover(registry)
+    with mover.locked():
+        for entry in mover.settle():
+            print(f"settled {entry.describe()}", file=sys.stderr)
+
+
+def _history(args: argparse.Namespace, registry: Any) -> None:
+    from release.promotion.journal import committed
+    from release.promotion.moves import open_mover
+
+    entries = open_mover(registry).entries()
+    moves = committed(entries)
+    lines = [_move_line(m) for m in moves] or ["no moves"]
+    lines += [f"{e.describe()}: `models repair` settles it" for e in entries if e.state == "pending"]
+    _print(args, [m.model_dump(mode="json") for m in moves], "\n".join(lines))
+
+
+def _repair(args: argparse.Namespace, registry: Any) -> None:
+    from release.promotion.moves import open_mover, repair
+
+    settled, changed = repair(open_mover(registry))
+    lines = [f"settled {e.describe()}" for e in settled] + changed
+    data = {"settled": [e.describe() for e in settled], "changed": changed}
+    _print(args, data, "\n".join(lines) or "nothing to repair: the history, the alias and serving agree")
+
+
 def _needs_cloud_build_approval(args: argparse.Namespace, config: EnvironmentConfig) -> bool:
     """On Google Cloud without auto_promote the move is an approved build's; --approve NAME is the local form."""
-    if config.gcp is None or config.release.auto_promote or args.approved_build:
+    if args.command == "auto-promote" or config.gcp is None or config.release.auto_promote or args.build:
         return False
     if args.approve:
         raise RegistryError(
@@ -131,13 +185,14 @@ def _rollback_target(args: argparse.Namespace) -> str | None:
     return args.to or args.version or None
 
 
-def _request(args: argparse.Namespace, config: EnvironmentConfig, registry: Registry) -> None:
-    from components.registry.promotion import previous_champion
+def _request(args: argparse.Namespace, config: EnvironmentConfig, registry: Any) -> None:
     from release import approvals
+    from release.promotion.moves import open_mover, rollback_target
 
     assert config.gcp is not None
-    # The approver sees the concrete version: a rollback to "the previous one" is resolved now.
-    version = args.version if args.command == "promote" else _rollback_target(args) or previous_champion(registry)
+    # The approver sees the concrete version: a rollback to "the one before" is resolved now.
+    version = args.version if args.command == "promote" else _rollback_target(args)
+    version = version or rollback_target(open_mover(registry))
     registry.get(version)  # an unknown version fails here, before anyone is asked to approve it
     by = args.by or getpass.getuser()
     build_id = approvals.request_move(approvals.client(), config.gcp, args.command, version, by=by, reason=args.reason)
@@ -159,37 +214,69 @@ def _decide(args: argparse.Namespace, config: EnvironmentConfig) -> None:
     _print(args, {"build_id": args.build_id, "decision": verb}, f"build {args.build_id}: {verb}")
 
 
-def _move(args: argparse.Namespace, config: EnvironmentConfig, registry: Registry) -> None:
-    from components.registry.promotion import move_champion, rollback
+def _move(args: argparse.Namespace, config: EnvironmentConfig, registry: Any) -> None:
+    from release.promotion import moves
 
-    version = args.version if args.command == "promote" else _rollback_target(args)
+    version = _rollback_target(args) if args.command == "rollback" else args.version
     by, reason, approved_by = args.by or getpass.getuser(), args.reason, args.approve
-    if args.approved_build:
+    if args.build and args.command == "auto-promote":
+        by = args.by or f"cloudbuild:{args.build}"
+    elif args.build:
         approved = _approved(args, config, version)
         by, reason, approved_by = approved.by, approved.reason, approved.approved_by
+    mover = moves.open_mover(registry)
+    gate = _gate(registry, f"{args.command} by {by}")
     if args.command == "promote":
-        from components.registry.smoke import SmokeProcess
-
-        # Started before the registry is read: the child's TensorFlow import overlaps MLflow's here.
-        smoke = SmokeProcess()
-        try:
-            move = move_champion(registry, version, by=by, reason=reason, approved_by=approved_by, smoke=smoke)
-        finally:
-            smoke.close()
+        move = moves.promote(mover, version, gate, by=by, reason=reason, approved_by=approved_by)
+    elif args.command == "auto-promote":
+        move = moves.auto_promote(mover, version, gate, by=by)
     else:
-        move = rollback(registry, to=version, by=by, reason=reason, approved_by=approved_by)
+        move = moves.rollback(mover, gate, to=version, by=by, reason=reason, approved_by=approved_by)
     if move is None:
         _print(args, None, f"version {version} is already {CHAMPION}: nothing changed")
     else:
         _print(args, move.model_dump(mode="json"), _move_line(move))
 
 
-def _approved(args: argparse.Namespace, config: EnvironmentConfig, version: str | None):
+def _gate(registry: Any, by: str) -> Any:
+    """The model tests a move needs: a recorded pass, or a run in a child process started only when needed."""
+    from release.model_tests.process import SuiteProcess
+    from release.model_tests.records import outcomes_for
+    from release.model_tests.suite import suite_sha256
+    from release.promotion.moves import ModelTestGate
+
+    target = registry.target
+    outcomes = outcomes_for(target, credentials=getattr(registry, "credentials", None))
+    return ModelTestGate(outcomes, suite_sha256(), lambda: SuiteProcess(target.project), by)
+
+
+def _approved(args: argparse.Namespace, config: EnvironmentConfig, version: str | None) -> Any:
     from release import approvals
 
     if config.gcp is None or not version:
-        raise RegistryError("--approved-build: only on Google Cloud, with the version the build was approved for")
-    return approvals.approved_move(approvals.client(), config.gcp, args.approved_build, args.command, version)
+        raise RegistryError("--build: only on Google Cloud, with the version the build was approved for")
+    return approvals.approved_move(approvals.client(), config.gcp, args.build, args.command, version)
+
+
+def _status(err: BaseException) -> tuple[int, str]:
+    """The exit status and the one line for a failed command, from the error and what caused it."""
+    from release.promotion.vertex_endpoint import DeployUnresolvedError, ServingError
+    from release.promotion.vertex_journal import MoveInProgressError
+
+    chain: list[BaseException] = [err]
+    while chain[-1].__cause__ is not None and len(chain) < 10:
+        chain.append(chain[-1].__cause__)
+    for link in chain:
+        if isinstance(link, SmokeTestFailedError | ModelTestsNotRunError):
+            return 1, f"{err}; the champion did not move"
+        if isinstance(link, DeployUnresolvedError | MoveInProgressError):
+            return UNAVAILABLE, str(err)
+        failure = cloud_failure(link) if isinstance(link, Exception) else None
+        if failure is not None:
+            return failure.status, f"{err} ({failure})" if link is not err else str(failure)
+    if any(isinstance(link, ServingError) for link in chain):
+        return 1, str(err)
+    return 2, str(err)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -197,19 +284,17 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     try:
         run(args)
-    except SmokeTestFailedError as err:
-        print(f"error: {err}; the champion did not move", file=sys.stderr)
-        return 1
-    except (ConfigError, RegistryError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except (ConfigError, RegistryError, ModelTestsNotRunError) as err:
+        status, message = _status(err)
     except Exception as err:
         failure = cloud_failure(err)
         if failure is None:
             raise
-        print(f"error: {failure}", file=sys.stderr)
-        return failure.status
-    return 0
+        status, message = failure.status, str(failure)
+    else:
+        return 0
+    print(f"error: {message}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

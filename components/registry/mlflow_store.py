@@ -2,18 +2,14 @@
 
     <local root>/registry/mlflow.db                  versions, aliases, lineage tags (`mlflow ui` reads it)
     <local root>/registry/artifacts/<sha256>/        each version's SavedModel, content-addressed
-    <local root>/registry/alias-history.jsonl        every alias move, appended under the registry lock
-    <local root>/registry/aliases/<alias>.json       where each alias points, replaced atomically on each move
 
-MLflow keeps the current alias only, so the history of moves is this file's job. The alias pointers are a
-notice, not a source of truth: the local server stat()s the champion's to see a move at once (instead of
-polling SQLite through MLflow), then reads the alias from MLflow.
+Registering and reading only: what moves an alias, its journal and the alias pointers beside this folder,
+is release/promotion/ (local_mover.py), outside the pipeline image.
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import shutil
 import tempfile
@@ -24,7 +20,7 @@ from pathlib import Path
 
 from components.registry.content import tree_sha256
 from components.registry.tags import lineage_from_tags, lineage_tags
-from contracts.registry import AliasMove, Lineage, ModelVersion, RegistryError, RegistryTarget, UnknownVersionError
+from contracts.registry import Lineage, ModelVersion, RegistryError, RegistryTarget, UnknownVersionError
 
 
 class MlflowRegistry:
@@ -35,21 +31,7 @@ class MlflowRegistry:
         self.root = Path(target.root)
         self.name = target.model_name
         self.artifacts = self.root / "artifacts"
-        self.history_path = self.root / "alias-history.jsonl"
         self._client = None
-
-    def alias_pointer(self, alias: str) -> Path:
-        return self.root / "aliases" / f"{alias}.json"
-
-    def _write_pointer(self, move: AliasMove) -> None:
-        """Replace the alias's pointer in one rename: a reader sees the old one or the new one, never half."""
-        path = self.alias_pointer(move.alias)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        data = json.dumps({"alias": move.alias, "version": move.to_version, "at": move.at}) + "\n"
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
 
     @property
     def tracking_uri(self) -> str:
@@ -149,21 +131,3 @@ class MlflowRegistry:
         models = self.client().search_registered_models(f"name = '{self.name}'")
         value = models[0].aliases.get(alias) if models else None
         return None if value is None else str(value)
-
-    def move_alias(self, move: AliasMove) -> AliasMove:
-        current = self.alias_version(move.alias)
-        if current != move.from_version:
-            raise RegistryError(f"{move.alias} moved to {current} meanwhile (expected {move.from_version}); retry")
-        self.client().set_registered_model_alias(self.name, move.alias, move.to_version)
-        with open(self.history_path, "a") as history:
-            history.write(move.model_dump_json() + "\n")
-            history.flush()
-            os.fsync(history.fileno())
-        self._write_pointer(move)
-        return move
-
-    def history(self) -> list[AliasMove]:
-        if not self.history_path.exists():
-            return []
-        lines = self.history_path.read_text().splitlines()
-        return [AliasMove.model_validate(json.loads(line)) for line in lines if line.strip()]

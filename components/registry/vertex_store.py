@@ -5,10 +5,8 @@ Labels carry what fits their rules (content hash, commit, modules, spans, run); 
 version description as JSON. A version serves with its run's own pipeline image (the TensorFlow that trained
 it) running the project's prediction server, unless the environment names another image.
 
-Moving `champion` also moves the endpoint, in this order: claim the history entry (pending), serve the
-version on the endpoint (deploy, or a traffic switch), move the alias, finalise the entry (committed). A
-failed deploy leaves the endpoint, the alias and the history where they were; an alias move that fails after
-the endpoint changed puts the traffic back. The endpoint and the alias therefore agree after every move.
+Registering and reading only: moving `champion` (the endpoint with it, and the move journal) is
+release/promotion/ (vertex_mover.py), outside the pipeline image.
 """
 
 from __future__ import annotations
@@ -16,16 +14,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
 from typing import Any
 
 from components.registry.content import tree_sha256
 from components.registry.tags import description, lineage_from_description, lineage_labels
-from components.registry.vertex_history import AliasHistory
-from contracts.google_apis import aiplatform_init_arguments, storage_client_options
+from contracts.google_apis import aiplatform_init_arguments
 from contracts.registry import (
-    CHAMPION,
-    AliasMove,
     Lineage,
     ModelVersion,
     RegistryError,
@@ -58,7 +52,8 @@ class VertexRegistry:
 
     @contextmanager
     def locked(self) -> Iterator[None]:
-        # No lock service: the create-only history object in move_alias decides between concurrent movers.
+        # No lock service: registration is content-idempotent, and movers take create-only claims instead
+        # (release/promotion/vertex_journal.py).
         yield
 
     def _init_sdk(self) -> None:
@@ -153,75 +148,3 @@ class VertexRegistry:
             if alias in info.version_aliases:
                 return str(info.version_id)
         return None
-
-    def _history(self) -> AliasHistory:
-        from google.cloud import storage
-
-        bucket, _, prefix = self.target.history_uri.removeprefix("gs://").partition("/")  # type: ignore[union-attr]
-        client = self._storage or storage.Client(
-            project=self.target.project, credentials=self.credentials, client_options=storage_client_options()
-        )
-        # A pending entry older than any deploy can take was left by a mover that stopped.
-        timeout = self.target.serving.deploy_timeout_seconds if self.target.serving else 600
-        return AliasHistory(client.bucket(bucket), prefix, stale_after=timedelta(seconds=2 * timeout + 600))
-
-    def _endpoint(self):
-        from components.registry.vertex_endpoint import VertexEndpoint
-
-        if not (self.target.endpoint and self.target.serving):
-            return None
-        return VertexEndpoint(
-            self.target.endpoint,
-            self.resource,
-            self.target.serving,
-            service_account=self.target.serving_service_account,
-            credentials=self.credentials,
-        )
-
-    def move_alias(self, move: AliasMove) -> AliasMove:
-        history = self._history()
-        current = self.alias_version(move.alias)
-        if current != move.from_version:
-            raise RegistryError(f"{move.alias} moved to {current} meanwhile (expected {move.from_version}); retry")
-        entry = history.claim(move, current)
-        endpoint = self._endpoint() if move.alias == CHAMPION else None
-        try:
-            # Re-read after claiming: a mover that finished between the check and the claim moved it.
-            if self.alias_version(move.alias) != move.from_version:
-                raise RegistryError(f"{move.alias} moved meanwhile (expected {move.from_version}); retry")
-            change = endpoint.serve(move.to_version, keep=move.from_version) if endpoint else None
-        except Exception as err:
-            history.finish(entry, "aborted", error=str(err))
-            raise
-        try:
-            # Applying an alias another version holds moves it (Vertex keeps aliases unique within a model).
-            self._registry().add_version_aliases([move.alias], version=move.to_version)
-        except Exception as err:
-            undone = self._restore(endpoint, change)
-            history.finish(entry, "aborted", error=f"alias move failed: {err}; {undone}")
-            raise RegistryError(f"{move.alias}: moving it to {move.to_version} failed ({err}); {undone}") from err
-        done = move.model_copy(update={"serving": self._pruned(endpoint, change)}) if change else move
-        history.finish(entry, "committed", move=done)
-        return done
-
-    @staticmethod
-    def _restore(endpoint: Any, change: Any) -> str:
-        if change is None:
-            return "nothing else changed"
-        try:
-            endpoint.restore(change)
-        except Exception as err:  # Said in the error and the aborted entry: someone must look at the endpoint.
-            return f"putting the endpoint's traffic back failed too ({err}): check {endpoint.endpoint}"
-        return "the endpoint's traffic is back as it was"
-
-    @staticmethod
-    def _pruned(endpoint: Any, change: Any) -> str:
-        text = change.describe()
-        try:
-            removed = endpoint.prune(change)
-        except Exception as err:  # The move stands; the next move undeploys what is left.
-            return f"{text}; undeploying older versions failed ({err}), the next move retries"
-        return f"{text}; undeployed version(s) {', '.join(removed)}" if removed else text
-
-    def history(self) -> list[AliasMove]:
-        return self._history().committed()

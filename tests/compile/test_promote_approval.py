@@ -15,6 +15,9 @@ from components.registry import open_registry
 from contracts.config import load_environment
 from contracts.registry import CHAMPION, Lineage, registry_target
 from release import approvals, models_cli
+from release.promotion.journal import committed
+from release.promotion.local_mover import LocalMover
+from tests import promotion_helpers
 
 PROD = load_environment("prod")
 TRIGGER = "projects/my-prod-project/locations/europe-west4/triggers/penguins-prod-promote"
@@ -80,7 +83,7 @@ def cloud_build(monkeypatch):
 
 @pytest.fixture
 def registry(tmp_path, monkeypatch):
-    """Two blessed versions in a local registry, opened in place of prod's Vertex one; smoke tests pass."""
+    """Two blessed versions in a local registry, opened in place of prod's Vertex one; model tests pass."""
     local = open_registry(registry_target(load_environment("local"), tmp_path))
     for name in ("one", "two"):
         folder = tmp_path / "models" / name
@@ -88,18 +91,13 @@ def registry(tmp_path, monkeypatch):
         (folder / "saved_model.pb").write_text(name)
         local.register(str(folder), Lineage(pipeline_run_id=f"run-{name}"), blessed=True)
     monkeypatch.setattr("components.registry.open_registry", lambda target, credentials=None: local)
-    monkeypatch.setattr("components.registry.smoke.smoke_test", lambda version: None)
-    # `models promote` runs it in a child process (which the patch above does not reach): that passes too.
-    monkeypatch.setattr("components.registry.smoke.SmokeProcess", _PassingSmokeProcess)
+    # `models promote` runs the model tests in a child process: here they pass.
+    monkeypatch.setattr("release.model_tests.process.SuiteProcess", lambda project=None: promotion_helpers.passes)
     return local
 
 
-class _PassingSmokeProcess:
-    def __call__(self, version):
-        return None
-
-    def close(self):
-        return None
+def history(registry):
+    return committed(LocalMover(registry).entries())
 
 
 def test_promote_in_prod_starts_the_promote_trigger_with_the_move_and_moves_nothing(cloud_build, registry, capsys):
@@ -115,14 +113,14 @@ def test_promote_in_prod_starts_the_promote_trigger_with_the_move_and_moves_noth
     }
     # Exactly what the trigger declares for the request to set (ci/routing.py).
     assert set(substitutions) == set(route("promote").requested)
-    assert registry.alias_version(CHAMPION) is None and registry.history() == []
+    assert registry.alias_version(CHAMPION) is None and history(registry) == []
 
 
 def test_a_rollback_request_names_the_concrete_version_the_approver_sees(cloud_build, registry):
-    from components.registry.promotion import move_champion
+    from release.promotion.moves import promote
 
     for version in ("1", "2"):
-        move_champion(registry, version, by="t", reason="t", approved_by="t")
+        promote(LocalMover(registry), version, promotion_helpers.gate(registry), by="t", reason="t", approved_by="t")
     assert models_cli.main(["rollback", "--env", "prod", "--reason", "regression"]) == 0
     ((_, _, body),) = cloud_build.requests
     assert {k: body["source"]["substitutions"][k] for k in ("_ACTION", "_VERSION", "_REASON")} == {
@@ -147,11 +145,11 @@ def test_approve_and_reject_send_the_decision_cloud_build_records(cloud_build, f
 
 
 def test_the_approved_build_moves_the_champion_recording_the_approver_cloud_build_recorded(cloud_build, registry):
-    assert models_cli.main(["promote", "2", "--env", "prod", "--approved-build", "b-1"]) == 0
+    assert models_cli.main(["promote", "2", "--env", "prod", "--build", "b-1"]) == 0
     called = [(method, url) for method, url, _ in cloud_build.requests]
     assert called == [("GET", f"{HOST}/{BUILDS}/b-1"), ("GET", f"{HOST}/{TRIGGER}")]
     assert registry.alias_version(CHAMPION) == "2"
-    (move,) = registry.history()
+    (move,) = history(registry)
     assert (move.to_version, move.by, move.reason, move.approved_by) == ("2", "bob", "weekly", "alice@example.com")
 
 
@@ -170,7 +168,7 @@ def test_the_step_refuses_a_build_that_did_not_approve_this_move(cloud_build, re
     cloud_build.build.update(change)
     assert models_cli.main([*args, "--env", "prod", "--approved-build", "b-1"]) == 2
     assert message in capsys.readouterr().err
-    assert registry.alias_version(CHAMPION) is None and registry.history() == []
+    assert registry.alias_version(CHAMPION) is None and history(registry) == []
 
 
 @pytest.mark.parametrize(
@@ -192,6 +190,17 @@ def test_bad_input_exits_2_and_asks_cloud_build_nothing(cloud_build, registry, a
 
 def test_a_refused_call_names_cloud_build_and_changes_nothing(cloud_build, registry, capsys):
     cloud_build.status = 403
-    assert models_cli.main(["promote", "2", "--env", "prod"]) == 2
+    assert models_cli.main(["promote", "2", "--env", "prod"]) == 4  # Refused by Google Cloud (release/cloud_errors.py)
     err = capsys.readouterr().err
     assert "Cloud Build refused to run penguins-prod-promote" in err and "denied" in err
+
+
+def test_the_autopromote_build_moves_as_itself_and_asks_cloud_build_nothing(cloud_build, registry, capsys):
+    """What the Pub/Sub-started build runs (ci/cloudbuild/promote.yaml, _ACTION=auto-promote): no approval to
+    read back; the build is recorded as the mover, and a second delivery of the announcement changes nothing."""
+    assert models_cli.main(["auto-promote", "2", "--env", "dev", "--build", "b-9"]) == 0
+    assert models_cli.main(["auto-promote", "2", "--env", "dev", "--build", "b-10"]) == 0
+    assert "already champion: nothing changed" in capsys.readouterr().out
+    assert cloud_build.requests == []
+    (move,) = history(registry)
+    assert (move.to_version, move.by, move.approved_by) == ("2", "cloudbuild:b-9", None)

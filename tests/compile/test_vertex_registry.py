@@ -1,13 +1,12 @@
 """The Vertex AI Model Registry backend at the request level: the SDK's real calls, anonymous credentials, the
-ModelService GAPIC methods answered by an in-memory stand-in that records every request; the alias history on
-the GCS API emulator."""
+ModelService GAPIC methods answered by an in-memory stand-in that records every request. Moves of the alias
+are tests/compile/test_vertex_promotion.py's."""
 
 import pytest
 
-from components.registry.promotion import move_champion, rollback
 from components.registry.vertex_store import SERVER_COMMAND
 from contracts.config import load_environment
-from contracts.registry import CHAMPION, Lineage, RegistryError, Span, UnknownVersionError, registry_target
+from contracts.registry import Lineage, RegistryError, Span, UnknownVersionError, registry_target
 
 LINEAGE = Lineage(
     pipeline_run_id="penguins-dev-ci-0123456789abcdef",
@@ -94,22 +93,8 @@ def test_identical_files_upload_nothing(registry, tmp_path):
     assert sum(kind == "upload" for kind, _ in service.requests) == 1
 
 
-def test_alias_moves_through_merge_requests_and_history(registry, tmp_path):
-    vertex, service = registry
-    for name in ("one", "two"):
-        vertex.register(model_dir(tmp_path, name), LINEAGE, blessed=True)
-    move_champion(vertex, "1", by="ci", reason="first", smoke=lambda v: None)
-    move_champion(vertex, "2", by="ci", reason="better", smoke=lambda v: None)
-    back = rollback(vertex, to=None, by="alice", reason="regression", smoke=lambda v: None)
-    assert back.to_version == "1" and vertex.alias_version(CHAMPION) == "1"
-    merges = [r for kind, r in service.requests if kind == "merge"]
-    base = "projects/my-dev-project/locations/europe-west4/models/penguins-dev-model"
-    assert merges == [(f"{base}@1", [CHAMPION]), (f"{base}@2", [CHAMPION]), (f"{base}@1", [CHAMPION])]
-    assert [(m.from_version, m.to_version, m.kind) for m in vertex.history()] == [
-        (None, "1", "promote"),
-        ("1", "2", "promote"),
-        ("2", "1", "rollback"),
-    ]
-    assert vertex.get("1").aliases == (CHAMPION,)
+def test_an_unknown_version_is_named(registry, tmp_path):
+    vertex, _ = registry
+    vertex.register(model_dir(tmp_path, "one"), LINEAGE, blessed=True)
     with pytest.raises(UnknownVersionError, match="'7'"):
         vertex.get("7")

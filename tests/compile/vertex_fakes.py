@@ -124,10 +124,13 @@ class FakeEndpointService:
         # Vertex answers with the project number and the version apart.
         deployed.model = model.replace(model.split("/")[1], self.project_number, 1)
         deployed.model_version_id = version
+        # DeployModelRequest.traffic_split: "0" is the model being deployed; an empty map leaves the endpoint's
+        # split as it is (the new deployed model then gets no traffic).
         split = {deployed.id if key == "0" else key: value for key, value in request.traffic_split.items()}
         self._check(split, [*self.versions(), deployed.id])
         self.endpoint.deployed_models.append(deployed)
-        self.endpoint.traffic_split = split
+        if split:
+            self.endpoint.traffic_split = split
         response = any_pb2.Any()
         response.Pack(endpoint_service.DeployModelResponse(deployed_model=deployed)._pb)
         return operations_pb2.Operation(name="operations/deploy", done=True, response=response)

@@ -1,5 +1,6 @@
 """The main job end to end on a temporary git repository (a copy of this one): a module change runs the
-`modules` workflow and produces a new blessed model version without an image build; a documentation-only
+`modules` workflow and produces a new blessed model version without an image build, which becomes the
+champion; a change to the model tests then re-tests that champion and nothing else; a documentation-only
 change then runs nothing. Steps run their session commands with this interpreter (ci.runner.DirectRunner)."""
 
 from __future__ import annotations
@@ -70,12 +71,24 @@ def test_module_change_runs_the_fast_path_and_docs_run_nothing(tmp_path):
     # The template was published for the commit, in the local artifacts store.
     assert (repo / ".local" / "published" / "templates" / "commits" / f"{changed}.json").is_file()
 
-    versions = _registry_versions(repo)
+    # Stricter model tests: only the champion is re-tested, and its verdict recorded with the new tests.
+    records = repo / "release" / "model_tests" / "smoke_records.json"
+    records.write_text(records.read_text() + "\n")
+    commit(repo, "model tests: a reformatted record file")
+    code, out = _cicd(repo)
+    assert code == 0, out
+    assert "workflows: model-tests" in out and "champion " + pipeline["pushed_version"] in out
+    outcomes = (repo / ".local" / "registry" / "model-tests.jsonl").read_text().splitlines()
+    tested = json.loads(outcomes[-1])
+    assert (tested["version"], tested["passed"], tested["by"]) == (pipeline["pushed_version"], True, "model-tests")
+    assert len({json.loads(line)["tests_sha256"] for line in outcomes}) == 2  # As registered, and re-tested.
+
+    versions, jobs = _registry_versions(repo), len(list((repo / "build" / "cicd").iterdir()))
     (repo / "README.md").write_text((repo / "README.md").read_text() + "\nAnother note.\n")
     docs = commit(repo, "docs")
     code, out = _cicd(repo)
     assert code == 0
     assert "workflows: none" in out
-    assert len(list((repo / "build" / "cicd").iterdir())) == 1  # no new run
+    assert len(list((repo / "build" / "cicd").iterdir())) == jobs  # no new run
     assert _registry_versions(repo) == versions
     assert json.loads(cicd.state_path(repo, "local").read_text())["commit"] == docs

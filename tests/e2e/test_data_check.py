@@ -10,6 +10,7 @@ from contracts.registry import registry_target
 from localcloud.labelled_data import generate
 from pipelines.local import LocalRun, execute
 from release.datacheck.cli import build_check, describe
+from release.promotion.announced import after_registration
 from tests.datacheck_helpers import FileSubmitter
 
 pytestmark = pytest.mark.e2e
@@ -21,6 +22,8 @@ def champion_root(tmp_path_factory):
     config = load_environment("local")
     summary = execute(LocalRun(config=config, paths=config.local_paths(root), num_epochs=20, learning_rate=0.01))
     assert summary.succeeded and summary.blessed, summary.error
+    # What the run worker does after a run that registered a version: test it, make it the champion.
+    assert after_registration(config, root, summary.pushed_version, by="e2e") == "champion"
     return root
 
 

@@ -15,6 +15,7 @@ from contracts.config import load_environment
 from contracts.registry import CHAMPION, registry_target
 from pipelines import local_runner
 from pipelines.local import DATA_DIR, LocalRun, execute
+from release.promotion.announced import after_registration
 
 pytestmark = pytest.mark.e2e
 
@@ -59,12 +60,14 @@ def test_first_run_trains_blesses_and_pushes(first_run, env_root):
     assert (Path(summary.pushed_path) / "saved_model.pb").exists()
     registry = open_registry(registry_target(config, env_root))
     (version,) = registry.versions()
-    # The lineage: spans with their content hashes, parameters, metrics, the run; and champion at once (local).
+    # The lineage: spans with their content hashes, parameters, metrics, the run.
     assert [s.number for s in version.lineage.spans] == [1] and len(version.lineage.spans[0].sha256) == 64
     assert version.lineage.parameters == {"num_epochs": 20, "learning_rate": 0.01}
     assert version.lineage.metrics["sparse_categorical_accuracy"] == summary.metrics["sparse_categorical_accuracy"]
     assert version.lineage.pipeline_run_id == summary.run_id
-    assert registry.alias_version(CHAMPION) == version.version and summary.promotion == "champion"
+    # What follows a registered version locally (the run worker and `nox -s pipeline` do it): champion at once.
+    assert after_registration(config, env_root, version.version, by="e2e") == "champion"
+    assert registry.alias_version(CHAMPION) == version.version
     for component in ("WindowExampleGen", "Transform", "Trainer", "Evaluator", "RegistryPush"):
         assert f"] {component} done in" in progress
 

@@ -1,12 +1,15 @@
-"""The release loop end to end: train twice, promote one, serve it, promote the other, roll back; the server
-answers with the champion of the moment, and keeps answering while it moves.
+"""The release loop end to end: train three versions, promote, serve, switch, roll back twice; a move killed
+at every step; the server answers with the champion of the moment, and keeps answering while it moves.
 
 The environment here promotes only with an approval (as prod does) and blesses any model above the absolute
-bound, so both runs register a version and every move is an explicit, recorded command.
+bound, so every run registers a version and every move is an explicit, recorded command.
 """
 
 import contextlib
 import json
+import os
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -14,10 +17,10 @@ import urllib.request
 
 import pytest
 
-from components.registry.smoke import shipped_records
 from contracts.config import load_environment
 from pipelines.local import LocalRun, execute
 from release import models_cli
+from release.model_tests.smoke import shipped_records
 
 pytestmark = pytest.mark.e2e
 
@@ -27,7 +30,7 @@ INSTANCE = shipped_records()[0][-1]
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """Two versions, by two runs with different epochs; no champion yet (promotion needs an approval)."""
+    """Three versions, by three runs with different epochs; no champion yet (promotion needs an approval)."""
     root = tmp_path_factory.mktemp("release")
     text = load_environment("local").model_dump_json()
     text = text.replace('"auto_promote":true', '"auto_promote":false').replace(
@@ -37,7 +40,7 @@ def trained(tmp_path_factory):
     env.write_text(text)
     config = load_environment(env)
     versions = []
-    for epochs in (20, 30):
+    for epochs in (20, 30, 25):
         summary = execute(
             LocalRun(
                 config=config,
@@ -79,12 +82,12 @@ def wait_for_version(url, version, seconds=10.0):
 def test_train_promote_serve_switch_and_roll_back(trained, capsys):
     from localcloud.serving import make_server
 
-    root, _, config, (first, second) = trained
+    root, _, config, (first, second, _) = trained
     assert first != second
     assert models(trained, "list", "--json") == 0
     listed = json.loads(capsys.readouterr().out)
-    assert [v["version"] for v in listed] == [first, second] and all(v["aliases"] == [] for v in listed)
-    assert [v["lineage"]["parameters"]["num_epochs"] for v in listed] == [20, 30]
+    assert [v["version"] for v in listed][:2] == [first, second] and all(v["aliases"] == [] for v in listed)
+    assert [v["lineage"]["parameters"]["num_epochs"] for v in listed] == [20, 30, 25]
     assert models(trained, "promote", first) == 2  # No approval: refused, nothing moved.
     assert models(trained, "promote", first, "--approve", "carol", "--reason", "first release") == 0
 
@@ -133,6 +136,81 @@ def test_train_promote_serve_switch_and_roll_back(trained, capsys):
     ]
 
 
+@pytest.fixture
+def served(trained):
+    """The local server on the trained registry, following its champion; the predict URL."""
+    from localcloud.serving import make_server
+
+    root, _, config, _ = trained
+    server, watcher = make_server(config, root, 0, poll_seconds=0.2)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1/models/{config.pipeline_name}:predict"
+    finally:
+        server.shutdown()
+        server.server_close()
+        watcher.stop()
+
+
+def champion_everywhere(trained, capsys):
+    """(the history's last champion, the alias, the pointer): `models history` and the registry, read anew."""
+    from components.registry import open_registry
+    from contracts.registry import CHAMPION, registry_target
+    from release.promotion.local_journal import LocalJournal
+
+    root, _, config, _ = trained
+    capsys.readouterr()
+    assert models(trained, "history", "--json") == 0
+    history = json.loads(capsys.readouterr().out)
+    registry = open_registry(registry_target(config, root))
+    pointer = LocalJournal(root / "registry").pointer(CHAMPION)
+    return history[-1]["to_version"] if history else None, registry.alias_version(CHAMPION), pointer
+
+
+def test_two_rollbacks_go_back_two_champions_and_a_third_refuses(trained, served, capsys):
+    versions = trained[3]
+    for version in versions:
+        assert models(trained, "promote", version, "--approve", "carol") == 0
+        wait_for_version(served, version)
+    assert models(trained, "rollback", "--approve", "dave") == 0
+    wait_for_version(served, versions[1])
+    assert models(trained, "rollback", "--approve", "dave") == 0  # Past the version rolled away from.
+    wait_for_version(served, versions[0])
+    capsys.readouterr()
+    assert models(trained, "rollback", "--approve", "dave") == 2
+    assert "there is no earlier champion to roll back to" in capsys.readouterr().err
+    assert champion_everywhere(trained, capsys) == (versions[0],) * 3
+
+
+# The steps of a local move (release/promotion/local_mover.py); the alias move is the commit point.
+STEPS = ("intent", "pointer", "alias", "outcome")
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_a_move_killed_at_any_step_is_settled_by_the_next_command(trained, served, capsys, step):
+    """A promotion SIGKILLed right after `step`: the next command (here `models history`) settles it, and then
+    the history, the alias, the pointer and what the server answers with all name the same version."""
+    from contracts.config import REPO_ROOT
+
+    root, env, _, versions = trained
+    before = champion_everywhere(trained, capsys)[1]
+    if before is None:
+        assert models(trained, "promote", versions[0], "--approve", "carol") == 0
+        before = versions[0]
+    target = next(v for v in versions if v != before)
+    child = subprocess.run(
+        [sys.executable, "-m", "tests.promotion_helpers", "promote", str(root), target, step, str(env)],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        capture_output=True,
+        text=True,
+    )
+    assert child.returncode == -9, child.stderr[-2000:]
+    expected = target if step in ("alias", "outcome") else before
+    assert champion_everywhere(trained, capsys) == (expected,) * 3
+    wait_for_version(served, expected)
+
+
 def _free_port():
     import socket
 
@@ -159,7 +237,7 @@ def test_vertex_mode_serves_the_model_at_aip_storage_uri(trained):
     from contracts.config import REPO_ROOT
     from contracts.registry import registry_target
 
-    root, _, config, (first, _) = trained
+    root, _, config, (first, _, _) = trained
     uri = open_registry(registry_target(config, root)).get(first).uri
     port = _free_port()
     env = {

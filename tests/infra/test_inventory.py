@@ -32,8 +32,9 @@ COMMON = {
     "google_cloud_run_v2_service_iam_member": 1,
     # the schedules: entry; data.schedule's datacheck build.
     "google_cloud_scheduler_job": 2,
-    # full, modules, infra, function on a push; checks on a pull request; promote by hand; datacheck scheduled.
-    "google_cloudbuild_trigger": 7,
+    # full, modules, model-tests, infra, function on a push; checks on a pull request; promote by hand;
+    # datacheck scheduled.
+    "google_cloudbuild_trigger": 8,
     "google_monitoring_notification_channel": 1,
     "google_monitoring_alert_policy": 3,
     "google_vertex_ai_endpoint": 1,

@@ -9,9 +9,9 @@ import json
 import pytest
 
 from components.registry import open_registry
-from components.registry.smoke import RECORDS
 from contracts.config import load_environment
 from contracts.registry import CHAMPION, registry_target
+from release.model_tests.smoke import RECORDS
 
 pytestmark = pytest.mark.live
 

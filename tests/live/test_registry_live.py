@@ -9,10 +9,13 @@ import uuid
 
 import pytest
 
-from components.registry.promotion import move_champion
 from components.registry.vertex_store import VertexRegistry
 from contracts.config import load_environment
 from contracts.registry import CHAMPION, Lineage, registry_target
+from release.model_tests.records import outcomes_for
+from release.promotion.journal import committed
+from release.promotion.moves import ModelTestGate, promote
+from release.promotion.vertex_mover import VertexMover
 
 pytestmark = pytest.mark.live
 
@@ -37,9 +40,12 @@ def test_register_and_promote_on_the_dev_registry():
         assert created
         again, created = vertex.register(uri, Lineage(pipeline_run_id=f"live-{run}-2", image=image), blessed=True)
         assert not created and again.version == version.version
-        move_champion(vertex, version.version, by="live-test", reason="live", smoke=lambda v: None)
+        mover = VertexMover(vertex)
+        # The stand-in is no model: the model tests are not what this checks.
+        gate = ModelTestGate(outcomes_for(target), "live-test", lambda: lambda v: None, "live-test")
+        promote(mover, version.version, gate, by="live-test", reason="live")
         assert vertex.alias_version(CHAMPION) == version.version
-        assert [m.to_version for m in vertex.history()] == [version.version]
+        assert [m.to_version for m in committed(mover.entries())] == [version.version]
     finally:
         aiplatform.Model(vertex.resource).delete()
         for leftover in bucket.list_blobs(prefix=f"live-tests/registry/{run}"):

@@ -151,3 +151,14 @@ def test_state_is_replaced_whole(repo):
     folder = cicd.state_path(repo, "local").parent
     assert [p.name for p in folder.iterdir()] == ["local.json"]
     assert json.loads((folder / "local.json").read_text()) == {"commit": "b" * 40}
+
+
+def test_a_change_to_the_model_tests_re_tests_the_champion_and_nothing_else(repo):
+    first = git(repo, "rev-parse", "HEAD").strip()
+    cicd.write_state(repo, "local", {"commit": first})
+    _edit(repo, "release/model_tests/smoke_records.json")
+    commit(repo, "stricter records")
+    code, out = _run(repo, "--dry-run")
+    assert code == 0
+    assert "workflows: model-tests" in out
+    assert "model-tests: model tests: nox -s model_tests -- --env local" in out

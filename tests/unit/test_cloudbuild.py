@@ -149,15 +149,16 @@ def test_the_checks_consume_what_synth_wrote_in_its_own_image(workflow):
         assert local[session].args == tuple(args[args.index("--") + 1 :] if "--" in args else ()), session
 
 
-def test_the_promote_build_makes_the_move_it_was_approved_for_and_nothing_else():
-    """One step: `models <action> <version>` checked against this build's own approval record."""
+def test_the_promote_build_makes_the_move_it_was_requested_for_and_nothing_else():
+    """One step: `models <action> <version>`, naming its own build (whose approval a promote or rollback checks;
+    an auto-promotion records it as the mover)."""
     from ci.routing import route
 
     requested = route("promote").requested
     config = _load("promote")
     (step,) = config["steps"]
     assert step["args"][:4] == ["ci/nox", "-s", "models", "--"]
-    assert step["args"][4:] == ["${_ACTION}", "${_VERSION}", "--env=${_ENV}", "--approved-build=$BUILD_ID"]
+    assert step["args"][4:] == ["${_ACTION}", "${_VERSION}", "--env=${_ENV}", "--build=$BUILD_ID"]
     # What the request sets (release/approvals.py) is declared, empty: a build started without it fails loudly.
     assert {k: config["substitutions"][k] for k in requested} == dict.fromkeys(requested, "")
 
@@ -191,14 +192,19 @@ def test_the_build_message_check_catches_a_misspelt_field():
         cloudbuild_v1.Build.from_json(json.dumps(misspelt))
 
 
-def test_the_promote_step_outlasts_every_environments_deploy_timeout():
-    """A promotion on Vertex waits for the deploy: its step leaves 10 minutes for set-up and the smoke test."""
+@pytest.mark.parametrize("workflow", ["promote", "model-tests"])
+def test_a_moving_step_outlasts_every_environments_deploy_timeout(workflow):
+    """A move on Vertex waits for the deploy, then for a cancelled one to end, then for an undeploy: its step
+    leaves 5 minutes beyond those for set-up and the model tests."""
     from contracts.config import ENVS_DIR, load_environment
     from contracts.environment import Serving
+    from release.promotion.vertex_endpoint import CANCEL_GRACE_SECONDS, UNDEPLOY_WAIT_SECONDS
 
-    step_seconds = int(_load("promote")["steps"][0]["timeout"].removesuffix("s"))
+    waits = CANCEL_GRACE_SECONDS + UNDEPLOY_WAIT_SECONDS + 300
+    step_seconds = int(_load(workflow)["steps"][0]["timeout"].removesuffix("s"))
+    assert step_seconds < int(_load(workflow)["timeout"].removesuffix("s"))
     largest = max(getattr(m, "le", 0) for m in Serving.model_fields["deploy_timeout_seconds"].metadata)
-    assert largest + 600 <= step_seconds, "the largest deploy timeout an environment file may set"
+    assert largest + waits <= step_seconds, "the largest deploy timeout an environment file may set"
     for path in sorted(ENVS_DIR.glob("*.yaml")):
         serving = load_environment(path.stem).release.serving
-        assert serving.deploy_timeout_seconds + 600 <= step_seconds, path.name
+        assert serving.deploy_timeout_seconds + waits <= step_seconds, path.name

@@ -1,4 +1,5 @@
-"""`models` commands on a local registry of stand-in folders: output shapes, bad input, a failing smoke test."""
+"""`models` commands on a local registry of stand-in folders: output shapes, bad input, a failing model test,
+approval by target, auto-promote and repair."""
 
 import json
 
@@ -8,6 +9,8 @@ from components.registry import open_registry
 from contracts.config import load_environment
 from contracts.registry import CHAMPION, Lineage, Span, registry_target
 from release import models_cli
+from release.promotion.journal import committed
+from release.promotion.local_mover import LocalMover
 
 pytestmark = pytest.mark.slow  # seconds: `nox -s tests` runs it, the push workflows' unit step does not
 
@@ -27,7 +30,7 @@ def root(tmp_path):
     for name in ("one", "two"):
         folder = tmp_path / "models" / name
         folder.mkdir(parents=True)
-        (folder / "saved_model.pb").write_text(name)  # Not a SavedModel: its smoke test must fail.
+        (folder / "saved_model.pb").write_text(name)  # Not a SavedModel: its model tests must fail.
         registry.register(str(folder), LINEAGE, blessed=True)
     registry.register(str(tmp_path / "models" / "one"), LINEAGE, blessed=True)  # Identical: no third version.
     return tmp_path
@@ -35,6 +38,27 @@ def root(tmp_path):
 
 def models(root, *args):
     return models_cli.main([*args, "--local-root", str(root)])
+
+
+def history(root):
+    return committed(LocalMover(open_registry(registry_target(load_environment("local"), root))).entries())
+
+
+@pytest.fixture
+def passing(monkeypatch):
+    """Model tests that pass, in place of the child process that loads the model with TensorFlow."""
+
+    class Passing:
+        def __init__(self, project=None):
+            self.tested = []
+
+        def __call__(self, version):
+            self.tested.append(version.version)
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr("release.model_tests.process.SuiteProcess", Passing)
 
 
 def test_list_json_has_versions_aliases_and_lineage(root, capsys):
@@ -66,25 +90,88 @@ def test_show_and_text_list(root, capsys):
         (["promote", "nine"], "numbers"),
         (["promote", "9"], "version 9"),
         (["rollback"], "no champion"),
+        (["auto-promote", "9"], "version 9"),
         (["list", "--env", "nowhere"], "environment file not found"),
     ],
 )
-def test_bad_input_exits_2_naming_the_problem(root, capsys, args, message):
+def test_bad_input_exits_2_naming_the_problem(root, capsys, args, message, passing):
     assert models(root, *args) == 2
-    assert message in capsys.readouterr().err
-    assert open_registry(registry_target(load_environment("local"), root)).history() == []
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert history(root) == []
 
 
-def test_failed_smoke_test_moves_nothing(root, capsys):
+def test_failing_model_tests_move_nothing_and_are_recorded(root, capsys):
+    """The real child process: a folder that is no SavedModel does not load, so its smoke test fails."""
     assert models(root, "promote", "1") == 1
     err = capsys.readouterr().err
     assert "smoke test failed" in err and "did not move" in err
     registry = open_registry(registry_target(load_environment("local"), root))
-    assert registry.alias_version(CHAMPION) is None and registry.history() == []
+    assert registry.alias_version(CHAMPION) is None and history(root) == []
+    (outcome,) = [json.loads(line) for line in (root / "registry" / "model-tests.jsonl").read_text().splitlines()]
+    assert (outcome["version"], outcome["passed"]) == ("1", False) and "smoke test failed" in outcome["detail"]
+    assert models(root, "promote", "1") == 1  # The recorded verdict stands without a second run.
+    assert "(recorded " in capsys.readouterr().err
 
 
-def test_prod_style_environment_needs_approve(root, tmp_path, capsys):
+def test_promote_auto_promote_rollback_history_and_repair(root, capsys, passing):
+    assert models(root, "auto-promote", "1", "--json") == 0
+    assert json.loads(capsys.readouterr().out)["to_version"] == "1"
+    assert models(root, "auto-promote", "1") == 0
+    assert "already champion: nothing changed" in capsys.readouterr().out
+    assert models(root, "promote", "2", "--reason", "better") == 0
+    assert models(root, "rollback", "--reason", "regression") == 0
+    assert models(root, "auto-promote", "2") == 2  # Rolled away from: refused, saying why.
+    assert "was rolled away from" in capsys.readouterr().err
+    assert models(root, "history") == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split()[1:5] for line in out] == [
+        ["promote", "champion:", "-", "->"],
+        ["promote", "champion:", "1", "->"],
+        ["rollback", "champion:", "2", "->"],
+    ]
+    assert models(root, "repair") == 0
+    assert "nothing to repair" in capsys.readouterr().out
+
+
+def test_an_environment_needing_approval_needs_approve(root, tmp_path, capsys, passing):
     env = tmp_path / "strict.yaml"
     env.write_text(load_environment("local").model_dump_json().replace('"auto_promote":true', '"auto_promote":false'))
     assert models(root, "promote", "1", "--env", str(env)) == 2
     assert "--approve" in capsys.readouterr().err
+    assert models(root, "auto-promote", "1", "--env", str(env)) == 2
+    assert "auto-promotion is off here" in capsys.readouterr().err
+    assert models(root, "promote", "1", "--env", str(env), "--approve", "carol") == 0
+
+
+def _copy_of(name, tmp_path, **release):
+    config = load_environment(name)
+    config = config.model_copy(update={"release": config.release.model_copy(update=release)})
+    path = tmp_path / f"copy-of-{name}.yaml"
+    path.write_text(config.model_dump_json())
+    return path
+
+
+def test_a_copied_environment_file_cannot_skip_the_approval_of_its_target(root, tmp_path, capsys):
+    """Approval belongs to the target: a copy of prod.yaml that says auto_promote: true is refused for what it
+    names (prod's project and location), before anything is read or moved."""
+    copy = _copy_of("prod", tmp_path, auto_promote=True)
+    for command in (["promote", "1"], ["auto-promote", "1"], ["rollback"], ["list"]):
+        assert models(root, *command, "--env", str(copy)) == 2
+        err = capsys.readouterr().err
+        assert "the target of environment 'prod', whose promotions need an approval; use --env prod" in err
+
+
+def test_the_approval_gate_is_by_project_and_location(tmp_path):
+    from contracts.config import ConfigError
+    from release.promotion.targets import load_target
+
+    assert load_target("prod").name == "prod" and load_target("dev").release.auto_promote
+    assert load_target(_copy_of("dev", tmp_path, auto_promote=False)).name == "dev"  # dev gates nothing
+    assert load_target(_copy_of("local", tmp_path, auto_promote=True)).gcp is None  # this machine's registry
+    elsewhere = load_environment("prod")
+    elsewhere = elsewhere.model_copy(update={"gcp": elsewhere.gcp.model_copy(update={"project": "my-own-project"})})
+    (tmp_path / "other-project.yaml").write_text(elsewhere.model_dump_json())
+    assert load_target(tmp_path / "other-project.yaml").gcp.project == "my-own-project"
+    with pytest.raises(ConfigError, match=r"copy-of-prod\.yaml: names project my-prod-project in europe-west4"):
+        load_target(_copy_of("prod", tmp_path, auto_promote=False))

@@ -45,6 +45,12 @@ CASES = [
     (["pipelines/modules/model.py", "components/moved_here.py"], ["full"], ["full", "modules"]),
     # A deletion of a file that went into the image is a change to the image.
     (["components/validation_gate.py"], ["full"], ["full"]),
+    # What only the release commands run retrains nothing; the model tests re-test the champion.
+    (["release/models_cli.py", "release/approvals.py", "release/datacheck/check.py"], [], []),
+    (["release/model_tests/smoke_records.json"], ["model-tests"], ["model-tests"]),
+    (["release/promotion/moves.py"], ["model-tests"], ["model-tests"]),
+    (["components/registry/predictor.py"], ["full", "model-tests"], ["full", "model-tests"]),
+    (["release/submit.py"], ["full"], ["full"]),
 ]
 
 

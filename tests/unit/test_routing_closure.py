@@ -1,8 +1,10 @@
-"""Routing proven from the imports: a file an entry point imports fires the workflow that rebuilds or re-checks it.
+"""Routing proven from the imports, both ways: a file an entry point imports fires the workflow that rebuilds or
+re-checks it, and a Python file outside the retraining workflows' closures retrains nothing.
 
 Each workflow's entry points are the code its Cloud Build steps run. Their import closures are computed from
 the source (ci/import_graph.py: module- and function-level imports alike), so nobody has to remember that the
-CDKTF app reads the naming rule or that the function ships the TriggerMessage.
+CDKTF app reads the naming rule or that the function ships the TriggerMessage, and a change to code only the
+`models` command, promotion or the model tests run (not the image, not a release step) never retrains.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from ci import import_graph
+from ci.changes import all_files
 from ci.routing import SUPERSEDES, plan_workflows
 from contracts.environment import REPO_ROOT
 from infra import function_source
@@ -32,7 +35,8 @@ def _py(*patterns: str) -> list[Path]:
 
 
 def _closure(entry_points: list[Path], roots: list[Path] | None = None) -> list[str]:
-    files = import_graph.closure(entry_points, roots or [REPO_ROOT])
+    # What the local stand-ins import in turn is not followed: a cloud step never loads them.
+    files = import_graph.closure(entry_points, roots or [REPO_ROOT], stop_at=[LOCAL_ONLY])
     return import_graph.relative((f for f in files if LOCAL_ONLY not in f.parents), REPO_ROOT)
 
 
@@ -44,6 +48,8 @@ def entry_points() -> dict[str, list[str]]:
     closures = {
         "full": sorted({*image.image_inputs(REPO_ROOT), *_closure([*release_steps, NOXFILE])}),
         "modules": _closure(_py("pipelines/modules/*.py")),
+        # The model-tests step (`nox -s model_tests`): the tests, and what loads, tests and rolls back a champion.
+        "model-tests": _closure([*_py("release/model_tests/*.py"), NOXFILE]),
         "infra": _closure([REPO_ROOT / "infra" / "main.py", NOXFILE]),
     }
     for folder in FUNCTIONS:
@@ -65,6 +71,48 @@ def test_every_file_an_entry_point_imports_fires_its_workflow(workflow):
     assert files, f"{workflow}: no entry point found"
     unrouted = [path for path in files if not _fires(path, route)]
     assert not unrouted, f"{workflow}: these files are imported by its entry points but do not fire it: {unrouted}"
+
+
+# The workflows that train: a change that fires one of them costs a pipeline run.
+RETRAINING = ("full", "modules")
+
+
+def _retrains(path: str) -> bool:
+    return bool(set(plan_workflows([path])) & set(RETRAINING))
+
+
+def test_a_python_file_outside_the_retraining_closures_retrains_nothing():
+    """The other way: every Python file that fires `full` or `modules` is one their steps run or import."""
+    closures = entry_points()
+    retraining = {path for workflow in RETRAINING for path in closures[workflow]}
+    python = [path for path in all_files(REPO_ROOT) if path.endswith(".py")]
+    retrains = [path for path in python if path not in retraining and _retrains(path)]
+    assert not retrains, f"these fire a retraining workflow, but no retraining step runs or imports them: {retrains}"
+    assert len(python) > 100 and any(path in retraining for path in python)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "release/models_cli.py",
+        "release/approvals.py",
+        "release/promotion/moves.py",
+        "release/promotion/vertex_mover.py",
+        "release/model_tests/smoke.py",
+        "release/model_tests/smoke_records.json",
+        "release/datacheck/check.py",
+        "localcloud/run_worker.py",
+    ],
+)
+def test_a_change_to_what_only_the_release_commands_run_never_retrains(path):
+    assert not _retrains(path), plan_workflows([path])
+
+
+@pytest.mark.parametrize("path", ["release/model_tests/smoke_records.json", "release/model_tests/suite.py"])
+def test_a_change_to_the_model_tests_fires_their_route_alone(path):
+    from ci.plan import plan
+
+    assert plan([path])["workflows"] == ["model-tests"]
 
 
 def test_the_image_identity_is_the_image_closure_and_nothing_else():

@@ -172,17 +172,15 @@ def test_vertex_settings_read_what_vertex_sets():
 
 
 class PointerRegistry:
-    """The two calls the watcher makes, plus the pointer file; `get` serves stand-in model URIs."""
+    """A local registry's target, the alias read the watcher makes without a pointer, and stand-in model URIs."""
 
     def __init__(self, tmp_path):
         self.version, self.reads = "1", 0
+        self.target = type("Target", (), {"backend": "mlflow", "root": str(tmp_path)})
         self.pointer = tmp_path / "aliases" / "champion.json"
 
-    def alias_pointer(self, alias):
-        assert alias == CHAMPION
-        return self.pointer
-
     def alias_version(self, alias):
+        assert alias == CHAMPION
         self.reads += 1
         return self.version
 
@@ -191,6 +189,7 @@ class PointerRegistry:
 
 
 def test_the_watcher_sees_a_move_through_the_pointer_long_before_its_poll(tmp_path, monkeypatch):
+    """The pointer is what serves (a move replaces it before MLflow's alias moves); with none, the alias."""
     import components.registry.predictor as predictor
 
     monkeypatch.setattr(predictor, "Predictor", lambda uri, version: f"loaded {uri}")
@@ -201,12 +200,12 @@ def test_the_watcher_sees_a_move_through_the_pointer_long_before_its_poll(tmp_pa
         assert watcher.current.version == "1" and watcher.current.predictor == "loaded model-1"
         time.sleep(0.2)
         assert registry.reads == 1  # No move, no registry read: the stat() alone.
-        registry.version = "2"
         registry.pointer.parent.mkdir()
-        registry.pointer.write_text('{"version": "2"}')
+        registry.pointer.write_text('{"alias": "champion", "version": "2", "at": "t"}')
         deadline = time.monotonic() + 2
         while watcher.current.version != "2" and time.monotonic() < deadline:
             time.sleep(0.01)
         assert watcher.current.version == "2"  # Within 2 s, with a 60 s poll: the pointer did it.
+        assert registry.reads == 1  # From the pointer, not from the alias (which has not moved yet).
     finally:
         watcher.stop()

@@ -1,0 +1,105 @@
+"""A move on the local registry (MLflow on SQLite), one transaction under the registry's file lock.
+
+    intent    the journal's pending record, fsynced
+    pointer   aliases/<alias>.json replaced: the local server starts serving the new version
+    alias     MLflow's alias moved (compare-and-set: it must still be on the move's from_version): the commit point
+    outcome   the journal's committed record, fsynced
+
+The pointer goes before the alias so that the server loads the new version while this process imports MLflow
+(seconds); on Vertex the endpoint's traffic likewise moves before the alias. A move that stops anywhere is
+settled under the same lock by the next command: committed if MLflow's alias had moved, else aborted, and the
+pointer is put back where the alias is. The lock is an flock: a killed mover releases it, so a pending record
+seen under the lock always belongs to a mover that is gone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from contracts.registry import CHAMPION, AliasMove, RegistryError
+from release.promotion.journal import Entry, StepHook, committed, no_hook, outcome
+from release.promotion.local_journal import LocalJournal
+
+
+class LocalMover:
+    def __init__(self, registry: Any, after_step: StepHook = no_hook) -> None:
+        if registry.target.backend != "mlflow" or not registry.target.root:
+            raise RegistryError(f"{registry.target.model_name}: the local mover needs the local (mlflow) registry")
+        self.registry = registry
+        self.journal = LocalJournal(Path(registry.target.root))
+        self._after = after_step
+
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        with self.registry.locked():
+            yield
+
+    def entries(self) -> list[Entry]:
+        return self.journal.entries()
+
+    def current(self) -> str | None:
+        """The champion from the pointer, without MLflow; the alias move checks it against MLflow's."""
+        pointed = self.journal.pointer(CHAMPION)
+        if pointed is not None:
+            return pointed
+        history = committed(self.entries())
+        return history[-1].to_version if history else None
+
+    def settle(self) -> list[Entry]:
+        return [self._settle(entry) for entry in self.entries() if entry.state == "pending"]
+
+    def apply(self, move: AliasMove) -> AliasMove:
+        entry = self.journal.record(self.journal.next_sequence(), "pending", move)
+        try:
+            self._after("intent")
+            self.journal.write_pointer(move.alias, move.to_version, move.at)
+            self._after("pointer")
+            alias_now = self.registry.alias_version(move.alias)
+            if alias_now != move.from_version:
+                raise RegistryError(f"{move.alias} is on {alias_now} in MLflow, not {move.from_version}")
+            self.registry.client().set_registered_model_alias(
+                self.registry.target.model_name, move.alias, move.to_version
+            )
+            self._after("alias")
+            self.journal.record(entry.sequence, "committed", move)
+        except Exception as err:
+            return self._recover(entry, err)
+        self._after("outcome")
+        return move
+
+    def _recover(self, entry: Entry, err: Exception) -> AliasMove:
+        """Settle a move that failed in this process: the move stands if its alias moved, else it is undone."""
+        try:
+            settled = self._settle(entry)
+        except Exception as settling:
+            raise RegistryError(
+                f"moving {entry.move.alias} to {entry.move.to_version} failed ({err}), and settling it failed too "
+                f"({settling}): `models repair` settles it"
+            ) from err
+        if settled.state == "committed":
+            return entry.move
+        raise RegistryError(
+            f"moving {entry.move.alias} to {entry.move.to_version} failed ({err}); {settled.note}"
+        ) from err
+
+    def _settle(self, entry: Entry) -> Entry:
+        alias_now = self.registry.alias_version(entry.move.alias)
+        state, note = outcome(entry.move, alias_now)
+        self.journal.write_pointer(entry.move.alias, alias_now, _now())
+        return self.journal.record(entry.sequence, state, entry.move, note)
+
+    def reconcile(self) -> list[str]:
+        alias_now = self.registry.alias_version(CHAMPION)
+        pointed = self.journal.pointer(CHAMPION)
+        if pointed == alias_now:
+            return []
+        self.journal.write_pointer(CHAMPION, alias_now, _now())
+        return [f"pointer {CHAMPION}: {pointed or 'none'} -> {alias_now or 'none'} (where MLflow's alias is)"]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
