@@ -309,6 +309,16 @@ def submit(session: nox.Session) -> None:
 
 
 @nox.session(python=False)
+def adopt(session: nox.Session) -> None:
+    """Wait for the template the release store published for a commit (prod adopts dev's), for `submit`.
+
+    `nox -s adopt -- --env prod --commit SHA --branch main --result-file FILE [--wait 5400]`: what prod's push
+    builds run instead of compiling (ci/cloudbuild/adopt.yaml); exit 1 when nothing was published in time.
+    """
+    run_tfx(session, "-m", "release.adopt", *session.posargs)
+
+
+@nox.session(python=False)
 def runs(session: nox.Session) -> None:
     """Local runs: `nox -s runs` lists them; `-- show JOB_ID`; `-- follow JOB_ID` follows one to its end."""
     run_tfx(session, "-m", "localcloud.runs_cli", *session.posargs)
