@@ -319,6 +319,17 @@ def adopt(session: nox.Session) -> None:
 
 
 @nox.session(python=False)
+def bootstrap(session: nox.Session) -> None:
+    """A new project after `cdktf deploy`: seed the shipped spans, publish (or adopt) a first template, run it.
+
+    `nox -s bootstrap -- --env dev [--image REF@sha256:D]` seeds gs://<prefix>-data create-only, compiles with the
+    recorded (or given) image, publishes, submits a first run and sets the current-template pointer;
+    `-- --env prod [--commit SHA]` runs the template dev published for the commit instead. Safe to rerun.
+    """
+    run_tfx(session, "-m", "release.bootstrap", *session.posargs)
+
+
+@nox.session(python=False)
 def runs(session: nox.Session) -> None:
     """Local runs: `nox -s runs` lists them; `-- show JOB_ID`; `-- follow JOB_ID` follows one to its end."""
     run_tfx(session, "-m", "localcloud.runs_cli", *session.posargs)

@@ -32,10 +32,10 @@ class LocalStore:
     def where(self) -> str:
         return str(self.root)
 
-    def seed(self, shipped: Path) -> None:
+    def seed(self, shipped: Path) -> list[str]:
         from pipelines.local_data import seed_spans
 
-        seed_spans(shipped, self.root)
+        return seed_spans(shipped, self.root)
 
     @contextmanager
     def locked(self) -> Iterator[None]:
