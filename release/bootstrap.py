@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,8 @@ class Step:
     # read what an earlier one wrote).
     main: Callable[[list[str]], int]
     argv: Callable[[], list[str]]
+    # What to do when the step fails in a way a new project expects (printed after the step's own error).
+    hint: str = ""
 
 
 def checkout_commit() -> tuple[str, bool]:
@@ -76,7 +79,14 @@ def release_steps(config: EnvironmentConfig, args: argparse.Namespace, work: Pat
         built = work / "image.json"
         chosen = ["--image", args.image] if args.image else ["--image-from", str(built)]
         compiled = work / "compiled"
-        recorded = Step("image", image.main, lambda: ["--env", env, "--existing", "--output", str(built)])
+        full = f"gcloud builds triggers run {gcp.name('full')} --project={gcp.project} --region={gcp.region} "
+        new_project = (
+            "a new project has no image yet: give --image <image>@sha256:<digest>, or start the full build, which "
+            f"builds the image and then does what this would (the data is seeded now): {full}--branch={args.branch}"
+        )
+        recorded = Step(
+            "image", image.main, lambda: ["--env", env, "--existing", "--output", str(built)], hint=new_project
+        )
         steps = [] if args.image else [recorded]
         commit, dirty = checkout_commit()
         # A template of uncommitted code gets no commit record: commit records name committed code only.
@@ -112,6 +122,8 @@ def run(steps: list[Step]) -> int:
         code = step.main(step.argv())
         if code != 0:
             print(f"bootstrap stopped at {step.name} (exit {code}); fix what it says and run it again", file=sys.stderr)
+            if step.hint:
+                print(step.hint, file=sys.stderr)
             return code
     return 0
 
@@ -123,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--commit", help="adopting environment: the commit whose template to run (default: HEAD)")
     parser.add_argument("--branch", default="main", help="the branch the release is recorded on (default: main)")
     args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", category=FutureWarning)  # google-cloud's Python 3.10 notices.
     try:
         config = load_environment(args.env)
         if config.gcp is None:

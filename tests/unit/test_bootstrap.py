@@ -26,6 +26,8 @@ def test_a_publishing_environment_builds_its_first_release_like_the_full_workflo
     assert [s.name for s in steps] == ["image", "compile", "publish", "submit", "set current"]
     argv = {s.name: s.argv() for s in steps if s.name != "submit"}
     assert argv["image"] == ["--env", "dev", "--existing", "--output", str(tmp_path / "image.json")]
+    # A new project has no image recorded: the failure says how to get one.
+    assert "gcloud builds triggers run penguins-dev-full --project=my-dev-project" in steps[0].hint
     assert argv["compile"][:4] == ["--env", "dev", "--image-from", str(tmp_path / "image.json")]
     assert "--commit" in argv["publish"] and "c" * 40 in argv["publish"]
     assert argv["set current"] == ["--env", "dev", "--set-current", "--from", str(tmp_path / "submit.json")]
@@ -57,12 +59,13 @@ def test_the_first_runs_job_id_follows_the_template_so_a_rerun_starts_nothing_ne
 def test_the_sequence_stops_at_the_first_failed_step_naming_it(capsys):
     ran = []
 
-    def step(name, code):
-        return bootstrap.Step(name, lambda argv: ran.append(name) or code, list)
+    def step(name, code, hint=""):
+        return bootstrap.Step(name, lambda argv: ran.append(name) or code, list, hint)
 
-    assert bootstrap.run([step("publish", 0), step("submit", 3), step("set current", 0)]) == 3
+    assert bootstrap.run([step("publish", 0), step("submit", 3, "try again"), step("set current", 0)]) == 3
     assert ran == ["publish", "submit"]
-    assert "bootstrap stopped at submit (exit 3)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "bootstrap stopped at submit (exit 3)" in err and err.rstrip().endswith("try again")
 
 
 @pytest.mark.parametrize(
