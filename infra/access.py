@@ -4,7 +4,13 @@ One table (GRANTS) and the accounts it names (ACCOUNTS, AGENTS, CUSTOM_ROLES). T
 from it and from nothing else (infra/parts/iam.py); infra/README.md's access table is generated from it
 (`python -m infra.access_readme`; tests/infra/test_access.py keeps them equal and holds the synthesized
 stacks to it); the cloud rehearsal holds the IAM it sees used to it, both ways: `flow` names the rehearsed
-flow whose requests use a grant, `unrehearsed` says why no rehearsed request does.
+flow (a key of FLOWS) whose requests use a grant, `unrehearsed` says why no rehearsed request does.
+
+For a reader outside the stack (the rehearsal, the docs): `bindings(config, project_number)` gives every grant
+that applies to an environment as Google Cloud names it (access_model.Binding: member `serviceAccount:<email>`,
+resource type and name, role `roles/<name>` or `projects/<project>/roles/<id>`, and the condition, one of
+`resource.name == "projects/_/buckets/<b>/objects/<name>"`, `resource.name.startsWith("...")` or
+`!resource.name.startsWith("...")`), each with the row it came from (`.grant`: account, why, flow).
 
 No primitive role anywhere, no project-wide actAs: impersonation is granted on one account at a time.
 Standard library and contracts only (see infra/access_model.py).
