@@ -63,11 +63,12 @@ class GcsStore:
             raise FileNotFoundError(f"{shipped}: no span-<N> folders with data to seed from")
         seeded = []
         for folder in folders:
-            if self.read(f"{folder.name}/{MARKER}") is not None:
+            present = set(self.keys(f"{folder.name}/"))
+            if f"{folder.name}/{MARKER}" in present:
                 continue  # a span the data check made from a batch: never mixed with shipped files
             # Create-only, file by file: a rerun (or one after a crash halfway) completes what is missing.
-            written = [self.write_new(f"{folder.name}/{p.name}", p.read_bytes()) for p in sorted(folder.iterdir())]
-            if any(written):
+            missing = [p for p in sorted(folder.iterdir()) if f"{folder.name}/{p.name}" not in present]
+            if any([self.write_new(f"{folder.name}/{p.name}", p.read_bytes()) for p in missing]):
                 seeded.append(folder.name)
         return seeded
 

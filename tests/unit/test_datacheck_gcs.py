@@ -205,8 +205,9 @@ def test_seeding_writes_the_shipped_spans_create_only_and_a_rerun_writes_nothing
     assert store.seed(shipped) == ["span-1"]  # completed: the missing file only
     assert fake.names(BUCKET, "penguins/span-1/") == ["penguins/span-1/extra.csv", "penguins/span-1/penguins.csv"]
     uploads = [r for r in fake.requests if r.method == "POST" and "upload" in r.path]
-    assert uploads and all(r.query.get("ifGenerationMatch") == "0" for r in uploads)
+    assert len(uploads) == 1 and uploads[0].query.get("ifGenerationMatch") == "0"
     assert store.seed(shipped) == []
+    assert len([r for r in fake.requests if r.method == "POST" and "upload" in r.path]) == 1  # nothing sent again
 
 
 def test_seeding_never_adds_shipped_files_to_a_span_the_check_made(fake, tmp_path):
