@@ -61,6 +61,9 @@ TYPED = (
     *(f"release/promotion/{name}.py" for name in ("journal", "local_journal", "local_mover", "rules", "targets")),
     *(f"release/datacheck/{name}.py" for name in DATACHECK_TYPED),
     "pipelines/outcome.py",
+    "infra/access.py",
+    "infra/access_model.py",
+    "infra/access_readme.py",
     "infra/checks.py",
     "infra/checkov_run.py",
     "infra/checkov_skips.py",
@@ -306,6 +309,27 @@ def submit(session: nox.Session) -> None:
     Vertex AI PipelineJob of a published template (`--template commit:<sha>`).
     """
     run_tfx(session, *SESSION_COMMANDS["submit"], *session.posargs)
+
+
+@nox.session(python=False)
+def adopt(session: nox.Session) -> None:
+    """Wait for the template the release store published for a commit (prod adopts dev's), for `submit`.
+
+    `nox -s adopt -- --env prod --commit SHA --branch main --result-file FILE [--wait 5400]`: what prod's push
+    builds run instead of compiling (ci/cloudbuild/adopt.yaml); exit 1 when nothing was published in time.
+    """
+    run_tfx(session, "-m", "release.adopt", *session.posargs)
+
+
+@nox.session(python=False)
+def bootstrap(session: nox.Session) -> None:
+    """A new project after `cdktf deploy`: seed the shipped spans, publish (or adopt) a first template, run it.
+
+    `nox -s bootstrap -- --env dev [--image REF@sha256:D]` seeds gs://<prefix>-data create-only, compiles with the
+    recorded (or given) image, publishes, submits a first run and sets the current-template pointer;
+    `-- --env prod [--commit SHA]` runs the template dev published for the commit instead. Safe to rerun.
+    """
+    run_tfx(session, "-m", "release.bootstrap", *session.posargs)
 
 
 @nox.session(python=False)

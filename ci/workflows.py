@@ -64,7 +64,7 @@ def submit_file(ctx: Context) -> str:
 
 
 def _release(ctx: Context, image_step: Step) -> list[Step]:
-    """image -> compile -> publish -> submit: what `full` and `modules` share after their tests."""
+    """image -> compile -> publish -> submit -> set current: what `full` and `modules` share after their tests."""
     env = ("--env", ctx.env)
     # A template of uncommitted code gets no commit record: commit records name committed code only.
     commit = () if ctx.dirty else ("--commit", ctx.commit)
@@ -94,6 +94,8 @@ def _release(ctx: Context, image_step: Step) -> list[Step]:
                 submit_file(ctx),
             ),
         ),
+        # The run submitted, the environment's current-template pointer moves to this template (D7).
+        Step("set current", "publish", (*env, "--set-current", "--from", submit_file(ctx))),
     ]
 
 

@@ -271,8 +271,8 @@ class Gcp(_Strict):
                 f"project {self.project!r} is not a Google Cloud project id "
                 "(6-30 lowercase letters, digits or hyphens, starting with a letter)"
             )
-        # Service account ids are 6-30 characters and infra names them <prefix>-<role>: the longest role is
-        # 'scheduler' (ci, pipeline, trigger, dataflow are shorter).
+        # Service account ids are 6-30 characters and infra names them <prefix>-<account>: the longest accounts
+        # are 'scheduler' and 'datacheck' (ci, pipeline, trigger, dataflow, serving are shorter; infra/access.py).
         if len(self.name("scheduler")) > 30:
             raise ValueError(
                 f"name_prefix {self.name_prefix!r} is too long: service account ids "
@@ -358,6 +358,17 @@ class EnvironmentConfig(_Strict):
         names = [s.name for s in self.schedules]
         if len(names) != len(set(names)):
             raise ValueError(f"schedules: names must be unique, got {names}")
+        return self
+
+    @model_validator(mode="after")
+    def _auto_promotion_is_not_approval_gated(self) -> EnvironmentConfig:
+        # Auto-promotion is a build nobody approves (infra's autopromote trigger): an environment whose builds
+        # wait for an approver would otherwise release models unapproved.
+        if self.release.auto_promote and self.gcp is not None and self.gcp.ci.require_approval:
+            raise ValueError(
+                "release.auto_promote: true promotes without an approver, but gcp.ci.require_approval: true gates "
+                "every build on one; set auto_promote: false (promotion then waits for an approval)"
+            )
         return self
 
     @model_validator(mode="after")

@@ -105,7 +105,7 @@ class RegistryTarget(_Frozen):
     auto_promote: bool
     # mlflow: the registry folder (mlflow.db and the artifacts beside it).
     root: str | None = None
-    # vertex: where the registry is, and the create-only alias history (gs://<prefix>-artifacts/registry/...).
+    # vertex: where the registry is, and the create-only alias history (gs://<prefix>-registry/<model>/history).
     project: str | None = None
     region: str | None = None
     history_uri: str | None = None
@@ -129,7 +129,7 @@ def registry_target(config: EnvironmentConfig, local_root: Path | None = None) -
             auto_promote=config.release.auto_promote,
             project=gcp.project,
             region=gcp.region,
-            history_uri=f"{gcp.bucket_uri('artifacts')}/registry/{gcp.name('model')}/history",
+            history_uri=f"{gcp.bucket_uri('registry')}/{gcp.name('model')}/history",
             serving_image=gcp.serving_image,
             endpoint=gcp.endpoint,
             serving=config.release.serving,

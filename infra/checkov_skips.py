@@ -19,7 +19,7 @@ SKIPS: dict[str, str] = {
     ),
     "CKV_GCP_84": (
         "Artifact Registry repositories use Google-managed encryption keys (same reason as CKV_GCP_83): the "
-        "images and templates are built from this repository's own code."
+        "pipeline image is built from this repository's own code."
     ),
     "CKV2_GCP_24": (
         "The Vertex AI endpoint uses Google-managed encryption keys (same reason as CKV_GCP_83): it serves a "

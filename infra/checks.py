@@ -6,6 +6,10 @@
 2. Every Cloud Build trigger names a service account (else it runs as the legacy, over-privileged one).
 3. Every trigger of the prod stack requires approval, except those of the routes that say why not
    (ci/routing.py: approval_exempt; today the scheduled data check's, ci/cloudbuild/datacheck.yaml).
+4. A Pub/Sub-triggered build (the autopromote trigger, infra/parts/model_registered.py) never waits for an
+   approver: that is what auto-promotion means, and an environment with release.auto_promote says so. It may
+   exist only in a stack that gates nothing on approval; in the prod stack, or next to any approval-gated
+   trigger, it would release models unapproved (unless it waits for an approver too).
 Exit 1 with one line per problem, naming the file, the resource and the problem; 0 when all pass.
 """
 
@@ -51,19 +55,30 @@ def primitive_roles(doc: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _approval_required(body: dict[str, Any]) -> bool:
+    return any(block.get("approval_required") is True for block in _blocks(body.get("approval_config", [])))
+
+
 def build_triggers(doc: dict[str, Any], stack: str) -> list[str]:
     problems = []
-    for rtype, name, body in _resources(doc):
-        if rtype != "google_cloudbuild_trigger":
-            continue
+    triggers = [(name, body) for rtype, name, body in _resources(doc) if rtype == "google_cloudbuild_trigger"]
+    gated = stack in PROD_STACKS or any(_approval_required(body) for _, body in triggers)
+    for name, body in triggers:
+        where = f"google_cloudbuild_trigger.{name}"
         if not body.get("service_account"):
-            problems.append(f"{rtype}.{name}: no service_account (builds would run as the legacy Cloud Build account)")
-        approval = _blocks(body.get("approval_config", []))
+            problems.append(f"{where}: no service_account (builds would run as the legacy Cloud Build account)")
+        if _blocks(body.get("pubsub_config", [])):
+            if gated and not _approval_required(body):
+                problems.append(
+                    f"{where}: a Pub/Sub-triggered build starts unapproved (auto-promotion); an approval-gated "
+                    "stack may not have one"
+                )
+            continue
         configs = {body.get("filename")} | {b.get("path") for b in _blocks(body.get("git_file_source", []))}
         if configs & APPROVAL_EXEMPT_CONFIGS:
             continue
-        if stack in PROD_STACKS and not any(block.get("approval_required") is True for block in approval):
-            problems.append(f"{rtype}.{name}: a prod trigger must set approval_config.approval_required = true")
+        if stack in PROD_STACKS and not _approval_required(body):
+            problems.append(f"{where}: a prod trigger must set approval_config.approval_required = true")
     return problems
 
 

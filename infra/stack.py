@@ -1,7 +1,8 @@
 """EnvironmentStack: everything one environment needs on Google Cloud, composed from the constructs.
 
 The stack is built from an already validated EnvironmentConfig (validate once at the edge, pass the object
-inward) and only composes: every resource lives in a construct, every name comes from `gcp.name(kind)`.
+inward) and only composes: every resource lives in a construct, every name comes from `gcp.name(kind)`, and
+every grant comes from the access table (infra/access.py), made by the Iam part once the resources exist.
 """
 
 from __future__ import annotations
@@ -12,17 +13,18 @@ from cdktf_cdktf_provider_google.project_service import ProjectService
 from cdktf_cdktf_provider_google.provider import GoogleProvider
 from constructs import Construct
 
-from ci.routing import ROUTES
 from contracts.environment import EnvironmentConfig
+from infra import access
 from infra.parts.apis import Apis
 from infra.parts.buckets import Buckets
 from infra.parts.build_triggers import BuildTriggers
 from infra.parts.datacheck_schedule import DataCheckSchedule
-from infra.parts.dataflow_worker import DataflowWorker
+from infra.parts.iam import Iam, Targets
+from infra.parts.model_registered import ModelRegistered
 from infra.parts.monitoring import Monitoring
-from infra.parts.registry import Registry
+from infra.parts.registry import Registry, image_path
 from infra.parts.scheduler import Schedules
-from infra.parts.service_accounts import ROLES, ServiceAccounts
+from infra.parts.service_accounts import ServiceAccounts
 from infra.parts.serving import Serving
 from infra.parts.trigger import PipelineTrigger
 
@@ -44,36 +46,42 @@ class EnvironmentStack(TerraformStack):
         project = DataGoogleProject(self, "project", project_id=gcp.project)
 
         apis = Apis(self, "apis", gcp)
-        accounts = ServiceAccounts(self, "accounts", gcp)
-        buckets = Buckets(self, "buckets", gcp, accounts)
-        registry = Registry(self, "registry", gcp, accounts)
-        dataflow = DataflowWorker(self, "dataflow", gcp, accounts, buckets, registry) if gcp.dataflow.enabled else None
+        accounts = ServiceAccounts(self, "accounts", config, gcp)
+        buckets = Buckets(self, "buckets", gcp)
+        # An environment that runs another's releases (prod) builds no image: it uses the release store's.
+        registry = Registry(self, "registry", gcp) if gcp.releases_from is None else None
         trigger = PipelineTrigger(self, "trigger", config, gcp, accounts, buckets, project.number)
         Schedules(self, "schedules", gcp, config.schedules, accounts, trigger.topic)
-        # The datacheck trigger belongs to its schedule's part (it is exempt from approval), the others here.
-        [datacheck] = [route for route in ROUTES if route.workflow == "datacheck"]
-        BuildTriggers(
-            self, "build-triggers", config, gcp, accounts, buckets, tuple(r for r in ROUTES if r != datacheck)
-        )
+        builds = BuildTriggers(self, "build-triggers", config, gcp, accounts, buckets)
         if config.data.schedule is not None:
-            DataCheckSchedule(self, "datacheck", config, gcp, datacheck, config.data.schedule, accounts, buckets)
-        serving = Serving(self, "serving", config, gcp, accounts, buckets)
+            DataCheckSchedule(self, "datacheck", gcp, config.data.schedule, builds.triggers["datacheck"], accounts)
+        registered = ModelRegistered(self, "model-registered", config, gcp, accounts, buckets)
+        serving = Serving(self, "serving", config, gcp)
         Monitoring(self, "monitoring", gcp, gcp.name("trigger"), gcp.name("trigger-dead-letter"))
+        targets = Targets(
+            buckets={kind: bucket.name for kind, bucket in buckets.buckets.items()},
+            repositories=registry.repositories if registry else {},
+            topics={
+                "trigger": trigger.topic,
+                "trigger-dead-letter": trigger.dead_letter_topic,
+                "model-registered": registered.topic,
+            },
+            function_service=trigger.function.service_config.service,
+        )
+        Iam(self, "iam", config, accounts, targets, project.number)
         _after_apis(self, apis.services)
 
         outputs: dict[str, str] = {f"bucket_{kind.replace('-', '_')}": buckets.name(kind) for kind in buckets.buckets}
-        outputs |= {f"service_account_{role}": accounts.email(role) for role in ROLES}
-        if dataflow is not None:
-            outputs["service_account_dataflow"] = dataflow.email
+        outputs |= {f"service_account_{key}": accounts.email(key) for key in access.accounts(config)}
         outputs |= {
             "trigger_topic": trigger.topic.name,
             "dead_letter_topic": trigger.dead_letter_topic.name,
+            "model_registered_topic": registered.topic.name,
             "function": trigger.function.name,
-            "image_path": registry.image_path(gcp),
+            "image_path": image_path(config),
             "dead_letter_setup": trigger.dead_letter_setup,
             "endpoint": gcp.endpoint,
             "endpoint_display_name": serving.endpoint.display_name,
-            "service_account_serving": serving.email,
         }
         for name, value in outputs.items():
             TerraformOutput(self, name, value=value)

@@ -1,12 +1,17 @@
-"""Cloud Build triggers from the routing table (ci/routing.py): one per workflow, filters copied verbatim.
+"""Cloud Build triggers from the routing table (ci/routing.py): one per route, filters copied verbatim.
 
 The routing table is the single source: the local planner (`nox -s cicd`) and these triggers apply the same
 included/ignored globs, so what fires locally is what fires on Google Cloud (tests/infra checks they agree).
 A route's event picks the trigger's: a push to the CI branch, or a pull request to it (the `checks`, which a
-branch protection rule can require before a merge), or none (`promote`: a manual trigger that only
-run_build_trigger starts, building the CI branch). Triggers use a 2nd-gen GitHub connection that a platform
-engineer creates once (infra/README.md), run as the CI account (never the legacy Cloud Build account), and
-in prod wait for an approver.
+branch protection rule can require before a merge), or none (`promote`, `datacheck`: manual triggers that
+only triggers.run starts, building the CI branch). Triggers use a 2nd-gen GitHub connection that a platform
+engineer creates once (infra/README.md), run as the account the access table names for the workflow (the CI
+account, or the datacheck account for the data check; never the legacy Cloud Build account), and in prod
+wait for an approver unless the route says why not (approval_exempt).
+
+An environment that runs another's releases (gcp.releases_from: prod runs what dev published) builds and
+compiles nothing: its triggers of the publishing workflows fire on the same pushes and run the adopt config,
+which submits the template the release store holds for the pushed commit and then moves the pointer.
 """
 
 from __future__ import annotations
@@ -18,8 +23,14 @@ from constructs import Construct
 
 from ci.routing import ROUTES, Route
 from contracts.environment import EnvironmentConfig, Gcp
+from infra import access
 from infra.parts.buckets import Buckets
 from infra.parts.service_accounts import ServiceAccounts
+
+# The workflows that build, compile and publish a release, then submit it (their configs have a publish step).
+PUBLISHING = ("full", "modules")
+# What their triggers run where the environment adopts the release store's templates instead.
+ADOPT_CONFIG = "ci/cloudbuild/adopt.yaml"
 
 
 def repository_resource(gcp: Gcp) -> str:
@@ -66,10 +77,26 @@ def substitutions(config: EnvironmentConfig, gcp: Gcp, logs_bucket: str, route: 
     return {**fixed, **dict.fromkeys(route.requested, "")}
 
 
-def _source(route: Route, gcp: Gcp) -> dict[str, object]:
+def adopts(config: EnvironmentConfig, route: Route) -> bool:
+    return route.workflow in PUBLISHING and config.gcp is not None and config.gcp.releases_from is not None
+
+
+def build_config(config: EnvironmentConfig, route: Route) -> str:
+    """The Cloud Build config the route's trigger runs in this environment."""
+    return ADOPT_CONFIG if adopts(config, route) else route.config
+
+
+def description(config: EnvironmentConfig, route: Route) -> str:
+    if not adopts(config, route):
+        return route.description
+    source = config.gcp.releases_from if config.gcp else None
+    return f"on {route.workflow}'s paths: submit the template {source} published for the commit, move the pointer"
+
+
+def _source(config: EnvironmentConfig, route: Route, gcp: Gcp) -> dict[str, object]:
     if route.event == "manual":
         return {"filename": None, **manual_source(gcp, route)}
-    return {"filename": route.config, "repository_event_config": repository_event_config(route, gcp)}
+    return {"filename": build_config(config, route), "repository_event_config": repository_event_config(route, gcp)}
 
 
 class BuildTriggers(Construct):
@@ -91,15 +118,16 @@ class BuildTriggers(Construct):
                 project=gcp.project,
                 location=gcp.region,
                 name=gcp.name(route.workflow),
-                description=route.description,
+                description=description(config, route),
                 # An empty list is no filter: left out rather than synthesized as [].
                 included_files=list(route.included) or None,
                 ignored_files=list(route.ignored) or None,
-                **_source(route, gcp),  # type: ignore[arg-type]
+                **_source(config, route, gcp),  # type: ignore[arg-type]
                 # The account's full resource name: projects/<project>/serviceAccounts/<email>.
-                service_account=accounts.accounts["ci"].id,
+                service_account=accounts.accounts[access.build_account(route.workflow)].id,
                 substitutions=substitutions(config, gcp, buckets.name("build-logs"), route),
-                approval_config={"approval_required": gcp.ci.require_approval},
+                # A route that never waits says why (ci/routing.py: approval_exempt; infra/checks.py allows it).
+                approval_config={"approval_required": gcp.ci.require_approval and not route.approval_exempt},
             )
             for route in routes
         }

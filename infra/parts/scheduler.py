@@ -5,8 +5,8 @@ accepted, serialized, so an invalid schedule fails synthesis rather than every r
 
 Why an HTTP target (the Pub/Sub publish API) rather than `pubsub_target`: a pubsub_target job publishes as the
 Cloud Scheduler service agent, whose project-wide role may publish to every topic; an HTTP target calls
-`topics.publish` with an OAuth token of the scheduler's own account, which may publish to this topic only.
-The message the function receives is the same either way.
+`topics.publish` with an OAuth token of the scheduler's own account, which may publish to this topic only (the
+access table's grant, infra/access.py). The message the function receives is the same either way.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from typing import Any
 
 from cdktf_cdktf_provider_google.cloud_scheduler_job import CloudSchedulerJob
 from cdktf_cdktf_provider_google.pubsub_topic import PubsubTopic
-from cdktf_cdktf_provider_google.pubsub_topic_iam_member import PubsubTopicIamMember
 from constructs import Construct
 
 from contracts.environment import Gcp, Schedule
@@ -49,14 +48,6 @@ class Schedules(Construct):
         topic: PubsubTopic,
     ) -> None:
         super().__init__(scope, id_)
-        PubsubTopicIamMember(
-            self,
-            "scheduler-publisher",
-            project=gcp.project,
-            topic=topic.name,
-            role="roles/pubsub.publisher",
-            member=accounts.member("scheduler"),
-        )
         self.jobs = [
             oauth_post_job(
                 self,

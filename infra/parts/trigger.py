@@ -1,4 +1,7 @@
-"""PipelineTrigger: the trigger topic, its dead-letter topic, the Cloud Function, its account's grants.
+"""PipelineTrigger: the trigger topic, its dead-letter topic, the Cloud Function.
+
+Who may publish, invoke and dead-letter is the access table's (infra/access.py: the scheduler publishes, the
+trigger account receives and invokes, the Pub/Sub service agent dead-letters).
 
 Flow: publisher -> topic -> Eventarc (push subscription it creates and owns) -> function (CloudEvent) -> Vertex.
 
@@ -7,12 +10,13 @@ main.py and its tests expect) and retries failures (RETRY_POLICY_RETRY). Eventar
 itself, and neither google_cloudfunctions2_function nor google_eventarc_trigger can set its dead-letter policy
 (hashicorp/terraform-provider-google#25069, #17697, open). So this construct declares everything dead-lettering
 needs that Terraform can own: the dead-letter topic, a pull subscription that keeps dead-lettered messages for
-7 days (to inspect and replay), and publisher on the dead-letter topic for the Pub/Sub service agent; the
-output `dead_letter_setup` is the one command (run once after the first deploy, and again only if the function
-is recreated) that attaches the policy to Eventarc's subscription and grants the agent subscriber on it.
-Until then nothing is lost: a failing message is retried for the subscription's retention (24 h) and every
-failure raises the function-failure alert (parts/monitoring.py). Messages that can never become a run are
-acknowledged by the function itself after one log line, so only transient failures are ever retried.
+7 days (to inspect and replay), and (in the access table) publisher on the dead-letter topic for the Pub/Sub
+service agent; the output `dead_letter_setup` is the one command (run once after the first deploy, and again
+only if the function is recreated) that attaches the policy to Eventarc's subscription and grants the agent
+subscriber on it. Until then nothing is lost: a failing message is retried for the subscription's retention
+(24 h) and every failure raises the function-failure alert (parts/monitoring.py). Messages that can never
+become a run are acknowledged by the function itself after one log line, so only transient failures are ever
+retried.
 """
 
 from __future__ import annotations
@@ -21,16 +25,15 @@ import tempfile
 from pathlib import Path
 
 from cdktf import AssetType, TerraformAsset
-from cdktf_cdktf_provider_google.cloud_run_v2_service_iam_member import CloudRunV2ServiceIamMember
 from cdktf_cdktf_provider_google.cloudfunctions2_function import Cloudfunctions2Function
 from cdktf_cdktf_provider_google.pubsub_subscription import PubsubSubscription
 from cdktf_cdktf_provider_google.pubsub_topic import PubsubTopic
-from cdktf_cdktf_provider_google.pubsub_topic_iam_member import PubsubTopicIamMember
 from cdktf_cdktf_provider_google.storage_bucket_object import StorageBucketObject
 from constructs import Construct
 
 from contracts.config import pinned_template_uri
 from contracts.environment import EnvironmentConfig, Gcp
+from infra import access
 from infra.function_source import build_archive
 from infra.parts.buckets import Buckets
 from infra.parts.service_accounts import ServiceAccounts
@@ -84,15 +87,7 @@ class PipelineTrigger(Construct):
             message_retention_duration="604800s",  # 7 days, the maximum: time to inspect and replay.
             expiration_policy={"ttl": ""},  # Never expires, even when nobody pulls for a month.
         )
-        pubsub_agent = f"serviceAccount:service-{project_number}@gcp-sa-pubsub.iam.gserviceaccount.com"
-        PubsubTopicIamMember(
-            self,
-            "dead-letter-pubsub-agent-publisher",
-            project=gcp.project,
-            topic=self.dead_letter_topic.name,
-            role="roles/pubsub.publisher",
-            member=pubsub_agent,
-        )
+        pubsub_agent = access.member(config, "pubsub-agent", project_number)
 
         archive = build_archive(Path(_SOURCES.name) / config.name)
         asset = TerraformAsset(self, "source-asset", path=str(archive.path), type=AssetType.FILE)
@@ -132,16 +127,6 @@ class PipelineTrigger(Construct):
                 "retry_policy": "RETRY_POLICY_RETRY",
                 "service_account_email": accounts.email("trigger"),
             },
-        )
-        # Eventarc pushes as the trigger account: it must be allowed to invoke the function's Cloud Run service.
-        CloudRunV2ServiceIamMember(
-            self,
-            "invoker",
-            project=gcp.project,
-            location=gcp.region,
-            name=self.function.service_config.service,
-            role="roles/run.invoker",
-            member=accounts.member("trigger"),
         )
         self.dead_letter_setup = (
             f"sub=$(gcloud eventarc triggers describe $(basename {self.function.event_trigger.trigger}) "

@@ -57,14 +57,20 @@ class GcsStore:
     def _blob(self, key: str, generation: int | None = None) -> Any:
         return self.bucket.blob(self.prefix + key, generation=generation)
 
-    def seed(self, shipped: Path) -> None:
-        present = set(self.span_numbers())
-        for folder in sorted(shipped.glob("span-*")):
-            found = _SPAN_KEY.match(folder.name + "/")
-            if found is None or int(found.group(1)) in present:
-                continue
-            for path in sorted(p for p in folder.iterdir() if p.is_file()):
-                self.write_new(f"{folder.name}/{path.name}", path.read_bytes())
+    def seed(self, shipped: Path) -> list[str]:
+        folders = sorted(p for p in shipped.glob("span-*") if p.is_dir() and _SPAN_KEY.match(p.name + "/"))
+        if not folders:
+            raise FileNotFoundError(f"{shipped}: no span-<N> folders with data to seed from")
+        seeded = []
+        for folder in folders:
+            present = set(self.keys(f"{folder.name}/"))
+            if f"{folder.name}/{MARKER}" in present:
+                continue  # a span the data check made from a batch: never mixed with shipped files
+            # Create-only, file by file: a rerun (or one after a crash halfway) completes what is missing.
+            missing = [p for p in sorted(folder.iterdir()) if f"{folder.name}/{p.name}" not in present]
+            if any([self.write_new(f"{folder.name}/{p.name}", p.read_bytes()) for p in missing]):
+                seeded.append(folder.name)
+        return seeded
 
     @contextmanager
     def locked(self) -> Iterator[None]:

@@ -37,8 +37,9 @@ class Store(Protocol):
     def where(self) -> str:
         """The data area, for messages: a folder or gs://bucket/prefix/."""
 
-    def seed(self, shipped: Path) -> None:
-        """Copy the shipped span-<N> folders the area lacks (a first check must not take span-1 from them)."""
+    def seed(self, shipped: Path) -> list[str]:
+        """Copy the shipped span-<N> folders the area lacks, create-only (a first check must not take span-1
+        from them); the names of those it wrote to. FileNotFoundError if `shipped` has none."""
 
     def locked(self) -> AbstractContextManager[None]:
         """One check at a time on this data area."""

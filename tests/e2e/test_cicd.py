@@ -59,8 +59,10 @@ def test_module_change_runs_the_fast_path_and_docs_run_nothing(tmp_path):
     (work_dir,) = (repo / "build" / "cicd").iterdir()
     summary = json.loads((work_dir / "summary.json").read_text())
     assert summary["workflows"] == ["modules"]
-    # Listed in the workflow's order (the tests ran alongside image and compile; publish waited for them).
-    assert [s["step"] for s in summary["steps"]] == ["unit tests", "image (existing)", "compile", "publish", "submit"]
+    # Listed in the workflow's order (the tests ran alongside image and compile; publish waited for them; the
+    # pointer moved only once the run was submitted).
+    steps = ["unit tests", "image (existing)", "compile", "publish", "submit", "set current"]
+    assert [s["step"] for s in summary["steps"]] == steps
     assert all(s["status"] == "ok" for s in summary["steps"])
     image = json.loads((work_dir / "image.json").read_text())
     assert image["existing"] and not image["built"]  # no image build on the fast path
@@ -68,8 +70,12 @@ def test_module_change_runs_the_fast_path_and_docs_run_nothing(tmp_path):
     assert pipeline["status"] == "succeeded" and pipeline["blessed"] is True
     assert pipeline["pushed_by_this_run"] and pipeline["pushed_version"] in _registry_versions(repo)
     assert json.loads(cicd.state_path(repo, "local").read_text())["commit"] == changed
-    # The template was published for the commit, in the local artifacts store.
-    assert (repo / ".local" / "published" / "templates" / "commits" / f"{changed}.json").is_file()
+    # The template was published for the commit, in the local artifacts store, and became the current one.
+    published = repo / ".local" / "published" / "templates"
+    record = json.loads((published / "commits" / f"{changed}.json").read_text())
+    current = json.loads((published / "current.json").read_text())
+    assert current["template_sha256"] == record["template_sha256"] and current["commit"] == changed
+    assert current["job_id"] == json.loads((work_dir / "submit.json").read_text())["job_id"]
 
     # Stricter model tests: only the champion is re-tested, and its verdict recorded with the new tests.
     records = repo / "release" / "model_tests" / "smoke_records.json"

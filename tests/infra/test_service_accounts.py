@@ -1,4 +1,5 @@
-"""Service accounts: one per role, named by the rule, least privilege, impersonation on one account only."""
+"""Service accounts: one per account of the access table, named by the rule; least privilege, actAs on
+single accounts only, never on the project."""
 
 from __future__ import annotations
 
@@ -6,21 +7,24 @@ import json
 
 import pytest
 
+from infra import access
 from infra.checks import PRIMITIVE_ROLES
-from infra.parts.service_accounts import PLAN_READ_ROLES, PROJECT_ROLES, ROLES
-from tests.infra.conftest import has_resource, resources
+from tests.infra.conftest import has_resource, synthesized_bindings
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
-def test_one_account_per_role_named_by_the_rule(synthesized, env):
-    for role in ROLES:
-        assert has_resource(synthesized[env], "google_service_account", {"account_id": f"penguins-{env}-{role}"})
+def test_one_account_per_table_account_named_by_the_rule(synthesized, configs, env):
+    for key in access.accounts(configs[env]):
+        assert has_resource(synthesized[env], "google_service_account", {"account_id": f"penguins-{env}-{key}"})
 
 
-def test_pipeline_account_is_the_one_the_code_submits_as(stacks, configs):
-    outputs = stacks["dev"]["output"]
-    assert "accounts_pipeline" in outputs["service_account_pipeline"]["value"]
-    assert configs["dev"].gcp.pipeline_service_account == "penguins-dev-pipeline@my-dev-project.iam.gserviceaccount.com"
+def test_the_accounts_are_the_ones_the_code_runs_as(stacks, configs):
+    gcp = configs["dev"].gcp
+    outputs = {name: value["value"] for name, value in stacks["dev"]["output"].items()}
+    assert "accounts_pipeline" in outputs["service_account_pipeline"]
+    assert gcp.pipeline_service_account == "penguins-dev-pipeline@my-dev-project.iam.gserviceaccount.com"
+    assert gcp.serving_service_account == access.account_email(gcp, "serving")
+    assert gcp.dataflow_service_account == access.account_email(gcp, "dataflow")
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
@@ -31,44 +35,45 @@ def test_no_primitive_role_anywhere(stacks, env):
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
-def test_project_roles_are_exactly_the_table(stacks, env):
-    granted = {(m["member"].split(".")[1], m["role"]) for m in resources(stacks[env], "google_project_iam_member")}
-    expected = {(f"accounts_{role}", r) for role, roles in PROJECT_ROLES.items() for r in roles}
-    # Both stacks run Beam on Dataflow: the workers' role, and the pipeline account launching the jobs.
-    expected |= {("dataflow_account", "roles/dataflow.worker")}
-    launch = [m for m in resources(stacks[env], "google_project_iam_member") if "dataflow_launcher-role" in m["role"]]
-    assert len(launch) == 1 and "accounts_pipeline" in launch[0]["member"]
-    granted -= {(m["member"].split(".")[1], m["role"]) for m in launch}
-    # The scheduler's one permission, cloudbuild.builds.create (tests/infra/test_datacheck_schedule.py).
-    runner = [m for m in resources(stacks[env], "google_project_iam_member") if "datacheck_runner-role" in m["role"]]
-    assert len(runner) == 1 and "accounts_scheduler" in runner[0]["member"]
-    granted -= {(m["member"].split(".")[1], m["role"]) for m in runner}
-    # member is "serviceAccount:${google_service_account.accounts_<role>_<hash>.email}": compare the role part.
-    assert {(member.rsplit("_", 1)[0], role) for member, role in granted} == expected
-    assert all(role.startswith("roles/") and "admin" not in role.lower() for _, role in expected)
-    assert not any(role in PLAN_READ_ROLES for role in PROJECT_ROLES["pipeline"] + PROJECT_ROLES["trigger"])
-
-
-@pytest.mark.parametrize("env", ["dev", "prod"])
-def test_act_as_is_granted_on_the_pipeline_dataflow_and_serving_accounts_only(stacks, env):
-    grants = resources(stacks[env], "google_service_account_iam_member")
-    assert {g["role"] for g in grants} == {"roles/iam.serviceAccountUser"}
-    # (account acted as, account acting): "${google_service_account.<construct>_<role>_<hash>.name}".
-    pairs = {
-        (g["service_account_id"].split(".")[1].rsplit("_", 1)[0], g["member"].split(".")[1].rsplit("_", 1)[0])
-        for g in grants
+def test_no_admin_role_on_a_project_and_act_as_only_on_single_accounts(stacks, env):
+    project_roles = {role for _, kind, _, role, _ in synthesized_bindings(stacks[env]) if kind == "project"}
+    assert not any("admin" in role.lower() or role == "roles/iam.serviceAccountUser" for role in project_roles)
+    acting = {
+        (resource, member)
+        for member, kind, resource, role, _ in synthesized_bindings(stacks[env])
+        if kind == "service-account"
     }
-    assert pairs == {
-        ("accounts_pipeline", "accounts_ci"),
-        ("accounts_pipeline", "accounts_trigger"),
-        # The scheduler starts the datacheck build, which runs as the CI account.
-        ("accounts_ci", "accounts_scheduler"),
+    assert {role for _, kind, _, role, _ in synthesized_bindings(stacks[env]) if kind == "service-account"} == {
+        "roles/iam.serviceAccountUser"
+    }
+
+    def short(name: str) -> str:
+        return name.rsplit("/", 1)[-1].split("@")[0].removeprefix("serviceAccount:").removeprefix(f"penguins-{env}-")
+
+    assert {(short(acted), short(actor)) for acted, actor in acting} == {
+        ("pipeline", "ci"),
+        ("pipeline", "trigger"),
+        ("pipeline", "datacheck"),
         # The Trainer's step creates a Vertex AI custom job that runs as the pipeline account.
-        ("accounts_pipeline", "accounts_pipeline"),
+        ("pipeline", "pipeline"),
         # The Beam steps launch Dataflow jobs whose workers run as the dataflow account.
-        ("dataflow_account", "accounts_pipeline"),
-        # The champion's deployer (dev: the pipeline's push; prod: the promote build) on the served container's.
-        ("serving_account", "accounts_pipeline" if env == "dev" else "accounts_ci"),
+        ("dataflow", "pipeline"),
+        # The deployer is the CI account in every environment (the promote and autopromote builds).
+        ("serving", "ci"),
+        # The scheduler starts the datacheck build, which runs as the datacheck account.
+        ("datacheck", "scheduler"),
     }
-    users = [m for m in resources(stacks[env], "google_project_iam_member") if "serviceAccountUser" in m["role"]]
-    assert users == []
+
+
+def test_ci_has_no_logging_role_its_builds_log_to_their_bucket(stacks):
+    """Every build config logs GCS_ONLY to the build-logs bucket, which CI and datacheck may write."""
+    import yaml
+
+    from ci.routing import ROUTES
+    from contracts.environment import REPO_ROOT
+
+    for config in {route.config for route in ROUTES} | {"ci/cloudbuild/adopt.yaml"}:
+        assert yaml.safe_load((REPO_ROOT / config).read_text())["options"]["logging"] == "GCS_ONLY", config
+    granted = synthesized_bindings(stacks["dev"])
+    builders = ("penguins-dev-ci@", "penguins-dev-datacheck@")
+    assert not [g for g in granted if g[0].removeprefix("serviceAccount:").startswith(builders) and "logging" in g[3]]

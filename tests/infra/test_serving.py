@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from infra import access
 from tests.infra.conftest import has_resource, resources
-
-# cdktf's stable logical-id suffixes of the account resources (parts/service_accounts.py).
-ACCOUNT_IDS = {"pipeline": "2DEE8F35", "ci": "8B7F74BB"}
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
@@ -35,49 +33,23 @@ def test_the_endpoint_follows_the_naming_rule(synthesized, stacks, configs, env)
     assert outputs["endpoint_display_name"]["value"].endswith(".display_name}")
 
 
-def account_grants(stack, rtype, field, account):
-    return [g for g in resources(stack, rtype) if f"{account}_" in g[field]]
-
-
-@pytest.mark.parametrize(("env", "deployer"), [("dev", "pipeline"), ("prod", "ci")])
-def test_only_the_deployer_acts_as_the_serving_account(stacks, env, deployer):
-    grants = account_grants(stacks[env], "google_service_account_iam_member", "service_account_id", "serving_account")
-    assert [(g["role"], g["member"]) for g in grants] == [
-        (
-            "roles/iam.serviceAccountUser",
-            f"serviceAccount:${{google_service_account.accounts_{deployer}_{ACCOUNT_IDS[deployer]}.email}}",
-        )
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_the_deployer_is_ci_everywhere_and_the_serving_account_only_reads_the_registry(configs, env):
+    """Promotion runs in Cloud Build (the promote or the autopromote build): the pipeline account deploys nothing."""
+    on_serving = [
+        b
+        for b in access.bindings(configs[env])
+        if b.resource.endswith(f"/penguins-{env}-serving@my-{env}-project.iam.gserviceaccount.com")
     ]
+    assert [(b.grant.account, b.role) for b in on_serving] == [("ci", "roles/iam.serviceAccountUser")]
+    serving = [b for b in access.bindings(configs[env]) if b.grant.account == "serving"]
+    assert [(b.resource, b.role, b.condition) for b in serving] == [
+        (f"penguins-{env}-registry", "roles/storage.objectViewer", None)
+    ]
+
+
+def test_the_serving_account_is_described_as_reading_the_model(stacks):
     (account,) = [
-        a for a in resources(stacks[env], "google_service_account") if a["account_id"] == f"penguins-{env}-serving"
+        a for a in resources(stacks["dev"], "google_service_account") if a["account_id"] == "penguins-dev-serving"
     ]
     assert "reads the model" in account["description"]
-
-
-@pytest.mark.parametrize("env", ["dev", "prod"])
-def test_the_serving_account_only_reads_the_pipeline_root(stacks, env):
-    grants = account_grants(stacks[env], "google_storage_bucket_iam_member", "member", "serving_account")
-    assert [(g["role"], g["bucket"].split(".")[1].rsplit("_", 1)[0]) for g in grants] == [
-        ("roles/storage.objectViewer", "buckets_pipeline-root")
-    ]
-    assert account_grants(stacks[env], "google_project_iam_member", "member", "serving_account") == []
-    assert (
-        account_grants(stacks[env], "google_artifact_registry_repository_iam_member", "member", "serving_account") == []
-    )
-
-
-def test_the_pipeline_account_may_create_only_registry_history_objects_in_dev(stacks):
-    def history_grants(env):
-        return [
-            g
-            for g in resources(stacks[env], "google_storage_bucket_iam_member")
-            if g["role"] == "roles/storage.objectCreator" and "accounts_pipeline" in g["member"]
-        ]
-
-    (grant,) = history_grants("dev")
-    assert "artifacts" in grant["bucket"]
-    assert grant["condition"]["expression"] == (
-        'resource.name.startsWith("projects/_/buckets/penguins-dev-artifacts/objects/registry/")'
-    )
-    # prod: the promote build (CI) records the moves; the pipeline account moves nothing.
-    assert history_grants("prod") == []

@@ -14,7 +14,9 @@ from ci.routing import PUSH_ROUTES, ROUTES
 from ci.workflows import UNIT_TESTS, Context, steps
 from contracts.config import REPO_ROOT
 
-CONFIGS = {r.workflow: REPO_ROOT / r.config for r in ROUTES}
+# The routes' configs, and the one an environment that adopts another's releases runs on the publishing routes
+# (infra/parts/build_triggers.py: ADOPT_CONFIG).
+CONFIGS = {r.workflow: REPO_ROOT / r.config for r in ROUTES} | {"adopt": REPO_ROOT / "ci" / "cloudbuild" / "adopt.yaml"}
 # The workflows a push runs: the local main job runs their steps (the pull-request checks are `.ci/run`'s).
 PUSH_CONFIGS = sorted(r.workflow for r in PUSH_ROUTES)
 # Steps that cannot be nox sessions, by id, with the image they must use and the local session they stand for.
@@ -105,6 +107,32 @@ def test_full_builds_the_image_at_the_commit_and_compiles_against_the_pushed_dig
     assert "--image-from=build/cloudbuild/image.json" in by_id["compile"]["args"]
     assert "--commit=$COMMIT_SHA" in by_id["publish"]["args"]
     assert "--trigger-id=$BUILD_ID" in by_id["submit"]["args"]
+
+
+@pytest.mark.parametrize("workflow", ["full", "modules", "adopt"])
+def test_the_pointer_moves_only_after_the_run_was_submitted(workflow):
+    """The last step sets the current template from the submit step's result: a failed submit never moves it."""
+    config = _load(workflow)
+    sessions = [_session_of(step) for step in config["steps"]]
+    assert sessions[-2:] == ["submit", "publish"]
+    submit, pointer = config["steps"][-2:]
+    result = next(a.split("=", 1)[1] for a in submit["args"] if a.startswith("--result-file="))
+    assert pointer["args"][-2:] == ["--set-current", f"--from={result}"] and "waitFor" not in pointer
+
+
+def test_adopt_waits_for_the_commits_template_and_submits_it_once_per_commit():
+    """prod builds nothing: it finds what dev published for $COMMIT_SHA, and both of a push's triggers submit
+    the same job (its id derives from the commit, not the build)."""
+    by_id = {step["id"]: step for step in _load("adopt")["steps"]}
+    assert [_session_of(s) for s in _load("adopt")["steps"]] == ["adopt", "submit", "publish"]
+    release = by_id["release"]["args"]
+    assert "--commit=$COMMIT_SHA" in release and "--result-file=build/cloudbuild/publish.json" in release
+    wait = int(next(a for a in release if a.startswith("--wait=")).split("=")[1])
+    assert wait == int(_load("full")["timeout"].removesuffix("s"))  # as long as dev's full build may take
+    assert wait < int(by_id["release"]["timeout"].removesuffix("s"))
+    assert "--template-from=build/cloudbuild/publish.json" in by_id["submit"]["args"]
+    assert "--trigger-id=adopt-$COMMIT_SHA" in by_id["submit"]["args"]
+    assert not any("kaniko" in s["name"] or _session_of(s) == "compile" for s in _load("adopt")["steps"])
 
 
 def test_modules_never_builds_an_image_and_runs_the_local_fast_path_tests():

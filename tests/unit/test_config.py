@@ -278,3 +278,15 @@ def test_custom_role_ids_follow_the_naming_rule_without_hyphens():
         == gcp.name("datacheck-runner").replace("-", "_")
         == "penguins_dev_datacheck_runner"
     )
+
+
+def test_an_approval_gated_environment_cannot_auto_promote(tmp_path):
+    """Auto-promotion is a build nobody approves: a file asking for both is refused, naming both settings."""
+    raw = yaml.safe_load((ENVS_DIR / "prod.yaml").read_text())
+    raw["release"]["auto_promote"] = True
+    with pytest.raises(
+        ConfigError, match=r"release.auto_promote: true promotes without an approver, but gcp.ci.require_approval: true"
+    ):
+        load_environment(write(tmp_path, json.dumps(raw)))
+    raw["gcp"]["ci"]["require_approval"] = False
+    assert load_environment(write(tmp_path, json.dumps(raw))).release.auto_promote is True

@@ -193,3 +193,29 @@ def test_sigkill_at_each_step_then_a_rerun_takes_the_dead_checks_lease_over(fake
     assert fake.names(BUCKET, "penguins/.datacheck-lease.json"), "the killed check never released its lease"
     assert _child(tmp_path, "", fake.endpoint).wait(60) == 0
     assert_lossless(fake, tmp_path, good, bad)
+
+
+def test_seeding_writes_the_shipped_spans_create_only_and_a_rerun_writes_nothing(fake, tmp_path):
+    shipped = tmp_path / "shipped"
+    (shipped / "span-1").mkdir(parents=True)
+    (shipped / "span-1" / "penguins.csv").write_text(f"{HEADER}\n")
+    (shipped / "span-1" / "extra.csv").write_text(f"{HEADER}\n")
+    fake.put(BUCKET, "penguins/span-1/penguins.csv", f"{HEADER}\n".encode())  # a seed killed halfway
+    store = gcs_store(fake.endpoint)
+    assert store.seed(shipped) == ["span-1"]  # completed: the missing file only
+    assert fake.names(BUCKET, "penguins/span-1/") == ["penguins/span-1/extra.csv", "penguins/span-1/penguins.csv"]
+    uploads = [r for r in fake.requests if r.method == "POST" and "upload" in r.path]
+    assert len(uploads) == 1 and uploads[0].query.get("ifGenerationMatch") == "0"
+    assert store.seed(shipped) == []
+    assert len([r for r in fake.requests if r.method == "POST" and "upload" in r.path]) == 1  # nothing sent again
+
+
+def test_seeding_never_adds_shipped_files_to_a_span_the_check_made(fake, tmp_path):
+    shipped = tmp_path / "shipped"
+    (shipped / "span-1").mkdir(parents=True)
+    (shipped / "span-1" / "other.csv").write_text(f"{HEADER}\n")
+    fake.put(BUCKET, "penguins/span-1/batch.json", b'{"batch": "b1"}\n')
+    assert gcs_store(fake.endpoint).seed(shipped) == []
+    assert fake.names(BUCKET, "penguins/span-1/") == ["penguins/span-1/batch.json"]
+    with pytest.raises(FileNotFoundError, match="no span-<N> folders"):
+        gcs_store(fake.endpoint).seed(tmp_path / "empty")

@@ -1,0 +1,168 @@
+"""Make a new project usable, right after `cdktf deploy`: its data, its first release, its pointer.
+
+    python -m release.bootstrap --env dev [--image REGION-docker.pkg.dev/P/R/pipeline@sha256:D]
+    python -m release.bootstrap --env prod [--commit SHA]
+
+1. seed      the shipped spans (data/<dataset>/span-*) into the data bucket, create-only: a span already there
+             is left as it is, so a first data check never takes span-1 and a rerun writes nothing;
+2. release   an environment that publishes its own releases (dev): the pipeline image (--image, by digest,
+             else the one recorded for the current image inputs, as `nox -s image -- --existing` finds it)
+             -> compile -> publish (with the commit of a clean checkout); one that runs another's (prod):
+             the template that environment published for --commit (default: the checkout's HEAD), as the
+             adopt build finds it;
+3. submit    a first run of that template (its job id derives from the template: a rerun starts nothing);
+4. pointer   move the environment's current-template pointer to it, as CI does after each submitted run.
+Each step is the command CI's step runs, in this process, so the project ends where a push would leave it.
+It runs with the caller's credentials (Application Default Credentials: a platform engineer's, who deployed).
+Exit status: 0 done, else the failed step's (1 failed, 2 bad input, 3 retry, 4 refused: release/cloud_errors.py),
+naming the step; every step is safe to rerun.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ci.changes import ChangesError, changes_since, head_commit
+from contracts.config import REPO_ROOT, ConfigError, EnvironmentConfig, load_environment
+from release.cloud_errors import cloud_failure
+
+WORK = REPO_ROOT / "build" / "bootstrap"
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    # A release CLI's main(argv) -> exit status; the arguments are computed when the step runs (a step may
+    # read what an earlier one wrote).
+    main: Callable[[list[str]], int]
+    argv: Callable[[], list[str]]
+    # What to do when the step fails in a way a new project expects (printed after the step's own error).
+    hint: str = ""
+
+
+def checkout_commit() -> tuple[str, bool]:
+    """(HEAD's commit id, whether tracked files have uncommitted changes) of this checkout."""
+    head = head_commit(REPO_ROOT)
+    return head, bool(changes_since(REPO_ROOT, head).uncommitted)
+
+
+def seed(config: EnvironmentConfig) -> int:
+    """Step 1: the shipped spans into the environment's data area, create-only."""
+    from pipelines.sources import DATA_DIR
+    from release.datacheck.layout import open_store
+
+    store = open_store(config)
+    written = store.seed(DATA_DIR / config.dataset)
+    print(f"seed: {', '.join(written) if written else 'nothing to write'} in {store.where}")
+    return 0
+
+
+def release_steps(config: EnvironmentConfig, args: argparse.Namespace, work: Path) -> list[Step]:
+    """Steps 2-4 for `config`: what a push's build does (full, or prod's adopt), then the pointer."""
+    from pipelines import kubeflow_v2_runner
+    from release import adopt, image, publish, submit
+
+    env, published, submitted = args.env, work / "publish.json", work / "submit.json"
+    gcp = config.gcp
+    assert gcp is not None
+    if gcp.releases_from is not None:
+        commit = args.commit or checkout_commit()[0]
+        wanted = ["--env", env, "--commit", commit, "--branch", args.branch, "--wait", "0"]
+        steps = [Step("adopt", adopt.main, lambda: [*wanted, "--result-file", str(published)])]
+    else:
+        built = work / "image.json"
+        chosen = ["--image", args.image] if args.image else ["--image-from", str(built)]
+        compiled = work / "compiled"
+        full = f"gcloud builds triggers run {gcp.name('full')} --project={gcp.project} --region={gcp.region} "
+        new_project = (
+            "a new project has no image yet: give --image <image>@sha256:<digest>, or start the full build, which "
+            f"builds the image and then does what this would (the data is seeded now): {full}--branch={args.branch}"
+        )
+        recorded = Step(
+            "image", image.main, lambda: ["--env", env, "--existing", "--output", str(built)], hint=new_project
+        )
+        steps = [] if args.image else [recorded]
+        commit, dirty = checkout_commit()
+        # A template of uncommitted code gets no commit record: commit records name committed code only.
+        committed = [] if dirty else ["--commit", commit]
+        steps += [
+            Step("compile", kubeflow_v2_runner.main, lambda: ["--env", env, *chosen, "--output-dir", str(compiled)]),
+            Step(
+                "publish",
+                publish.main,
+                lambda: [
+                    *("--env", env, "--compiled", str(compiled), *committed),
+                    *("--branch", args.branch, "--result-file", str(published)),
+                ],
+            ),
+        ]
+
+    def first_run() -> list[str]:
+        template = json.loads(published.read_text())["template_sha256"]
+        trigger = f"bootstrap-{template[:16]}"  # the same template never starts a second first run
+        source = ["--source", "bootstrap", "--trigger-id", trigger]
+        return ["--env", env, "--template-from", str(published), *source, "--result-file", str(submitted)]
+
+    return [
+        *steps,
+        Step("submit", submit.main, first_run),
+        Step("set current", publish.main, lambda: ["--env", env, "--set-current", "--from", str(submitted)]),
+    ]
+
+
+def run(steps: list[Step]) -> int:
+    for step in steps:
+        print(f"== {step.name}", flush=True)
+        code = step.main(step.argv())
+        if code != 0:
+            print(f"bootstrap stopped at {step.name} (exit {code}); fix what it says and run it again", file=sys.stderr)
+            if step.hint:
+                print(step.hint, file=sys.stderr)
+            return code
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="release.bootstrap", description=__doc__.splitlines()[0])
+    parser.add_argument("--env", required=True, help="a cloud environment (envs/<env>.yaml with a gcp section)")
+    parser.add_argument("--image", help="publishing environment: the pipeline image by digest (default: recorded)")
+    parser.add_argument("--commit", help="adopting environment: the commit whose template to run (default: HEAD)")
+    parser.add_argument("--branch", default="main", help="the branch the release is recorded on (default: main)")
+    args = parser.parse_args(argv)
+    warnings.filterwarnings("ignore", category=FutureWarning)  # google-cloud's Python 3.10 notices.
+    try:
+        config = load_environment(args.env)
+        if config.gcp is None:
+            raise ConfigError(
+                f"environment '{config.name}' has no gcp section: a local run seeds .local/data itself and the "
+                "local main job (nox -s cicd) publishes; there is nothing to bootstrap"
+            )
+        if args.image and config.gcp.releases_from is not None:
+            raise ConfigError(
+                f"--image: environment '{config.name}' builds nothing, it runs {config.gcp.releases_from}'s releases"
+            )
+        work = WORK / config.name
+        work.mkdir(parents=True, exist_ok=True)
+        print("== seed", flush=True)
+        seed(config)
+        steps = release_steps(config, args, work)
+    except (ConfigError, ChangesError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:
+        failure = cloud_failure(err)
+        if failure is None:
+            raise
+        print(f"error: {failure} (bootstrap stopped at seed; run it again)", file=sys.stderr)
+        return failure.status
+    return run(steps)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
