@@ -12,6 +12,7 @@ from google.api_core import exceptions
 from components.registry.promotion import move_champion, rollback
 from components.registry.vertex_history import AliasHistory
 from contracts.registry import CHAMPION, AliasMove, Lineage, RegistryError
+from tests.compile.vertex_fakes import trained_model
 
 LINEAGE = Lineage(
     pipeline_run_id="penguins-dev-ci-0123456789abcdef",
@@ -27,9 +28,7 @@ def no_smoke(version):
 def registered(vertex, *names):
     registry, _, _ = vertex
     for name in names:
-        registry.register(
-            f"gs://penguins-dev-pipeline-root/penguins-dev/run/Trainer/model/{name}", LINEAGE, blessed=True
-        )
+        registry.register(trained_model(registry._storage.client, name), LINEAGE, blessed=True)
     return registry
 
 
