@@ -5,6 +5,7 @@ create-only stub here (tests/unit/test_run_service.py covers the local run servi
 import pytest
 
 from components.registry import open_registry
+from components.registry.promotion import move_champion
 from contracts.config import load_environment
 from contracts.registry import registry_target
 from localcloud.labelled_data import generate
@@ -21,6 +22,9 @@ def champion_root(tmp_path_factory):
     config = load_environment("local")
     summary = execute(LocalRun(config=config, paths=config.local_paths(root), num_epochs=20, learning_rate=0.01))
     assert summary.succeeded and summary.blessed, summary.error
+    # The push registers and never promotes; here the test promotes, as the local run worker would.
+    registry = open_registry(registry_target(config, root))
+    move_champion(registry, summary.pushed_version, by="test", reason="the champion the check evaluates")
     return root
 
 

@@ -59,12 +59,13 @@ def test_first_run_trains_blesses_and_pushes(first_run, env_root):
     assert (Path(summary.pushed_path) / "saved_model.pb").exists()
     registry = open_registry(registry_target(config, env_root))
     (version,) = registry.versions()
-    # The lineage: spans with their content hashes, parameters, metrics, the run; and champion at once (local).
+    # The lineage: spans with their content hashes, parameters, metrics, the run. The push registers and never
+    # promotes (what runs the pipeline, e.g. the local run worker, auto-promotes after it).
     assert [s.number for s in version.lineage.spans] == [1] and len(version.lineage.spans[0].sha256) == 64
     assert version.lineage.parameters == {"num_epochs": 20, "learning_rate": 0.01}
     assert version.lineage.metrics["sparse_categorical_accuracy"] == summary.metrics["sparse_categorical_accuracy"]
     assert version.lineage.pipeline_run_id == summary.run_id
-    assert registry.alias_version(CHAMPION) == version.version and summary.promotion == "champion"
+    assert registry.alias_version(CHAMPION) is None and summary.promotion is None
     for component in ("WindowExampleGen", "Transform", "Trainer", "Evaluator", "RegistryPush"):
         assert f"] {component} done in" in progress
 
