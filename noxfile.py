@@ -56,6 +56,7 @@ TYPED = (
     "localcloud/run_service.py",
     "localcloud/runs_cli.py",
     "release/lineage.py",
+    "pipelines/worktree.py",
     "release/cloud_errors.py",
     *(f"release/datacheck/{name}.py" for name in DATACHECK_TYPED),
     "pipelines/outcome.py",
