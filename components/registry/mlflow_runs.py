@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 PIPELINE_RUN_TAG = "pipeline_run_id"
+# MLflow 3's UI shows an experiment of this kind as model training (runs, metric charts), not as GenAI evaluations.
+EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
 
 
 def experiment_id(client: Any, name: str, artifact_location: Path) -> str:
@@ -23,7 +25,7 @@ def experiment_id(client: Any, name: str, artifact_location: Path) -> str:
     if found is not None:
         return str(found.experiment_id)
     try:
-        return str(client.create_experiment(name, artifact_location=artifact_location.as_uri()))
+        return str(client.create_experiment(name, artifact_location=artifact_location.as_uri(), tags=EXPERIMENT_KIND))
     except MlflowException:
         found = client.get_experiment_by_name(name)  # Another process created it meanwhile.
         if found is None:
