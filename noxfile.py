@@ -338,7 +338,8 @@ def serve(session: nox.Session) -> None:
 @nox.session(python=False)
 def bench_serve(session: nox.Session) -> None:
     """Benchmark the local server (loopback, bounded): throughput, p50/p99 with 16 senders vs in process (direct
-    and micro-batched); promote and rollback, as commands, to the new version answering."""
+    and micro-batched) and vs MLflow's own server on the same champion; promote and rollback (to the new version
+    answering) and models list, typed through ci/nox, medians of 5."""
     run_tfx(session, "-m", "benchmarks.serving", *session.posargs)
 
 
