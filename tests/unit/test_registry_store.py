@@ -77,6 +77,11 @@ def test_a_version_is_an_mlflow_model_folder_around_its_savedmodel(registry, tin
 def test_a_version_links_to_the_mlflow_run_of_its_pipeline_run(registry, tiny):
     client = registry.client()
     experiment = experiment_id(client, registry.name, registry.root / "mlruns")
+    # A model-training experiment to MLflow's UI (runs and metric charts), under the registry's folder.
+    created = client.get_experiment(experiment)
+    assert created.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert created.artifact_location == (registry.root / "mlruns").as_uri()
+    assert experiment_id(client, registry.name, registry.root / "elsewhere") == experiment  # Found, not made again.
     run = client.create_run(experiment, run_name="run-1", tags={PIPELINE_RUN_TAG: "run-1"})
     client.create_run(experiment, run_name="run-0", tags={PIPELINE_RUN_TAG: "run-0"})
     version, _ = registry.register(str(tiny[0]), LINEAGE, blessed=True)
