@@ -69,7 +69,9 @@ class TrackedRun:
         outputs = _RunOutputs(self.run.paths.metadata_path, self.run.run_id)
         metrics = outputs.metrics()
         now = _millis()
-        tags = {"blessed": str(summary.blessed).lower(), "mlflow.note.content": "\n".join(outcome_lines(summary))}
+        tags = {"mlflow.note.content": "\n".join(outcome_lines(summary))}
+        if summary.blessed is not None:  # None: the run stopped before the Evaluator decided.
+            tags["blessed"] = str(summary.blessed).lower()
         if summary.pushed_version:
             tags["registered_version"] = summary.pushed_version
         spans = outputs.spans()
@@ -131,15 +133,19 @@ class _RunOutputs:
         self._run = self._store.get_context_by_type_and_name("pipeline_run", pipeline_run_id)
 
     def _artifacts(self, type_name: str) -> list[Any]:
+        from ml_metadata import errors
         from ml_metadata.proto import metadata_store_pb2
 
         if self._run is None:
             return []
         store = self._store
+        try:
+            wanted = store.get_artifact_type(type_name).id
+        except errors.NotFoundError:
+            return []  # No run in this store got that far yet (e.g. the first run stopped at data validation).
         executions = [e.id for e in store.get_executions_by_context(self._run.id)]
         events = store.get_events_by_execution_ids(executions)
         ids = sorted({e.artifact_id for e in events if e.type == metadata_store_pb2.Event.OUTPUT})
-        wanted = store.get_artifact_type(type_name).id
         return [a for a in store.get_artifacts_by_id(ids) if a.type_id == wanted]
 
     def spans(self) -> list[int]:

@@ -153,7 +153,12 @@ def test_broken_data_stops_at_validation_naming_the_anomaly(tmp_path, capsys, mu
     assert statuses.get("ValidationGate") == "failed"
     for later in ("Transform", "Trainer", "Evaluator", "RegistryPush"):
         assert statuses.get(later) == "not", (later, printed)
-    assert not (tmp_path / "registry").exists()
+    # Nothing registered; the run is recorded in MLflow as failed (every local run is an MLflow run).
+    registry = open_registry(registry_target(load_environment("local"), tmp_path))
+    assert registry.versions() == [] and not (tmp_path / "registry" / "artifacts").exists()
+    client = registry.client()
+    (tracked,) = client.search_runs([client.get_experiment_by_name(registry.name).experiment_id])
+    assert tracked.info.status == "FAILED" and "blessed" not in tracked.data.tags
 
 
 def test_model_only_change_retrains_without_rerunning_transform(first_run, env_root, tmp_path, monkeypatch):
