@@ -171,7 +171,7 @@ def evaluation_metrics(evaluation_uri: str) -> dict[str, float]:
     """MLflow metric names and values of a TFMA output: `<name>`, `<name>.<class>`, `baseline.<name>`."""
     import tensorflow_model_analysis as tfma
 
-    from pipelines.modules.preprocessing import LABELS
+    from pipelines.pipeline import CLASSES
 
     found: dict[str, float] = {}
     for slice_metrics in tfma.load_metrics(evaluation_uri):
@@ -186,7 +186,7 @@ def evaluation_metrics(evaluation_uri: str) -> dict[str, float]:
                 if key.model_name == "baseline" or not key.sub_key.HasField("class_id"):
                     continue
                 class_id = key.sub_key.class_id.value
-                name = f"{name}.{LABELS[class_id] if class_id < len(LABELS) else f'class_{class_id}'}"
+                name = f"{name}.{CLASSES[class_id] if class_id < len(CLASSES) else f'class_{class_id}'}"
             elif key.model_name == "baseline":
                 name = f"baseline.{name}"
             found[name] = kv.value.double_value.value
