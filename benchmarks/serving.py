@@ -1,14 +1,17 @@
 """Benchmark of the local prediction server on loopback, bounded in requests and time.
 
-    nox -s bench_serve [-- --local-root DIR --requests 2000 --senders 16]
+    nox -s bench_serve [-- --local-root DIR --requests 2000 --senders 16 --repeats 5]
 
 Needs a local registry with two blessed versions (the environment's, or --local-root); with fewer it trains
 two into build/bench-serve first (a few minutes), and reuses them on later runs. Measures, for one
 raw-feature instance per request: throughput, p50 and p99 of the server (its own process) under 16
 concurrent keep-alive senders, against the same model called in process by the same 16 threads (directly,
 and through the server's micro-batcher); the senders' own CPU share (they run on the same 2 cores) and the
-load average; then the time from starting `models promote` and `models rollback` (the commands, as a user
-runs them) to the new version answering.
+load average. Then, typed as a user types them (a fresh `ci/nox -s models -- ...` each, the median of
+--repeats): `promote` and `rollback` from the command's start to the new version answering, and `models
+list` (also without nox). Last, the same champion served by MLflow's own server (`mlflow models serve -m
+models:/<name>@champion --env-manager local`, its defaults: one uvicorn worker) under the same senders and
+requests (`{"instances": [...]}` on /invocations), side by side with ours.
 Results: benchmarks/results/serving.json.
 """
 
@@ -18,19 +21,25 @@ import argparse
 import http.client
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from benchmarks import serving_commands
 from contracts.config import REPO_ROOT, load_environment
 from contracts.registry import CHAMPION, registry_target
 from release.model_tests.smoke import shipped_records
 
 RESULTS = REPO_ROOT / "benchmarks" / "results" / "serving.json"
 TIME_LIMIT_SECONDS = 120
+MLFLOW_START_SECONDS = 180
 # A Gentoo from the smoke test's shipped records: raw features, as a request sends them.
 INSTANCE = shipped_records()[0][-1]
 BODY = json.dumps({"instances": [INSTANCE]}).encode()
@@ -111,36 +120,104 @@ def _ensure_two_versions(env: str, root: Path | None) -> Path:
     print(f"fewer than two versions under {paths.root}: training two into {scratch}", flush=True)
     for epochs in (20, 30):
         args = ["--env", env, "--local-root", str(scratch), "--num-epochs", str(epochs)]
-        subprocess.run([sys.executable, "-m", "pipelines.local_runner", *args], check=True, cwd=REPO_ROOT)
+        subprocess.run([sys.executable, "-m", "localcloud.pipeline_run", *args], check=True, cwd=REPO_ROOT)
     return scratch
 
 
 def _models(env: str, root: Path, *args: str) -> None:
-    command = [sys.executable, "-m", "release.models_cli", *args, "--env", env, "--local-root", str(root)]
+    command = serving_commands.direct_models(env, root, *args)
     subprocess.run(command, check=True, cwd=REPO_ROOT, stdout=subprocess.DEVNULL)
 
 
-def _time_to_serve(env: str, root: Path, port: int, path: str, version: str, *args: str) -> dict[str, float]:
-    """Seconds from starting the command to its end, and to the first answer from `version`."""
-    start = time.perf_counter()
-    _models(env, root, *args)
-    command = time.perf_counter() - start
+def _served_version(port: int, path: str):
     call, state = _http_call(port, path), {}
-    while call(state)["model_version"] != version:
-        if time.perf_counter() - start > 60:
-            raise RuntimeError(f"version {version} was not served within 60 s")
-        time.sleep(0.02)
-    return {"command_s": command, "to_served_s": time.perf_counter() - start}
+    return lambda: call(state)["model_version"]
 
 
-def main(argv: list[str] | None = None) -> int:
+def _mlflow_server(registry, port: int, senders: int, requests: int, expected: dict) -> dict:
+    """MLflow's own server on the champion (`models:/<name>@champion`), loaded like ours, then the same load."""
+    # It starts `uvicorn` by name: the TFX environment's bin folder must be on PATH (nox puts it there).
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = {**os.environ, "MLFLOW_TRACKING_URI": registry.tracking_uri, "PATH": path}
+    model = f"models:/{registry.name}@{CHAMPION}"
+    mlflow = str(Path(sys.executable).with_name("mlflow"))
+    command = [mlflow, "models", "serve", "-m", model, "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)]
+    # Its log goes to a file, not a pipe: nobody reads a pipe under load, and a full one blocks the server.
+    with tempfile.TemporaryFile() as log:
+        start = time.perf_counter()
+        # Its own session: uvicorn's worker is a child; the whole group is ended by its id afterwards.
+        server = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=log, start_new_session=True)
+        try:
+            _wait_until_ready(server, port, start, log)
+            startup = time.perf_counter() - start
+            first = _http_call(port, "/invocations")({})["predictions"][0]
+            if first["species"] != expected["species"]:
+                raise RuntimeError(f"MLflow's server predicted {first}, ours {expected}: not the same model")
+            load_before = os.getloadavg()[0]
+            measured = _concurrently(senders, requests, _http_call(port, "/invocations"))
+        finally:
+            if server.poll() is None:
+                os.killpg(server.pid, signal.SIGTERM)
+                server.wait(timeout=30)
+    return {**measured, "startup_s": startup, "workers": 1, "load_average_1m_before": load_before}
+
+
+def _wait_until_ready(server: subprocess.Popen, port: int, start: float, log) -> None:
+    while time.perf_counter() - start < MLFLOW_START_SECONDS:
+        if server.poll() is not None:
+            log.seek(0)
+            lines = log.read().decode(errors="replace").replace("\r", "\n").splitlines()
+            errors = "\n".join(line for line in lines if "Downloading artifacts" not in line)[-2000:]
+            raise RuntimeError(f"mlflow models serve exited with {server.returncode}:\n{errors}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/ping")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"mlflow models serve did not answer /ping within {MLFLOW_START_SECONDS} s")
+
+
+@contextmanager
+def _our_server(env: str, root: Path, port: int) -> Iterator[subprocess.Popen]:
+    """The local server (`nox -s serve`'s module) in its own process, listening; stopped afterwards."""
+    command = [sys.executable, "-m", "localcloud.serving", "--env", env, "--local-root", str(root),
+               "--port", str(port), "--poll-seconds", "1"]  # fmt: skip
+    server = subprocess.Popen(command, cwd=REPO_ROOT, env={**os.environ}, stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout is not None
+        server.stdout.readline()  # "serving ... on http://..." once it listens.
+        yield server
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def _side_by_side(ours: dict, theirs: dict) -> dict:
+    """Ours over MLflow's: throughput (higher is better) and latency (lower is better) as ratios."""
+    return {
+        "throughput_x": ours["per_second"] / theirs["per_second"],
+        "p50_x": theirs["p50_ms"] / ours["p50_ms"],
+        "p99_x": theirs["p99_ms"] / ours["p99_ms"],
+    }
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench_serve", description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="local")
     parser.add_argument("--local-root", type=Path)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--senders", type=int, default=16)
     parser.add_argument("--port", type=int, default=8765)
-    args = parser.parse_args(argv)
+    parser.add_argument("--mlflow-port", type=int, default=8766)
+    parser.add_argument("--repeats", type=int, default=5, help="samples of each typed command (their median)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
     from components.registry import open_registry
     from components.registry.predictor import Predictor
     from serving.batching import MicroBatcher
@@ -152,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     if registry.alias_version(CHAMPION) != newer:
         _models(args.env, root, "promote", newer, "--reason", "bench_serve setup", "--approve", "bench")
     predictor = Predictor(registry.get(newer).uri, newer)
+    expected = predictor.predict([INSTANCE])[0]
     in_process = _concurrently(args.senders, args.requests, lambda state: predictor.predict([INSTANCE]))
     # The same model through the server's micro-batcher, without HTTP: what batching alone gives.
     batcher = MicroBatcher()
@@ -159,37 +237,24 @@ def main(argv: list[str] | None = None) -> int:
     batcher.stop()
     load_before = os.getloadavg()
     path = f"/v1/models/{config.pipeline_name}:predict"
-    command = [
-        sys.executable,
-        "-m",
-        "localcloud.serving",
-        "--env",
-        args.env,
-        "--local-root",
-        str(root),
-        "--port",
-        str(args.port),
-        "--poll-seconds",
-        "1",
-    ]
-    server = subprocess.Popen(command, cwd=REPO_ROOT, env={**os.environ}, stdout=subprocess.PIPE, text=True)
-    try:
-        server.stdout.readline()  # "serving ... on http://..." once it listens.
+    with _our_server(args.env, root, args.port):
         served = _concurrently(args.senders, args.requests, _http_call(args.port, path))
         served.update(_batching(args.port, path.removesuffix(":predict")))
-        promote = _time_to_serve(args.env, root, args.port, path, older, "promote", older, "--approve", "bench")
-        rollback = _time_to_serve(args.env, root, args.port, path, newer, "rollback", "--approve", "bench")
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+        serving_commands.run(serving_commands.nox_models(args.env, root, "list"))  # ci/nox's first call installs.
+        moves = serving_commands.moves(args.env, root, older, newer, args.repeats, _served_version(args.port, path))
+    listing = serving_commands.listing(args.env, root, args.repeats)
+    mlflow_served = _mlflow_server(registry, args.mlflow_port, args.senders, args.requests, expected)
     results = {
         "senders": args.senders,
         "server": served,
+        "mlflow_server": mlflow_served,
+        "ours_vs_mlflow": _side_by_side(served, mlflow_served),
         "in_process": in_process,
         "in_process_batched": batched,
         "server_vs_in_process": served["per_second"] / in_process["per_second"],
-        "promote": promote,
-        "rollback": rollback,
+        # Typed: a fresh `ci/nox -s models -- ...` each time; medians of --repeats, every sample kept.
+        **moves,
+        "models_list": listing,
         "cpus": os.cpu_count(),
         # The machine is shared: the 1-minute load average before the server phase and at the end.
         "load_average_1m": {"before": load_before[0], "after": os.getloadavg()[0]},

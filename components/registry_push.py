@@ -1,13 +1,19 @@
-"""RegistryPush: a blessed model becomes a version in the model registry, with its lineage. It never moves
-an alias: promotion runs outside the pipeline image, after the run (release/promotion/).
+"""RegistryPush: a blessed model becomes a version in the model registry, with its lineage, and is announced.
 
 It replaces TFX's Pusher, which copies the model to a folder and knows no lineage. The registry (MLflow
 locally, Vertex AI Model Registry on Google Cloud) and the run's lineage labels arrive as execution
 parameters fixed when the pipeline is built, so nothing deep in the code reads the environment. On Vertex
 the submitter's part of the lineage (commit, template, source, run id) is read from the run's own
 PipelineJob, whose name Vertex fills into the `pipeline_job` parameter (components/registry/vertex_job.py).
-Content-idempotent: a model whose files equal a registered version's gets that version back, and nothing
-is added.
+
+Registration copies the SavedModel into the registry's own content-addressed store (the registry bucket on
+Vertex, <local root>/registry/artifacts locally) and the version points there. Content-idempotent: a model
+whose files equal a registered version's gets that version back, and nothing is added.
+
+It never promotes. On Vertex it announces the version (registered now or found registered) on the
+environment's `<prefix>-model-registered` topic, so a rerun after a failure announces again; what promotes
+listens there (release/promotion). Locally nothing is announced: the local run worker promotes after the run.
+All its Google Cloud I/O is google-cloud-storage and REST clients built through contracts/google_apis.py.
 """
 
 from __future__ import annotations
@@ -21,11 +27,10 @@ from tfx.components.util import model_utils
 from tfx.dsl.components.base import base_component, base_executor, executor_spec
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
-from tfx.utils import path_utils
 
 from components.registry.vertex_job import JOB_PLACEHOLDER, is_job_name
 from components.window_example_gen import example_spans
-from contracts.registry import RegistryTarget
+from contracts.registry import SERVING_MODEL_DIR, ModelVersion, RegistryTarget
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +79,25 @@ class Executor(base_executor.BaseExecutor):
         )
         target = RegistryTarget.model_validate_json(exec_properties["registry"])
         registry = open_registry(target)
-        version, created = registry.register(path_utils.serving_model_path(model.uri), lineage, blessed=True)
+        # The Trainer's SavedModel folder, named without I/O (TFX's serving_model_path probes it with fileio).
+        version, created = registry.register(f"{model.uri.rstrip('/')}/{SERVING_MODEL_DIR}", lineage, blessed=True)
+        if target.topic:
+            pushed.set_string_custom_property("announced", self._announce(target, version, run_id))
         pushed.set_int_custom_property("pushed", 1)
         pushed.set_string_custom_property("pushed_version", version.version)
         pushed.set_string_custom_property("pushed_destination", version.uri)
         pushed.set_int_custom_property("registered", int(created))
+
+    @staticmethod
+    def _announce(target: RegistryTarget, version: ModelVersion, run_id: str) -> str:
+        """Publish the version on the environment's topic; the message id."""
+        from components.registry.announce import announce, registered_attributes
+
+        model = f"projects/{target.project}/locations/{target.region}/models/{target.model_name}"
+        assert target.topic is not None
+        message = announce(target.topic, registered_attributes(version=version.version, model=model, run=run_id))
+        log.info("announced version %s on %s (message %s)", version.version, target.topic, message)
+        return message
 
     def _run_lineage(self, exec_properties: dict[str, Any]) -> tuple[str, dict[str, str]]:
         """The run id and lineage labels: from the PipelineJob on Vertex, else the context and the compiled labels."""

@@ -23,6 +23,7 @@ BASE_URL_VARIABLE = "GOOGLE_APIS_BASE_URL"
 TRANSPORT = "rest"
 STORAGE_HOST = "storage.googleapis.com"
 CLOUD_BUILD_HOST = "cloudbuild.googleapis.com"
+PUBSUB_HOST = "pubsub.googleapis.com"
 
 
 def base_url() -> str | None:
@@ -45,7 +46,7 @@ def endpoint(host: str) -> str:
 
 
 def client_options(host: str) -> dict[str, str]:
-    """`client_options` for a GAPIC client (aiplatform_v1, cloudbuild_v1) of `host`."""
+    """`client_options` for a GAPIC client (aiplatform_v1, cloudbuild_v1, pubsub_v1) of `host`."""
     return {"api_endpoint": endpoint(host)}
 
 

@@ -12,12 +12,15 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from contracts.environment import EnvironmentConfig, Serving
 
 # The alias the server serves.
 CHAMPION = "champion"
+# The SavedModel's folder inside a TFX Model artifact (tfx path_constants.SERVING_MODEL_DIR): a version's `uri`
+# ends in it, and its parent is the Model artifact root an Evaluator takes as its baseline.
+SERVING_MODEL_DIR = "Format-Serving"
 _SHA256 = r"^[0-9a-f]{64}$"
 _ALIAS = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
 
@@ -58,6 +61,8 @@ class Lineage(_Frozen):
 
     pipeline_run_id: str
     commit: str | None = None
+    # Whether the working tree had uncommitted changes to tracked files when the run started (None: unknown).
+    dirty: bool | None = None
     modules: str | None = None
     image: str | None = None
     template: str | None = None
@@ -66,6 +71,8 @@ class Lineage(_Frozen):
     parameters: dict[str, Any] = {}
     metrics: dict[str, float] = {}
     baseline_metrics: dict[str, float] = {}
+    # Local runs: the MLflow run the pipeline run is recorded as (its parameters, metrics and lineage tags).
+    mlflow_run_id: str | None = None
 
 
 class ModelVersion(_Frozen):
@@ -74,10 +81,23 @@ class ModelVersion(_Frozen):
     content_sha256: str = Field(pattern=_SHA256)
     blessed: bool
     aliases: tuple[str, ...] = ()
-    # Where the version's SavedModel is (a local folder or a gs:// prefix).
+    # The version's SavedModel: <registry store>/<content_sha256>/Format-Serving (a local folder or a gs://
+    # prefix in the registry bucket), a copy the registry owns and never deletes.
     uri: str
     created_at: str
     lineage: Lineage
+
+    @field_validator("uri")
+    @classmethod
+    def _serving_folder(cls, value: str) -> str:
+        if not value.rstrip("/").endswith(f"/{SERVING_MODEL_DIR}"):
+            raise ValueError(f"uri {value!r}: expected the SavedModel folder, ending in /{SERVING_MODEL_DIR}")
+        return value.rstrip("/")
+
+
+def baseline_uri(version: ModelVersion) -> str:
+    """The TFX Model artifact root of `version` (the folder holding Format-Serving/): an Evaluator's baseline."""
+    return version.uri.removesuffix(f"/{SERVING_MODEL_DIR}")
 
 
 class AliasMove(_Frozen):
@@ -105,10 +125,16 @@ class RegistryTarget(_Frozen):
     auto_promote: bool
     # mlflow: the registry folder (mlflow.db and the artifacts beside it).
     root: str | None = None
+    # Where registration copies each version, create-only, as <store_uri>/<content sha256>/Format-Serving/:
+    # gs://<prefix>-registry/<model name> on Vertex (a bucket no lifecycle rule empties), <root>/artifacts locally.
+    store_uri: str | None = None
     # vertex: where the registry is, and the create-only alias history (gs://<prefix>-registry/<model>/history).
     project: str | None = None
     region: str | None = None
     history_uri: str | None = None
+    # vertex: the Pub/Sub topic a registered version is announced on (projects/<project>/topics/<prefix>-
+    # model-registered), with the attributes version, model and run; what promotes it listens there.
+    topic: str | None = None
     # vertex: an explicit serving container (gcp.serving_image); None: the version's own pipeline image.
     serving_image: str | None = None
     # vertex: the endpoint the champion serves on (Gcp.endpoint), how, and the route name the server answers
@@ -129,18 +155,22 @@ def registry_target(config: EnvironmentConfig, local_root: Path | None = None) -
             auto_promote=config.release.auto_promote,
             project=gcp.project,
             region=gcp.region,
+            store_uri=f"{gcp.bucket_uri('registry')}/{gcp.name('model')}",
             history_uri=f"{gcp.bucket_uri('registry')}/{gcp.name('model')}/history",
+            topic=f"projects/{gcp.project}/topics/{gcp.name('model-registered')}",
             serving_image=gcp.serving_image,
             endpoint=gcp.endpoint,
             serving=config.release.serving,
             route_name=config.pipeline_name,
             serving_service_account=gcp.serving_service_account,
         )
+    registry = config.local_paths(local_root).registry
     return RegistryTarget(
         backend="mlflow",
         model_name=config.pipeline_name,
         auto_promote=config.release.auto_promote,
-        root=str(config.local_paths(local_root).registry),
+        root=str(registry),
+        store_uri=str(registry / "artifacts"),
     )
 
 
@@ -151,7 +181,8 @@ def check_alias(alias: str) -> str:
 
 
 class Registry(Protocol):
-    """What both backends do. `register` is content-idempotent: identical files return the existing version.
+    """What both backends do. `register` is content-idempotent: identical files return the existing version;
+    a new one is first copied, create-only, to `<target.store_uri>/<content sha256>/Format-Serving`.
 
     Registering and reading only: moving an alias, and the history of moves, is release/promotion/'s.
     """

@@ -79,23 +79,26 @@ class Lineage:
     modules_sha256  the content hash of the modules folder (pipelines.staging.content_hash)
     template_sha256 the published template, by its content address
     image           the pipeline image, by digest
+    dirty           the working tree had uncommitted changes to tracked files (its code is not `commit`'s)
     """
 
     commit: str | None = None
     modules_sha256: str | None = None
     template_sha256: str | None = None
     image: str | None = None
+    dirty: bool | None = None
 
 
 def lineage_labels(
     lineage: Lineage, *, source: str, span_start: int, span_end: int, trigger: str | None = None
 ) -> dict[str, str]:
-    """The labels every run carries, whoever starts it: commit, modules, template, source, spans, trigger.
+    """The labels every run carries, whoever starts it: commit, dirty, modules, template, source, spans, trigger.
 
     Hashes are shortened to 12 hex digits; what is unknown is left out rather than guessed.
     """
     labels = {
         "commit": label_value(lineage.commit[:_HASH_LABEL_LENGTH]) if lineage.commit else None,
+        "dirty": None if lineage.dirty is None else str(lineage.dirty).lower(),
         "modules": lineage.modules_sha256[:_HASH_LABEL_LENGTH] if lineage.modules_sha256 else None,
         "template": lineage.template_sha256[:_HASH_LABEL_LENGTH] if lineage.template_sha256 else None,
         "source": label_value(source),
@@ -149,7 +152,12 @@ def read_lineage_record(data: bytes, where: str, template: str | None = None) ->
     modules = values["modules_sha256"]
     if modules is not None and not _SHA256.match(modules):
         raise ValueError(f"{where}: modules_sha256 {modules!r} is not a sha256 (64 lowercase hex digits)")
-    return Lineage(template_sha256=template_sha256(template or where), **values)
+    return Lineage(
+        template_sha256=template_sha256(template or where),
+        commit=values["commit"],
+        modules_sha256=modules,
+        image=values["image"],
+    )
 
 
 def check_immutable_template(template: str) -> str:

@@ -118,16 +118,21 @@ def execute(run: LocalRun, out: TextIO | None = None):
     with component_progress(log_path, out) as progress:
         progress.note("loading TensorFlow and TFX ...")
         from pipelines.summary import summarize
+        from pipelines.tracking import tracked
 
-        runner = _runner(run.run_id)
-        pipeline = build(run)
-        node_ids = [component.id for component in pipeline.components]
-        progress.note("pipeline built; running")
-        error = None
-        try:
-            runner.run(pipeline)
-        except Exception as err:
-            error = f"{type(err).__name__}: {err}"
-        summary = summarize(run.paths.metadata_path, run.run_id, node_ids)
-    summary.error = error
+        # The run as an MLflow run (pipelines/tracking.py), its lineage labels completed from the working tree.
+        with tracked(run) as tracking:
+            run = tracking.run
+            runner = _runner(run.run_id)
+            pipeline = build(run)
+            node_ids = [component.id for component in pipeline.components]
+            progress.note("pipeline built; running")
+            error = None
+            try:
+                runner.run(pipeline)
+            except Exception as err:
+                error = f"{type(err).__name__}: {err}"
+            summary = summarize(run.paths.metadata_path, run.run_id, node_ids)
+            summary.error = error
+            tracking.finish(summary)
     return summary

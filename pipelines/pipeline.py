@@ -34,6 +34,9 @@ from components.window_example_gen import SPAN_PATTERN, WindowExampleGen
 from contracts.registry import RegistryTarget
 
 LABEL_XF = "species_xf"
+# The label's classes by class id: pipelines/modules/preprocessing.py LABELS, restated because the image holds
+# no modules (a unit test keeps the two equal).
+CLASSES = ("Adelie", "Chinstrap", "Gentoo")
 ACCURACY = "sparse_categorical_accuracy"
 # Hash-bucketed 2:1 train/eval split: stable for a given row, whatever the file order.
 SPLITS = (("train", 2), ("eval", 1))
@@ -64,7 +67,12 @@ def eval_config(min_accuracy: float, max_accuracy_drop: float) -> tfma.EvalConfi
                     tfma.MetricConfig(class_name="SparseCategoricalAccuracy", threshold=threshold),
                     tfma.MetricConfig(class_name="ExampleCount"),
                 ]
-            )
+            ),
+            # Per class (one-vs-rest), for the record (the MLflow run of a local run); no threshold on them.
+            tfma.MetricsSpec(
+                metrics=[tfma.MetricConfig(class_name="Precision"), tfma.MetricConfig(class_name="Recall")],
+                binarize=tfma.BinarizationOptions(class_ids={"values": list(range(len(CLASSES)))}),
+            ),
         ],
     )
 

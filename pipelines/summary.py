@@ -115,7 +115,9 @@ def _read_evaluation(store, execution, summary: RunSummary) -> None:
             if slice_metrics.slice_key.single_slice_keys:
                 continue  # Only the overall slice.
             for kv in slice_metrics.metric_keys_and_values:
-                if kv.key.HasField("aggregation_type") or kv.key.is_diff or not kv.value.HasField("double_value"):
+                if kv.key.HasField("aggregation_type") or kv.key.HasField("sub_key") or kv.key.is_diff:
+                    continue  # Overall metrics only: per-class ones (a sub_key) are in the run's MLflow record.
+                if not kv.value.HasField("double_value"):
                     continue
                 target = summary.baseline_metrics if kv.key.model_name == "baseline" else summary.metrics
                 target[kv.key.name] = kv.value.double_value.value

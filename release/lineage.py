@@ -1,26 +1,14 @@
-"""The lineage of what a run from this checkout executes: the working tree's commit and modules hash.
+"""The lineage of what a run from this checkout executes: the working tree's commit, whether it was dirty,
+and its modules hash.
 
-`release.submit` labels the runs it submits with it, and the trigger function's local backend (through
-localcloud.run_service) labels event runs with it, so a local run says which code it ran the same way
-whoever started it. Runs of a published template take theirs from the template's lineage record instead.
+`release.submit` labels the runs it submits with it, the data check its retraining runs, and the trigger
+function's local backend (through localcloud.run_service) event runs, so a local run says which code it ran
+the same way whoever started it. Runs of a published template take theirs from the template's lineage
+record instead. The functions live in pipelines/worktree.py, where the local runner can use them too.
 """
 
 from __future__ import annotations
 
-import subprocess
+from pipelines.worktree import git_commit, is_dirty, working_tree_lineage
 
-from contracts.config import REPO_ROOT
-from contracts.run_request import Lineage
-from pipelines.sources import MODULES_DIR
-from pipelines.staging import content_hash
-
-
-def git_commit() -> str:
-    """The checkout's HEAD commit id, or "unknown" outside a git checkout (e.g. an unpacked archive)."""
-    result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True)
-    return result.stdout.strip() if result.returncode == 0 else "unknown"
-
-
-def working_tree_lineage(template_sha256: str | None = None) -> Lineage:
-    """The commit and modules hash of the working tree, and the published template if the run pins one."""
-    return Lineage(commit=git_commit(), modules_sha256=content_hash(MODULES_DIR), template_sha256=template_sha256)
+__all__ = ["git_commit", "is_dirty", "working_tree_lineage"]

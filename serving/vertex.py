@@ -3,7 +3,8 @@
     python -m serving --vertex
 
 Reads what Vertex sets in a custom container (see "Custom container requirements for inference" in the
-Vertex AI docs): AIP_STORAGE_URI (the model's folder, gs:// or local: TensorFlow reads gs:// itself),
+Vertex AI docs): AIP_STORAGE_URI (the model's folder, gs:// or local: a gs:// one is downloaded first, through
+google-cloud-storage, by components/registry/predictor.py),
 AIP_HTTP_PORT (default 8080), AIP_PREDICT_ROUTE and AIP_HEALTH_ROUTE. It listens first and loads the model
 in the background: the health route answers 503 until the model is loaded, then 200, so Vertex routes
 traffic only to a ready replica. `model_version` in answers is AIP_DEPLOYED_MODEL_ID (Vertex's own response

@@ -1,7 +1,12 @@
 """The local registry backend: the MLflow Model Registry on a SQLite file under the local root.
 
-    <local root>/registry/mlflow.db                  versions, aliases, lineage tags (`mlflow ui` reads it)
-    <local root>/registry/artifacts/<sha256>/        each version's SavedModel, content-addressed
+    <local root>/registry/mlflow.db                  versions, aliases, lineage tags, the runs (`mlflow ui`)
+    <local root>/registry/artifacts/<sha256>/        each version, content-addressed: an MLflow model folder
+                                                     (MLmodel, code/) around its SavedModel in Format-Serving/
+    <local root>/registry/mlruns/                    the pipeline experiment's artifact location (runs log none)
+
+A version is an MLflow model (components/registry/mlflow_model.py) linked to the MLflow run of the pipeline
+run that trained it (components/registry/mlflow_runs.py), so `models:/<name>@champion` loads it.
 
 Registering and reading only: what moves an alias, its journal and the alias pointers beside this folder,
 is release/promotion/ (local_mover.py), outside the pipeline image.
@@ -19,8 +24,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from components.registry.content import tree_sha256
+from components.registry.mlflow_model import write_mlflow_model
+from components.registry.mlflow_runs import find_run
 from components.registry.tags import lineage_from_tags, lineage_tags
-from contracts.registry import Lineage, ModelVersion, RegistryError, RegistryTarget, UnknownVersionError
+from contracts.registry import (
+    SERVING_MODEL_DIR,
+    Lineage,
+    ModelVersion,
+    RegistryError,
+    RegistryTarget,
+    UnknownVersionError,
+)
 
 
 class MlflowRegistry:
@@ -30,7 +44,7 @@ class MlflowRegistry:
         self.target = target
         self.root = Path(target.root)
         self.name = target.model_name
-        self.artifacts = self.root / "artifacts"
+        self.artifacts = Path(target.store_uri) if target.store_uri else self.root / "artifacts"
         self._client = None
 
     @property
@@ -62,27 +76,42 @@ class MlflowRegistry:
             for existing in self.versions():
                 if existing.content_sha256 == digest:
                     return existing, False
-            stored = self._store_artifacts(model_dir, digest)
             client = self.client()
+            run_id = lineage.mlflow_run_id or find_run(client, self.name, lineage.pipeline_run_id)
+            lineage = lineage.model_copy(update={"mlflow_run_id": run_id})
+            stored = self._store_artifacts(model_dir, digest, run_id)
             if not client.search_registered_models(f"name = '{self.name}'"):
                 client.create_registered_model(self.name, description="Blessed models of the pipeline")
             created = client.create_model_version(
                 self.name,
                 source=str(stored),
+                # Links the version to the MLflow run of the pipeline run that trained it (`mlflow ui`).
+                run_id=run_id,
                 tags=lineage_tags(lineage, digest, blessed),
                 description=f"pipeline run {lineage.pipeline_run_id}",
             )
             return self._version(created), True
 
-    def _store_artifacts(self, model_dir: str, digest: str) -> Path:
-        """Copy the SavedModel to artifacts/<sha256>/ in one rename, so a half copy is never registered."""
+    def _store_artifacts(self, model_dir: str, digest: str, run_id: str | None) -> Path:
+        """Build the version's MLflow model folder beside the store and rename it to artifacts/<sha256>/ in one
+        step, so a half copy is never registered; identical content is stored once."""
         dest = self.artifacts / digest
         if dest.is_dir():
+            if not (dest / SERVING_MODEL_DIR).is_dir():
+                raise RegistryError(
+                    f"{dest}: holds a model in an earlier layout (no {SERVING_MODEL_DIR}/); remove the folder "
+                    "(no version uses it) and push again"
+                )
             return dest
         self.artifacts.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.artifacts))
-        shutil.copytree(model_dir, tmp, dirs_exist_ok=True)
-        os.replace(tmp, dest)
+        try:
+            shutil.copytree(model_dir, tmp / SERVING_MODEL_DIR)
+            write_mlflow_model(tmp, run_id=run_id, content_sha256=digest)
+            os.replace(tmp, dest)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         return dest
 
     def _version(self, mv, aliases: tuple[str, ...] | None = None) -> ModelVersion:
@@ -92,7 +121,8 @@ class MlflowRegistry:
             content_sha256=tags["content_sha256"],
             blessed=tags.get("blessed") == "true",
             aliases=tuple(sorted(mv.aliases)) if aliases is None else aliases,
-            uri=mv.source,
+            # The MLflow model folder is the version's source; its SavedModel is the folder inside.
+            uri=f"{mv.source}/{SERVING_MODEL_DIR}",
             created_at=datetime.fromtimestamp(mv.creation_timestamp / 1000, timezone.utc).isoformat(),
             lineage=lineage_from_tags(tags),
         )

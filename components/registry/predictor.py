@@ -4,11 +4,18 @@ local prediction server both call it, so what was smoke-tested is what serves.
 Each instance is checked against the model's own `serving_raw` signature (names and types), so a bad request
 is refused naming the instance and the feature instead of failing inside TensorFlow. `columns` (the check) and
 `run` (the model call) are apart so the server can check each request alone and call the model once per batch.
+
+A gs:// SavedModel (a Vertex version in the registry bucket) is downloaded through google-cloud-storage to a
+temporary folder first, kept as long as the Predictor: TensorFlow's own GCS filesystem cannot be pointed at
+the endpoint contracts/google_apis.py names, so the smoke test, the data check and the server would
+otherwise bypass the seam.
 """
 
 from __future__ import annotations
 
 import math
+import tempfile
+from pathlib import Path
 from typing import Any
 
 RAW_SIGNATURE = "serving_raw"  # pipelines/modules/model.py
@@ -36,14 +43,30 @@ def _check(index: int, name: str, value: Any, dtype: str) -> Any:
     return float(value)
 
 
+def _materialized(uri: str, client: Any) -> tempfile.TemporaryDirectory[str] | None:
+    """A local copy of a gs:// SavedModel (removed with the returned object); None for a local folder."""
+    from components.registry import gcs
+
+    if not gcs.is_gcs(uri):
+        return None
+    copy = tempfile.TemporaryDirectory(prefix="model-")
+    try:
+        gcs.download_tree(client or gcs.storage_client(), uri, Path(copy.name))
+    except BaseException:
+        copy.cleanup()
+        raise
+    return copy
+
+
 class Predictor:
     """One loaded SavedModel; thread-safe (TensorFlow concrete functions are)."""
 
-    def __init__(self, uri: str, version: str = "") -> None:
+    def __init__(self, uri: str, version: str = "", storage_client: Any = None) -> None:
         import tensorflow as tf
 
         self.uri, self.version = uri, version
-        loaded = tf.saved_model.load(uri)
+        self._copy = _materialized(uri, storage_client)
+        loaded = tf.saved_model.load(self._copy.name if self._copy else uri)
         if RAW_SIGNATURE not in loaded.signatures:
             raise InputError(f"model {uri} has no {RAW_SIGNATURE!r} signature (trained before raw-feature serving)")
         self._loaded = loaded  # Keeps the variables the signature uses alive.

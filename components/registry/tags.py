@@ -13,7 +13,8 @@ _LABEL_VALUE = re.compile(r"[^a-z0-9_-]+")
 
 
 def lineage_tags(lineage: Lineage, content_sha256: str, blessed: bool) -> dict[str, str]:
-    """MLflow model version tags: flat keys (commit, modules, spans, param.*, metric.*) and `lineage` (JSON)."""
+    """MLflow model version tags: flat keys (commit, dirty, modules, spans, param.*, metric.*) and `lineage`
+    (JSON)."""
     tags = {
         "content_sha256": content_sha256,
         "blessed": "true" if blessed else "false",
@@ -25,6 +26,8 @@ def lineage_tags(lineage: Lineage, content_sha256: str, blessed: bool) -> dict[s
         value = getattr(lineage, key)
         if value:
             tags[key] = value
+    if lineage.dirty is not None:
+        tags["dirty"] = "true" if lineage.dirty else "false"
     tags.update({f"param.{k}": str(v) for k, v in lineage.parameters.items()})
     tags.update({f"metric.{k}": f"{v:.6f}" for k, v in lineage.metrics.items()})
     tags.update({f"baseline.{k}": f"{v:.6f}" for k, v in lineage.baseline_metrics.items()})
@@ -47,6 +50,8 @@ def lineage_labels(lineage: Lineage, content_sha256: str, blessed: bool) -> dict
         value = getattr(lineage, key)
         if value:
             labels[key] = label_value(value)
+    if lineage.dirty is not None:
+        labels["dirty"] = "true" if lineage.dirty else "false"
     if lineage.spans:
         labels["spans"] = label_value("-".join(str(s.number) for s in lineage.spans))
     labels["run"] = label_value(lineage.pipeline_run_id)

@@ -21,8 +21,9 @@ from contracts.run_request import lineage_location, read_lineage_record, templat
 # KFP's PIPELINE_JOB_RESOURCE_NAME_PLACEHOLDER: projects/<number>/locations/<region>/pipelineJobs/<job id>.
 JOB_PLACEHOLDER = "{{$.pipeline_job_resource_name}}"
 _JOB = re.compile(r"^projects/[^/]+/locations/(?P<region>[a-z0-9-]+)/pipelineJobs/(?P<job_id>[a-z0-9-]+)$")
-# The submitter's labels that become lineage (the compiled ones, modules and image, come from the compile).
-_JOB_LABELS = ("commit", "template", "source")
+# The submitter's labels that become lineage (the compiled ones, modules and image, come from the compile);
+# `dirty`: the submitter's working tree had uncommitted changes.
+_JOB_LABELS = ("commit", "dirty", "template", "source")
 
 
 def is_job_name(value: str | None) -> bool:

@@ -1,6 +1,10 @@
 """The Vertex AI Model Registry backend: one registered model per environment (<prefix>-model), a version per
 blessed model, the `champion` alias moved with ModelRegistry.
 
+Each version's SavedModel is copied first (create-only, content-addressed) to the registry bucket,
+gs://<prefix>-registry/<model>/<sha256>/Format-Serving/, which no lifecycle rule empties; the version's `uri`
+and its artifactUri point there, never at the pipeline root (whose objects expire).
+
 Labels carry what fits their rules (content hash, commit, modules, spans, run); the whole lineage is the
 version description as JSON. A version serves with its run's own pipeline image (the TensorFlow that trained
 it) running the project's prediction server, unless the environment names another image.
@@ -12,14 +16,16 @@ release/promotion/ (vertex_mover.py), outside the pipeline image.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from components.registry.content import tree_sha256
+from components.registry import gcs
+from components.registry.content import listed_sha256
 from components.registry.tags import description, lineage_from_description, lineage_labels
 from contracts.google_apis import aiplatform_init_arguments
 from contracts.registry import (
+    SERVING_MODEL_DIR,
     Lineage,
     ModelVersion,
     RegistryError,
@@ -34,20 +40,12 @@ SERVER_PORT = 8080
 
 
 class VertexRegistry:
-    def __init__(
-        self,
-        target: RegistryTarget,
-        credentials: Any = None,
-        storage_client: Any = None,
-        content_hash: Callable[[str], str] = tree_sha256,
-    ) -> None:
+    def __init__(self, target: RegistryTarget, credentials: Any = None, storage_client: Any = None) -> None:
         if not (target.project and target.region and target.history_uri):
             raise RegistryError("the vertex registry needs project, region and history_uri")
         self.target = target
         self.credentials = credentials
         self._storage = storage_client
-        # The SavedModel's files are on GCS; tests hash their stand-in URIs without a GCS filesystem.
-        self._content_hash = content_hash
         self.resource = f"projects/{target.project}/locations/{target.region}/models/{target.model_name}"
 
     @contextmanager
@@ -93,16 +91,31 @@ class VertexRegistry:
         return sorted((self._version(i) for i in self._infos()), key=lambda v: int(v.version))
 
     def register(self, model_dir: str, lineage: Lineage, *, blessed: bool) -> tuple[ModelVersion, bool]:
+        """Copy the SavedModel at `model_dir` (gs://) to the registry bucket and upload a version pointing there.
+
+        In this order, so every step can be repeated after a stop: hash (the files as listed), find an
+        identical version (then nothing is sent), copy create-only to <store_uri>/<sha256>/Format-Serving
+        (what an earlier attempt copied is checked and kept), upload the version with that artifactUri.
+        """
         from google.cloud import aiplatform
 
-        digest = self._content_hash(model_dir)
+        if not self.target.store_uri:
+            raise RegistryError(f"{self.resource}: no registry store (store_uri) to copy versions to")
+        client = self._storage_client()
+        files = gcs.list_files(client, model_dir)
+        if not files:
+            raise RegistryError(f"{model_dir}: no model files to register")
+        digest = listed_sha256(files, model_dir)
         existing = self.versions()
-        self._init_sdk()
         for version in existing:
             if version.content_sha256 == digest:
                 return version, False
+        container = self._container(lineage)
+        uri = f"{self.target.store_uri}/{digest}/{SERVING_MODEL_DIR}"
+        gcs.copy_files(client, files, uri)
         text = json.loads(description(lineage))
-        text.update(content_sha256=digest, blessed=blessed, uri=model_dir)
+        text.update(content_sha256=digest, blessed=blessed, uri=uri)
+        self._init_sdk()
         model = aiplatform.Model.upload(
             display_name=self.target.model_name,
             # The first upload creates the model under the naming rule's id; later ones add versions to it.
@@ -112,13 +125,19 @@ class VertexRegistry:
             is_default_version=not existing,
             version_description=json.dumps(text, sort_keys=True),
             labels=lineage_labels(lineage, digest, blessed),
-            artifact_uri=model_dir,
-            **self._container(lineage),
+            # The registry's own copy: the pipeline root's lifecycle rule deletes the Trainer's output.
+            artifact_uri=uri,
+            **container,
             project=self.target.project,
             location=self.target.region,
             credentials=self.credentials,
         )
         return self.get(str(model.version_id)), True
+
+    def _storage_client(self) -> Any:
+        if self._storage is None:
+            self._storage = gcs.storage_client(self.target.project, self.credentials)
+        return self._storage
 
     def _container(self, lineage: Lineage) -> dict[str, Any]:
         """The serving container a version is uploaded with: the run's image unless the environment overrides it."""

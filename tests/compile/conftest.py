@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-
 import pytest
 from google.auth.credentials import AnonymousCredentials
 
@@ -18,15 +16,17 @@ from tests.gcs_emulator import client_for, running_emulator
 def gcs():
     with running_emulator() as endpoint:
         client = client_for(endpoint)
-        client.create_bucket("penguins-dev-artifacts")
+        for kind in ("artifacts", "registry", "pipeline-root"):
+            client.create_bucket(f"penguins-dev-{kind}")
         yield client
 
 
 class CreateOnly:
     """A storage client over the emulator that honours if_generation_match=0 as GCS does.
 
-    gcp-storage-emulator ignores that precondition on uploads (a second create succeeds), so the history's
-    create-only claims would go untested; this refuses them with GCS's own PreconditionFailed.
+    gcp-storage-emulator ignores that precondition on uploads and rewrites (a second create succeeds), so the
+    history's create-only claims and the registry's create-only copies would go untested; this refuses them
+    with GCS's own PreconditionFailed.
     """
 
     def __init__(self, client):
@@ -34,6 +34,9 @@ class CreateOnly:
 
     def bucket(self, name):
         return _Bucket(self.client.bucket(name))
+
+    def list_blobs(self, bucket, **kwargs):
+        return self.client.list_blobs(bucket, **kwargs)
 
 
 class _Bucket:
@@ -53,17 +56,19 @@ class _Blob:
         self._blob = blob
         self.name = blob.name
 
-    def upload_from_string(self, data, if_generation_match=None, **kwargs):
+    def _create_only(self, if_generation_match):
         from google.api_core import exceptions
 
         if if_generation_match == 0 and self._blob.exists():
             raise exceptions.PreconditionFailed(f"{self.name}: precondition if_generation_match=0 failed")
+
+    def upload_from_string(self, data, if_generation_match=None, **kwargs):
+        self._create_only(if_generation_match)
         return self._blob.upload_from_string(data, if_generation_match=if_generation_match, **kwargs)
 
-
-def fake_hash(uri: str) -> str:
-    """The content address of a stand-in model URI: its last segment names its content."""
-    return hashlib.sha256(uri.rsplit("/", 1)[-1].encode()).hexdigest()
+    def rewrite(self, source, if_generation_match=None, **kwargs):
+        self._create_only(if_generation_match)
+        return self._blob.rewrite(source, if_generation_match=if_generation_match, **kwargs)
 
 
 @pytest.fixture
@@ -78,5 +83,5 @@ def vertex(gcs, monkeypatch, request):
     endpoint = FakeEndpointService(target.endpoint).install(monkeypatch)
     target = target.model_copy(update={"history_uri": f"{target.history_uri}/{request.node.name}"})
     credentials = AnonymousCredentials()
-    registry = VertexRegistry(target, credentials=credentials, storage_client=CreateOnly(gcs), content_hash=fake_hash)
+    registry = VertexRegistry(target, credentials=credentials, storage_client=CreateOnly(gcs))
     return registry, models, endpoint

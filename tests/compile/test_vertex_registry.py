@@ -7,6 +7,7 @@ import pytest
 from components.registry.vertex_store import SERVER_COMMAND
 from contracts.config import load_environment
 from contracts.registry import Lineage, RegistryError, Span, UnknownVersionError, registry_target
+from tests.compile.vertex_fakes import trained_model
 
 LINEAGE = Lineage(
     pipeline_run_id="penguins-dev-ci-0123456789abcdef",
@@ -26,8 +27,10 @@ def registry(vertex):
     return registry, models
 
 
-def model_dir(tmp_path, content, run="run-1"):
-    return f"gs://penguins-dev-pipeline-root/penguins-dev/{run}/Trainer/model/{content}"
+@pytest.fixture
+def model_dir(gcs):
+    """A Trainer's SavedModel on the GCS emulator holding `content`, by a run."""
+    return lambda content, run="run-1": trained_model(gcs, content, run)
 
 
 def test_target_follows_the_environment():
@@ -39,14 +42,14 @@ def test_target_follows_the_environment():
         "europe-west4",
     )
     assert target.auto_promote and not registry_target(load_environment("prod")).auto_promote
-    assert target.history_uri == "gs://penguins-dev-artifacts/registry/penguins-dev-model/history"
+    assert target.history_uri == "gs://penguins-dev-registry/penguins-dev-model/history"
 
 
-def test_upload_requests_carry_lineage_and_versions(registry, tmp_path):
+def test_upload_requests_carry_lineage_and_versions(registry, model_dir):
     vertex, service = registry
-    first, created = vertex.register(model_dir(tmp_path, "one"), LINEAGE, blessed=True)
+    first, created = vertex.register(model_dir("one"), LINEAGE, blessed=True)
     assert created and first.version == "1" and first.lineage == LINEAGE
-    second, _ = vertex.register(model_dir(tmp_path, "two"), LINEAGE, blessed=True)
+    second, _ = vertex.register(model_dir("two"), LINEAGE, blessed=True)
     uploads = [r for kind, r in service.requests if kind == "upload"]
     assert len(uploads) == 2
     one, two = uploads
@@ -60,7 +63,12 @@ def test_upload_requests_carry_lineage_and_versions(registry, tmp_path):
     assert labels["run"] == "penguins-dev-ci-0123456789abcdef"
     # What does not fit a label (the image digest, span hashes, metrics) is in the description.
     assert LINEAGE.image in two.model.version_description and "b" * 64 in two.model.version_description
-    assert two.model.artifact_uri == model_dir(tmp_path, "two")
+    # The registry's own copy, content-addressed, in a bucket no lifecycle rule empties.
+    assert (
+        two.model.artifact_uri
+        == f"gs://penguins-dev-registry/penguins-dev-model/{second.content_sha256}/Format-Serving"
+    )
+    assert second.uri == two.model.artifact_uri
     # The run's own pipeline image, by digest, running the project's server on the local server's routes.
     container = two.model.container_spec
     assert container.image_uri == LINEAGE.image and list(container.command) == SERVER_COMMAND
@@ -69,32 +77,32 @@ def test_upload_requests_carry_lineage_and_versions(registry, tmp_path):
     assert container.health_route == "/v1/models/penguins-dev"
 
 
-def test_an_explicit_serving_image_overrides_the_runs(registry, tmp_path):
+def test_an_explicit_serving_image_overrides_the_runs(registry, model_dir):
     vertex, service = registry
     image = "europe-west4-docker.pkg.dev/my-dev-project/penguins-dev-images/server@sha256:" + "1" * 64
     vertex.target = vertex.target.model_copy(update={"serving_image": image})
-    vertex.register(model_dir(tmp_path, "one"), LINEAGE, blessed=True)
+    vertex.register(model_dir("one"), LINEAGE, blessed=True)
     (upload,) = [r for kind, r in service.requests if kind == "upload"]
     assert upload.model.container_spec.image_uri == image
 
 
-def test_a_version_without_an_image_is_refused_before_any_upload(registry, tmp_path):
+def test_a_version_without_an_image_is_refused_before_any_upload(registry, model_dir):
     vertex, service = registry
     with pytest.raises(RegistryError, match="no image to serve with"):
-        vertex.register(model_dir(tmp_path, "one"), LINEAGE.model_copy(update={"image": None}), blessed=True)
+        vertex.register(model_dir("one"), LINEAGE.model_copy(update={"image": None}), blessed=True)
     assert not [kind for kind, _ in service.requests if kind == "upload"]
 
 
-def test_identical_files_upload_nothing(registry, tmp_path):
+def test_identical_files_upload_nothing(registry, model_dir):
     vertex, service = registry
-    first, _ = vertex.register(model_dir(tmp_path, "one"), LINEAGE, blessed=True)
-    again, created = vertex.register(model_dir(tmp_path, "one", run="run-2"), LINEAGE, blessed=True)
+    first, _ = vertex.register(model_dir("one"), LINEAGE, blessed=True)
+    again, created = vertex.register(model_dir("one", run="run-2"), LINEAGE, blessed=True)
     assert not created and again.version == first.version
     assert sum(kind == "upload" for kind, _ in service.requests) == 1
 
 
-def test_an_unknown_version_is_named(registry, tmp_path):
+def test_an_unknown_version_is_named(registry, model_dir):
     vertex, _ = registry
-    vertex.register(model_dir(tmp_path, "one"), LINEAGE, blessed=True)
+    vertex.register(model_dir("one"), LINEAGE, blessed=True)
     with pytest.raises(UnknownVersionError, match="'7'"):
         vertex.get("7")

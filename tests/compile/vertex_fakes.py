@@ -18,14 +18,23 @@ from google.protobuf import any_pb2
 from google.rpc import status_pb2
 
 
+def trained_model(gcs, content: str, run: str = "run") -> str:
+    """A Trainer's SavedModel folder in the pipeline-root bucket of the GCS emulator (one file whose bytes are
+    `content`: equal contents are the same version); its gs:// URI, what RegistryPush registers."""
+    folder = f"penguins-dev/{run}/Trainer/model/{content}/Format-Serving"
+    gcs.bucket("penguins-dev-pipeline-root").blob(f"{folder}/saved_model.pb").upload_from_string(content)
+    return f"gs://penguins-dev-pipeline-root/{folder}"
+
+
 class FakeModelService:
     """What Vertex keeps for one model: its versions (gca Model protos) and every request received."""
 
     def __init__(self):
         self.versions: list[gca_model.Model] = []
         self.requests: list[tuple[str, object]] = []
-        # Set to an exception to make the next alias merge fail with it.
+        # Set to an exception to make the next alias merge (or the next upload) fail with it.
         self.fail_merge: Exception | None = None
+        self.fail_upload: Exception | None = None
 
     def install(self, monkeypatch):
         service = self
@@ -40,6 +49,9 @@ class FakeModelService:
 
         def upload_model(client, request=None, **_):
             service.requests.append(("upload", request))
+            if service.fail_upload is not None:
+                failure, service.fail_upload = service.fail_upload, None
+                raise failure
             model = gca_model.Model(request.model)
             model.name = f"{request.parent}/models/{request.model_id or request.parent_model.rsplit('/', 1)[-1]}"
             model.version_id = str(len(service.versions) + 1)

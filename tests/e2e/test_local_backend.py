@@ -63,7 +63,7 @@ def test_a_submitted_run_trains_blesses_and_pushes_and_can_be_followed(tmp_path)
     assert record.blessed is True
     assert record.pushed_by_this_run
     pushed = Path(record.pushed_path)
-    assert pushed.parent == paths.registry / "artifacts"
+    assert pushed.name == "Format-Serving" and pushed.parent.parent == paths.registry / "artifacts"
     assert (pushed / "saved_model.pb").is_file()
     # The run's labels reached the registered version's lineage through the worker.
     lineage = open_registry(registry_target(config, paths.root)).get(record.pushed_version).lineage

@@ -60,11 +60,13 @@ def test_first_run_trains_blesses_and_pushes(first_run, env_root):
     assert (Path(summary.pushed_path) / "saved_model.pb").exists()
     registry = open_registry(registry_target(config, env_root))
     (version,) = registry.versions()
-    # The lineage: spans with their content hashes, parameters, metrics, the run.
+    # The lineage: spans with their content hashes, parameters, metrics, the run. The push registers and never
+    # promotes (what runs the pipeline, e.g. the local run worker, auto-promotes after it).
     assert [s.number for s in version.lineage.spans] == [1] and len(version.lineage.spans[0].sha256) == 64
     assert version.lineage.parameters == {"num_epochs": 20, "learning_rate": 0.01}
     assert version.lineage.metrics["sparse_categorical_accuracy"] == summary.metrics["sparse_categorical_accuracy"]
     assert version.lineage.pipeline_run_id == summary.run_id
+    assert registry.alias_version(CHAMPION) is None and summary.promotion is None
     # What follows a registered version locally (the run worker and `nox -s pipeline` do it): champion at once.
     assert after_registration(config, env_root, version.version, by="e2e") == "champion"
     assert registry.alias_version(CHAMPION) == version.version
@@ -155,7 +157,12 @@ def test_broken_data_stops_at_validation_naming_the_anomaly(tmp_path, capsys, mu
     assert statuses.get("ValidationGate") == "failed"
     for later in ("Transform", "Trainer", "Evaluator", "RegistryPush"):
         assert statuses.get(later) == "not", (later, printed)
-    assert not (tmp_path / "registry").exists()
+    # Nothing registered; the run is recorded in MLflow as failed (every local run is an MLflow run).
+    registry = open_registry(registry_target(load_environment("local"), tmp_path))
+    assert registry.versions() == [] and not (tmp_path / "registry" / "artifacts").exists()
+    client = registry.client()
+    (tracked,) = client.search_runs([client.get_experiment_by_name(registry.name).experiment_id])
+    assert tracked.info.status == "FAILED" and "blessed" not in tracked.data.tags
 
 
 def test_model_only_change_retrains_without_rerunning_transform(first_run, env_root, tmp_path, monkeypatch):

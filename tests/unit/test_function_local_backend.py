@@ -61,6 +61,7 @@ def test_local_backend_reserves_one_run_per_job_id(client, tmp_path):
     lineage = working_tree_lineage()
     assert record.labels == {
         "commit": lineage.commit[:12],
+        "dirty": str(lineage.dirty).lower(),
         "modules": lineage.modules_sha256[:12],
         "source": "pubsub",
         "trigger": "31337",

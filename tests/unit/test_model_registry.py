@@ -57,6 +57,6 @@ def test_register_records_lineage_and_is_content_idempotent(registry, tmp_path):
     assert created and second.version == "2"
     assert [v.version for v in registry.versions()] == ["1", "2"]
     # The artifacts are a content-addressed copy beside the database: the pipeline's folder may go away.
-    assert second.uri.endswith(second.content_sha256) and "registry/artifacts" in second.uri
+    assert second.uri == f"{registry.artifacts}/{second.content_sha256}/Format-Serving"
     tags = registry.client().get_model_version(registry.name, "2").tags
     assert tags["commit"] == "abc123def456" and tags["spans"] == "1:" + "a" * 12 and tags["param.num_epochs"] == "20"

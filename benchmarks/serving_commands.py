@@ -1,0 +1,74 @@
+"""The registry commands of `bench_serve`, timed the way a user types them: a fresh `ci/nox -s models -- ...`
+process each time, from its start to the new version answering on the server (promote, rollback) or to its
+end (list); the median of N for each, with every sample kept.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from contracts.config import REPO_ROOT
+
+NOX = REPO_ROOT / "ci" / "nox"
+SERVE_TIMEOUT_SECONDS = 60
+
+
+def nox_models(env: str, root: Path, *args: str) -> list[str]:
+    """The command a user types: `ci/nox -s models -- <args> --env ENV --local-root ROOT`."""
+    return [str(NOX), "-s", "models", "--", *args, "--env", env, "--local-root", str(root)]
+
+
+def direct_models(env: str, root: Path, *args: str) -> list[str]:
+    """The same command without nox: `python -m release.models_cli ...` in the TFX environment."""
+    return [sys.executable, "-m", "release.models_cli", *args, "--env", env, "--local-root", str(root)]
+
+
+def run(command: list[str]) -> float:
+    """Seconds from starting `command` to its end; CalledProcessError (with its output) if it fails."""
+    start = time.perf_counter()
+    subprocess.run(command, check=True, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return time.perf_counter() - start
+
+
+def time_to_serve(command: list[str], version: str, served: Callable[[], str]) -> dict[str, float]:
+    """Seconds from starting `command` to its end, and to `served()` (the version answering) returning `version`."""
+    start = time.perf_counter()
+    subprocess.run(command, check=True, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    ended = time.perf_counter() - start
+    while served() != version:
+        if time.perf_counter() - start > SERVE_TIMEOUT_SECONDS:
+            raise RuntimeError(f"version {version} was not served within {SERVE_TIMEOUT_SECONDS} s of {command}")
+        time.sleep(0.02)
+    return {"command_s": ended, "to_served_s": time.perf_counter() - start}
+
+
+def median_of(samples: list[dict[str, float]] | list[float]) -> dict:
+    """The medians of the samples (per key for dicts), and the samples."""
+    if samples and isinstance(samples[0], dict):
+        keys = samples[0].keys()
+        medians = {f"median_{k}": statistics.median(s[k] for s in samples) for k in keys}  # type: ignore[index]
+    else:
+        medians = {"median_s": statistics.median(samples)}  # type: ignore[arg-type]
+    return {**medians, "samples": samples}
+
+
+def moves(env: str, root: Path, older: str, newer: str, repeats: int, served: Callable[[], str]) -> dict[str, dict]:
+    """`repeats` rounds of `promote OLDER` then `rollback` (back to NEWER), typed; the champion starts at NEWER."""
+    promote, rollback = [], []
+    for _ in range(repeats):
+        promote.append(time_to_serve(nox_models(env, root, "promote", older, "--approve", "bench"), older, served))
+        rollback.append(time_to_serve(nox_models(env, root, "rollback", "--approve", "bench"), newer, served))
+    return {"promote": median_of(promote), "rollback": median_of(rollback)}
+
+
+def listing(env: str, root: Path, repeats: int) -> dict[str, dict]:
+    """`models list`, typed (through ci/nox) and without nox, `repeats` times each."""
+    return {
+        "nox": median_of([run(nox_models(env, root, "list")) for _ in range(repeats)]),
+        "direct": median_of([run(direct_models(env, root, "list")) for _ in range(repeats)]),
+    }

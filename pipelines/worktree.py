@@ -1,0 +1,48 @@
+"""The working tree a local run executes: its HEAD commit, whether tracked files differ from it, and the
+modules hash. A local run stages its modules from this checkout, so this is the code it ran.
+
+Here (standard library and the pipeline's own path rules), not in release/, so that the local runner
+(`nox -s pipeline`) records it too: pipelines/ may not import release/. `release.lineage` is its name for
+the release commands (submit, the data check, the trigger function's local backend).
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+from contracts.config import REPO_ROOT
+from contracts.run_request import Lineage
+from pipelines.sources import MODULES_DIR
+from pipelines.staging import content_hash
+
+
+def _git(*args: str) -> str | None:
+    """git's stdout in the repository, or None outside a git checkout (e.g. an unpacked archive)."""
+    try:
+        result = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return result.stdout if result.returncode == 0 else None
+
+
+def git_commit() -> str:
+    """The checkout's HEAD commit id, or "unknown" outside a git checkout."""
+    out = _git("rev-parse", "HEAD")
+    return out.strip() if out else "unknown"
+
+
+def is_dirty() -> bool | None:
+    """Whether tracked files differ from HEAD (staged or not), as `git describe --dirty` counts it; untracked
+    files do not count (the modules hash covers new module files). None outside a git checkout."""
+    out = _git("status", "--porcelain", "--untracked-files=no")
+    return None if out is None else bool(out.strip())
+
+
+def working_tree_lineage(template_sha256: str | None = None) -> Lineage:
+    """The commit, dirtiness and modules hash of the working tree, and the published template if the run pins one."""
+    return Lineage(
+        commit=git_commit(),
+        dirty=is_dirty(),
+        modules_sha256=content_hash(MODULES_DIR),
+        template_sha256=template_sha256,
+    )
