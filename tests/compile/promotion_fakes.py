@@ -145,6 +145,10 @@ class CountingStorage:
     def bucket(self, name):
         return _Bucket(self.client.bucket(name), self.faults)
 
+    def list_blobs(self, bucket, **kwargs):
+        self.faults.hit("gcs.list")
+        return [_Blob(b, self.faults) for b in self.client.list_blobs(bucket, **kwargs)]
+
 
 class _Bucket:
     def __init__(self, bucket, faults: Faults) -> None:
@@ -161,6 +165,20 @@ class _Bucket:
 class _Blob:
     def __init__(self, blob, faults: Faults) -> None:
         self._blob, self.faults, self.name = blob, faults, blob.name
+
+    def __getattr__(self, name):
+        # generation, crc32c and the rest of what a listing gives: the emulator's blob's.
+        return getattr(self._blob, name)
+
+    def rewrite(self, source, if_generation_match=None, **kwargs):
+        from google.api_core import exceptions
+
+        self.faults.hit("gcs.rewrite")
+        # gcp-storage-emulator ignores the precondition: refuse a second create as GCS does.
+        if if_generation_match == 0 and self._blob.exists():
+            raise exceptions.PreconditionFailed(f"{self.name}: precondition if_generation_match=0 failed")
+        source = getattr(source, "_blob", source)
+        return self._blob.rewrite(source, if_generation_match=if_generation_match, **kwargs)
 
     def upload_from_string(self, data, if_generation_match=None, **kwargs):
         from google.api_core import exceptions

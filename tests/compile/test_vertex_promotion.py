@@ -23,7 +23,6 @@ from release.promotion.moves import ModelTestGate, promote, repair, rollback
 from release.promotion.vertex_endpoint import DeployUnresolvedError, VertexEndpoint
 from release.promotion.vertex_journal import LEASE_SECONDS, MoveInProgressError, VertexJournal
 from release.promotion.vertex_mover import VertexMover
-from tests.compile.conftest import fake_hash
 from tests.compile.promotion_fakes import (
     CountingStorage,
     Crash,
@@ -31,7 +30,7 @@ from tests.compile.promotion_fakes import (
     OperatedEndpointService,
     count_model_service,
 )
-from tests.compile.vertex_fakes import FakeModelService
+from tests.compile.vertex_fakes import FakeModelService, trained_model
 
 LINEAGE = Lineage(
     pipeline_run_id="penguins-dev-ci-0123456789abcdef",
@@ -58,12 +57,11 @@ class World:
         target = registry_target(load_environment("dev"))
         self.endpoint = OperatedEndpointService(target.endpoint, self.faults, deploy_polls).install(monkeypatch)
         # A journal (and model-test outcomes beside it) of its own.
-        history = f"gs://penguins-dev-artifacts/registry/{uuid.uuid4().hex}/history"
+        history = f"gs://penguins-dev-registry/{uuid.uuid4().hex}/history"
         self.target = target.model_copy(update={"history_uri": history})
         self.storage = CountingStorage(gcs, self.faults)
-        self.registry = VertexRegistry(
-            self.target, credentials=AnonymousCredentials(), storage_client=self.storage, content_hash=fake_hash
-        )
+        self.gcs = gcs
+        self.registry = VertexRegistry(self.target, credentials=AnonymousCredentials(), storage_client=self.storage)
         self.now = datetime.now(timezone.utc)  # The journal's clock (leases).
         self.seconds = 0.0  # The endpoint's clock (deploy polls), moved by its sleeps.
 
@@ -86,8 +84,7 @@ class World:
 
     def register(self, *names: str) -> None:
         for name in names:
-            model_dir = f"gs://penguins-dev-pipeline-root/penguins-dev/run/Trainer/model/{name}"
-            self.registry.register(model_dir, LINEAGE, blessed=True)
+            self.registry.register(trained_model(self.gcs, name), LINEAGE, blessed=True)
 
     def gate(self) -> ModelTestGate:
         return ModelTestGate(outcomes_for(self.target, self.storage), "7" * 64, lambda: passes, "test")

@@ -144,9 +144,12 @@ def test_an_environment_needing_approval_needs_approve(root, tmp_path, capsys, p
     assert models(root, "promote", "1", "--env", str(env), "--approve", "carol") == 0
 
 
-def _copy_of(name, tmp_path, **release):
+def _copy_of(name, tmp_path, require_approval=None, **release):
     config = load_environment(name)
     config = config.model_copy(update={"release": config.release.model_copy(update=release)})
+    if require_approval is not None:
+        ci = config.gcp.ci.model_copy(update={"require_approval": require_approval})
+        config = config.model_copy(update={"gcp": config.gcp.model_copy(update={"ci": ci})})
     path = tmp_path / f"copy-of-{name}.yaml"
     path.write_text(config.model_dump_json())
     return path
@@ -154,8 +157,9 @@ def _copy_of(name, tmp_path, **release):
 
 def test_a_copied_environment_file_cannot_skip_the_approval_of_its_target(root, tmp_path, capsys):
     """Approval belongs to the target: a copy of prod.yaml that says auto_promote: true is refused for what it
-    names (prod's project and location), before anything is read or moved."""
-    copy = _copy_of("prod", tmp_path, auto_promote=True)
+    names (prod's project and location), before anything is read or moved. (With prod's own
+    gcp.ci.require_approval kept, the schema already refuses auto_promote; the copy drops that too.)"""
+    copy = _copy_of("prod", tmp_path, require_approval=False, auto_promote=True)
     for command in (["promote", "1"], ["auto-promote", "1"], ["rollback"], ["list"]):
         assert models(root, *command, "--env", str(copy)) == 2
         err = capsys.readouterr().err
