@@ -12,7 +12,7 @@ from contracts.registry import Lineage, Span
 # The Trainer's hyperparameters file (components/hyperparameters.py writes it).
 HYPERPARAMETERS_FILE = "hyperparameters.json"
 # Keys of the run labels (contracts/run_request.py, release/submit.py) that go into the lineage as they are.
-LABEL_KEYS = ("commit", "modules", "image", "template", "source")
+LABEL_KEYS = ("commit", "modules", "image", "template", "template_source", "baseline", "source")
 
 
 def evaluation_metrics(evaluation_uri: str) -> tuple[dict[str, float], dict[str, float]]:
