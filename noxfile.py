@@ -288,7 +288,7 @@ def compile(session: nox.Session) -> None:
 
 @nox.session(python=False)
 def golden(session: nox.Session) -> None:
-    """Regenerate tests/golden/vertex_pipeline_dev.json, the normalised compiled spec the tests diff against."""
+    """Regenerate tests/golden/vertex_pipeline.json, the normalised template (the one every cloud environment runs)."""
     run_tfx(session, "-m", "pipelines.kubeflow_v2_runner", "--update-golden", "--env", "dev")
 
 
@@ -297,7 +297,8 @@ def publish(session: nox.Session) -> None:
     """Publish a compiled pipeline (wheels, schema, modules, template), content-addressed and create-only.
 
     `nox -s publish -- --env dev --commit SHA --branch main [--to DIR]`; prints the template URI to submit.
-    The local environment publishes to .local/published.
+    The local environment publishes to .local/published. After a submitted run,
+    `nox -s publish -- --env ENV --set-current --from SUBMIT_RESULT` moves ENV's current-template pointer.
     """
     run_tfx(session, *SESSION_COMMANDS["publish"], *session.posargs)
 
@@ -307,7 +308,8 @@ def submit(session: nox.Session) -> None:
     """Submit a pipeline run: `nox -s submit -- --env local --num-epochs 5 --learning-rate 0.01 [--follow]`.
 
     On `local` the run executes in a worker process and `nox -s runs` follows it; on dev/prod it is a
-    Vertex AI PipelineJob of a published template (`--template commit:<sha>`).
+    Vertex AI PipelineJob of the environment's current template (or `--template commit:<sha>`), judged
+    against the registry's champion.
     """
     run_tfx(session, *SESSION_COMMANDS["submit"], *session.posargs)
 

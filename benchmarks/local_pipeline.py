@@ -6,6 +6,10 @@
 loaded once) and as a user sees them, `python -m pipelines.local_runner` in a fresh process (which adds
 the import of TensorFlow/TFX/Beam). (c) trains the same Keras model on the same rows with numpy
 preprocessing and no TFX, Beam or ML Metadata. Results go to benchmarks/results/local_pipeline.json.
+
+The gate's baseline is the champion when a run starts: once the cold run's model is the champion, the first
+identical rerun judges it against itself (the Evaluator and the push run again; recorded as
+`rejudged_seconds`), and (b) is the rerun after that one.
 """
 
 from __future__ import annotations
@@ -33,6 +37,13 @@ def timed(fn, *args, **kwargs):
     start = time.perf_counter()
     result = fn(*args, **kwargs)
     return time.perf_counter() - start, result
+
+
+def rerun_twice(execute, run, sink) -> tuple[float, float, object]:
+    """Seconds of the first identical rerun (re-judged if the champion moved) and of the next, fully cached one."""
+    rejudged_seconds, _ = timed(execute, dataclasses.replace(run, run_id=f"{run.run_id}-rerun"), out=sink)
+    cached_seconds, cached = timed(execute, dataclasses.replace(run, run_id=f"{run.run_id}-rerun-2"), out=sink)
+    return rejudged_seconds, cached_seconds, cached
 
 
 def cli_run(root: Path) -> float:
@@ -118,21 +129,26 @@ def main(argv: list[str] | None = None) -> int:
         )
         sink = open(os.devnull, "w")  # noqa: SIM115 - closed below; progress lines are not wanted here.
         cold_seconds, cold = timed(execute, run, out=sink)
-        # Same inputs, a new run (its own run id): everything must come from the cache.
-        rerun = dataclasses.replace(run, run_id=f"{run.run_id}-rerun")
-        cached_seconds, cached = timed(execute, rerun, out=sink)
+        # Same inputs, new runs (their own run ids): the second rerun must come from the cache entirely.
+        rejudged_seconds, cached_seconds, cached = rerun_twice(execute, run, sink)
         sink.close()
         assert cold.succeeded and cold.blessed, cold.error
         assert cached.all_cached, "the rerun was not fully cached"
         results["in_process"] = {
             "cold_seconds": cold_seconds,
+            "rejudged_seconds": rejudged_seconds,
             "cached_seconds": cached_seconds,
             "cold_components": {c.node_id: round(c.seconds or 0.0, 2) for c in cold.components},
             "eval_accuracy": cold.metrics.get("sparse_categorical_accuracy"),
         }
         if not args.skip_cli:
             root = Path(tmp) / "cli"
-            results["fresh_process"] = {"cold_seconds": cli_run(root), "cached_seconds": cli_run(root)}
+            cold_cli, rejudged_cli = cli_run(root), cli_run(root)
+            results["fresh_process"] = {
+                "cold_seconds": cold_cli,
+                "rejudged_seconds": rejudged_cli,
+                "cached_seconds": cli_run(root),
+            }
     results["keras_floor"] = keras_floor(config)
     results["ratio_cold_to_floor"] = results["in_process"]["cold_seconds"] / results["keras_floor"]["seconds"]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -153,10 +169,12 @@ def report(r: dict) -> str:
     lines.append(line("import TensorFlow + TFX (once per process)", r["import_seconds"]))
     lines.append("in process (pipeline work only):")
     lines.append(line("(a) cold run", r["in_process"]["cold_seconds"]))
+    lines.append(line("    rerun judged against the new champion", r["in_process"]["rejudged_seconds"]))
     lines.append(line("(b) fully cached rerun", r["in_process"]["cached_seconds"]))
     if "fresh_process" in r:
         lines.append("fresh process (python -m pipelines.local_runner, what a user waits for):")
         lines.append(line("(a) cold run", r["fresh_process"]["cold_seconds"], TARGETS["cold_seconds"]))
+        lines.append(line("    rerun judged against the new champion", r["fresh_process"]["rejudged_seconds"]))
         lines.append(line("(b) fully cached rerun", r["fresh_process"]["cached_seconds"], TARGETS["cached_seconds"]))
     lines.append(line("(c) plain Keras floor", r["keras_floor"]["seconds"]))
     lines.append(f"  {'ratio (a in process) / (c)':<44}{r['ratio_cold_to_floor']:8.1f} x")

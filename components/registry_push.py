@@ -125,20 +125,23 @@ class RegistryPush(base_component.BaseComponent):
         evaluation: types.BaseChannel,
         examples: types.BaseChannel,
         hyperparameters: types.BaseChannel,
-        registry: RegistryTarget,
+        registry: RegistryTarget | Any,
         labels: dict[str, str],
-        data_root: str,
+        data_root: str | Any,
     ) -> None:
+        """`registry` and `data_root` may be RuntimeParameters (the Vertex compile: the values, the registry as
+        JSON, arrive at submit time); a runtime registry is always a Vertex one, whose job name Vertex fills in."""
+        on_vertex = not isinstance(registry, RegistryTarget) or registry.backend == "vertex"
         spec = RegistryPushSpec(
             model=model,
             model_blessing=model_blessing,
             evaluation=evaluation,
             examples=examples,
             hyperparameters=hyperparameters,
-            registry=registry.model_dump_json(),
+            registry=registry.model_dump_json() if isinstance(registry, RegistryTarget) else registry,
             labels=json.dumps(labels, sort_keys=True),
             data_root=data_root,
-            pipeline_job=JOB_PLACEHOLDER if registry.backend == "vertex" else None,
+            pipeline_job=JOB_PLACEHOLDER if on_vertex else None,
             pushed_model=types.Channel(type=standard_artifacts.PushedModel),
         )
         super().__init__(spec=spec)

@@ -66,6 +66,10 @@ class Lineage(_Frozen):
     modules: str | None = None
     image: str | None = None
     template: str | None = None
+    # Where the run's template came from (pointer, pin, explicit) and the champion its gate compared against
+    # (a version, or "none"): the run's labels, from its submitter (contracts.run_request.submission_labels).
+    template_source: str | None = None
+    baseline: str | None = None
     source: str | None = None
     spans: tuple[Span, ...] = ()
     parameters: dict[str, Any] = {}
@@ -95,9 +99,18 @@ class ModelVersion(_Frozen):
         return value.rstrip("/")
 
 
+def model_root(serving_uri: str) -> str:
+    """The TFX Model artifact root of a SavedModel folder ending in /Format-Serving: what an Evaluator takes as its
+    baseline. ValueError naming the folder otherwise (a version registered before the registry kept such copies)."""
+    root, _, folder = serving_uri.rstrip("/").rpartition("/")
+    if folder != SERVING_MODEL_DIR or not root:
+        raise ValueError(f"{serving_uri!r}: not a model's {SERVING_MODEL_DIR} folder, so not usable as a baseline")
+    return root
+
+
 def baseline_uri(version: ModelVersion) -> str:
     """The TFX Model artifact root of `version` (the folder holding Format-Serving/): an Evaluator's baseline."""
-    return version.uri.removesuffix(f"/{SERVING_MODEL_DIR}")
+    return model_root(version.uri)
 
 
 class AliasMove(_Frozen):

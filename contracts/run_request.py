@@ -7,6 +7,7 @@ CI get the same job id for the same trigger, the same lineage labels and the sam
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -89,23 +90,71 @@ class Lineage:
     dirty: bool | None = None
 
 
+@dataclass(frozen=True)
+class Baseline:
+    """What a run's no-regression gate compares against: the registry's champion when the run was submitted.
+
+    version None (and uri "") means there is no champion yet: the candidate is judged on the absolute bound.
+    """
+
+    version: str | None = None
+    # The champion's TFX Model artifact root (contracts.registry.baseline_uri), the Evaluator's baseline.
+    uri: str = ""
+
+    def __post_init__(self) -> None:
+        if (self.version is None) != (not self.uri):
+            raise ValueError(f"baseline: a version needs its uri and a uri its version, got {self!r}")
+
+    @property
+    def label(self) -> str:
+        """The `baseline` label: the champion's version, or "none"."""
+        return label_value(self.version) if self.version else "none"
+
+
 def lineage_labels(
-    lineage: Lineage, *, source: str, span_start: int, span_end: int, trigger: str | None = None
+    lineage: Lineage,
+    *,
+    source: str,
+    span_start: int,
+    span_end: int,
+    trigger: str | None = None,
+    template_source: str | None = None,
+    baseline: Baseline | None = None,
 ) -> dict[str, str]:
     """The labels every run carries, whoever starts it: commit, dirty, modules, template, source, spans, trigger.
 
-    Hashes are shortened to 12 hex digits; what is unknown is left out rather than guessed.
+    Where the submitter knows them: `template_source` (pointer, pin or explicit: contracts.current_template)
+    and the `baseline` its gate compares against. Hashes are shortened to 12 hex digits; what is unknown is
+    left out rather than guessed.
     """
     labels = {
-        "commit": label_value(lineage.commit[:_HASH_LABEL_LENGTH]) if lineage.commit else None,
-        "dirty": None if lineage.dirty is None else str(lineage.dirty).lower(),
-        "modules": lineage.modules_sha256[:_HASH_LABEL_LENGTH] if lineage.modules_sha256 else None,
-        "template": lineage.template_sha256[:_HASH_LABEL_LENGTH] if lineage.template_sha256 else None,
+        **_lineage_labels(lineage),
+        "template_source": label_value(template_source) if template_source else None,
+        "baseline": baseline.label if baseline is not None else None,
         "source": label_value(source),
         "spans": spans_label(span_start, span_end),
         "trigger": label_value(trigger) if trigger else None,
     }
     return {key: value for key, value in labels.items() if value}
+
+
+def submission_labels(lineage: Lineage, template_source: str, baseline: Baseline) -> dict[str, str]:
+    """What the submitter of a published template sets on a request once it resolved them: the template's own
+    lineage (it may differ from the submitting checkout's), where the template came from, and the baseline.
+
+    The template's commit and modules replace the checkout's only where the template's lineage knows them.
+    """
+    labels = {**_lineage_labels(lineage), "template_source": label_value(template_source), "baseline": baseline.label}
+    return {key: value for key, value in labels.items() if value}
+
+
+def _lineage_labels(lineage: Lineage) -> dict[str, str | None]:
+    return {
+        "commit": label_value(lineage.commit[:_HASH_LABEL_LENGTH]) if lineage.commit else None,
+        "dirty": None if lineage.dirty is None else str(lineage.dirty).lower(),
+        "modules": lineage.modules_sha256[:_HASH_LABEL_LENGTH] if lineage.modules_sha256 else None,
+        "template": lineage.template_sha256[:_HASH_LABEL_LENGTH] if lineage.template_sha256 else None,
+    }
 
 
 def template_sha256(template: str | None) -> str | None:
@@ -188,21 +237,39 @@ class RunRequest:
         object.__setattr__(self, "parameters", validate_parameters(dict(self.parameters)))
 
 
+def with_labels(request: RunRequest, labels: dict[str, str]) -> RunRequest:
+    """`request` with `labels` added (replacing same-named ones); SubmissionError if one breaks the label rules."""
+    return dataclasses.replace(request, labels={**request.labels, **labels})
+
+
 def pipeline_job_arguments(
-    request: RunRequest, *, pipeline_name: str, template: str, pipeline_root: str, project: str, location: str
+    request: RunRequest,
+    *,
+    pipeline_name: str,
+    template: str,
+    pipeline_root: str,
+    project: str,
+    location: str,
+    environment: dict[str, Any],
 ) -> dict[str, Any]:
     """The keyword arguments of aiplatform.PipelineJob for one run (data only: nothing here imports aiplatform).
 
-    The one construction of a Vertex run: release/vertex.py (CI and manual runs) and the trigger function's
-    vertex backend (event runs) both pass exactly these.
+    The one construction of a Vertex run: release/vertex.py (CI, manual runs, the data check) and the trigger
+    function's vertex backend (event runs) both pass exactly these. `environment`: the environment's parameter
+    values with the run's baseline (contracts.environment_parameters.environment_parameters); the template
+    declares them without defaults, so a job that leaves one out is refused, never run on another
+    environment's values. `pipeline_root` is the job's own field: the template names none.
     """
+    overlap = sorted(set(environment) & set(request.parameters))
+    if overlap:
+        raise SubmissionError(f"{', '.join(overlap)}: both a run parameter and an environment parameter")
     return {
         "display_name": pipeline_name,
         "template_path": check_immutable_template(template),
         "job_id": request.job_id,
         "pipeline_root": pipeline_root,
-        # Typed: an int for num_epochs and the spans, a float for learning_rate.
-        "parameter_values": dict(request.parameters),
+        # Typed: an int for num_epochs, the spans and window_spans, a float for learning_rate and the bounds.
+        "parameter_values": {**environment, **request.parameters},
         "enable_caching": request.enable_caching,
         "labels": dict(request.labels),
         "project": project,

@@ -1,10 +1,13 @@
-"""Compile the training pipeline into a Vertex AI PipelineJob spec for an environment (offline).
+"""Compile the training pipeline into the Vertex AI PipelineJob template its environments run (offline).
 
     python -m pipelines.kubeflow_v2_runner --env dev --image REGION-docker.pkg.dev/P/R/pipeline@sha256:...
     python -m pipelines.kubeflow_v2_runner --env dev --image ... --update-golden   # refresh the golden spec
     python -m pipelines.kubeflow_v2_runner --env local --image-from build/cicd/<run>/image.json  # the main job
 
-A local environment compiles the same DAG with local paths (its published folder instead of the buckets).
+One template serves the compiling environment and every environment that runs its releases
+(`gcp.releases_from`: prod runs dev's), with their values given at submit time; compiling for prod is refused,
+naming the environment to compile. A local environment compiles the same DAG with its published folder as the
+release store.
 
 Writes <output-dir>/pipeline.json and <output-dir>/dist/ (wheels and schema, to be published).
 Exit status: 0 compiled, 2 bad input.
@@ -23,8 +26,8 @@ from pathlib import Path
 from contracts.config import REPO_ROOT, ConfigError, load_environment
 from contracts.handover import result_value
 
-GOLDEN = REPO_ROOT / "tests" / "golden" / "vertex_pipeline_dev.json"
-# The golden spec is compiled for `dev` with this stand-in digest; normalisation hides it anyway.
+GOLDEN = REPO_ROOT / "tests" / "golden" / "vertex_pipeline.json"
+# The golden spec is the template dev publishes, compiled with this stand-in digest (normalisation hides it).
 GOLDEN_IMAGE = "europe-west4-docker.pkg.dev/my-dev-project/penguins-dev-images/pipeline@sha256:" + "0" * 64
 
 
@@ -66,10 +69,11 @@ def main(argv: list[str] | None = None) -> int:
         # Wheel builds print setuptools output; it goes to the log with everything else TFX says.
         with component_progress(output_dir / "compile.log"):
             compiled = compile_pipeline(config, image=image, output_dir=output_dir)
-    except ValueError as err:
+    except (ValueError, ConfigError) as err:  # CompileRefusedError is a ValueError
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"compiled {config.pipeline_name} in {time.perf_counter() - start:.1f}s: {compiled.spec_path}")
+    print(f"compiled {config.dataset} for {config.name} in {time.perf_counter() - start:.1f}s: {compiled.spec_path}")
+    print(f"  runs in: {', '.join(compiled.environments)} (their values are given at submit time)")
     print(f"  image: {compiled.image}")
     print(f"  modules sha256: {compiled.modules_sha256}")
     for key in sorted(compiled.artifacts):

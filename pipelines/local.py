@@ -1,5 +1,10 @@
 """Run the training pipeline on the local environment: LocalDagRunner, ML Metadata in SQLite, Beam
-DirectRunner, all state under the environment's local root."""
+DirectRunner, all state under the environment's local root.
+
+The environment's values are the same ones a Vertex run gets at submit time (contracts.environment_parameters),
+and the Evaluator's baseline is the registry's champion (MLflow) when the run starts: local runs take turns
+(localcloud/run_worker.py), so a queued run is judged against what serves when it trains, not when it queued.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,9 @@ from pathlib import Path
 from typing import TextIO
 
 from contracts.config import EnvironmentConfig, LocalPaths
+from contracts.environment_parameters import champion_baseline, environment_parameters
 from contracts.registry import registry_target
+from contracts.run_request import Baseline
 from pipelines.local_data import seed_spans
 from pipelines.sources import DATA_DIR, MODULES_DIR, SCHEMA_FILE
 from pipelines.staging import stage
@@ -36,6 +43,8 @@ class LocalRun:
     # and any arg makes TFX build a TFX sdist for remote workers in every Beam component. The scale benchmark
     # passes DirectRunner's multi-process options here.
     beam_pipeline_args: tuple[str, ...] = ()
+    # What the Evaluator compares against; None: the registry's champion when the run starts.
+    baseline: Baseline | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,15 @@ def prepare_inputs(run: LocalRun) -> PreparedInputs:
     )
 
 
+def baseline_of(run: LocalRun) -> Baseline:
+    """The run's baseline: the one it was given, else the local registry's champion now (or none)."""
+    if run.baseline is not None:
+        return run.baseline
+    from components.registry import open_registry
+
+    return champion_baseline(open_registry(registry_target(run.config, run.paths.root)))
+
+
 def build(run: LocalRun):
     """The pipeline object for `run`, with local paths and a SQLite metadata store."""
     from tfx.orchestration import metadata
@@ -69,22 +87,21 @@ def build(run: LocalRun):
 
     inputs = prepare_inputs(run)
     run.paths.metadata_path.parent.mkdir(parents=True, exist_ok=True)
+    baseline = baseline_of(run)
+    environment = environment_parameters(run.config, baseline_model=baseline.uri, local_root=run.paths.root)
     return create_pipeline(
         pipeline_name=run.config.pipeline_name,
         pipeline_root=str(run.paths.pipeline_root),
-        data_root=str(inputs.data_root),
         schema_path=str(inputs.schema_path),
         preprocessing_module=str(inputs.preprocessing_module),
         model_module=str(inputs.model_module),
-        registry=registry_target(run.config, run.paths.root),
-        run_labels=run.labels,
+        # The run's lineage, and which champion its gate compared against (as a Vertex run's labels say).
+        run_labels={**run.labels, "baseline": baseline.label},
         num_epochs=run.num_epochs,
         learning_rate=run.learning_rate,
         span_start=run.span_start,
         span_end=run.span_end,
-        window_spans=run.config.training.window_spans,
-        min_accuracy=run.config.evaluation.min_accuracy,
-        max_accuracy_drop=run.config.evaluation.max_accuracy_drop,
+        **environment,
         metadata_connection_config=metadata.sqlite_metadata_connection_config(str(run.paths.metadata_path)),
         beam_pipeline_args=run.beam_pipeline_args,
         enable_cache=run.enable_cache,

@@ -1,8 +1,11 @@
 """The TFX training pipeline factory.
 
 Import-pure: `create_pipeline` takes every value as an argument and reads no environment, so local runs,
-the Vertex compile and tests all build the same graph from explicit inputs. `num_epochs` and
-`learning_rate` may be concrete values or TFX RuntimeParameters.
+the Vertex compile and tests all build the same graph from explicit inputs. The run parameters
+(`num_epochs`, `learning_rate`, the spans) and the environment parameters (contracts.environment_parameters:
+`data_root`, `window_spans`, `min_accuracy`, `max_accuracy_drop`, `registry`, `baseline_model`,
+`training_config`) may be concrete values or TFX RuntimeParameters: the Vertex compile makes every one of
+them a runtime parameter, so one template serves every environment.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ import tensorflow_model_analysis as tfma
 
 # Concrete modules instead of `tfx.v1`: tfx.v1 also imports the Google Cloud extensions (+10 s per process).
 from tfx.components import (
-    Evaluator,
     ExampleValidator,
     StatisticsGen,
     Trainer,
@@ -25,7 +27,7 @@ from tfx.dsl.components.base.base_beam_component import BaseBeamComponent
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import example_gen_pb2, trainer_pb2
 
-from components.baseline_resolver import baseline_resolver, latest_blessed_resolver
+from components.champion_evaluator import ChampionEvaluator
 from components.hyperparameters import HyperparametersGen
 from components.registry_push import RegistryPush
 from components.span_range import SpanRangeGen
@@ -38,20 +40,14 @@ LABEL_XF = "species_xf"
 # no modules (a unit test keeps the two equal).
 CLASSES = ("Adelie", "Chinstrap", "Gentoo")
 ACCURACY = "sparse_categorical_accuracy"
+# The metric the Evaluator's bounds (min_accuracy, max_accuracy_drop) apply to.
+GATED_METRIC = "SparseCategoricalAccuracy"
 # Hash-bucketed 2:1 train/eval split: stable for a given row, whatever the file order.
 SPLITS = (("train", 2), ("eval", 1))
 
 
-def eval_config(min_accuracy: float, max_accuracy_drop: float) -> tfma.EvalConfig:
-    """Bless a model only above an absolute accuracy AND without regressing against the baseline."""
-    threshold = tfma.MetricThreshold(
-        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_accuracy}),
-        change_threshold=tfma.GenericChangeThreshold(
-            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-            # A strictly negative bound: equal accuracy is not a regression.
-            absolute={"value": -max_accuracy_drop - 1e-10},
-        ),
-    )
+def eval_config() -> tfma.EvalConfig:
+    """What the Evaluator computes; its bounds on GATED_METRIC come with the run (components/champion_evaluator.py)."""
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
@@ -63,10 +59,7 @@ def eval_config(min_accuracy: float, max_accuracy_drop: float) -> tfma.EvalConfi
         slicing_specs=[tfma.SlicingSpec()],
         metrics_specs=[
             tfma.MetricsSpec(
-                metrics=[
-                    tfma.MetricConfig(class_name="SparseCategoricalAccuracy", threshold=threshold),
-                    tfma.MetricConfig(class_name="ExampleCount"),
-                ]
+                metrics=[tfma.MetricConfig(class_name=GATED_METRIC), tfma.MetricConfig(class_name="ExampleCount")]
             ),
             # Per class (one-vs-rest), for the record (the MLflow run of a local run); no threshold on them.
             tfma.MetricsSpec(
@@ -89,36 +82,39 @@ def example_gen_configs() -> tuple[Any, Any]:
     return input_config, output_config
 
 
-def _trainer_class(on_vertex: bool) -> type[Trainer]:
-    """TFX's Trainer, or its Vertex AI Training extension: the same component, launched as a custom job."""
-    if not on_vertex:
-        return Trainer
+def _trainer(training_config: str | Any | None, training_image: str | None, **trainer_args: Any) -> Trainer:
+    """TFX's Trainer in its step, or (with a training_config) a Vertex AI custom job of `training_image`."""
+    if training_config is None:
+        return Trainer(**trainer_args)
+    if not training_image:
+        raise ValueError("training_config is set but training_image is not: the custom job needs the template's image")
     # Imported only for a Vertex compile: the extension imports the Vertex client (~10 s per process).
-    from tfx.extensions.google_cloud_ai_platform.trainer.component import Trainer as VertexTrainer
+    from components.vertex_trainer import VertexTrainer
 
-    return VertexTrainer
+    return VertexTrainer(custom_config=training_config, worker_image=training_image, **trainer_args)
 
 
 def create_pipeline(
     *,
     pipeline_name: str,
     pipeline_root: str,
-    data_root: str,
     schema_path: str,
     preprocessing_module: str,
     model_module: str,
-    registry: RegistryTarget,
+    data_root: str | Any,
+    registry: RegistryTarget | str | Any,
     num_epochs: int | Any,
     learning_rate: float | Any,
-    min_accuracy: float,
-    max_accuracy_drop: float,
+    min_accuracy: float | Any,
+    max_accuracy_drop: float | Any,
+    baseline_model: str | Any,
     span_start: int | Any = 0,
     span_end: int | Any = 0,
-    window_spans: int = 1,
-    baseline: str = "candidate",
+    window_spans: int | Any = 1,
     metadata_connection_config: Any = None,
     beam_pipeline_args: Sequence[str] = (),
-    vertex_training: Mapping[str, Any] | None = None,
+    training_config: str | Any | None = None,
+    training_image: str | None = None,
     enable_cache: bool = True,
     run_labels: Mapping[str, str] | None = None,
 ) -> tfx_pipeline.Pipeline:
@@ -129,19 +125,20 @@ def create_pipeline(
     component inputs (and so the cache key), and a folder holding only preprocessing.py, so that a change
     to the model alone does not rerun Transform.
 
-    `span_start`/`span_end` (values or RuntimeParameters): the spans to read, inclusive, into one Examples
-    artifact (<data_root>/span-<N>/*.csv); 0 and 0 read the newest `window_spans` spans (fewer if fewer
-    exist). The Evaluator compares candidate and baseline on that artifact's eval split.
-    `baseline`: "candidate" (the champion older than the candidate: identical reruns stay fully cached) or
-    "latest-blessed" (TFX's built-in strategy, the one Vertex AI Pipelines supports).
-    `registry`: where a blessed model becomes a version; `run_labels`: the run's lineage labels (commit,
-    modules, image, template, source) that version records.
-    `beam_pipeline_args`: for every Beam component (none: DirectRunner's in-memory defaults).
-    `vertex_training`: the custom_config of TFX's Vertex AI Training extension (pipelines/cloud_engines.py);
-    the Trainer then runs as a Vertex AI custom job. None: the Trainer runs where its step runs.
+    `span_start`/`span_end`: the spans to read, inclusive, into one Examples artifact
+    (<data_root>/span-<N>/*.csv); 0 and 0 read the newest `window_spans` spans (fewer if fewer exist).
+    The Evaluator blesses a candidate above `min_accuracy` and at most `max_accuracy_drop` below
+    `baseline_model`: the champion's TFX Model artifact root when the run was submitted, or "" (no champion:
+    the absolute bound alone). Both compare on the window's eval split.
+    `registry`: where a blessed model becomes a version (a RegistryTarget, or its JSON); `run_labels`: the
+    run's lineage labels (commit, modules, image, template, source) that version records.
+    `beam_pipeline_args`: for every Beam component (none: DirectRunner's in-memory defaults); they may hold
+    `{{$.inputs.parameters[...]}}` placeholders, which the Vertex compile declares (pipelines/vertex_compile.py).
+    `training_config`: the custom_config of TFX's Vertex AI Training extension (JSON, without the image), and
+    `training_image` the image its custom job runs; None: the Trainer runs where its step runs.
     """
-    if baseline not in ("candidate", "latest-blessed"):
-        raise ValueError(f"baseline: expected 'candidate' or 'latest-blessed', got {baseline!r}")
+    if isinstance(registry, str):
+        registry = RegistryTarget.model_validate_json(registry)
     input_config, output_config = example_gen_configs()
     spans = SpanRangeGen(span_start=span_start, span_end=span_end, window_spans=window_spans)
     example_gen = WindowExampleGen(
@@ -166,7 +163,9 @@ def create_pipeline(
     )
     transform.add_upstream_node(gate)
     hyperparameters = HyperparametersGen(num_epochs=num_epochs, learning_rate=learning_rate)
-    trainer = _trainer_class(vertex_training is not None)(
+    trainer = _trainer(
+        training_config,
+        training_image,
         module_file=model_module,
         examples=transform.outputs["transformed_examples"],
         transform_graph=transform.outputs["transform_graph"],
@@ -174,15 +173,16 @@ def create_pipeline(
         hyperparameters=hyperparameters.outputs["hyperparameters"],
         train_args=trainer_pb2.TrainArgs(splits=["train"]),
         eval_args=trainer_pb2.EvalArgs(splits=["eval"]),
-        custom_config=dict(vertex_training) if vertex_training is not None else None,
     )
-    resolver = baseline_resolver(trainer.outputs["model"]) if baseline == "candidate" else latest_blessed_resolver()
-    evaluator = Evaluator(
+    evaluator = ChampionEvaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
-        baseline_model=resolver.outputs["model"],
+        eval_config=eval_config(),
+        gated_metric=GATED_METRIC,
+        min_accuracy=min_accuracy,
+        max_accuracy_drop=max_accuracy_drop,
+        baseline_model=baseline_model,
         example_splits=["eval"],
-        eval_config=eval_config(min_accuracy, max_accuracy_drop),
     )
     registry_push = RegistryPush(
         model=trainer.outputs["model"],
@@ -204,7 +204,6 @@ def create_pipeline(
         transform,
         hyperparameters,
         trainer,
-        resolver,
         evaluator,
         registry_push,
     ]

@@ -1,16 +1,20 @@
-"""Compile the pipeline once into a Vertex AI PipelineJob spec (KubeflowV2DagRunner), fully offline.
+"""Compile the pipeline once into the one Vertex AI PipelineJob template every cloud environment runs (offline).
 
-Fixed at compile time (they define *what* runs): the pipeline image (by digest), the user-module wheels
-and the schema (content-addressed URIs), bucket locations, evaluation thresholds and the rolling window's
-size (`training.window_spans`) from the environment config, the baseline resolver, and where the Trainer
-and the Beam components run (Vertex AI Training, Dataflow: pipelines/cloud_engines.py). Runtime
-parameters (they say *how* one run trains): `num_epochs`, `learning_rate`, `span_start` and `span_end`;
-the same compiled spec is submitted with any values, and the spec carries a default for each (the
-environment's training defaults, spans 0..0: the newest window), so a request may send any subset.
+Fixed at compile time (*what* runs, the same for every environment): the DAG, the pipeline image (by
+digest), the user-module wheels and the schema (content-addressed URIs in the release store: the artifacts
+location of the environment that publishes, e.g. dev's bucket, which prod reads), and the engines' shape
+(contracts.environment_parameters.TemplateShape: Vertex AI Training, Dataflow). The pipeline's name is the
+dataset's (`penguins`), not an environment's.
 
-The Transform and Trainer user code is packaged into wheels here (TFX would do it while compiling, but
-by writing to the pipeline root on GCS). The wheels go to a local dist folder and the spec points at the
-URIs they will have once `publish` uploads that folder, so compiling needs no cloud access.
+At submit time (contracts.environment_parameters; runtime parameters with no default, so a submission that
+leaves one out is refused): `data_root`, `window_spans`, `min_accuracy`, `max_accuracy_drop`, `registry`,
+`baseline_model`, `training_config` (Vertex AI Training's custom_config) and the `dataflow_*` arguments
+(placeholders in the Beam components' container args); and the pipeline root, the PipelineJob's own field.
+The run parameters (`num_epochs`, `learning_rate`, `span_start`, `span_end`) have the contract's defaults.
+
+The Transform and Trainer user code is packaged into wheels here (TFX would do it while compiling, but by
+writing to the pipeline root on GCS). The wheels go to a local dist folder and the spec points at the URIs
+they will have once `publish` uploads that folder, so compiling needs no cloud access.
 """
 
 from __future__ import annotations
@@ -23,12 +27,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from contracts.config import EnvironmentConfig
+from contracts.config import ENVS_DIR, EnvironmentConfig, load_environment
+from contracts.environment_parameters import TemplateShape, shape_differences, template_shape
 from contracts.parameters import PIPELINE_PARAMETERS
-from contracts.registry import registry_target
-from pipelines.cloud_engines import dataflow_beam_args, vertex_training_config
+from pipelines.cloud_engines import dataflow_beam_args, training_image
 from pipelines.sources import MODULES_DIR, SCHEMA_FILE
 from pipelines.staging import stage
+
+# TFX needs a pipeline root to compile; the template keeps none (each submission sets its environment's).
+_NO_PIPELINE_ROOT = "gs://pipeline-root-is-set-at-submit-time"
+_PLACEHOLDER = re.compile(r"\{\{\$\.inputs\.parameters\['([^']+)'\]\}\}")
+
+
+class CompileRefusedError(ValueError):
+    """This environment does not compile its own template (it runs another's), or its runners disagree."""
 
 
 @dataclass(frozen=True)
@@ -38,24 +50,54 @@ class CompiledPipeline:
     artifacts: dict[str, Path]
     modules_sha256: str
     image: str
+    # The environments that run this template: the compiling one and those with releases_from naming it.
+    environments: tuple[str, ...]
 
 
-def parameter_defaults(config: EnvironmentConfig) -> dict[str, int | float]:
-    """What a run gets for a parameter its request leaves out: the environment's training defaults, else the
-    contract's (spans 0..0: the newest window)."""
-    defaults: dict[str, int | float] = {p.name: p.ptype(p.default) for p in PIPELINE_PARAMETERS}
-    defaults.update(num_epochs=config.training.num_epochs, learning_rate=config.training.learning_rate)
-    return defaults
+def template_environments(config: EnvironmentConfig) -> list[EnvironmentConfig]:
+    """`config` and every environment in envs/ that runs its templates; CompileRefusedError if one cannot.
+
+    An environment with `gcp.releases_from` compiles nothing: it runs the templates of the one it names.
+    """
+    if config.gcp is not None and config.gcp.releases_from is not None:
+        raise CompileRefusedError(
+            f"environment '{config.name}' runs the templates '{config.gcp.releases_from}' publishes "
+            f"(gcp.releases_from): compile with --env {config.gcp.releases_from}, and submit that template"
+        )
+    runners = [config]
+    for path in sorted(ENVS_DIR.glob("*.yaml")):
+        other = load_environment(path)
+        if other.gcp is not None and other.gcp.releases_from == config.name and other.name != config.name:
+            differences = shape_differences(config, other)
+            if differences:
+                raise CompileRefusedError(
+                    f"environment '{other.name}' runs the templates of '{config.name}' but needs another DAG: "
+                    f"{'; '.join(differences)}. Make these settings equal in both environment files"
+                )
+            runners.append(other)
+    return runners
 
 
-def runtime_parameters(defaults: dict[str, int | float]) -> dict[str, Any]:
-    """A RuntimeParameter, with its default, for every pipeline parameter."""
+def runtime_parameters(shape: TemplateShape) -> dict[str, Any]:
+    """A RuntimeParameter for every run parameter (with the contract's default) and every environment
+    parameter that a component takes (no default: the submission must give it; the `dataflow_*` ones are
+    container-arg placeholders, declared by `declare_placeholders`)."""
     from tfx.orchestration import data_types
 
-    return {
-        p.name: data_types.RuntimeParameter(name=p.name, ptype=p.ptype, default=p.ptype(defaults[p.name]))
+    params = {
+        p.name: data_types.RuntimeParameter(name=p.name, ptype=p.ptype, default=p.ptype(p.default))
         for p in PIPELINE_PARAMETERS
     }
+    for name, kind in shape.parameter_types().items():
+        if not name.startswith("dataflow_"):
+            params[name] = data_types.RuntimeParameter(name=name, ptype=kind)
+    return params
+
+
+def run_parameter_defaults() -> dict[str, int | float]:
+    """What a run gets for a run parameter its request leaves out: the contract's default (spans 0..0: the
+    newest window). Environment-neutral; every submitter sends its environment's training defaults anyway."""
+    return {p.name: p.ptype(p.default) for p in PIPELINE_PARAMETERS}
 
 
 def _package(component: Any, module_file: Path, build_dir: Path) -> tuple[Path, str]:
@@ -67,16 +109,21 @@ def _package(component: Any, module_file: Path, build_dir: Path) -> tuple[Path, 
 
 
 def compile_pipeline(config: EnvironmentConfig, *, image: str, output_dir: Path) -> CompiledPipeline:
-    """Write <output_dir>/pipeline.json and the wheels/schema to publish; return what was produced."""
+    """Write <output_dir>/pipeline.json and the wheels/schema to publish; return what was produced.
+
+    CompileRefusedError for an environment that runs another's templates, or whose runners need another DAG.
+    """
     from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner
 
     from pipelines.pipeline import create_pipeline
 
     if "@sha256:" not in image:
         raise ValueError(f"image {image!r}: reference the pipeline image by digest (name@sha256:...), not a tag")
+    environments = template_environments(config)
     # A local environment compiles the same DAG with its local folders: the main job checks the DAG compiles
     # and publishes it to .local/published exactly as Cloud Build does to the artifacts bucket.
     artifacts_uri = config.location("artifacts")
+    shape = template_shape(config)
     output_dir.mkdir(parents=True, exist_ok=True)
     staged_root = Path(tempfile.mkdtemp(prefix="compile-", dir=output_dir))
     try:
@@ -84,30 +131,17 @@ def compile_pipeline(config: EnvironmentConfig, *, image: str, output_dir: Path)
         modules = stage(MODULES_DIR, staged_root / "modules")
         schema = stage(SCHEMA_FILE, staged_root / "schema")
         schema_key = f"schemas/{schema.parent.name}/{schema.name}"
-        defaults = parameter_defaults(config)
-        params = runtime_parameters(defaults)
         pipeline = create_pipeline(
-            pipeline_name=config.pipeline_name,
-            pipeline_root=config.pipeline_root(),
-            data_root=f"{config.location('data')}/{config.dataset}",
+            pipeline_name=config.dataset,
+            pipeline_root=_NO_PIPELINE_ROOT,
             schema_path=f"{artifacts_uri}/{schema_key}",
             preprocessing_module=str(preprocessing),
             model_module=str(modules / "model.py"),
-            registry=registry_target(config),
             # What the compile knows of the lineage; the commit and template are the submission's labels.
             run_labels={"modules": modules.name[:12], "image": image},
-            num_epochs=params["num_epochs"],
-            learning_rate=params["learning_rate"],
-            span_start=params["span_start"],
-            span_end=params["span_end"],
-            window_spans=config.training.window_spans,
-            min_accuracy=config.evaluation.min_accuracy,
-            max_accuracy_drop=config.evaluation.max_accuracy_drop,
-            # Vertex resolves baselines only with TFX's built-in strategies.
-            baseline="latest-blessed",
-            # The environment's engines (gcp.training, gcp.dataflow); none for a local environment.
-            beam_pipeline_args=dataflow_beam_args(config, image=image),
-            vertex_training=vertex_training_config(config, image=image),
+            **runtime_parameters(shape),
+            beam_pipeline_args=dataflow_beam_args(shape, image=image),
+            training_image=training_image(shape, image=image),
         )
         artifacts = {schema_key: _keep(schema, output_dir / "dist" / schema_key)}
         by_id = {c.id: c for c in pipeline.components}
@@ -123,18 +157,58 @@ def compile_pipeline(config: EnvironmentConfig, *, image: str, output_dir: Path)
             output_dir=str(output_dir),
             output_filename="pipeline.json",
         )
-        # The defaults go into the spec's runtimeConfig: a request that sends only some parameters (a message
-        # with num_epochs and learning_rate) gets the rest from the template; the RuntimeParameter defaults
-        # alone do not reach the compiled spec.
-        runner.run(pipeline, parameter_values=defaults, write_out=True)
+        # The run parameters' defaults go into the spec's runtimeConfig: a request that sends only some of them
+        # gets the rest from the template (the RuntimeParameter defaults alone do not reach the compiled spec).
+        runner.run(pipeline, parameter_values=run_parameter_defaults(), write_out=True)
+        spec_path = output_dir / "pipeline.json"
+        spec_path.write_text(json.dumps(finish_template(json.loads(spec_path.read_text())), indent=2, sort_keys=True))
         return CompiledPipeline(
-            spec_path=output_dir / "pipeline.json",
+            spec_path=spec_path,
             artifacts=artifacts,
             modules_sha256=modules.name,
             image=image,
+            environments=tuple(env.name for env in environments),
         )
     finally:
         shutil.rmtree(staged_root, ignore_errors=True)
+
+
+def finish_template(spec: dict[str, Any]) -> dict[str, Any]:
+    """What TFX's compiler cannot say: declare the container-arg placeholders, and name no pipeline root."""
+    spec = declare_placeholders(spec)
+    runtime = spec.get("runtimeConfig", {})
+    if runtime.pop("gcsOutputDirectory", None) != _NO_PIPELINE_ROOT:
+        raise ValueError("the compiled template's pipeline root is not the stand-in the compile gave TFX")
+    return spec
+
+
+def declare_placeholders(spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec with every `{{$.inputs.parameters['x']}}` in an executor's container args (and its pre-cache
+    hook's) declared: a STRING input of the executor's component, fed by the task from the pipeline's
+    parameter `x`, which the root declares. TFX 1.16 takes only plain strings as Beam arguments; KFP resolves
+    such placeholders (also inside a longer argument) from the task's inputs."""
+    spec = json.loads(json.dumps(spec))  # a copy
+    pipeline = spec["pipelineSpec"]
+    root_inputs = pipeline["root"].setdefault("inputDefinitions", {}).setdefault("parameters", {})
+    tasks = pipeline["root"]["dag"]["tasks"]
+    for label, executor in pipeline["deploymentSpec"]["executors"].items():
+        container = executor.get("container", {})
+        args = [*container.get("args", []), *container.get("lifecycle", {}).get("preCacheCheck", {}).get("args", [])]
+        names = sorted({name for arg in args for name in _PLACEHOLDER.findall(arg)})
+        if not names:
+            continue
+        components = [name for name, comp in pipeline["components"].items() if comp.get("executorLabel") == label]
+        for component in components:
+            declared = pipeline["components"][component].setdefault("inputDefinitions", {}).setdefault("parameters", {})
+            users = [task for task in tasks.values() if task["componentRef"]["name"] == component]
+            for name in names:
+                if name in declared:
+                    raise ValueError(f"{component}: placeholder {name!r} clashes with one of its own parameters")
+                declared[name] = {"type": "STRING"}
+                root_inputs.setdefault(name, {"type": "STRING"})
+                for task in users:
+                    task.setdefault("inputs", {}).setdefault("parameters", {})[name] = {"componentInputParameter": name}
+    return spec
 
 
 def _keep(source: Path, target: Path) -> Path:

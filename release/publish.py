@@ -1,12 +1,19 @@
-"""Publish a compiled pipeline: its wheels and schema, the modules folder, then the template (immutable).
+"""Publish a compiled pipeline (wheels and schema, the modules folder, then the template), or move the
+environment's current-template pointer to the template a run was just submitted on.
 
     python -m release.publish --env dev --compiled build/vertex/dev --commit SHA --branch NAME [--to DIR]
+    python -m release.publish --env dev --set-current --from build/cloudbuild/submit.json [--set-by WHO]
 
-Everything is content-addressed and create-only under the environment's artifacts bucket
-(gs://<prefix>-artifacts), the local environment's published folder (.local/published), or --to DIR.
-Without --commit (uncommitted code) the template is published but no commit record names it.
-Prints the template URI that submissions pin (and writes it to --result-file as JSON).
-Exit status: 0 published, 2 bad input, 3 backend unavailable (retry), 4 Google Cloud refused (release/cloud_errors.py).
+Publishing: everything is content-addressed and create-only under the environment's artifacts bucket
+(gs://<prefix>-artifacts: the release store), the local environment's published folder (.local/published), or
+--to DIR. An environment that runs another's releases (prod: gcp.releases_from) publishes nothing. Without
+--commit (uncommitted code) the template is published but no commit record names it. Prints the template URI
+(and writes it to --result-file as JSON).
+
+--set-current: after a successful submit, point templates/current.json in the environment's own artifacts
+location at the template that run was submitted on (release/publishing/current.py); the trigger function, the
+schedules and the data check then run it. A run submitted earlier never moves it back.
+Exit status: 0 done, 2 bad input, 3 backend unavailable (retry), 4 Google Cloud refused (release/cloud_errors.py).
 """
 
 from __future__ import annotations
@@ -17,11 +24,13 @@ import sys
 import warnings
 from pathlib import Path
 
-from contracts.config import ConfigError, load_environment
+from contracts.config import ConfigError, EnvironmentConfig, load_environment
+from contracts.current_template import CURRENT_TEMPLATE
 from contracts.handover import write_result
 from contracts.run_request import BackendUnavailableError, SubmissionError
 from pipelines.sources import MODULES_DIR
 from release.cloud_errors import cloud_failure
+from release.publishing.current import record_for, set_current
 from release.publishing.modules import publish_modules
 from release.publishing.store import ArtifactStore, PublishConflictError, store_for
 from release.publishing.templates import publish_template
@@ -52,21 +61,66 @@ def publish_compiled(
     return {**published, "commit": commit_sha or "", "branch": branch}
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="release.publish", description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="dev")
     parser.add_argument("--compiled", type=Path, help="output folder of the compile (default: build/vertex/<env>)")
     parser.add_argument("--commit", help="the full commit SHA the template was compiled from (omit: uncommitted)")
-    parser.add_argument("--branch", required=True)
-    parser.add_argument("--to", help="publish to this folder or gs:// URI instead of the environment's store")
+    parser.add_argument("--branch", help="the branch it was compiled from (required to publish)")
+    parser.add_argument("--to", help="publish (or set the pointer) in this folder or gs:// URI instead")
     parser.add_argument("--result-file", type=Path, help="also write the result (JSON) here, for the next step")
+    parser.add_argument("--set-current", action="store_true", help="move the current-template pointer instead")
+    parser.add_argument("--from", dest="submitted", type=Path, help="--set-current: the submit step's result file")
+    parser.add_argument("--set-by", help="--set-current: who sets it (default: <source>:<trigger> of the submit)")
     args = parser.parse_args(argv)
+    if args.set_current and not args.submitted:
+        parser.error("--set-current needs --from <the submit step's result file>")
+    if not args.set_current and not args.branch:
+        parser.error("--branch is required to publish")
+    return args
+
+
+def _publish(config: EnvironmentConfig, args: argparse.Namespace) -> dict[str, str]:
+    if config.gcp is not None and config.gcp.releases_from is not None:
+        raise ConfigError(
+            f"environment '{config.name}' runs the templates '{config.gcp.releases_from}' publishes "
+            f"(gcp.releases_from): publish with --env {config.gcp.releases_from}"
+        )
+    target = args.to or config.location("artifacts")
+    compiled = args.compiled or Path("build") / "vertex" / config.name
+    return publish_compiled(store_for(target), compiled, commit_sha=args.commit, branch=args.branch)
+
+
+def _set_current(config: EnvironmentConfig, args: argparse.Namespace) -> dict[str, str]:
+    try:
+        submitted = json.loads(args.submitted.read_text())
+    except FileNotFoundError:
+        raise SubmissionError(f"{args.submitted}: no submit result (the submit step writes it on success)") from None
+    except ValueError as err:
+        raise SubmissionError(f"{args.submitted}: not a submit result ({err})") from None
+    if not isinstance(submitted, dict):
+        raise SubmissionError(f"{args.submitted}: not a submit result (expected a JSON object)")
+    try:
+        record = record_for(submitted, set_by=args.set_by)
+    except ValueError as err:
+        raise SubmissionError(f"{args.submitted}: {err}") from None
+    store = store_for(args.to or config.location("artifacts"))
+    outcome = set_current(store, record)
+    return {
+        "pointer": store.uri(CURRENT_TEMPLATE),
+        "template": outcome.record.template,
+        "job_id": outcome.record.job_id,
+        "written": "yes" if outcome.written else "no",
+        "reason": outcome.reason,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
     warnings.filterwarnings("ignore", category=FutureWarning)  # google-cloud's Python 3.10 notices.
     try:
         config = load_environment(args.env)
-        target = args.to or config.location("artifacts")
-        compiled = args.compiled or Path("build") / "vertex" / config.name
-        published = publish_compiled(store_for(target), compiled, commit_sha=args.commit, branch=args.branch)
+        result = _set_current(config, args) if args.set_current else _publish(config, args)
     except (ConfigError, SubmissionError, PublishConflictError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -80,8 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {failure}", file=sys.stderr)
         return failure.status
     if args.result_file:
-        write_result(args.result_file, published)
-    print(json.dumps(published, indent=2))
+        write_result(args.result_file, result)
+    print(json.dumps(result, indent=2))
     return 0
 
 

@@ -13,7 +13,8 @@ from vertex import VertexBackend
 
 @functools.lru_cache(maxsize=8)
 def backend_for(settings: Settings) -> Backend:
-    """Reused across calls: the vertex one reads its template's lineage once, the local one its environment."""
+    """Reused across calls: the vertex one keeps its clients and a pinned template's lineage, the local one its
+    environment."""
     if settings.backend == "dry-run":
         assert settings.dry_run_log is not None
         return DryRunBackend(settings.dry_run_log)

@@ -4,7 +4,8 @@ A 2nd-gen Cloud Function, entry point `trigger_pipeline`. The message data is a 
 (contracts/trigger_message.py); the run is submitted through the backend named by TRIGGER_BACKEND
 (settings.py):
 
-    vertex    a Vertex AI PipelineJob from the published template TEMPLATE_URI (vertex.py)
+    vertex    a Vertex AI PipelineJob of the environment's current template (its pointer, or a pinned
+              TEMPLATE_URI), its values and its champion as the baseline (vertex.py)
     local     a local run (localcloud.run_service): only from a checkout of the repository (local.py)
     dry-run   one JSON line per submission appended to DRY_RUN_LOG (dry_run.py)
 

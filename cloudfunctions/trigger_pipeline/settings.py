@@ -1,22 +1,33 @@
 """The function's settings: environment variables, as Cloud Functions passes them, parsed and checked.
 
-infra/parts/trigger.py sets them for a deployment (TRIGGER_BACKEND=vertex); localcloud/pubsub.py for a local
-server (TRIGGER_BACKEND=local); tests and load benchmarks use TRIGGER_BACKEND=dry-run.
+infra/parts/trigger.py sets them for a deployment (TRIGGER_BACKEND=vertex, by `function_environment`);
+localcloud/pubsub.py for a local server (TRIGGER_BACKEND=local); tests and load benchmarks use
+TRIGGER_BACKEND=dry-run. The vertex backend's:
+
+    PROJECT, REGION, PIPELINE_ROOT, SERVICE_ACCOUNT, NETWORK (optional)   where and as whom a job runs
+    ENVIRONMENT_PARAMETERS   the environment's values for the one template, as JSON
+                             (contracts.environment_parameters.environment_values)
+    ARTIFACTS_URI            where the current-template pointer is (templates/current.json), read per message
+    TEMPLATE_URI             a pinned template (gcp.template_sha256): set only for a pin, which wins
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from contracts.environment_parameters import REGISTRY, ParameterValue, check_environment_values
+from contracts.registry import RegistryTarget
 from contracts.run_request import SubmissionError, check_immutable_template
 
 BACKENDS = ("vertex", "local", "dry-run")
 DEFAULT_PIPELINE_NAME = "penguins"
-# What the vertex backend cannot do without (NETWORK is optional); infra sets every one of them.
-VERTEX_VARIABLES = ("TEMPLATE_URI", "PROJECT", "REGION", "PIPELINE_ROOT", "SERVICE_ACCOUNT")
+# What the vertex backend cannot do without (NETWORK is optional; TEMPLATE_URI or ARTIFACTS_URI); infra sets them.
+VERTEX_VARIABLES = ("PROJECT", "REGION", "PIPELINE_ROOT", "SERVICE_ACCOUNT", "ENVIRONMENT_PARAMETERS")
 _PIPELINE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,59}$")
 
 
@@ -32,6 +43,9 @@ class Settings:
     pipeline_name: str = DEFAULT_PIPELINE_NAME
     dry_run_log: Path | None = None
     template_uri: str | None = None
+    artifacts_uri: str | None = None
+    # ENVIRONMENT_PARAMETERS as given (checked); `environment_values()` parses it. Text keeps Settings hashable.
+    environment_parameters: str | None = None
     project: str | None = None
     region: str | None = None
     pipeline_root: str | None = None
@@ -67,25 +81,58 @@ class Settings:
 
     @classmethod
     def _vertex(cls, variables: _Variables, pipeline_name: str) -> Settings:
-        template, project, region, root, account = variables.require("vertex", *VERTEX_VARIABLES)
-        try:
-            check_immutable_template(template)
-        except SubmissionError as err:
-            raise SettingsError(f"TEMPLATE_URI: {err}") from None
+        project, region, root, account, parameters = variables.require("vertex", *VERTEX_VARIABLES)
+        template, artifacts = variables.get("TEMPLATE_URI"), variables.get("ARTIFACTS_URI")
+        if template is None and artifacts is None:
+            raise SettingsError(
+                "TRIGGER_BACKEND=vertex needs ARTIFACTS_URI (where the current-template pointer is) or TEMPLATE_URI"
+            )
+        if template is not None:
+            try:
+                check_immutable_template(template)
+            except SubmissionError as err:
+                raise SettingsError(f"TEMPLATE_URI: {err}") from None
         if not root.startswith("gs://"):
             raise SettingsError(f"PIPELINE_ROOT {root!r}: expected a gs:// URI")
         if "@" not in account:
             raise SettingsError(f"SERVICE_ACCOUNT {account!r}: expected a service account email")
+        _environment(parameters)
         return cls(
             "vertex",
             pipeline_name,
             template_uri=template,
+            artifacts_uri=artifacts,
+            environment_parameters=parameters,
             project=project,
             region=region,
             pipeline_root=root,
             service_account=account,
             network=variables.get("NETWORK"),
         )
+
+    def environment_values(self) -> dict[str, ParameterValue]:
+        """ENVIRONMENT_PARAMETERS: the environment's values for the template (all but the run's baseline)."""
+        assert self.environment_parameters is not None
+        return _environment(self.environment_parameters)
+
+    @property
+    def model(self) -> str:
+        """The registry model whose champion is a run's baseline: projects/P/locations/R/models/<name>."""
+        target = RegistryTarget.model_validate_json(str(self.environment_values()[REGISTRY]))
+        return f"projects/{target.project}/locations/{target.region}/models/{target.model_name}"
+
+
+def _environment(text: str) -> dict[str, ParameterValue]:
+    """ENVIRONMENT_PARAMETERS parsed and checked; SettingsError naming what is wrong."""
+    try:
+        values: Any = json.loads(text)
+        checked = check_environment_values(values)
+        target = RegistryTarget.model_validate_json(str(checked[REGISTRY]))
+    except ValueError as err:  # a JSON or pydantic error, or a missing/unknown/mistyped parameter
+        raise SettingsError(f"ENVIRONMENT_PARAMETERS: {err}") from None
+    if target.backend != "vertex":
+        raise SettingsError(f"ENVIRONMENT_PARAMETERS: registry is {target.backend!r}; the vertex backend needs vertex")
+    return checked
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from contracts.registry import Lineage, Span
 # The Trainer's hyperparameters file (components/hyperparameters.py writes it).
 HYPERPARAMETERS_FILE = "hyperparameters.json"
 # Keys of the run labels (contracts/run_request.py, release/submit.py) that go into the lineage as they are.
-LABEL_KEYS = ("commit", "modules", "image", "template", "source")
+LABEL_KEYS = ("commit", "modules", "image", "template", "template_source", "baseline", "source")
 # The run label saying whether the working tree had uncommitted changes ("true" or "false").
 DIRTY_LABEL = "dirty"
 

@@ -21,6 +21,7 @@ retried.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from constructs import Construct
 
 from contracts.config import pinned_template_uri
 from contracts.environment import EnvironmentConfig, Gcp
+from contracts.environment_parameters import environment_values
 from infra import access
 from infra.function_source import build_archive
 from infra.parts.buckets import Buckets
@@ -44,7 +46,12 @@ _SOURCES = tempfile.TemporaryDirectory(prefix="infra-function-source-")
 
 
 def function_environment(config: EnvironmentConfig, gcp: Gcp) -> dict[str, str]:
-    """The variables the function's Settings.from_env (settings.py) reads for the vertex backend."""
+    """The variables the function's Settings.from_env (settings.py) reads for the vertex backend.
+
+    ENVIRONMENT_PARAMETERS is the environment's values for the one template, computed by the function every
+    submitter uses (contracts.environment_parameters); the function adds the champion per message. It reads the
+    current-template pointer in ARTIFACTS_URI per message, unless the environment pins a template (TEMPLATE_URI).
+    """
     env = {
         "TRIGGER_BACKEND": "vertex",
         "PIPELINE_NAME": config.pipeline_name,
@@ -53,6 +60,9 @@ def function_environment(config: EnvironmentConfig, gcp: Gcp) -> dict[str, str]:
         # The naming rule's root, the one release/vertex.py gives runs submitted from CI.
         "PIPELINE_ROOT": gcp.pipeline_root(config.pipeline_name),
         "SERVICE_ACCOUNT": gcp.pipeline_service_account,
+        "ENVIRONMENT_PARAMETERS": json.dumps(environment_values(config), sort_keys=True),
+        # The environment's own artifacts bucket: its pointer (prod's names a template in dev's release store).
+        "ARTIFACTS_URI": config.location("artifacts"),
     }
     pinned = pinned_template_uri(config)
     if pinned:

@@ -112,7 +112,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="release.datacheck", description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="local")
     parser.add_argument("--local-root", type=Path, help="local: state folder (default: the environment's)")
-    parser.add_argument("--template", help="vertex: the published template runs pin (sha256 or commit:<sha>)")
+    parser.add_argument(
+        "--template",
+        help="vertex: the template the run submits (sha256 or commit:<sha>); default: the environment's pin, else "
+        "its current-template pointer",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
     try:

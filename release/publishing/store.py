@@ -1,14 +1,21 @@
 """Create-only artifact stores: a local folder or a GCS bucket, behind one small protocol.
 
 Paths are relative, '/'-separated names inside the store ("modules/<sha>/trainer.py"); `uri` turns one into
-what a run references (an absolute local path, or gs://bucket/prefix/path).
+what a run references (an absolute local path, or gs://bucket/prefix/path). Published objects are never
+overwritten. The one mutable object, the current-template pointer (release/publishing/current.py), is replaced
+only through `read_versioned`/`replace`: a compare-and-set on the version read (GCS: the object generation
+as `ifGenerationMatch`, 0 when absent; locally: the content's sha256, under a lock).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -31,6 +38,14 @@ class PublishConflictError(Exception):
     """An object already exists at a path with different bytes: published content is never overwritten."""
 
 
+class StaleWriteError(Exception):
+    """The object changed since it was read (GCS answers 412 Precondition Failed): read it again."""
+
+
+# What `read_versioned` gives and `replace` takes: a GCS generation (0: no object), or a local content sha256.
+Version = int | str
+
+
 class ArtifactStore(Protocol):
     def uri(self, path: str) -> str:
         """Where `path` lives, as a run would reference it."""
@@ -48,6 +63,15 @@ class ArtifactStore(Protocol):
 
     def list(self, prefix: str) -> list[str]:
         """Sorted paths of the objects whose path starts with `prefix` (a plain string prefix, as in GCS)."""
+        ...
+
+    def read_versioned(self, path: str) -> tuple[bytes | None, Version]:
+        """The object's bytes (None: there is none) and the version `replace` compares against."""
+        ...
+
+    def replace(self, path: str, data: bytes, *, version: Version) -> None:
+        """Write `path` if it is still at `version` (as read; an absent object's version when it was absent);
+        StaleWriteError otherwise. Only for the current-template pointer."""
         ...
 
 
@@ -120,6 +144,39 @@ class LocalStore:
             if p.is_file() and not p.name.startswith(_TMP_PREFIX)
         )
         return sorted(p for p in paths if p.startswith(prefix))
+
+    def read_versioned(self, path: str) -> tuple[bytes | None, Version]:
+        try:
+            data = self._file(path).read_bytes()
+        except FileNotFoundError:
+            return None, ""
+        return data, hashlib.sha256(data).hexdigest()
+
+    def replace(self, path: str, data: bytes, *, version: Version) -> None:
+        target = self._file(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with self._locked(target):
+            _, current = self.read_versioned(path)
+            if current != version:
+                raise StaleWriteError(f"{target} changed since it was read; read it again")
+            fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=target.parent)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    out.write(data)
+                    out.flush()
+                    os.fsync(out.fileno())
+                os.replace(tmp, target)  # whole or not at all: readers see the old record or the new one
+            except BaseException:
+                os.unlink(tmp)
+                raise
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _locked(target: Path) -> Iterator[None]:
+        """Writers of `target` take turns (flock on a hidden file beside it); readers need no lock."""
+        with open(target.parent / f".{target.name}.lock", "a") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+            yield
 
 
 # Worth a retry by the caller: the service or the network, not the request.
@@ -214,6 +271,33 @@ class GcsStore:
             return sorted(blob.name[len(base) :] for blob in blobs)
         except _TRANSIENT as err:
             raise self._unavailable("list", prefix, err) from err
+
+    def read_versioned(self, path: str) -> tuple[bytes | None, Version]:
+        bucket = self.client.bucket(self.bucket_name)
+        for _ in range(3):  # replaced between the two requests: read the new generation
+            try:
+                blob = bucket.get_blob(self._name(path), **self._call)
+                if blob is None:
+                    return None, 0
+                generation = int(blob.generation)
+                # That generation's bytes exactly (the download names it), so bytes and version agree.
+                return bytes(blob.download_as_bytes(**self._call)), generation
+            except gexc.NotFound:
+                continue
+            except _TRANSIENT as err:
+                raise self._unavailable("read", path, err) from err
+        raise BackendUnavailableError(f"{self.uri(path)} kept changing while it was read; try again")
+
+    def replace(self, path: str, data: bytes, *, version: Version) -> None:
+        if not isinstance(version, int):
+            raise TypeError(f"a GCS object's version is its generation (an int), got {version!r}")
+        try:
+            # Conditional, so the client's retries are safe: a retried upload that had landed gets 412 here.
+            self._blob(path).upload_from_string(data, if_generation_match=version, checksum="crc32c", **self._call)
+        except gexc.PreconditionFailed:
+            raise StaleWriteError(f"{self.uri(path)} changed since generation {version}; read it again") from None
+        except _TRANSIENT as err:
+            raise self._unavailable("write", path, err) from err
 
     def _unavailable(self, action: str, path: str, err: Exception) -> BackendUnavailableError:
         return BackendUnavailableError(

@@ -17,8 +17,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from contracts.run_request import Lineage, SubmissionError, lineage_location, lineage_record
-from release.publishing.store import ArtifactStore, PublishConflictError
+from contracts.run_request import (
+    LINEAGE_FILE,
+    Lineage,
+    SubmissionError,
+    lineage_location,
+    lineage_record,
+    read_lineage_record,
+    template_sha256,
+)
+from release.publishing.store import ArtifactStore, PublishConflictError, store_for
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # Full git object names only (SHA-1 or SHA-256 repositories): an abbreviation would be a second record name.
@@ -130,6 +138,23 @@ def _record_lineage(store: ArtifactStore, sha: str, lineage: Lineage) -> None:
     # A concurrent publish of the same template may write its record first; then that one stays.
     with contextlib.suppress(PublishConflictError):
         store.write_new(path, lineage_record(lineage, _now()))
+
+
+def template_lineage(uri: str) -> Lineage:
+    """What the lineage record beside a published template says (commit, modules, image), with its sha256;
+    only the sha256 (if any) for a template without one (published from uncommitted code, or not published).
+
+    ValueError naming the record if it is malformed.
+    """
+    folder = uri.rpartition("/")[0]
+    if not folder:
+        return Lineage(template_sha256=template_sha256(uri))
+    store = store_for(folder)
+    try:
+        data = store.read(LINEAGE_FILE)
+    except FileNotFoundError:
+        return Lineage(template_sha256=template_sha256(uri))
+    return read_lineage_record(data, store.uri(LINEAGE_FILE), uri)
 
 
 def resolve_template(store: ArtifactStore, ref: str) -> str:

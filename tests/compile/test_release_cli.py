@@ -72,9 +72,12 @@ def test_submit_rejects_bad_parameters_before_submitting(tmp_path, capsys, env, 
     assert not (tmp_path / "root").exists()
 
 
-def test_submit_vertex_needs_a_published_template(tmp_path, capsys):
+def test_submit_vertex_without_a_template_needs_the_current_one(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr("release.publishing.store.store_for", lambda uri, client=None: LocalStore(tmp_path))
+    monkeypatch.setattr("release.publishing.current.store_for", lambda uri, client=None: LocalStore(tmp_path))
     assert submit.main(["--env", "dev"]) == 2
-    assert "--template is required" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "environment 'dev' has no current template yet" in err and "templates/current.json does not exist" in err
 
 
 def test_submit_vertex_resolves_a_commit_to_its_immutable_template(compiled, tmp_path, monkeypatch, capsys):  # noqa: F811
@@ -83,9 +86,9 @@ def test_submit_vertex_resolves_a_commit_to_its_immutable_template(compiled, tmp
     sent = []
 
     class Recorder:
-        def __init__(self, config, template_uri, credentials=None):
-            self.template_uri = template_uri
-            sent.append(template_uri)
+        def __init__(self, config, template, credentials=None):
+            self.template = template
+            sent.append(template)
 
         def submit(self, request):
             sent.append(request)
@@ -96,7 +99,8 @@ def test_submit_vertex_resolves_a_commit_to_its_immutable_template(compiled, tmp
     argv = ["--env", "dev", "--template", f"commit:{COMMIT}", "--trigger-id", "msg-1", "--num-epochs", "4"]
     assert submit.main(argv) == 0
     template, request = sent
-    assert template == published["template"]
+    assert template.uri == published["template"] and template.source == "explicit"
+    assert template.sha256 == published["template_sha256"]
     assert request.job_id == submit.job_id_for("penguins-dev", "msg-1")
     assert request.parameters == {"num_epochs": 4, "learning_rate": 0.01, "span_start": 0, "span_end": 0}
     assert request.labels["source"] == "manual" and request.labels["spans"] == "newest"
@@ -104,8 +108,6 @@ def test_submit_vertex_resolves_a_commit_to_its_immutable_template(compiled, tmp
     # The working tree's lineage, by the rule event runs are labelled by too (contracts.run_request).
     lineage = submit.working_tree_lineage()
     assert request.labels["commit"] == lineage.commit[:12] and request.labels["modules"] == lineage.modules_sha256[:12]
-    # The template the commit reference resolved to, as a run of a named template is labelled.
-    assert request.labels["template"] == template.split("/templates/")[1][:12]
     assert "submitted" in capsys.readouterr().out
 
 

@@ -1,13 +1,22 @@
 """The vertex backend at the request level: the exact CreatePipelineJob request, with anonymous credentials."""
 
+import hashlib
+import json
+
 import pytest
 from google.api_core import exceptions
 from google.auth.credentials import AnonymousCredentials
 
 from contracts.config import load_environment
-from contracts.run_request import BackendUnavailableError, RunRequest, SubmissionError
+from contracts.environment_parameters import environment_parameters
+from contracts.run_request import BackendUnavailableError, Baseline, RunRequest, SubmissionError
+from release import publish, submit
+from release.publishing.store import LocalStore
 from release.vertex import VertexSubmitter
 from tests.compile.test_vertex_compile import compiled  # noqa: F401 - the module-scoped compile fixture.
+
+CHAMPION = Baseline("4", "gs://penguins-dev-registry/penguins-dev-model/" + "c" * 64)
+COMMIT = "b" * 40
 
 REQUEST = RunRequest(
     job_id="penguins-dev-msg-1234-0123456789abcdef",
@@ -29,8 +38,11 @@ def calls(monkeypatch):
     return sent
 
 
-def submitter(compiled_spec):
-    return VertexSubmitter(load_environment("dev"), str(compiled_spec.spec_path), credentials=AnonymousCredentials())
+def submitter(compiled_spec, env="dev"):
+    config = load_environment(env)
+    return VertexSubmitter(
+        config, str(compiled_spec.spec_path), credentials=AnonymousCredentials(), baseline=lambda: CHAMPION
+    )
 
 
 def patch_create(monkeypatch, job_sink, calls, result=None, error=None):
@@ -69,16 +81,22 @@ def test_create_request_carries_everything(compiled, calls, monkeypatch):  # noq
     assert job.display_name == "penguins-dev"
     assert job.service_account == "penguins-dev-pipeline@my-dev-project.iam.gserviceaccount.com"
     assert job.network == ""
-    assert dict(job.labels) == {**REQUEST.labels, **{k: v for k, v in job.labels.items() if k.startswith("vertex")}}
+    labels = {k: v for k, v in job.labels.items() if not k.startswith("vertex")}
+    # The request's, and what the submitter resolved: where the template came from, which champion judges it.
+    assert labels == {**REQUEST.labels, "template_source": "explicit", "baseline": "4"}
     assert job.runtime_config.gcs_output_directory == "gs://penguins-dev-pipeline-root/penguins-dev"
     # Pipeline spec schema 2.0 (TFX): typed values, an int for num_epochs and a double for learning_rate.
     params = job.runtime_config.parameters
-    # The request's two, and the template's defaults for the spans it left out.
-    assert set(params) == {"num_epochs", "learning_rate", "span_start", "span_end"}
+    # The request's two, the template's defaults for the spans it left out, and the environment's values.
+    expected = environment_parameters(load_environment("dev"), baseline_model=CHAMPION.uri)
+    assert set(params) == {"num_epochs", "learning_rate", "span_start", "span_end", *expected}
     assert params["span_start"].int_value == 0 and params["span_end"].int_value == 0
     assert params["num_epochs"].int_value == 5
     assert params["learning_rate"].double_value == 0.02
-    assert job.pipeline_spec["pipelineInfo"]["name"] == "penguins-dev"
+    assert params["baseline_model"].string_value == CHAMPION.uri
+    assert params["min_accuracy"].double_value == 0.9 and params["window_spans"].int_value == 3
+    assert params["dataflow_project"].string_value == "my-dev-project"
+    assert job.pipeline_spec["pipelineInfo"]["name"] == "penguins"
     # Caching off is written into every task of the spec.
     tasks = job.pipeline_spec["root"]["dag"]["tasks"]
     assert all(not task.get("cachingOptions", {}).get("enableCache", False) for task in tasks.values())
@@ -98,7 +116,9 @@ def test_unavailable_backend_is_transient(compiled, calls, monkeypatch):  # noqa
 
 
 def test_missing_template_is_a_clear_error(tmp_path):
-    vertex = VertexSubmitter(load_environment("dev"), str(tmp_path / "nope.json"), credentials=AnonymousCredentials())
+    vertex = VertexSubmitter(
+        load_environment("dev"), str(tmp_path / "nope.json"), credentials=AnonymousCredentials(), baseline=Baseline
+    )
     with pytest.raises(SubmissionError, match="not found"):
         vertex.submit(REQUEST)
 
@@ -143,7 +163,7 @@ def test_the_job_is_the_contracts_construction(compiled, monkeypatch):  # noqa: 
     monkeypatch.setattr(aiplatform, "PipelineJob", lambda **kwargs: built.append(kwargs))
     config = load_environment("dev")
     credentials = AnonymousCredentials()
-    VertexSubmitter(config, str(compiled[0].spec_path), credentials=credentials).build_job(REQUEST)
+    VertexSubmitter(config, str(compiled[0].spec_path), credentials=credentials).build_job(REQUEST, CHAMPION)
     expected = pipeline_job_arguments(
         REQUEST,
         pipeline_name="penguins-dev",
@@ -151,6 +171,7 @@ def test_the_job_is_the_contracts_construction(compiled, monkeypatch):  # noqa: 
         pipeline_root=config.gcp.pipeline_root("penguins-dev"),
         project="my-dev-project",
         location="europe-west4",
+        environment=environment_parameters(config, baseline_model=CHAMPION.uri),
     )
     assert built == [{**expected, "credentials": credentials}]
     assert expected["pipeline_root"] == "gs://penguins-dev-pipeline-root/penguins-dev"
@@ -178,3 +199,70 @@ def test_the_push_reads_back_the_lineage_the_submit_sent(compiled, calls, monkey
     run_id, labels = run_lineage(created.name, {"image": "img@sha256:" + "0" * 64}, credentials=AnonymousCredentials())
     assert run_id == REQUEST.job_id
     assert (labels["commit"], labels["source"]) == ("abc123", "pubsub")
+
+
+def _parameters(job):
+    """The job's runtime parameters as plain values (schema 2.0 templates: typed `parameters`)."""
+    params = job.runtime_config.parameters
+    return {name: getattr(params[name], params[name]._pb.WhichOneof("value")) for name in params}
+
+
+def _published(compiled_spec, store):
+    published = publish.publish_compiled(store, compiled_spec.spec_path.parent, commit_sha=COMMIT, branch="main")
+    return published["template"]
+
+
+def test_dev_and_prod_submit_the_byte_identical_template_with_their_own_parameters(
+    compiled,  # noqa: F811
+    calls,
+    monkeypatch,
+    tmp_path,
+    capsys,
+):
+    """What prod runs is what dev tested: both CreatePipelineJob requests carry the one template dev published
+    (prod finds it in dev's release store), and differ only in the environment's values and the job's fields."""
+    store = LocalStore(tmp_path / "dev-artifacts")
+    template = _published(compiled[0], store)
+    stores = []
+    monkeypatch.setattr("release.publishing.store.store_for", lambda uri, client=None: stores.append(uri) or store)
+    monkeypatch.setattr(VertexSubmitter, "_champion", lambda self: CHAMPION)
+    # Application Default Credentials, as a build step has them: anonymous here (nothing is sent).
+    import google.auth
+    from google.cloud.aiplatform import initializer
+
+    monkeypatch.setattr(google.auth, "default", lambda *args, **kwargs: (AnonymousCredentials(), "my-dev-project"))
+    monkeypatch.setattr(initializer.global_config, "_credentials", None)
+    jobs = []
+    patch_create(monkeypatch, jobs, calls)
+    for env in ("dev", "prod"):
+        argv = ["--env", env, "--template", f"commit:{COMMIT}", "--trigger-id", "release-1", "--source", "ci"]
+        assert submit.main([*argv, "--result-file", str(tmp_path / f"{env}.json")]) == 0
+    # Both resolved the commit in dev's artifacts bucket: prod has gcp.releases_from: dev.
+    assert stores == ["gs://penguins-dev-artifacts", "gs://penguins-dev-artifacts"]
+    dev, prod = (request["pipeline_job"] for request in calls)
+    assert [request["parent"] for request in calls] == [
+        "projects/my-dev-project/locations/europe-west4",
+        "projects/my-prod-project/locations/europe-west4",
+    ]
+    # The same template: the bytes dev published, by their sha256, as both jobs carry it.
+    sha = template.split("/templates/")[1].split("/")[0]
+    assert (
+        hashlib.sha256((tmp_path / "dev-artifacts" / "templates" / sha / "pipeline.json").read_bytes()).hexdigest()
+        == sha
+    )
+    assert json.loads(type(dev).to_json(dev))["pipelineSpec"] == json.loads(type(prod).to_json(prod))["pipelineSpec"]
+    for env, job in (("dev", dev), ("prod", prod)):
+        assert job.labels["template"] == sha[:12] and job.labels["template_source"] == "explicit"
+        assert job.labels["commit"] == COMMIT[:12]  # the template's commit (its lineage record), not the checkout's
+        assert job.service_account == f"penguins-{env}-pipeline@my-{env}-project.iam.gserviceaccount.com"
+        assert job.runtime_config.gcs_output_directory == f"gs://penguins-{env}-pipeline-root/penguins-{env}"
+        result = json.loads((tmp_path / f"{env}.json").read_text())
+        assert (result["template"], result["template_sha256"], result["baseline"]) == (template, sha, "4")
+    # The parameters differ exactly where the environments do.
+    values = {env: _parameters(job) for env, job in (("dev", dev), ("prod", prod))}
+    differ = {name for name in values["dev"] if values["dev"][name] != values["prod"][name]}
+    assert differ == {
+        "data_root", "min_accuracy", "max_accuracy_drop", "registry", "training_config", "dataflow_project",
+        "dataflow_temp_location", "dataflow_service_account", "dataflow_max_workers", "dataflow_subnetwork",
+    }  # fmt: skip
+    assert values["prod"]["min_accuracy"] == 0.95 and values["prod"]["registry"].find("penguins-prod-model") > 0

@@ -14,6 +14,8 @@ from tfx.orchestration.kubeflow.v2.file_based_example_gen import driver
 
 from components.span_range import range_config_json, window_json
 from components.window_example_gen import example_spans
+from contracts.config import load_environment
+from contracts.environment_parameters import environment_parameters
 from pipelines import kubeflow_v2_runner
 
 HEADER = "species,island,bill_length_mm,body_mass_g\n"
@@ -25,10 +27,21 @@ def golden():
 
 
 def task_parameters(golden, data, span_start, span_end):
-    """The task's constants from the golden spec, SpanRangeGen's outputs, and where the spans are."""
+    """The task's constants from the golden spec, a dev run's values of the pipeline parameters it takes (the
+    Dataflow arguments, which the executor ignores here, running Beam in place), SpanRangeGen's outputs, and
+    where the spans are (the run's data_root)."""
     task = golden["root"]["dag"]["tasks"]["WindowExampleGen"]["inputs"]["parameters"]
     assert {k for k, v in task.items() if "taskOutputParameter" in v} == {"range_config", "window"}
+    assert task["input_base"] == {"componentInputParameter": "data_root"}
     values = {k: v["runtimeValue"]["constantValue"] for k, v in task.items() if "runtimeValue" in v}
+    run = environment_parameters(load_environment("dev"), baseline_model="")
+    values.update(
+        {
+            k: {"stringValue": run[v["componentInputParameter"]]}
+            for k, v in task.items()
+            if "componentInputParameter" in v
+        }
+    )
     values.update(
         input_base={"stringValue": str(data)},
         range_config={"stringValue": range_config_json(span_start, span_end)},

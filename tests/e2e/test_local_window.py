@@ -93,6 +93,8 @@ def test_the_newest_window_is_read_and_every_span_is_in_the_lineage(first_run, w
 
 
 def test_an_identical_rerun_of_the_window_is_fully_cached(first_run, window_env):
+    """Once the gate's baseline (the champion when a run starts) is what it was for the last run."""
+    run(window_env)  # the first run's model may have become the champion since: its gate judges it again
     summary = run(window_env)
     assert summary.succeeded, summary.error
     assert summary.all_cached, [(c.node_id, c.status) for c in summary.components]

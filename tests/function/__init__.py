@@ -18,6 +18,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from contracts.config import load_environment
+from contracts.environment_parameters import environment_values
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FUNCTION_DIR = REPO_ROOT / "cloudfunctions" / "trigger_pipeline"
 MAIN = FUNCTION_DIR / "main.py"
@@ -26,7 +29,8 @@ EVENT_TYPE = "google.cloud.pubsub.topic.v1.messagePublished"
 # The article's message, and what its Cloud Scheduler job sends (the same values as strings).
 ARTICLE_MESSAGE = {"num_epochs": 3, "learning_rate": 1e-2}
 SCHEDULER_MESSAGE = {"num_epochs": "3", "learning_rate": "1e-2"}
-GOLDEN_TEMPLATE = REPO_ROOT / "tests" / "golden" / "vertex_pipeline_dev.json"
+GOLDEN_TEMPLATE = REPO_ROOT / "tests" / "golden" / "vertex_pipeline.json"
+# What infra sets for dev (infra/parts/trigger.py: function_environment), but TEMPLATE_URI or ARTIFACTS_URI.
 VERTEX_ENV = {
     "TRIGGER_BACKEND": "vertex",
     "PROJECT": "my-dev-project",
@@ -34,7 +38,10 @@ VERTEX_ENV = {
     "PIPELINE_ROOT": "gs://penguins-dev-pipeline-root/penguins-dev",
     "SERVICE_ACCOUNT": "penguins-dev-pipeline@my-dev-project.iam.gserviceaccount.com",
     "PIPELINE_NAME": "penguins-dev",
+    "ENVIRONMENT_PARAMETERS": json.dumps(environment_values(load_environment("dev")), sort_keys=True),
 }
+# dev's registry model, whose champion is a run's baseline (GetModel <model>@champion).
+MODEL = "projects/my-dev-project/locations/europe-west4/models/penguins-dev-model"
 # What `nox -s publish` records beside a template published from a commit (release/publishing/templates.py).
 LINEAGE = {
     "commit": "c0ffee" + "0" * 34,
@@ -45,7 +52,8 @@ LINEAGE = {
 # Every variable the function reads: a test starts from none of them set.
 FUNCTION_ENV = (
     "TRIGGER_BACKEND", "DRY_RUN_LOG", "PIPELINE_NAME", "TEMPLATE_URI", "PROJECT", "REGION", "PIPELINE_ROOT",
-    "SERVICE_ACCOUNT", "NETWORK", "LOCAL_ENV_FILE", "LOCAL_ROOT",
+    "SERVICE_ACCOUNT", "NETWORK", "LOCAL_ENV_FILE", "LOCAL_ROOT", "ENVIRONMENT_PARAMETERS", "ARTIFACTS_URI",
+    "GOOGLE_APIS_BASE_URL",
 )  # fmt: skip
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.function import FUNCTION_DIR, FUNCTION_ENV, GOLDEN_TEMPLATE, LINEAGE, MAIN, VERTEX_ENV
+from tests.function import FUNCTION_DIR, FUNCTION_ENV, GOLDEN_TEMPLATE, LINEAGE, MAIN, MODEL, VERTEX_ENV
 
 if str(FUNCTION_DIR) not in sys.path:
     sys.path.insert(0, str(FUNCTION_DIR))
@@ -80,11 +80,43 @@ def published_template(folder: Path, lineage: dict | None = LINEAGE) -> tuple[st
     return str(target / "pipeline.json"), sha
 
 
+class FakeModels:
+    """Vertex AI's ModelService under the real client's REST transport: the client builds the GetModelRequest,
+    this answers it from `champion` (a Model proto, or None: NotFound, as Vertex answers an alias nobody has)."""
+
+    def __init__(self):
+        self.champion = None
+        self.requests: list[str] = []
+
+    def set_champion(self, version: str, artifact_uri: str) -> None:
+        from google.cloud.aiplatform_v1.types import Model
+
+        self.champion = Model(name=MODEL, version_id=version, artifact_uri=artifact_uri, version_aliases=["champion"])
+
+    def get_model(self, request, **_):
+        from google.api_core import exceptions
+
+        self.requests.append(request.name)
+        if self.champion is None:
+            raise exceptions.NotFound(f"Model {request.name} not found")
+        return self.champion
+
+    def install(self, monkeypatch):
+        from google.cloud.aiplatform_v1.services.model_service.transports.rest import ModelServiceRestTransport
+
+        self.original = ModelServiceRestTransport.__dict__["get_model"]  # for a test that wants the real one
+        # The transport wraps the property's callable when the client is made: the client's request reaches it.
+        monkeypatch.setattr(ModelServiceRestTransport, "get_model", property(lambda _transport: self.get_model))
+        return self
+
+
 @pytest.fixture
 def vertex(clean_env, tmp_path):
-    """The vertex backend with anonymous credentials; create_pipeline_job calls captured, never sent.
+    """The vertex backend with anonymous credentials; create_pipeline_job calls captured, never sent; the
+    registry's champion answered by FakeModels (none until a test sets one).
 
-    TEMPLATE_URI is a published template with its lineage record in a local folder; a test may point it at GCS.
+    TEMPLATE_URI is a published template (a pin) with its lineage record in a local folder; a test may point it
+    at GCS, or unset it and set ARTIFACTS_URI to read the current-template pointer instead.
     """
     import google.auth
     from google.auth.credentials import AnonymousCredentials
@@ -98,7 +130,7 @@ def vertex(clean_env, tmp_path):
     clean_env.setattr(
         pipeline_jobs.gcs_utils, "create_gcs_bucket_for_pipeline_artifacts_if_it_does_not_exist", lambda **_: None
     )
-    state = {"calls": [], "error": None, "template_sha256": sha}
+    state = {"calls": [], "error": None, "template_sha256": sha, "models": FakeModels().install(clean_env)}
     original = PipelineJob.submit
 
     def submit(job, **kwargs):

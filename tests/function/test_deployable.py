@@ -72,11 +72,18 @@ def test_the_archive_holds_the_folder_and_the_contracts_it_imports(unpacked):
     own = sorted([*(path.name for path in FUNCTION_DIR.iterdir() if path.suffix == ".py"), "requirements.txt"])
     shipped = [name for name in names if name.startswith("contracts/")]
     assert sorted(set(names) - set(shipped)) == sorted(own)
-    # The contracts the function imports, and none it does not (config.py, environment.py need PyYAML).
+    # The contracts the function imports, and none it does not (config.py reads environment files: PyYAML).
+    # environment_parameters checks infra's ENVIRONMENT_PARAMETERS; registry reads the model out of them.
     assert shipped == [
         "contracts/__init__.py",
+        "contracts/current_template.py",
+        "contracts/engines.py",
+        "contracts/environment.py",
+        "contracts/environment_parameters.py",
         "contracts/google_apis.py",
         "contracts/parameters.py",
+        "contracts/regions.py",
+        "contracts/registry.py",
         "contracts/run_request.py",
         "contracts/trigger_message.py",
     ]

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import pytest
 from settings import VERTEX_VARIABLES, Settings, SettingsError
 
-VERTEX_ENV = {
-    "TRIGGER_BACKEND": "vertex",
-    "TEMPLATE_URI": f"gs://penguins-dev-artifacts/templates/{'a' * 64}/pipeline.json",
-    "PROJECT": "my-dev-project",
-    "REGION": "europe-west4",
-    "PIPELINE_ROOT": "gs://penguins-dev-pipeline-root/penguins-dev",
-    "SERVICE_ACCOUNT": "penguins-dev-pipeline@my-dev-project.iam.gserviceaccount.com",
-    "PIPELINE_NAME": "penguins-dev",
-}
+from tests.function import MODEL
+from tests.function import VERTEX_ENV as INFRA_ENV
+
+VERTEX_ENV = {**INFRA_ENV, "TEMPLATE_URI": f"gs://penguins-dev-artifacts/templates/{'a' * 64}/pipeline.json"}
 
 
 def test_settings_parse_every_backend():
@@ -26,6 +22,10 @@ def test_settings_parse_every_backend():
         "projects/1/global/networks/vpc",
     )
     assert settings.template_uri == VERTEX_ENV["TEMPLATE_URI"]
+    assert settings.environment_values() == json.loads(VERTEX_ENV["ENVIRONMENT_PARAMETERS"])
+    assert settings.model == MODEL
+    pointer = Settings.from_env({**INFRA_ENV, "ARTIFACTS_URI": "gs://penguins-dev-artifacts"})
+    assert (pointer.template_uri, pointer.artifacts_uri) == (None, "gs://penguins-dev-artifacts")
     assert Settings.from_env({"TRIGGER_BACKEND": "dry-run", "DRY_RUN_LOG": "/x"}).pipeline_name == "penguins"
     assert Settings.from_env({"TRIGGER_BACKEND": "local"}).local_env_file is None
     assert Settings.from_env({"TRIGGER_BACKEND": " local ", "LOCAL_ROOT": "/r"}).local_root is not None
@@ -44,6 +44,34 @@ def test_settings_parse_every_backend():
 def test_bad_vertex_settings_name_the_variable(bad, variable):
     with pytest.raises(SettingsError, match=variable):
         Settings.from_env({**VERTEX_ENV, **bad})
+
+
+def _environment(change):
+    values = json.loads(INFRA_ENV["ENVIRONMENT_PARAMETERS"])
+    change(values)
+    return json.dumps(values)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{", "ENVIRONMENT_PARAMETERS: Expecting"),
+        ("[]", "expected a JSON object"),
+        (_environment(lambda v: v.pop("min_accuracy")), "missing min_accuracy"),
+        (_environment(lambda v: v.update(baseline_model="gs://x")), "unknown baseline_model"),
+        (_environment(lambda v: v.update(registry='{"backend": "mlflow", "model_name": "m", "auto_promote": true}')),
+         "registry is 'mlflow'"),
+        (_environment(lambda v: v.update(registry="{}")), "ENVIRONMENT_PARAMETERS: .*validation error"),
+    ],
+)  # fmt: skip
+def test_bad_environment_parameters_are_named(text, message):
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env({**VERTEX_ENV, "ENVIRONMENT_PARAMETERS": text})
+
+
+def test_vertex_needs_the_pointer_or_a_pin():
+    with pytest.raises(SettingsError, match=r"needs ARTIFACTS_URI .* or TEMPLATE_URI"):
+        Settings.from_env(INFRA_ENV)
 
 
 def test_vertex_needs_every_variable_infra_sets():

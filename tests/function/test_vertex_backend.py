@@ -1,21 +1,36 @@
-"""The vertex backend at the request level: the exact CreatePipelineJob request, with anonymous credentials.
+"""The vertex backend at the request level: the exact CreatePipelineJob request, with anonymous credentials, and
+the GetModel request that finds the champion (the baseline of the run's gate).
 
-The template and its lineage record are read where publish puts them: a local folder, or a bucket of a real
-GCS JSON API (gcp-storage-emulator), the way a deployed function reads gs://<prefix>-artifacts.
+The template comes from the pin (TEMPLATE_URI, with its lineage record) or the current-template pointer
+(ARTIFACTS_URI/templates/current.json), read where publish puts them: a local folder, or a bucket of a real GCS
+JSON API (gcp-storage-emulator), the way a deployed function reads gs://<prefix>-artifacts.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import pytest
 import vertex as vertex_module
 from settings import Settings
 
-from contracts.run_request import job_id_for, lineage_location
-from tests.function import ARTICLE_MESSAGE, GOLDEN_TEMPLATE, LINEAGE, SCHEDULER_MESSAGE, VERTEX_ENV, log_lines, post
+from contracts.run_request import Baseline, job_id_for, lineage_location
+from tests.function import (
+    ARTICLE_MESSAGE,
+    GOLDEN_TEMPLATE,
+    LINEAGE,
+    MODEL,
+    SCHEDULER_MESSAGE,
+    VERTEX_ENV,
+    log_lines,
+    post,
+)
 
 
 def submitted_entries(capsys):
@@ -49,8 +64,17 @@ def test_vertex_backend_sends_the_typed_request_with_the_templates_lineage(clien
         "source": "scheduler",
         "trigger": "5550001",
         "spans": "4-4",
+        "template_source": "pin",
+        "baseline": "none",
     }
     params = job.runtime_config.parameters
+    # The environment's values (infra's ENVIRONMENT_PARAMETERS) and, with no champion yet, no baseline.
+    environment = json.loads(VERTEX_ENV["ENVIRONMENT_PARAMETERS"])
+    assert set(params) == {"num_epochs", "learning_rate", "span_start", "span_end", "baseline_model", *environment}
+    assert params["baseline_model"].string_value == ""
+    assert params["data_root"].string_value == "gs://penguins-dev-data/penguins"
+    assert params["min_accuracy"].double_value == 0.9 and params["window_spans"].int_value == 3
+    assert vertex["models"].requests == [f"{MODEL}@champion"]
     assert params["num_epochs"].int_value == 3
     assert params["learning_rate"].double_value == 0.01
     assert params["span_start"].int_value == 4 and params["span_end"].int_value == 4
@@ -99,7 +123,14 @@ def test_a_template_without_a_lineage_record_is_labelled_by_template_only(client
     lineage_record().unlink()
     assert post(client, ARTICLE_MESSAGE, "6101").status_code == 200
     (request,) = vertex["calls"]
-    expected = {"template": vertex["template_sha256"][:12], "source": "pubsub", "trigger": "6101", "spans": "newest"}
+    expected = {
+        "template": vertex["template_sha256"][:12],
+        "source": "pubsub",
+        "trigger": "6101",
+        "spans": "newest",
+        "template_source": "pin",
+        "baseline": "none",
+    }
     assert labels_of(request) == expected
     warning = [e for e in log_lines(capsys.readouterr().out) if e.get("event") == "lineage"]
     assert len(warning) == 1 and "no lineage record" in warning[0]["message"]
@@ -123,8 +154,15 @@ def test_the_template_and_its_lineage_are_read_from_gcs(client, vertex, gcs_arti
     assert post(client, {**ARTICLE_MESSAGE, "idempotency_key": "weekly-2026-11-23"}, "7001").status_code == 200
     (request,) = vertex["calls"]
     assert request["pipeline_job_id"] == job_id_for("penguins-dev", "weekly-2026-11-23")
-    assert labels_of(request) == {**lineage_labels(sha), "source": "pubsub", "trigger": "7001", "spans": "newest"}
-    assert request["pipeline_job"].pipeline_spec["pipelineInfo"]["name"] == "penguins-dev"
+    assert labels_of(request) == {
+        **lineage_labels(sha),
+        "source": "pubsub",
+        "trigger": "7001",
+        "spans": "newest",
+        "template_source": "pin",
+        "baseline": "none",
+    }
+    assert request["pipeline_job"].pipeline_spec["pipelineInfo"]["name"] == "penguins"
 
 
 @pytest.mark.server
@@ -135,3 +173,126 @@ def test_a_template_on_gcs_without_a_lineage_record_still_runs(client, vertex, g
     assert post(client, ARTICLE_MESSAGE, "7002").status_code == 200
     (request,) = vertex["calls"]
     assert "commit" not in labels_of(request) and labels_of(request)["template"] == sha[:12]
+
+
+REGISTRY = "gs://penguins-dev-registry/penguins-dev-model"
+
+
+def test_the_champion_is_the_runs_baseline_and_its_label(client, vertex, capsys):
+    root = f"{REGISTRY}/{'e' * 64}"
+    vertex["models"].set_champion("7", f"{root}/Format-Serving")
+    assert post(client, ARTICLE_MESSAGE, "8001").status_code == 200
+    (request,) = vertex["calls"]
+    assert request["pipeline_job"].runtime_config.parameters["baseline_model"].string_value == root
+    assert labels_of(request)["baseline"] == "7"
+    (resolved,) = [e for e in log_lines(capsys.readouterr().out) if e.get("event") == "resolved"]
+    assert resolved["baseline"] == "7" and resolved["template_source"] == "pin"
+    # Asked at each message: a new champion judges the next run.
+    vertex["models"].set_champion("8", f"{REGISTRY}/{'f' * 64}/Format-Serving")
+    assert post(client, ARTICLE_MESSAGE, "8002").status_code == 200
+    assert labels_of(vertex["calls"][1])["baseline"] == "8"
+    assert vertex["models"].requests == [f"{MODEL}@champion"] * 2
+
+
+def test_a_champion_that_cannot_be_a_baseline_is_retried_naming_it(client, vertex, capsys):
+    vertex["models"].set_champion("3", "gs://penguins-dev-pipeline-root/penguins-dev/Trainer/model/9")
+    assert post(client, ARTICLE_MESSAGE, "8101").status_code >= 500
+    assert vertex["calls"] == []
+    (entry,) = [e for e in log_lines(capsys.readouterr().out) if e.get("event") == "retry"]
+    assert "champion 3" in entry["message"] and "Format-Serving" in entry["message"]
+
+
+def set_pointer(folder: Path, sha: str, job_id: str, commit: str) -> None:
+    """The pointer as `nox -s publish -- --set-current` writes it (release/publishing/current.py)."""
+    record = {
+        "template": str(folder / "templates" / sha / "pipeline.json"),
+        "template_sha256": sha,
+        "commit": commit,
+        "modules_sha256": LINEAGE["modules_sha256"],
+        "image": LINEAGE["image"],
+        "job_id": job_id,
+        "set_at": "2026-11-25T10:00:00+00:00",
+        "set_by": f"ci:{job_id}",
+        "submitted_at": 1_800_000_000.0,
+    }
+    (folder / "templates" / "current.json").write_text(json.dumps(record))
+
+
+def test_without_a_pin_the_pointer_is_read_at_each_message(client, vertex, monkeypatch, tmp_path):
+    artifacts = tmp_path / "artifacts"
+    monkeypatch.delenv("TEMPLATE_URI")
+    monkeypatch.setenv("ARTIFACTS_URI", str(artifacts))
+    sha = vertex["template_sha256"]
+    set_pointer(artifacts, sha, "penguins-dev-ci-1", "1" * 40)
+    assert post(client, ARTICLE_MESSAGE, "8201").status_code == 200
+    labels = labels_of(vertex["calls"][0])
+    assert (labels["template"], labels["template_source"], labels["commit"]) == (sha[:12], "pointer", "1" * 12)
+    # CI moves it (here: to the same bytes, published by another commit): the next message follows at once.
+    set_pointer(artifacts, sha, "penguins-dev-ci-2", "2" * 40)
+    assert post(client, ARTICLE_MESSAGE, "8202").status_code == 200
+    assert labels_of(vertex["calls"][1])["commit"] == "2" * 12
+
+
+def test_no_pointer_yet_is_retried_saying_what_sets_it(client, vertex, monkeypatch, tmp_path, capsys):
+    monkeypatch.delenv("TEMPLATE_URI")
+    monkeypatch.setenv("ARTIFACTS_URI", str(tmp_path / "empty"))
+    assert post(client, ARTICLE_MESSAGE, "8301").status_code >= 500
+    (entry,) = [e for e in log_lines(capsys.readouterr().out) if e.get("event") == "retry"]
+    assert "no current template" in entry["message"] and "CI sets it" in entry["message"]
+
+
+@pytest.fixture
+def vertex_api(monkeypatch):
+    """A loopback stand-in for Vertex AI's REST API behind GOOGLE_APIS_BASE_URL (contracts/google_apis.py).
+
+    It answers aiplatform.projects.locations.models.get as Google's discovery document describes it (GET
+    v1/{+name}, flatPath v1/projects/{projectsId}/locations/{locationsId}/models/{modelsId}; a version alias
+    after '@'): the champion's Model, or 404 NOT_FOUND. It records each request's method and path.
+    """
+    state = {"champion": None, "requests": []}
+    flat_path = re.compile(
+        r"^/europe-west4-aiplatform\.googleapis\.com/v1/projects/[^/]+/locations/[^/]+/models/[^/]+$"
+    )
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            path = unquote(urlsplit(self.path).path)
+            state["requests"].append(("GET", path))
+            name = path.split("/v1/", 1)[-1]
+            if not flat_path.match(path) or state["champion"] is None or not name.endswith("@champion"):
+                body = {"error": {"code": 404, "message": f"Model {name} not found", "status": "NOT_FOUND"}}
+                self._send(404, body)
+            else:
+                self._send(200, {**state["champion"], "name": name.partition("@")[0]})
+
+        def _send(self, status, body):
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("GOOGLE_APIS_BASE_URL", f"http://127.0.0.1:{server.server_address[1]}")
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def test_get_model_at_champion_over_rest_and_its_not_found(vertex, vertex_api, monkeypatch):
+    """The request the deployed function sends (no transport stand-in): GET .../models/<model>@champion."""
+    from google.cloud.aiplatform_v1.services.model_service.transports.rest import ModelServiceRestTransport
+    from settings import Settings
+
+    monkeypatch.setattr(ModelServiceRestTransport, "get_model", vertex["models"].original)  # not FakeModels
+    backend = vertex_module.VertexBackend(Settings.from_env(os.environ))
+    assert backend.champion() == Baseline()  # 404: no champion yet
+    vertex_api["champion"] = {"versionId": "5", "artifactUri": f"{REGISTRY}/{'a' * 64}/Format-Serving"}
+    assert backend.champion() == Baseline("5", f"{REGISTRY}/{'a' * 64}")
+    path = f"/europe-west4-aiplatform.googleapis.com/v1/{MODEL}@champion"
+    assert vertex_api["requests"] == [("GET", path), ("GET", path)]

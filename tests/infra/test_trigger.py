@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import os
 import shutil
 import subprocess
@@ -11,6 +12,7 @@ import zipfile
 
 import pytest
 
+from contracts.environment_parameters import environment_values
 from infra.function_source import FUNCTION_DIR, build_archive, repository_imports
 from infra.parts.trigger import function_environment
 from tests.infra.conftest import has_resource, resources, synth_stack
@@ -61,13 +63,16 @@ def test_environment_is_what_settings_from_env_needs(configs):
         "REGION": "europe-west4",
         "PIPELINE_ROOT": "gs://penguins-prod-pipeline-root/penguins-prod",
         "SERVICE_ACCOUNT": "penguins-prod-pipeline@my-prod-project.iam.gserviceaccount.com",
+        # prod's values for the one template, by the computation every submitter uses.
+        "ENVIRONMENT_PARAMETERS": json.dumps(environment_values(config), sort_keys=True),
+        # Its own bucket's current-template pointer (which names a template in dev's release store).
+        "ARTIFACTS_URI": "gs://penguins-prod-artifacts",
     }
     assert env["PIPELINE_ROOT"] == config.gcp.pipeline_root(config.pipeline_name)  # The one naming rule.
-    # Every variable Settings.from_env requires for the vertex backend (settings.py, VERTEX_VARIABLES) is set once
-    # a template is published.
+    assert set(_vertex_variables()) <= set(env)  # everything Settings.from_env requires (settings.py)
+    # A pin wins over the pointer: TEMPLATE_URI is set only for one.
     pinned = config.model_copy(update={"gcp": config.gcp.model_copy(update={"template_sha256": SHA})})
     env = function_environment(pinned, pinned.gcp)
-    assert set(_vertex_variables()) <= set(env)
     # prod runs what dev published (gcp.releases_from: dev): the pin names a template in dev's release store.
     assert env["TEMPLATE_URI"] == f"gs://penguins-dev-artifacts/templates/{SHA}/pipeline.json"
 
@@ -118,8 +123,14 @@ def test_source_object_is_named_by_content_hash(stacks, tmp_path):
 
 CONTRACTS_SHIPPED = {
     "contracts/__init__.py",
+    "contracts/current_template.py",
+    "contracts/engines.py",
+    "contracts/environment.py",
+    "contracts/environment_parameters.py",
     "contracts/google_apis.py",
     "contracts/parameters.py",
+    "contracts/regions.py",
+    "contracts/registry.py",
     "contracts/run_request.py",
     "contracts/trigger_message.py",
 }
@@ -133,7 +144,7 @@ def test_source_archive_is_deterministic_and_deployable(tmp_path):
     own = {path.name for path in FUNCTION_DIR.glob("*.py")}
     assert {"main.py", "settings.py", "vertex.py", "requirements.txt"} <= set(names)
     # The folder at the top, and under contracts/ exactly the contracts its code imports: no PyYAML-needing
-    # config.py or environment.py, nothing of localcloud/ (the local backend's), release/ or pipelines/.
+    # config.py, nothing of localcloud/ (the local backend's), release/ or pipelines/.
     assert set(names) == own | {"requirements.txt"} | CONTRACTS_SHIPPED
     assert not any("__pycache__" in n or n.endswith((".md", ".in")) for n in names)
 

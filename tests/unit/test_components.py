@@ -1,4 +1,5 @@
-"""Custom components: hyperparameters, the validation gate and the baseline resolver strategy."""
+"""Custom components: hyperparameters, the validation gate and the span range (the champion evaluator and the
+Vertex trainer have their own tests)."""
 
 import json
 
@@ -6,7 +7,6 @@ import pytest
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx.types import standard_artifacts
 
-from components.baseline_resolver import CandidateBaselineStrategy, select_baseline
 from components.hyperparameters import FILE_NAME, HyperparametersGen, hyperparameters_config
 from components.span_range import SpanRangeGen
 from components.validation_gate import DataValidationError, ValidationGate
@@ -57,44 +57,6 @@ def test_gate_refuses_a_missing_report(tmp_path):
     artifact.uri = str(tmp_path)
     with pytest.raises(DataValidationError, match="no anomalies report"):
         ValidationGate.test_call(anomalies=artifact)
-
-
-def _model(model_id):
-    model = standard_artifacts.Model()
-    model.id = model_id
-    return model
-
-
-def _blessing(model_id, blessed):
-    blessing = standard_artifacts.ModelBlessing()
-    blessing.set_int_custom_property("current_model_id", model_id)
-    blessing.set_int_custom_property("blessed", int(blessed))
-    return blessing
-
-
-def test_baseline_is_newest_blessed_model_older_than_the_candidate():
-    models = [_model(i) for i in (3, 5, 8, 9)]
-    blessings = [_blessing(3, True), _blessing(5, True), _blessing(8, False), _blessing(9, True)]
-    model, blessing = select_baseline([_model(9)], models, blessings)
-    assert model.id == 5
-    assert blessing.get_int_custom_property("current_model_id") == 5
-
-
-def test_rerun_of_the_first_model_has_no_baseline():
-    # The first blessed model, reused from cache: still nothing older, so the Evaluator input is unchanged.
-    assert select_baseline([_model(3)], [_model(3)], [_blessing(3, True)]) is None
-    assert select_baseline([], [_model(3)], [_blessing(3, True)]) is None
-
-
-def test_strategy_output_keeps_its_channels():
-    result = CandidateBaselineStrategy().resolve_artifacts(
-        None, {"model": [_model(3), _model(4)], "model_blessing": [_blessing(3, True)], "candidate": [_model(4)]}
-    )
-    assert [m.id for m in result["model"]] == [3]
-    assert len(result["model_blessing"]) == 1
-    assert [m.id for m in result["candidate"]] == [4]
-    with pytest.raises(ValueError, match="'candidate'"):
-        CandidateBaselineStrategy().resolve_artifacts(None, {"model": [], "model_blessing": []})
 
 
 def test_span_range_becomes_the_newest_span_and_the_window(tmp_path):

@@ -20,7 +20,6 @@ EXPECTED_ORDER = [
     "ValidationGate",
     "Transform",
     "Trainer",
-    "latest_blessed_model_resolver",
     "Evaluator",
     "RegistryPush",
 ]
@@ -42,6 +41,7 @@ def make(tmp_path, **overrides):
         learning_rate=0.02,
         min_accuracy=0.9,
         max_accuracy_drop=0.01,
+        baseline_model="",
     )
     args.update(overrides)
     pipeline = create_pipeline(**args)
@@ -68,9 +68,9 @@ def test_wiring(tmp_path):
     assert "ValidationGate" in {n.id for n in c["Transform"].upstream_nodes}
     assert producer(c["Trainer"].inputs["examples"]) == "Transform"
     assert producer(c["Trainer"].inputs["hyperparameters"]) == "HyperparametersGen"
-    assert {n.id for n in c["latest_blessed_model_resolver"].upstream_nodes} == {"Trainer"}
     assert producer(c["Evaluator"].inputs["model"]) == "Trainer"
-    assert producer(c["Evaluator"].inputs["baseline_model"]) == "latest_blessed_model_resolver"
+    # No resolver: the baseline is a parameter, the registry's champion when the run was submitted.
+    assert "baseline_model" not in c["Evaluator"].inputs
     # Raw examples (TFMA applies the transform): candidate and baseline are evaluated on the same eval split.
     assert producer(c["Evaluator"].inputs["examples"]) == "WindowExampleGen"
     push = c["RegistryPush"].inputs
@@ -106,12 +106,21 @@ def test_window_size_and_placeholders_reach_the_example_gen(tmp_path):
     assert "WindowDriver" in str(ir.deployment_config)
 
 
-def test_evaluator_has_absolute_and_no_regression_thresholds(tmp_path):
-    _, c = make(tmp_path, min_accuracy=0.85, max_accuracy_drop=0.02)
-    config = c["Evaluator"].exec_properties["eval_config"]
-    assert '"lower_bound": 0.85' in config
-    assert "HIGHER_IS_BETTER" in config
-    assert '"absolute": -0.02' in config
+def test_evaluator_gets_its_bounds_and_the_champion_as_parameters(tmp_path):
+    _, c = make(tmp_path, min_accuracy=0.85, max_accuracy_drop=0.02, baseline_model="/r/artifacts/abc")
+    props = c["Evaluator"].exec_properties
+    assert (props["min_accuracy"], props["max_accuracy_drop"]) == (0.85, 0.02)
+    assert props["baseline_model"] == "/r/artifacts/abc" and props["gated_metric"] == "SparseCategoricalAccuracy"
+    # What it computes is fixed; the bounds are set by its executor (components/champion_evaluator.py).
+    assert "threshold" not in props["eval_config"] and "SparseCategoricalAccuracy" in props["eval_config"]
+
+
+def test_the_registry_may_be_given_as_json(tmp_path):
+    target = RegistryTarget(backend="mlflow", model_name="m", auto_promote=False, root=str(tmp_path / "r"))
+    _, c = make(tmp_path, registry=target.model_dump_json())
+    assert RegistryTarget.model_validate_json(c["RegistryPush"].exec_properties["registry"]) == target
+    with pytest.raises(ValueError, match="backend"):
+        make(tmp_path, registry='{"model_name": "m"}')
 
 
 def test_runtime_parameters_are_accepted_and_compiled(tmp_path):
@@ -141,7 +150,7 @@ def test_factory_reads_no_environment(tmp_path, monkeypatch):
     assert pipeline.pipeline_info.pipeline_name == "penguins-test"
 
 
-@pytest.mark.parametrize("missing", ["pipeline_root", "num_epochs", "min_accuracy"])
+@pytest.mark.parametrize("missing", ["pipeline_root", "num_epochs", "min_accuracy", "baseline_model", "data_root"])
 def test_every_value_is_required(tmp_path, missing):
     args = dict(
         pipeline_name="p",
@@ -155,6 +164,7 @@ def test_every_value_is_required(tmp_path, missing):
         learning_rate=0.1,
         min_accuracy=0.5,
         max_accuracy_drop=0.0,
+        baseline_model="",
     )
     del args[missing]
     with pytest.raises(TypeError, match=missing):
@@ -184,11 +194,15 @@ def test_beam_args_go_to_the_beam_components_only(tmp_path):
     assert pipeline.beam_pipeline_args == []  # Not pipeline-wide: see create_pipeline.
 
 
-def test_vertex_training_uses_the_extension_with_its_custom_config(tmp_path):
-    from tfx.extensions.google_cloud_ai_platform.trainer.component import Trainer as VertexTrainer
+def test_vertex_training_is_a_custom_job_of_the_template_image(tmp_path):
+    from components.vertex_trainer import VertexTrainer
 
-    custom = {"ai_platform_enable_vertex": True, "ai_platform_vertex_region": "europe-west4"}
-    _, c = make(tmp_path, vertex_training=custom)
+    image = "img@sha256:" + "0" * 64
+    custom = data_types.RuntimeParameter(name="training_config", ptype=str)
+    _, c = make(tmp_path, training_config=custom, training_image=image)
     assert type(c["Trainer"]) is VertexTrainer
-    assert json.loads(c["Trainer"].exec_properties["custom_config"]) == custom
+    assert c["Trainer"].exec_properties["custom_config"] is custom
+    assert c["Trainer"].exec_properties["worker_image"] == image
     assert c["Trainer"].id == "Trainer"  # Same node id: cache and lineage keep their names.
+    with pytest.raises(ValueError, match="training_image"):
+        make(tmp_path, training_config=custom)
