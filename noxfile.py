@@ -30,6 +30,8 @@ TEST_LOCKS = (REQ / "pipeline.txt", REQ / "dev.txt")
 LINT_LOCKS = (REQ / "lint.txt",)
 INFRA_LOCKS = (REQ / "infra.txt",)
 CHECKOV_LOCKS = (REQ / "checkov.txt",)
+# The cloud rehearsal on Python 3.12: the function's own lock plus the stand-in's (rehearsal.in constrains it).
+REHEARSAL_LOCKS = (REQ / "rehearsal.txt",)
 FUNCTION_DIR = REPO / "cloudfunctions" / "trigger_pipeline"
 # The function's tests: exactly its own lock (what Cloud Functions installs) plus the test tools.
 FUNCTION_TEST_LOCKS = (FUNCTION_DIR / "requirements.txt", REQ / "function-tests.txt")
@@ -174,6 +176,7 @@ def lock(session: nox.Session) -> None:
         session.run(
             *compile_, *function312, "function-tests.in", "-c", function_lock, "-o", "function-tests.txt", external=True
         )
+        session.run(*compile_, *function312, "rehearsal.in", "-c", function_lock, "-o", "rehearsal.txt", external=True)
 
 
 @nox.session
@@ -204,6 +207,7 @@ def tests(session: nox.Session) -> None:
     session.notify("function_tests")
     session.notify("checkov")
     session.notify("infra_tests")
+    session.notify("rehearse")
 
 
 # Without Python 3.12 this session gets no venv, so its first line can say what is missing.
@@ -497,3 +501,34 @@ def infra_tests(session: nox.Session) -> None:
 def bench_synth(session: nox.Session) -> None:
     """Benchmark: synthesis time of every environment's stack in a fresh process (target <= 30 s)."""
     session.run(infra_python(session), "-m", "benchmarks.infra_synth", *session.posargs, env=INFRA_ENV, external=True)
+
+
+# Without Python 3.12 this session gets no venv, so its first line can say what is missing.
+@nox.session(python=PY312 or False)
+def rehearse(session: nox.Session) -> None:
+    """The cloud rehearsal: every Google Cloud flow, end to end for dev and prod, against one local stand-in.
+
+    Synthesizes the stacks, builds the stand-in from their Terraform JSON (buckets, IAM, triggers, schedules,
+    the function's zip) and runs what the project ships, as the accounts that run it: the Cloud Build configs'
+    steps, the Scheduler jobs, the function, the registry push, promotion. The stand-in checks every request
+    against Google's discovery documents and the synthesized IAM. Prints a line per flow step, writes the
+    request log to build/rehearsal/, exits non-zero on any failure. First the stand-in's own tests
+    (tests/rehearsal). `-- --help` for the driver's options (e.g. `--env dev`, `--keep`).
+    """
+    if PY312 is None:
+        session.error(MISSING_PY312)
+    install_locked(session, REHEARSAL_LOCKS)
+    # The flows' own steps run in the environments they run in everywhere else (nothing installed twice).
+    tfx, infra = tfx_python(session), infra_python(session)
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "tests/rehearsal", env={"PYTHONPATH": str(REPO)})
+    session.run(
+        "python",
+        "-m",
+        "rehearsal",
+        "--tfx-python",
+        tfx,
+        "--infra-python",
+        infra,
+        *session.posargs,
+        env={"PYTHONPATH": str(REPO), **INFRA_ENV},
+    )

@@ -1,0 +1,295 @@
+"""The stand-in's HTTP front: one server on loopback for every Google API the flows call.
+
+With GOOGLE_APIS_BASE_URL=<base> (contracts/google_apis.py) a client calls `<base>/<host>/<path>`: the first path
+segment says which API (`storage.googleapis.com`, `<region>-aiplatform.googleapis.com`, `cloudbuild...`,
+`pubsub...`), and `/identity/<email>/computeMetadata/v1/...` is the metadata server of one identity. Each API
+request is matched against the API's discovery document, authenticated by its bearer token (issued by the
+metadata server), checked against the synthesized IAM by the service that handles it, and logged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from rehearsal.standin import discovery
+from rehearsal.standin.errors import ApiError, permission_denied
+from rehearsal.standin.iam import Grant, Policy, Target
+
+
+@dataclass
+class Check:
+    permission: str
+    resource: str
+    allowed: bool
+    grant: str | None
+
+    def line(self) -> str:
+        verdict = f"allowed by {self.grant}" if self.allowed else "DENIED (no grant)"
+        return f"{self.permission} on {self.resource}: {verdict}"
+
+
+@dataclass
+class LogEntry:
+    """One request (or one internal action taken as an account, e.g. Eventarc's push): who, what, verdicts."""
+
+    at: float
+    api: str
+    method: str
+    caller: str
+    path: str = ""
+    status: int = 0
+    checks: list[Check] = field(default_factory=list)
+    note: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "at": round(self.at, 3),
+            "api": self.api,
+            "method": self.method,
+            "caller": self.caller,
+            "status": self.status,
+            "path": self.path,
+            "checks": [c.__dict__ for c in self.checks],
+            **({"note": self.note} if self.note else {}),
+        }
+
+    def line(self) -> str:
+        denied = [c for c in self.checks if not c.allowed]
+        verdict = f"denied {denied[0].permission}" if denied else ", ".join(c.permission for c in self.checks)
+        return f"{self.status} {self.method} as {self.caller} [{verdict or 'no permission checked'}] {self.note}".strip()
+
+
+class RequestLog:
+    def __init__(self) -> None:
+        self.entries: list[LogEntry] = []
+        self._lock = threading.Lock()
+
+    def add(self, entry: LogEntry) -> LogEntry:
+        with self._lock:
+            self.entries.append(entry)
+        return entry
+
+    def since(self, index: int) -> list[LogEntry]:
+        with self._lock:
+            return list(self.entries[index:])
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+
+@dataclass
+class Call:
+    """One authenticated request to an API method, as a service handler sees it."""
+
+    host: str
+    api: discovery.Api
+    method: discovery.Method
+    params: dict[str, str]
+    query: dict[str, str]
+    headers: dict[str, str]
+    raw: bytes
+    body: Any
+    member: str  # serviceAccount:x or user:y
+    entry: LogEntry
+    policy: Policy
+    base_url: str
+
+    @property
+    def email(self) -> str:
+        return self.member.split(":", 1)[1]
+
+    def require(self, permission: str, target: Target) -> Grant:
+        """Allowed by a grant (returned, and recorded), or ApiError 403 in the API's own words."""
+        decision = self.policy.check(self.member, permission, target)
+        grant = decision.grant.source if decision.grant else None
+        self.entry.checks.append(Check(permission, target.name, decision.allowed, grant))
+        if decision.grant is None:
+            raise permission_denied(self.host, permission, target.name, self.email)
+        return decision.grant
+
+
+@dataclass
+class Response:
+    status: int = 200
+    json: Any = None
+    data: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+Handler = Callable[[Call], Response]
+
+
+class Server:
+    """The loopback server: routes by host, authenticates, validates, dispatches to a service, logs."""
+
+    def __init__(self, policy: Policy, identities: Callable[[str], str | None]) -> None:
+        self.policy = policy
+        self.log = RequestLog()
+        self.services: dict[str, tuple[str, Handler]] = {}  # host suffix -> (api document, handler)
+        self.metadata: Callable[[BaseHTTPRequestHandler, str], None] | None = None
+        self.raw_routes: list[tuple[str, Callable[[BaseHTTPRequestHandler, str, bytes], bool]]] = []
+        self.identity_of_token = identities
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self._thread: threading.Thread | None = None
+
+    def register(self, host_suffix: str, api: str, handler: Handler) -> None:
+        self.services[host_suffix] = (api, handler)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name="standin", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def service_for(self, host: str) -> tuple[str, Handler] | None:
+        for suffix, service in self.services.items():
+            if host == suffix or host.endswith(f"-{suffix}"):
+                return service
+        return None
+
+
+def _handler_class(server: Server) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+            return  # The request log is ours; no access lines on stderr.
+
+        def do_GET(self) -> None:  # noqa: N802
+            self._handle("GET")
+
+        def do_POST(self) -> None:  # noqa: N802
+            self._handle("POST")
+
+        def do_PUT(self) -> None:  # noqa: N802
+            self._handle("PUT")
+
+        def do_PATCH(self) -> None:  # noqa: N802
+            self._handle("PATCH")
+
+        def do_DELETE(self) -> None:  # noqa: N802
+            self._handle("DELETE")
+
+        def _handle(self, verb: str) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            url = urlsplit(self.path)
+            host, _, rest = url.path.lstrip("/").partition("/")
+            if host == "identity" and server.metadata is not None:
+                server.metadata(self, rest)
+                return
+            for prefix, route in server.raw_routes:
+                if host == prefix and route(self, rest, raw):
+                    return
+            service = server.service_for(host)
+            if service is None:
+                _send(self, 404, {"error": {"code": 404, "message": f"the stand-in serves no API at host {host!r}"}})
+                return
+            api_name, handler = service
+            response = _serve(server, verb, host, api_name, handler, rest, url.query, raw, dict(self.headers.items()))
+            _reply(self, response, storage=api_name == "storage.v1")
+
+    return Handler
+
+
+def _serve(
+    server: Server,
+    verb: str,
+    host: str,
+    api_name: str,
+    handler: Handler,
+    path: str,
+    query_string: str,
+    raw: bytes,
+    headers: dict[str, str],
+) -> Response:
+    api = discovery.load(api_name)
+    entry = LogEntry(time.time(), host, f"{verb} /{path}", "anonymous", path=f"/{host}/{path}")
+    try:
+        if api_name == "storage.v1" and path.startswith("download/"):
+            path = path.removeprefix("download/")  # The media download service: same method, alt=media.
+        method, params = _resumable_data(api, verb, path, query_string) or api.match(verb, path)
+        entry.method = method.id + (f" ({method.media} upload)" if method.media else "")
+        query = discovery.check_query(method, parse_qs(query_string, keep_blank_values=True), api)
+        member = _authenticate(server, headers)
+        entry.caller = member.split(":", 1)[1]
+        body = _json_body(raw, headers) if not method.media else None
+        if body is not None or method.media is None:
+            discovery.check_body(method, body, api)
+        call = Call(host, api, method, params, query, headers, raw, body, member, entry, server.policy, server.base_url)
+        response = handler(call)
+    except ApiError as err:
+        response = Response(err.code, err.body(storage=api_name == "storage.v1"))
+    except Exception as err:  # A stand-in bug must show as one, not as a Google error.
+        response = Response(500, {"error": {"code": 500, "message": f"stand-in failure: {type(err).__name__}: {err}"}})
+        entry.note = f"stand-in failure: {type(err).__name__}: {err}"
+    entry.status = response.status
+    server.log.add(entry)
+    return response
+
+
+def _resumable_data(api: discovery.Api, verb: str, path: str, query: str) -> tuple[discovery.Method, dict[str, str]] | None:
+    """The data requests of a resumable upload session: a PUT to the session URI the insert answered with."""
+    if api.name != "storage.v1" or verb != "PUT" or "upload_id=" not in query:
+        return None
+    for method in api.methods:
+        params = method.path_parameters(path)
+        if method.media == "simple" and params is not None:
+            parameters = {**method.parameters, "upload_id": {"type": "string", "location": "query"}}
+            return dataclasses.replace(method, http_method="PUT", parameters=parameters, media="resumable-data"), params
+    return None
+
+
+def _authenticate(server: Server, headers: dict[str, str]) -> str:
+    auth = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+    if not auth.startswith("Bearer "):
+        raise ApiError(401, "Request is missing required authentication credential. Expected OAuth 2 access token.")
+    member = server.identity_of_token(auth.removeprefix("Bearer ").strip())
+    if member is None:
+        raise ApiError(401, "Request had invalid authentication credentials. Expected OAuth 2 access token.")
+    return member
+
+
+def _json_body(raw: bytes, headers: dict[str, str]) -> Any:
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError as err:
+        raise ApiError(400, f"Invalid JSON payload received. {err}") from None
+
+
+def _reply(handler: BaseHTTPRequestHandler, response: Response, storage: bool) -> None:
+    if response.data is not None:
+        payload = response.data
+        content_type = response.headers.pop("Content-Type", "application/octet-stream")
+    elif response.json is not None or response.status != 204:
+        payload = json.dumps(response.json if response.json is not None else {}).encode()
+        content_type = "application/json; charset=UTF-8"
+    else:
+        payload, content_type = b"", "application/json; charset=UTF-8"
+    handler.send_response(response.status)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(payload)))
+    for key, value in response.headers.items():
+        handler.send_header(key, value)
+    handler.end_headers()
+    if handler.command != "HEAD":
+        handler.wfile.write(payload)
+
+
+def _send(handler: BaseHTTPRequestHandler, status: int, body: Any) -> None:
+    _reply(handler, Response(status, body), storage=False)
