@@ -10,13 +10,17 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from rehearsal.standin.cloudbuild import CloudBuild, ConfigReader, Trigger
+from rehearsal.standin.grpc_tunnel import GrpcTunnel
 from rehearsal.standin.iam import Grant, Policy, policy_of
 from rehearsal.standin.metadata import Identities
 from rehearsal.standin.pubsub import FunctionSubscriber, PubSub
+from rehearsal.standin.resourcemanager import ResourceManager
 from rehearsal.standin.server import Server
 from rehearsal.standin.storage import Bucket, Clock, Storage
+from rehearsal.standin.tls import Authority
 from rehearsal.standin.vertex import Endpoint, Vertex
 from rehearsal.terraform import Stack, project_number
 
@@ -30,16 +34,25 @@ class StandIn:
         self.server.metadata = self.identities.handle
         self.clock = Clock()
         self.numbers = {stack.project: _number(stack) for stack in stacks.values()}
-        self.storage = Storage(self.clock)
+        self.storage = Storage(self.clock, self.numbers)
         self.vertex = Vertex(self.storage, self.numbers)
         self.cloudbuild = CloudBuild(self.numbers, read_config)
         self.pubsub = PubSub(self.policy, self.server.log, self.identities.token_for)
         self.pubsub.build_trigger = self._pubsub_builds
         self.function_urls: dict[str, str] = {}
+        self.authority: Authority | None = None
         self.server.register("storage.googleapis.com", "storage.v1", self.storage.handle)
         self.server.register("aiplatform.googleapis.com", "aiplatform.v1", self.vertex.handle)
         self.server.register("cloudbuild.googleapis.com", "cloudbuild.v1", self.cloudbuild.handle)
         self.server.register("pubsub.googleapis.com", "pubsub.v1", self.pubsub.handle)
+        self.server.register("cloudresourcemanager.googleapis.com", "cloudresourcemanager.v3", ResourceManager(self.numbers).handle)
+        self.server.past_seam_served.add("cloudresourcemanager.googleapis.com")
+
+    def trust(self, folder: Path) -> None:
+        """Answer HTTPS calls made past the seam through the proxy tunnel, as their host (tls.py)."""
+        self.authority = Authority(folder)
+        self.server.authority = self.authority
+        self.server.grpc = GrpcTunnel(self.policy, self.server.log, self.identities.member_of_token, self.numbers)
 
     @property
     def base_url(self) -> str:
@@ -126,7 +139,16 @@ class StandIn:
         if self.identities.get(email) is None:
             raise KeyError(f"{email} is not an identity of the stacks (nor the declared operator)")
         host = f"127.0.0.1:{self.server.port}/identity/{email}"
+        proxy = f"http://{quote(email, safe='')}:rehearsal@127.0.0.1:{self.server.port}"
         return {
+            # A call past the seam is refused at once, and recorded with who made it (server._bypass).
+            "HTTPS_PROXY": proxy,
+            "https_proxy": proxy,
+            "HTTP_PROXY": proxy,
+            "http_proxy": proxy,
+            "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost",
+            **(self.authority.environment() if self.authority else {}),
             "GCE_METADATA_HOST": host,
             "GCE_METADATA_IP": host,
             "GOOGLE_APIS_BASE_URL": self.base_url,

@@ -26,6 +26,7 @@ APIS = {
     "aiplatform.v1": "aiplatform.googleapis.com",
     "cloudbuild.v1": "cloudbuild.googleapis.com",
     "pubsub.v1": "pubsub.googleapis.com",
+    "cloudresourcemanager.v3": "cloudresourcemanager.googleapis.com",
 }
 # Google's system parameters, accepted by every API besides the document's own
 # (https://cloud.google.com/apis/docs/system-parameters): GAPIC's REST transports send `$alt`.

@@ -49,8 +49,11 @@ CHECKED = frozenset(
         "iam.serviceAccounts.actAs",
         "artifactregistry.repositories.downloadArtifacts",
         "artifactregistry.repositories.uploadArtifacts",
+        "resourcemanager.projects.get",
     }
 )
+# Roles that read the project itself (resourcemanager.projects.get), e.g. for the Vertex SDK's bucket check.
+_PROJECT = frozenset({"resourcemanager.projects.get"})
 
 _OBJECT_RW = frozenset(
     {"storage.objects.create", "storage.objects.delete", "storage.objects.get", "storage.objects.list", "storage.objects.update"}
@@ -59,11 +62,11 @@ _VERTEX_ALL = frozenset(p for p in CHECKED if p.startswith("aiplatform."))
 
 ROLES: dict[str, frozenset[str]] = {
     # Cloud Storage
-    "roles/storage.objectViewer": frozenset({"storage.objects.get", "storage.objects.list"}),
-    "roles/storage.objectCreator": frozenset({"storage.objects.create"}),
-    "roles/storage.objectUser": _OBJECT_RW,
-    "roles/storage.objectAdmin": _OBJECT_RW,
-    "roles/storage.admin": _OBJECT_RW | {"storage.buckets.get"},
+    "roles/storage.objectViewer": frozenset({"storage.objects.get", "storage.objects.list"}) | _PROJECT,
+    "roles/storage.objectCreator": frozenset({"storage.objects.create"}) | _PROJECT,
+    "roles/storage.objectUser": _OBJECT_RW | _PROJECT,
+    "roles/storage.objectAdmin": _OBJECT_RW | _PROJECT,
+    "roles/storage.admin": _OBJECT_RW | {"storage.buckets.get"} | _PROJECT,
     "roles/storage.bucketViewer": frozenset({"storage.buckets.get"}),
     "roles/storage.legacyBucketReader": frozenset({"storage.buckets.get", "storage.objects.list"}),
     "roles/storage.legacyBucketWriter": frozenset(
@@ -71,8 +74,8 @@ ROLES: dict[str, frozenset[str]] = {
     ),
     "roles/storage.legacyObjectReader": frozenset({"storage.objects.get"}),
     # Vertex AI: the user role uses every resource (everything here but IAM policy changes); the viewer reads.
-    "roles/aiplatform.user": _VERTEX_ALL,
-    "roles/aiplatform.admin": _VERTEX_ALL,
+    "roles/aiplatform.user": _VERTEX_ALL | _PROJECT,
+    "roles/aiplatform.admin": _VERTEX_ALL | _PROJECT,
     "roles/aiplatform.viewer": frozenset(
         {
             "aiplatform.pipelineJobs.get",
@@ -81,15 +84,15 @@ ROLES: dict[str, frozenset[str]] = {
             "aiplatform.models.list",
             "aiplatform.endpoints.get",
         }
-    ),
+    ) | _PROJECT,
     # Cloud Build
-    "roles/cloudbuild.builds.viewer": frozenset({"cloudbuild.builds.get", "cloudbuild.operations.get"}),
+    "roles/cloudbuild.builds.viewer": frozenset({"cloudbuild.builds.get", "cloudbuild.operations.get"}) | _PROJECT,
     "roles/cloudbuild.builds.editor": frozenset(
         {"cloudbuild.builds.create", "cloudbuild.builds.get", "cloudbuild.operations.get"}
-    ),
+    ) | _PROJECT,
     "roles/cloudbuild.builds.approver": frozenset(
         {"cloudbuild.builds.approve", "cloudbuild.builds.get", "cloudbuild.operations.get"}
-    ),
+    ) | _PROJECT,
     "roles/cloudbuild.builds.builder": frozenset(
         {
             "cloudbuild.builds.create",
@@ -97,7 +100,7 @@ ROLES: dict[str, frozenset[str]] = {
             "artifactregistry.repositories.downloadArtifacts",
             "artifactregistry.repositories.uploadArtifacts",
         }
-    ),
+    ) | _PROJECT,
     # Pub/Sub: publishing is the publisher's and the editor's, not the viewer's.
     "roles/pubsub.publisher": frozenset({"pubsub.topics.publish"}),
     "roles/pubsub.editor": frozenset({"pubsub.topics.publish"}),
@@ -113,8 +116,8 @@ ROLES: dict[str, frozenset[str]] = {
         {"artifactregistry.repositories.downloadArtifacts", "artifactregistry.repositories.uploadArtifacts"}
     ),
     # Roles whose permissions include none of CHECKED (read-only viewers, logging, Eventarc's receiver).
-    "roles/browser": frozenset(),
-    "roles/iam.securityReviewer": frozenset(),
+    "roles/browser": frozenset() | _PROJECT,
+    "roles/iam.securityReviewer": frozenset() | _PROJECT,
     "roles/iam.serviceAccountViewer": frozenset(),
     "roles/logging.logWriter": frozenset(),
     "roles/monitoring.viewer": frozenset(),

@@ -9,6 +9,8 @@ metadata server), checked against the synthesized IAM by the service that handle
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import dataclasses
 import json
 import threading
@@ -17,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from rehearsal.standin import discovery
 from rehearsal.standin.errors import ApiError, permission_denied
@@ -137,6 +139,12 @@ class Server:
         self.metadata: Callable[[BaseHTTPRequestHandler, str], None] | None = None
         self.raw_routes: list[tuple[str, Callable[[BaseHTTPRequestHandler, str, bytes], bool]]] = []
         self.identity_of_token = identities
+        self.bypassed: list[LogEntry] = []
+        # Hosts answered even past the seam (an SDK's internal call the project cannot route), and the CA that
+        # lets the proxy tunnel answer as them (tls.py); without it a CONNECT is refused.
+        self.past_seam_served: set[str] = set()
+        self.authority: Any = None
+        self.grpc: Any = None  # grpc_tunnel.GrpcTunnel: gRPC calls inside the tunnel
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
@@ -183,11 +191,44 @@ def _handler_class(server: Server) -> type[BaseHTTPRequestHandler]:
         def do_DELETE(self) -> None:  # noqa: N802
             self._handle("DELETE")
 
+        def do_CONNECT(self) -> None:  # noqa: N802
+            # HTTPS_PROXY points here: a client that calls a Google host directly, past the seam, ends up here.
+            host = self.path.rsplit(":", 1)[0]
+            if server.authority is None:
+                _bypass(server, self, self.path)
+                return
+            self.send_response(200, "Connection established")
+            self.end_headers()
+            try:
+                tls = server.authority.context(host).wrap_socket(self.connection, server_side=True)
+            except (OSError, ValueError):
+                self.close_connection = True
+                return
+            if tls.selected_alpn_protocol() == "h2" and server.grpc is not None:
+                server.grpc.serve(tls, host)
+                self.close_connection = True
+                return
+            tunnel = type("Tunnel", (Handler,), {"tunnel_host": host, "proxy_caller": _proxy_caller(self)})
+            tunnel(tls, self.client_address, server.httpd)
+            self.close_connection = True
+
+        tunnel_host: str | None = None
+        proxy_caller: str = "unknown"
+
         def _handle(self, verb: str) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
+            if self.path.startswith(("http://", "https://")):
+                _bypass(server, self, self.path)  # A plain-HTTP proxy request (HTTP_PROXY): past the seam too.
+                return
             url = urlsplit(self.path)
-            host, _, rest = url.path.lstrip("/").partition("/")
+            if self.tunnel_host is not None:
+                host, rest = self.tunnel_host, url.path.lstrip("/")
+                if host not in server.past_seam_served:
+                    _bypass(server, self, f"https://{host}{self.path}", self.proxy_caller)
+                    return
+            else:
+                host, _, rest = url.path.lstrip("/").partition("/")
             if host == "identity" and server.metadata is not None:
                 server.metadata(self, rest)
                 return
@@ -199,7 +240,8 @@ def _handler_class(server: Server) -> type[BaseHTTPRequestHandler]:
                 _send(self, 404, {"error": {"code": 404, "message": f"the stand-in serves no API at host {host!r}"}})
                 return
             api_name, handler = service
-            response = _serve(server, verb, host, api_name, handler, rest, url.query, raw, dict(self.headers.items()))
+            response = _serve(server, verb, host, api_name, handler, rest, url.query, raw, dict(self.headers.items()),
+                              past_seam=self.tunnel_host is not None)
             _reply(self, response, storage=api_name == "storage.v1")
 
     return Handler
@@ -215,9 +257,12 @@ def _serve(
     query_string: str,
     raw: bytes,
     headers: dict[str, str],
+    past_seam: bool = False,
 ) -> Response:
     api = discovery.load(api_name)
     entry = LogEntry(time.time(), host, f"{verb} /{path}", "anonymous", path=f"/{host}/{path}")
+    if past_seam:
+        entry.note = "past the seam: an SDK's own call, answered through the proxy tunnel"
     try:
         if api_name == "storage.v1" and path.startswith("download/"):
             path = path.removeprefix("download/")  # The media download service: same method, alt=media.
@@ -289,6 +334,39 @@ def _reply(handler: BaseHTTPRequestHandler, response: Response, storage: bool) -
     handler.end_headers()
     if handler.command != "HEAD":
         handler.wfile.write(payload)
+
+
+def _proxy_caller(handler: BaseHTTPRequestHandler) -> str:
+    """Who asked the proxy: the identity the driver put in the proxy URL's user name."""
+    auth = handler.headers.get("Proxy-Authorization", "")
+    if auth.startswith("Basic "):
+        with contextlib.suppress(ValueError, UnicodeDecodeError):
+            return unquote(base64.b64decode(auth[6:]).decode().partition(":")[0])
+    return "unknown"
+
+
+def _bypass(server: Server, handler: BaseHTTPRequestHandler, target: str, caller: str | None = None) -> None:
+    """Refuse, at once and on the record, a request that went past the seam (contracts/google_apis.py).
+
+    Every process the driver starts has HTTPS_PROXY/HTTP_PROXY set to this server with its identity as the
+    proxy user: a Google client that ignores GOOGLE_APIS_BASE_URL (an SDK's internal call, TensorFlow's GCS
+    filesystem) arrives here instead of waiting for a network this machine does not have.
+    """
+    caller = caller or _proxy_caller(handler)
+    host = urlsplit(target if "://" in target else f"https://{target}").hostname or target
+    entry = LogEntry(time.time(), host, f"{handler.command} {target} (past the seam)", caller, path=target, status=403,
+                     note="not sent through GOOGLE_APIS_BASE_URL: the stand-in cannot answer it")
+    server.log.add(entry)
+    server.bypassed.append(entry)
+    text = f"the rehearsal refuses {target}: not sent through the Google API seam (contracts/google_apis.py)"
+    message = json.dumps({"error": {"code": 403, "message": text, "status": "PERMISSION_DENIED"}}).encode()
+    handler.send_response(403)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(message)))
+    handler.send_header("Connection", "close")
+    handler.end_headers()
+    handler.wfile.write(message)
+    handler.close_connection = True
 
 
 def _send(handler: BaseHTTPRequestHandler, status: int, body: Any) -> None:

@@ -127,8 +127,9 @@ class Upload:
 
 
 class Storage:
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, numbers: dict[str, str] | None = None) -> None:
         self.clock = clock
+        self.numbers = numbers or {}  # project id -> number (a bucket's projectNumber)
         self.buckets: dict[str, Bucket] = {}
         self._uploads: dict[str, Upload] = {}
         self._lock = threading.RLock()
@@ -180,7 +181,7 @@ class Storage:
                 "kind": "storage#bucket",
                 "id": bucket.name,
                 "name": bucket.name,
-                "projectNumber": "0",
+                "projectNumber": self.numbers.get(bucket.project, "0"),
                 "metageneration": "1",
                 "location": "EUROPE-WEST4",
                 "storageClass": "STANDARD",

@@ -420,7 +420,9 @@ def _check_parameters(job: dict[str, Any]) -> None:
     """Runtime parameters must be inputs of the pipeline, and every input without a default must be given."""
     spec = job.get("pipelineSpec") or {}
     definitions = (((spec.get("root") or {}).get("inputDefinitions") or {}).get("parameters")) or {}
-    values = ((job.get("runtimeConfig") or {}).get("parameterValues")) or {}
+    runtime = job.get("runtimeConfig") or {}
+    # KFP's IR carries values as parameterValues; TFX's older schema as parameters ({"intValue": ...}).
+    values = {**(runtime.get("parameters") or {}), **(runtime.get("parameterValues") or {})}
     unknown = sorted(set(values) - set(definitions))
     if unknown:
         raise ApiError(400, f"The pipeline parameter(s) {', '.join(unknown)} are not found in the pipeline job input "
@@ -430,5 +432,5 @@ def _check_parameters(job: dict[str, Any]) -> None:
     )
     if missing:
         raise ApiError(400, f"The pipeline parameter(s) {', '.join(missing)} have no value and no default.")
-    if not str((job.get("runtimeConfig") or {}).get("gcsOutputDirectory", "")).startswith("gs://"):
+    if not str(runtime.get("gcsOutputDirectory", "")).startswith("gs://"):
         raise ApiError(400, "runtime_config.gcs_output_directory (the pipeline root) must be a gs:// URI.")
