@@ -192,7 +192,8 @@ def lint(session: nox.Session) -> None:
 # "interpreter not found" would come first otherwise).
 @nox.session(python=PY310 or False)
 def tests(session: nox.Session) -> None:
-    """The whole test suite, what CI runs: the TFX tiers here, then `checkov` and `infra_tests` (own environments).
+    """The whole test suite, what CI runs: the TFX tiers here, then `function_tests`, `checkov`, `infra_tests` and
+    `rehearse` (each in its own environment).
 
     Extra arguments go to pytest and run only those, e.g. `nox -s tests -- -m "not e2e"` for the fast tiers.
     """
@@ -202,8 +203,9 @@ def tests(session: nox.Session) -> None:
         session.run("pytest", *session.posargs, env=TF_ENV)
         return
     # tests/infra needs CDKTF, which lives in the infra environment: infra_tests runs it. tests/function runs
-    # on the function's own runtime and requirements: function_tests runs it.
-    session.run("pytest", "--ignore=tests/infra", "--ignore=tests/function", env=TF_ENV)
+    # on the function's own runtime and requirements: function_tests runs it. tests/rehearsal (the stand-in's
+    # own tests) needs Google's discovery documents of the 2.x API client: rehearse runs it, then the rehearsal.
+    session.run("pytest", "--ignore=tests/infra", "--ignore=tests/function", "--ignore=tests/rehearsal", env=TF_ENV)
     session.notify("function_tests")
     session.notify("checkov")
     session.notify("infra_tests")

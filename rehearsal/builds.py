@@ -32,8 +32,18 @@ from rehearsal.workspace import Repository
 # Steps whose nox session is a test or lint run: they ran in the checks workflow.
 CHECK_SESSIONS = frozenset({"unit", "tests", "function_tests", "lint", "infra_tests", "checkov"})
 # Environment variables of this machine that must not leak into a step: credentials and Google settings.
-_DROPPED = ("GOOGLE_APPLICATION_CREDENTIALS", "CLOUDSDK_", "GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT", "GCE_METADATA",
-            "GOOGLE_APIS_BASE_URL", "API_ENDPOINT_OVERRIDE", "STORAGE_EMULATOR_HOST", "VIRTUAL_ENV", "NOX_")
+_DROPPED = (
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "CLOUDSDK_",
+    "GOOGLE_CLOUD_PROJECT",
+    "GCLOUD_PROJECT",
+    "GCE_METADATA",
+    "GOOGLE_APIS_BASE_URL",
+    "API_ENDPOINT_OVERRIDE",
+    "STORAGE_EMULATOR_HOST",
+    "VIRTUAL_ENV",
+    "NOX_",
+)
 
 
 @dataclass
@@ -85,15 +95,25 @@ class BuildRunner:
                     break
         self._upload_log(build, log_path)
         failed = next((s for s in build.steps if s["status"] == "failed"), None)
-        self.standin.cloudbuild.finish(build, status, f"step {failed['id']} failed: {failed['detail']}" if failed else "")
+        self.standin.cloudbuild.finish(
+            build, status, f"step {failed['id']} failed: {failed['detail']}" if failed else ""
+        )
+
+    def environment(self, email: str) -> dict[str, str]:
+        """This machine's environment without credentials, as `email`, through the stand-in."""
+        return self._environment(email)
 
     def _environment(self, email: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(_DROPPED)}
         env.update(self.standin.environment(email))
         env["PYTHONUNBUFFERED"] = "1"
+        # The environments are linked in already built: nothing may be downloaded (a step that would is a finding).
+        env["UV_OFFLINE"] = "1"
         return env
 
-    def _step(self, step: dict[str, Any], index: int, workspace: Path, env: dict[str, str], log: Any, build: Build) -> StepRecord:
+    def _step(
+        self, step: dict[str, Any], index: int, workspace: Path, env: dict[str, str], log: Any, build: Build
+    ) -> StepRecord:
         step_id = str(step.get("id") or f"step-{index}")
         args = [str(a) for a in step.get("args", [])]
         kind = step_kind(step)
@@ -112,18 +132,33 @@ class BuildRunner:
         timeout = min(_seconds(step.get("timeout"), 3600), max(1.0, self.deadline - time.monotonic()))
         entrypoint = str(step.get("entrypoint") or "")
         try:
-            result = subprocess.run([entrypoint, *args] if entrypoint else args, cwd=folder, env=step_env, timeout=timeout,
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            result = subprocess.run(
+                [entrypoint, *args] if entrypoint else args,
+                cwd=folder,
+                env=step_env,
+                timeout=timeout,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
         except subprocess.TimeoutExpired as err:
             output = (err.stdout or b"").decode() if isinstance(err.stdout, bytes) else (err.stdout or "")
             log.write(output)
-            return StepRecord(step_id, command, "failed", time.monotonic() - started, f"timed out after {timeout:.0f} s", output)
+            return StepRecord(
+                step_id, command, "failed", time.monotonic() - started, f"timed out after {timeout:.0f} s", output
+            )
         log.write(result.stdout)
         log.flush()
         seconds = time.monotonic() - started
         if result.returncode != 0:
-            return StepRecord(step_id, command, "failed", seconds, f"exit {result.returncode}: {_last_error(result.stdout)}",
-                              result.stdout)
+            return StepRecord(
+                step_id,
+                command,
+                "failed",
+                seconds,
+                f"exit {result.returncode}: {_last_error(result.stdout)}",
+                result.stdout,
+            )
         return StepRecord(step_id, command, "ok", seconds, "", result.stdout)
 
     def _kaniko(self, step_id: str, command: str, args: list[str], workspace: Path, email: str) -> StepRecord:
@@ -131,8 +166,11 @@ class BuildRunner:
         destination = options.get("destination", "")
         digest_file = options.get("image-name-with-digest-file")
         context = hashlib.sha256()
-        for path in sorted(subprocess.run(["git", "-C", str(workspace), "ls-files"], capture_output=True, text=True,
-                                          check=True).stdout.split()):
+        for path in sorted(
+            subprocess.run(
+                ["git", "-C", str(workspace), "ls-files"], capture_output=True, text=True, check=True
+            ).stdout.split()
+        ):
             context.update(path.encode() + b"\0" + hashlib.sha256((workspace / path).read_bytes()).digest())
         image = f"{destination.rsplit(':', 1)[0]}@sha256:{context.hexdigest()}"
         if digest_file:
@@ -140,20 +178,29 @@ class BuildRunner:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(image + "\n")
         self._record_push(destination, email)
-        return StepRecord(step_id, command, "stand-in", 0.0,
-                          f"no container engine here: wrote {digest_file} naming {image} (sha256 of the build context, not "
-                          "a real image digest); the push to Artifact Registry is checked, not made")
+        return StepRecord(
+            step_id,
+            command,
+            "stand-in",
+            0.0,
+            f"no container engine here: wrote {digest_file} naming {image} (sha256 of the build context, not "
+            "a real image digest); the push to Artifact Registry is checked, not made",
+        )
 
     def _record_push(self, destination: str, email: str) -> None:
         """The push's permission (artifactregistry.repositories.uploadArtifacts), checked as the build's account."""
         # <location>-docker.pkg.dev/<project>/<repository>/<image>:<tag>
-        host, project, repository = (destination.split("/") + ["", "", ""])[:3]
+        host, project, repository = [*destination.split("/"), "", "", ""][:3]
         name = f"projects/{project}/locations/{host.removesuffix('-docker.pkg.dev')}/repositories/{repository}"
         permission = "artifactregistry.repositories.uploadArtifacts"
         target = Target(name, "artifactregistry.googleapis.com/Repository", (project_key(project),))
         decision = self.standin.policy.check(f"serviceAccount:{email}", permission, target)
-        entry = LogEntry(time.time(), "artifactregistry.googleapis.com", "docker push (kaniko, not made)", email, path=name)
-        entry.checks.append(Check(permission, name, decision.allowed, decision.grant.source if decision.grant else None))
+        entry = LogEntry(
+            time.time(), "artifactregistry.googleapis.com", "docker push (kaniko, not made)", email, path=name
+        )
+        entry.checks.append(
+            Check(permission, name, decision.allowed, decision.grant.source if decision.grant else None)
+        )
         entry.status = 200 if decision.allowed else 403
         self.standin.server.log.add(entry)
 
@@ -164,11 +211,25 @@ class BuildRunner:
             return
         email = build.trigger.service_account
         name = f"log-{build.id}.txt"
-        entry = LogEntry(time.time(), "storage.googleapis.com", "build log upload (Cloud Build)", email, path=f"gs://{bucket}/{name}")
-        project = self.standin.storage.buckets[bucket].project if bucket in self.standin.storage.buckets else build.trigger.project
-        decision = self.standin.policy.check(f"serviceAccount:{email}", "storage.objects.create", object_target(bucket, name, project))
-        entry.checks.append(Check("storage.objects.create", f"gs://{bucket}/{name}", decision.allowed,
-                                  decision.grant.source if decision.grant else None))
+        entry = LogEntry(
+            time.time(), "storage.googleapis.com", "build log upload (Cloud Build)", email, path=f"gs://{bucket}/{name}"
+        )
+        project = (
+            self.standin.storage.buckets[bucket].project
+            if bucket in self.standin.storage.buckets
+            else build.trigger.project
+        )
+        decision = self.standin.policy.check(
+            f"serviceAccount:{email}", "storage.objects.create", object_target(bucket, name, project)
+        )
+        entry.checks.append(
+            Check(
+                "storage.objects.create",
+                f"gs://{bucket}/{name}",
+                decision.allowed,
+                decision.grant.source if decision.grant else None,
+            )
+        )
         if decision.allowed and bucket in self.standin.storage.buckets:
             self.standin.storage.put(bucket, name, log_path.read_bytes(), "text/plain")
             entry.status = 200

@@ -1,4 +1,4 @@
-"""The human operator: the one `user:` identity of the rehearsal, and the roles it holds, declared here.
+"""The people: the operator and the platform engineer, the rehearsal's `user:` identities, and their roles.
 
 People are not in the stacks (their access is granted by hand, outside Terraform), so the rehearsal declares
 what the operator who runs `models promote/rollback/approve` in prod holds, on prod's project, and the output
@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from rehearsal.standin.iam import Grant
 
+# The platform engineer who runs `cdktf deploy` and the bootstrap session owns the projects (roles/owner).
+ENGINEER = "engineer@example.com"
 OPERATOR = "operator@example.com"
 MEMBER = f"user:{OPERATOR}"
 SOURCE = "operator (declared in rehearsal/operator.py)"
@@ -28,6 +30,10 @@ def grants(project: str, trigger_accounts: list[str]) -> list[Grant]:
         for account in sorted(set(trigger_accounts))
     ]
     return found
+
+
+def engineer_grants(project: str) -> list[Grant]:
+    return [Grant(f"user:{ENGINEER}", "roles/owner", f"projects/{project}", None, SOURCE)]
 
 
 def describe(project: str) -> str:

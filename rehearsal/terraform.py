@@ -62,7 +62,9 @@ class Stack:
         document = json.loads(path.read_text())
         google = document.get("provider", {}).get("google", [{}])
         provider = google[0] if isinstance(google, list) else google
-        stack = cls(name or path.parent.name, document, provider.get("project", ""), provider.get("region", ""), path.parent)
+        stack = cls(
+            name or path.parent.name, document, provider.get("project", ""), provider.get("region", ""), path.parent
+        )
         for kind, data in (("resource", False), ("data", True)):
             for type_, named in document.get(kind, {}).items():
                 for name_, body in named.items():
@@ -335,7 +337,9 @@ class _Parser:
                 self._take(",")
         self._take(")")
         if name not in FUNCTIONS:
-            raise TerraformError(f"{self.where}: the Terraform function {name}() is not modelled (rehearsal/terraform.py)")
+            raise TerraformError(
+                f"{self.where}: the Terraform function {name}() is not modelled (rehearsal/terraform.py)"
+            )
         return FUNCTIONS[name](*args)
 
     def _reference(self, first: str) -> Any:
@@ -415,7 +419,9 @@ def computed(stack: Stack, resource: Resource) -> dict[str, Any]:
         return {
             "id": f"projects/{project}/locations/{location}/functions/{name}",
             "service_config": {"service": f"projects/{project}/locations/{location}/services/{name}"},
-            "event_trigger": {"trigger": f"projects/{project}/locations/{location}/triggers/{name}-{_stable_id(name)[:6]}"},
+            "event_trigger": {
+                "trigger": f"projects/{project}/locations/{location}/triggers/{name}-{_stable_id(name)[:6]}"
+            },
             "url": f"https://{location}-{project}.cloudfunctions.net/{name}",
         }
     if type_ == "google_project_iam_custom_role":

@@ -55,7 +55,9 @@ class Repository:
         if destination.exists():
             shutil.rmtree(destination)
         destination.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["git", "clone", "--quiet", "--shared", "--no-checkout", str(self.root), str(destination)], check=True)
+        subprocess.run(
+            ["git", "clone", "--quiet", "--shared", "--no-checkout", str(self.root), str(destination)], check=True
+        )
         _git(destination, "checkout", "--quiet", "--detach", self.head)
         for path in self.changed:
             target = destination / path

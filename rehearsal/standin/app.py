@@ -45,8 +45,16 @@ class StandIn:
         self.server.register("aiplatform.googleapis.com", "aiplatform.v1", self.vertex.handle)
         self.server.register("cloudbuild.googleapis.com", "cloudbuild.v1", self.cloudbuild.handle)
         self.server.register("pubsub.googleapis.com", "pubsub.v1", self.pubsub.handle)
-        self.server.register("cloudresourcemanager.googleapis.com", "cloudresourcemanager.v3", ResourceManager(self.numbers).handle)
-        self.server.past_seam_served.add("cloudresourcemanager.googleapis.com")
+        self.server.register(
+            "cloudresourcemanager.googleapis.com", "cloudresourcemanager.v3", ResourceManager(self.numbers).handle
+        )
+        # Answered past the seam too, on the record: the Vertex SDK's own project lookup, and Cloud Storage as
+        # TensorFlow's GCS filesystem calls it (code that must use the seam is failed for it by the flows).
+        self.server.past_seam_served |= {
+            "cloudresourcemanager.googleapis.com",
+            "www.googleapis.com",
+            "storage.googleapis.com",
+        }
 
     def trust(self, folder: Path) -> None:
         """Answer HTTPS calls made past the seam through the proxy tunnel, as their host (tls.py)."""
@@ -193,4 +201,3 @@ def _trigger(stack: Stack, resource: Any) -> Trigger:
         pubsub_topic=str(pubsub["topic"]) if pubsub.get("topic") else None,
         description=str(body.get("description", "")),
     )
-

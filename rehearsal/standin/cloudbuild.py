@@ -32,9 +32,22 @@ from rehearsal.standin.storage import rfc3339
 
 TYPE = "type.googleapis.com/google.devtools.cloudbuild.v1."
 BUILT_INS = (
-    "PROJECT_ID", "PROJECT_NUMBER", "BUILD_ID", "LOCATION", "TRIGGER_NAME", "COMMIT_SHA", "SHORT_SHA", "REVISION_ID",
-    "BRANCH_NAME", "TAG_NAME", "REF_NAME", "REPO_NAME", "REPO_FULL_NAME", "TRIGGER_BUILD_CONFIG_PATH",
-    "SERVICE_ACCOUNT_EMAIL", "SERVICE_ACCOUNT",
+    "PROJECT_ID",
+    "PROJECT_NUMBER",
+    "BUILD_ID",
+    "LOCATION",
+    "TRIGGER_NAME",
+    "COMMIT_SHA",
+    "SHORT_SHA",
+    "REVISION_ID",
+    "BRANCH_NAME",
+    "TAG_NAME",
+    "REF_NAME",
+    "REPO_NAME",
+    "REPO_FULL_NAME",
+    "TRIGGER_BUILD_CONFIG_PATH",
+    "SERVICE_ACCOUNT_EMAIL",
+    "SERVICE_ACCOUNT",
 )
 _VARIABLE = re.compile(r"\$(\$|\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
 _BINDING = re.compile(r"\$\((body(?:\.[A-Za-z0-9_]+)+)\)")
@@ -130,7 +143,10 @@ class CloudBuild:
 
     def _run(self, call: Call, project: str) -> Response:
         trigger = self.trigger(project, call.params.get("triggersId") or call.params.get("triggerId", ""))
-        call.require("cloudbuild.builds.create", project_target(project, trigger.resource()["resourceName"], "cloudbuild.googleapis.com"))
+        call.require(
+            "cloudbuild.builds.create",
+            project_target(project, trigger.resource()["resourceName"], "cloudbuild.googleapis.com"),
+        )
         call.require("iam.serviceAccounts.actAs", service_account_target(trigger.service_account))
         body = call.body or {}
         source = body.get("source") or (body if call.method.id == "cloudbuild.projects.triggers.run" else {})
@@ -140,7 +156,10 @@ class CloudBuild:
 
     def _trigger_get(self, call: Call, project: str) -> Response:
         trigger = self.trigger(project, call.params["triggersId"])
-        call.require("cloudbuild.builds.get", project_target(project, trigger.resource()["resourceName"], "cloudbuild.googleapis.com"))
+        call.require(
+            "cloudbuild.builds.get",
+            project_target(project, trigger.resource()["resourceName"], "cloudbuild.googleapis.com"),
+        )
         return Response(json=trigger.resource())
 
     def _build(self, project: str, build_id: str) -> Build:
@@ -155,13 +174,18 @@ class CloudBuild:
         return Response(json=self._build(project, call.params["buildsId"]).resource)
 
     def _approve(self, call: Call, project: str) -> Response:
-        name = f"projects/{project}/locations/{call.params.get('locationsId', 'global')}/builds/{call.params['buildsId']}"
+        name = (
+            f"projects/{project}/locations/{call.params.get('locationsId', 'global')}/builds/{call.params['buildsId']}"
+        )
         call.require("cloudbuild.builds.approve", project_target(project, name, "cloudbuild.googleapis.com"))
         build = self._build(project, call.params["buildsId"])
         approval = build.resource.get("approval") or {}
         if approval.get("state") != "PENDING":
-            raise ApiError(400, f"Build {build.id} is not pending approval (approval state {approval.get('state', 'none')}).",
-                           status="FAILED_PRECONDITION")
+            raise ApiError(
+                400,
+                f"Build {build.id} is not pending approval (approval state {approval.get('state', 'none')}).",
+                status="FAILED_PRECONDITION",
+            )
         result = dict((call.body or {}).get("approvalResult") or {})
         decision = result.get("decision")
         decision = APPROVAL_DECISIONS[decision] if isinstance(decision, int) and 0 <= decision < 3 else decision
@@ -169,7 +193,12 @@ class CloudBuild:
             raise ApiError(400, "approval_result.decision must be APPROVED or REJECTED.")
         approval.update(
             state=decision,
-            result={**result, "decision": decision, "approverAccount": call.email, "approvalTime": rfc3339(time.time())},
+            result={
+                **result,
+                "decision": decision,
+                "approverAccount": call.email,
+                "approvalTime": rfc3339(time.time()),
+            },
         )
         build.resource["approval"] = approval
         if decision == "APPROVED":
@@ -186,8 +215,11 @@ class CloudBuild:
 
     # --- builds ----------------------------------------------------------------------------------------------
 
-    def start(self, trigger: Trigger, requested: dict[str, str], started_by: str, message: dict[str, Any] | None = None) -> Build:
-        """A build of `trigger`, as a push, a run request or a Pub/Sub message makes one; queued unless approval waits."""
+    def start(
+        self, trigger: Trigger, requested: dict[str, str], started_by: str, message: dict[str, Any] | None = None
+    ) -> Build:
+        """A build of `trigger`, as a push, a run request or a Pub/Sub message makes one (queued, or pending
+        its approval)."""
         config, source = self.read_config(trigger.config)
         discovery.check_body(_BUILD_METHOD, config, discovery.load("cloudbuild.v1"))
         build_id = str(uuid.uuid4())
@@ -225,7 +257,9 @@ class CloudBuild:
         parent = f"projects/{trigger.project}/locations/{trigger.location}"
         metadata = {"@type": TYPE + "BuildOperationMetadata", "build": resource}
         target = project_target(trigger.project, name, "cloudbuild.googleapis.com")
-        operation = self.operations.start(parent, metadata, "cloudbuild.operations.get", "cloudbuild.builds.update", target, None)
+        operation = self.operations.start(
+            parent, metadata, "cloudbuild.operations.get", "cloudbuild.builds.update", target, None
+        )
         build = Build(resource, trigger, operation, started_by)
         with self._lock:
             self.builds[build_id] = build
@@ -239,7 +273,9 @@ class CloudBuild:
             return
         build.resource.update(status="WORKING", startTime=rfc3339(time.time()))
         executor = self.executor
-        threading.Thread(target=self._execute, args=(executor, build), name=f"build-{build.id[:8]}", daemon=True).start()
+        threading.Thread(
+            target=self._execute, args=(executor, build), name=f"build-{build.id[:8]}", daemon=True
+        ).start()
 
     def _execute(self, executor: Executor, build: Build) -> None:
         try:

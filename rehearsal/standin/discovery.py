@@ -114,7 +114,9 @@ def _methods(api: str, document: dict[str, Any]) -> list[Method]:
             media_template = spec["path"].lstrip("/")
             pattern, names = _template_regex(media_template)
             media = "resumable" if protocol == "resumable" else "simple"
-            found.append(Method(api, m["id"], m["httpMethod"], media_template, pattern, names, m["parameters"], request, media))
+            found.append(
+                Method(api, m["id"], m["httpMethod"], media_template, pattern, names, m["parameters"], request, media)
+            )
     # The most specific templates first: a literal segment beats a parameter ("models:upload" vs "models/{id}").
     return sorted(found, key=lambda method: (-len(re.sub(r"\{[^}]*\}", "", method.template)), method.template))
 
@@ -133,8 +135,11 @@ def check_query(method: Method, query: dict[str, list[str]], api: Api) -> dict[s
     for name, given in query.items():
         spec = known.get(name)
         if spec is None and name not in SYSTEM_PARAMETERS:
-            raise ApiError(400, f'Invalid JSON payload received. Unknown name "{name}": Cannot bind query parameter. '
-                           f"Field '{name}' could not be found in request message.")
+            raise ApiError(
+                400,
+                f'Invalid JSON payload received. Unknown name "{name}": Cannot bind query parameter. '
+                f"Field '{name}' could not be found in request message.",
+            )
         if spec is not None and spec.get("location") == "path":
             raise ApiError(400, f"{name} is a path parameter of {method.id}, not a query parameter")
         if len(given) > 1 and not (spec or {}).get("repeated"):
@@ -235,7 +240,9 @@ def _check_scalar(spec: dict[str, Any], value: Any, path: str, from_query: bool 
         if not isinstance(value, str):
             raise _wrong(path, "a string", value)
     elif kind == "integer":
-        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and re.fullmatch(r"-?\d+", value))):
+        if isinstance(value, bool) or not (
+            isinstance(value, int) or (isinstance(value, str) and re.fullmatch(r"-?\d+", value))
+        ):
             raise _wrong(path, "an integer", value)
     elif kind == "number":
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):

@@ -16,6 +16,7 @@ from typing import Any
 import h2.config
 import h2.connection
 import h2.events
+import h2.exceptions
 
 from rehearsal.standin.iam import Policy, project_target
 from rehearsal.standin.server import Check, LogEntry, RequestLog
@@ -26,14 +27,21 @@ OK, PERMISSION_DENIED, NOT_FOUND, UNIMPLEMENTED, UNAUTHENTICATED = 0, 7, 5, 12, 
 
 
 class GrpcTunnel:
-    def __init__(self, policy: Policy, log: RequestLog, member_of_token: Callable[[str], str | None],
-                 numbers: dict[str, str]) -> None:
+    def __init__(
+        self, policy: Policy, log: RequestLog, member_of_token: Callable[[str], str | None], numbers: dict[str, str]
+    ) -> None:
         self.policy = policy
         self.log = log
         self.member_of_token = member_of_token
         self.numbers = numbers
 
     def serve(self, sock: ssl.SSLSocket, host: str) -> None:
+        try:
+            self._serve(sock, host)
+        except (OSError, h2.exceptions.ProtocolError):
+            return  # The client closed the tunnel (gRPC does so once it has its answer).
+
+    def _serve(self, sock: ssl.SSLSocket, host: str) -> None:
         connection = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding="utf-8"))
         connection.initiate_connection()
         sock.sendall(connection.data_to_send())
@@ -59,8 +67,14 @@ class GrpcTunnel:
     def _answer(self, connection: Any, stream_id: int, host: str, headers: dict[str, str], body: bytes) -> None:
         path = headers.get(":path", "")
         member = self.member_of_token(headers.get("authorization", "").removeprefix("Bearer ").strip())
-        entry = LogEntry(time.time(), host, f"gRPC {path}", member.split(":", 1)[1] if member else "anonymous",
-                         path=f"https://{host}{path}", note="past the seam: an SDK's own gRPC call, answered through the tunnel")
+        entry = LogEntry(
+            time.time(),
+            host,
+            f"gRPC {path}",
+            member.split(":", 1)[1] if member else "anonymous",
+            path=f"https://{host}{path}",
+            note="past the seam: an SDK's own gRPC call, answered through the tunnel",
+        )
         status, message, payload = self._call(path, body[5:], member, entry)
         entry.status = {OK: 200, PERMISSION_DENIED: 403, NOT_FOUND: 404, UNAUTHENTICATED: 401}.get(status, 501)
         self.log.add(entry)
@@ -82,12 +96,25 @@ class GrpcTunnel:
         project = next((p for p, n in self.numbers.items() if ref in (p, n)), None)
         target = project_target(project or ref)
         decision = self.policy.check(member, "resourcemanager.projects.get", target)
-        entry.checks.append(Check("resourcemanager.projects.get", target.name, decision.allowed,
-                                  decision.grant.source if decision.grant else None))
+        entry.checks.append(
+            Check(
+                "resourcemanager.projects.get",
+                target.name,
+                decision.allowed,
+                decision.grant.source if decision.grant else None,
+            )
+        )
         if project is None or not decision.allowed:
-            return PERMISSION_DENIED, f"Permission 'resourcemanager.projects.get' denied on resource '//cloudresourcemanager.googleapis.com/{name}' (or it may not exist).", None
+            return (
+                PERMISSION_DENIED,
+                f"Permission 'resourcemanager.projects.get' denied on resource "
+                f"'//cloudresourcemanager.googleapis.com/{name}' (or it may not exist).",
+                None,
+            )
         answer = resourcemanager_v3.Project(
-            name=f"projects/{self.numbers[project]}", project_id=project, display_name=project,
+            name=f"projects/{self.numbers[project]}",
+            project_id=project,
+            display_name=project,
             state=resourcemanager_v3.Project.State.ACTIVE,
         )
         return OK, "", resourcemanager_v3.Project.serialize(answer)

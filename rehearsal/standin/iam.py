@@ -50,10 +50,14 @@ def object_target(bucket: str, name: str, project: str) -> Target:
 
 def service_account_target(email: str) -> Target:
     project = email.split("@", 1)[1].split(".", 1)[0]
-    return Target(f"projects/{project}/serviceAccounts/{email}", "iam.googleapis.com/ServiceAccount", (project_key(project),))
+    return Target(
+        f"projects/{project}/serviceAccounts/{email}", "iam.googleapis.com/ServiceAccount", (project_key(project),)
+    )
 
 
-def project_target(project: str, name: str | None = None, type_: str = "cloudresourcemanager.googleapis.com/Project") -> Target:
+def project_target(
+    project: str, name: str | None = None, type_: str = "cloudresourcemanager.googleapis.com/Project"
+) -> Target:
     """A resource whose only IAM parent here is its project (Vertex AI, Cloud Build); `name` for the message."""
     return Target(name or project_key(project), type_, (project_key(project),) if name else ())
 
@@ -193,8 +197,10 @@ def policy_of(stacks: Iterable[Stack], extra: Iterable[Grant] = ()) -> Policy:
 
 # --- IAM conditions: the subset of CEL that resource-name conditions use ----------------------------------
 
-_CEL_TOKEN = re.compile(r'\s*(?:(?P<string>"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\')|(?P<op>&&|\|\||==|!=|!|\(|\)|\.|,)'
-                        r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*))")
+_CEL_TOKEN = re.compile(
+    r'\s*(?:(?P<string>"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\')|(?P<op>&&|\|\||==|!=|!|\(|\)|\.|,)'
+    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*))"
+)
 
 
 class ConditionError(ValueError):

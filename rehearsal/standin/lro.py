@@ -61,8 +61,15 @@ class Operations:
     by_name: dict[str, Operation] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
 
-    def start(self, parent: str, metadata: dict[str, Any], get: str, cancel: str, target: Any,
-              work: Callable[[], dict[str, Any]] | None) -> Operation:
+    def start(
+        self,
+        parent: str,
+        metadata: dict[str, Any],
+        get: str,
+        cancel: str,
+        target: Any,
+        work: Callable[[], dict[str, Any]] | None,
+    ) -> Operation:
         name = f"{parent}/operations/{uuid.uuid4().int % 10**19}"
         operation = Operation(name, metadata, get, cancel, target, work)
         with self.lock:

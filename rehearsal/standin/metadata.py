@@ -89,7 +89,11 @@ class Identities:
         if account not in ("default", identity.email):
             return None
         if leaf == "":
-            return {"aliases": ["default"], "email": identity.email, "scopes": ["https://www.googleapis.com/auth/cloud-platform"]}
+            return {
+                "aliases": ["default"],
+                "email": identity.email,
+                "scopes": ["https://www.googleapis.com/auth/cloud-platform"],
+            }
         if leaf == "email":
             return identity.email
         if leaf == "scopes":

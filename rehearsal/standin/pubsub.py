@@ -78,7 +78,10 @@ class PubSub:
         if call.method.id != "pubsub.projects.topics.publish":
             raise ApiError(501, f"{call.method.id} is not served by the rehearsal's stand-in")
         topic = f"projects/{call.params['projectsId']}/topics/{call.params['topicsId']}"
-        call.require("pubsub.topics.publish", Target(topic, "pubsub.googleapis.com/Topic", (project_key(call.params["projectsId"]),)))
+        call.require(
+            "pubsub.topics.publish",
+            Target(topic, "pubsub.googleapis.com/Topic", (project_key(call.params["projectsId"]),)),
+        )
         if topic not in self.topics:
             raise ApiError(404, f"Resource not found (resource={call.params['topicsId']}).")
         messages = (call.body or {}).get("messages") or []
@@ -145,12 +148,24 @@ class PubSub:
     def _attempt(self, subscriber: FunctionSubscriber, message: Message) -> tuple[int, str]:
         member = f"serviceAccount:{subscriber.trigger_account}"
         project = subscriber.service.split("/")[1]
-        entry = LogEntry(time.time(), "run.googleapis.com", f"Eventarc push to {subscriber.function}", subscriber.trigger_account,
-                         path=subscriber.service, note=f"message {message.message_id}")
+        entry = LogEntry(
+            time.time(),
+            "run.googleapis.com",
+            f"Eventarc push to {subscriber.function}",
+            subscriber.trigger_account,
+            path=subscriber.service,
+            note=f"message {message.message_id}",
+        )
         target = Target(subscriber.service, "run.googleapis.com/Service", (project_key(project),))
         decision = self.policy.check(member, "run.routes.invoke", target)
-        entry.checks.append(Check("run.routes.invoke", subscriber.service, decision.allowed,
-                                  decision.grant.source if decision.grant else None))
+        entry.checks.append(
+            Check(
+                "run.routes.invoke",
+                subscriber.service,
+                decision.allowed,
+                decision.grant.source if decision.grant else None,
+            )
+        )
         url = subscriber.url()
         if not decision.allowed:
             status, text = 403, f"{subscriber.trigger_account} may not invoke {subscriber.service} (run.routes.invoke)"

@@ -23,9 +23,19 @@ class ResourceManager:
         ref = call.params["projectsId"]
         project = next((p for p, n in self.numbers.items() if ref in (p, n)), None)
         if project is None:
-            raise ApiError(403, f"Permission 'resourcemanager.projects.get' denied on resource "
-                                f"'//cloudresourcemanager.googleapis.com/projects/{ref}' (or it may not exist).")
+            raise ApiError(
+                403,
+                f"Permission 'resourcemanager.projects.get' denied on resource "
+                f"'//cloudresourcemanager.googleapis.com/projects/{ref}' (or it may not exist).",
+            )
         call.require("resourcemanager.projects.get", project_target(project))
         number = self.numbers[project]
-        return Response(json={"name": f"projects/{number}", "projectId": project, "state": "ACTIVE",
-                              "displayName": project, "parent": "organizations/0"})
+        return Response(
+            json={
+                "name": f"projects/{number}",
+                "projectId": project,
+                "state": "ACTIVE",
+                "displayName": project,
+                "parent": "organizations/0",
+            }
+        )

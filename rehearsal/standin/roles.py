@@ -56,11 +56,19 @@ CHECKED = frozenset(
 _PROJECT = frozenset({"resourcemanager.projects.get"})
 
 _OBJECT_RW = frozenset(
-    {"storage.objects.create", "storage.objects.delete", "storage.objects.get", "storage.objects.list", "storage.objects.update"}
+    {
+        "storage.objects.create",
+        "storage.objects.delete",
+        "storage.objects.get",
+        "storage.objects.list",
+        "storage.objects.update",
+    }
 )
 _VERTEX_ALL = frozenset(p for p in CHECKED if p.startswith("aiplatform."))
 
 ROLES: dict[str, frozenset[str]] = {
+    # The project's owner (the platform engineer who deploys) holds every permission.
+    "roles/owner": CHECKED,
     # Cloud Storage
     "roles/storage.objectViewer": frozenset({"storage.objects.get", "storage.objects.list"}) | _PROJECT,
     "roles/storage.objectCreator": frozenset({"storage.objects.create"}) | _PROJECT,
@@ -84,15 +92,18 @@ ROLES: dict[str, frozenset[str]] = {
             "aiplatform.models.list",
             "aiplatform.endpoints.get",
         }
-    ) | _PROJECT,
+    )
+    | _PROJECT,
     # Cloud Build
     "roles/cloudbuild.builds.viewer": frozenset({"cloudbuild.builds.get", "cloudbuild.operations.get"}) | _PROJECT,
     "roles/cloudbuild.builds.editor": frozenset(
         {"cloudbuild.builds.create", "cloudbuild.builds.get", "cloudbuild.operations.get"}
-    ) | _PROJECT,
+    )
+    | _PROJECT,
     "roles/cloudbuild.builds.approver": frozenset(
         {"cloudbuild.builds.approve", "cloudbuild.builds.get", "cloudbuild.operations.get"}
-    ) | _PROJECT,
+    )
+    | _PROJECT,
     "roles/cloudbuild.builds.builder": frozenset(
         {
             "cloudbuild.builds.create",
@@ -100,7 +111,8 @@ ROLES: dict[str, frozenset[str]] = {
             "artifactregistry.repositories.downloadArtifacts",
             "artifactregistry.repositories.uploadArtifacts",
         }
-    ) | _PROJECT,
+    )
+    | _PROJECT,
     # Pub/Sub: publishing is the publisher's and the editor's, not the viewer's.
     "roles/pubsub.publisher": frozenset({"pubsub.topics.publish"}),
     "roles/pubsub.editor": frozenset({"pubsub.topics.publish"}),

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from rehearsal.standin import discovery
 from rehearsal.standin.errors import ApiError, permission_denied
@@ -66,7 +66,9 @@ class LogEntry:
     def line(self) -> str:
         denied = [c for c in self.checks if not c.allowed]
         verdict = f"denied {denied[0].permission}" if denied else ", ".join(c.permission for c in self.checks)
-        return f"{self.status} {self.method} as {self.caller} [{verdict or 'no permission checked'}] {self.note}".strip()
+        return (
+            f"{self.status} {self.method} as {self.caller} [{verdict or 'no permission checked'}] {self.note}".strip()
+        )
 
 
 class RequestLog:
@@ -127,6 +129,7 @@ class Response:
 
 
 Handler = Callable[[Call], Response]
+LEGACY_STORAGE_HOST = "www.googleapis.com"
 
 
 class Server:
@@ -163,6 +166,8 @@ class Server:
         self.httpd.server_close()
 
     def service_for(self, host: str) -> tuple[str, Handler] | None:
+        if host == LEGACY_STORAGE_HOST:
+            host = "storage.googleapis.com"  # TensorFlow's GCS filesystem calls the JSON API on its old host.
         for suffix, service in self.services.items():
             if host == suffix or host.endswith(f"-{suffix}"):
                 return service
@@ -173,25 +178,25 @@ def _handler_class(server: Server) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        def log_message(self, format: str, *args: Any) -> None:
             return  # The request log is ours; no access lines on stderr.
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             self._handle("GET")
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             self._handle("POST")
 
-        def do_PUT(self) -> None:  # noqa: N802
+        def do_PUT(self) -> None:
             self._handle("PUT")
 
-        def do_PATCH(self) -> None:  # noqa: N802
+        def do_PATCH(self) -> None:
             self._handle("PATCH")
 
-        def do_DELETE(self) -> None:  # noqa: N802
+        def do_DELETE(self) -> None:
             self._handle("DELETE")
 
-        def do_CONNECT(self) -> None:  # noqa: N802
+        def do_CONNECT(self) -> None:
             # HTTPS_PROXY points here: a client that calls a Google host directly, past the seam, ends up here.
             host = self.path.rsplit(":", 1)[0]
             if server.authority is None:
@@ -240,8 +245,18 @@ def _handler_class(server: Server) -> type[BaseHTTPRequestHandler]:
                 _send(self, 404, {"error": {"code": 404, "message": f"the stand-in serves no API at host {host!r}"}})
                 return
             api_name, handler = service
-            response = _serve(server, verb, host, api_name, handler, rest, url.query, raw, dict(self.headers.items()),
-                              past_seam=self.tunnel_host is not None)
+            response = _serve(
+                server,
+                verb,
+                host,
+                api_name,
+                handler,
+                rest,
+                url.query,
+                raw,
+                dict(self.headers.items()),
+                past_seam=self.tunnel_host is not None,
+            )
             _reply(self, response, storage=api_name == "storage.v1")
 
     return Handler
@@ -266,6 +281,11 @@ def _serve(
     try:
         if api_name == "storage.v1" and path.startswith("download/"):
             path = path.removeprefix("download/")  # The media download service: same method, alt=media.
+        elif api_name == "storage.v1" and past_seam and not path.startswith(("storage/", "upload/")):
+            # https://storage.googleapis.com/<bucket>/<object>: the XML API's read, which TensorFlow's GCS
+            # filesystem uses for object data; served as the JSON API's media get (same permission).
+            bucket, _, name = path.partition("/")
+            path, query_string = f"storage/v1/b/{bucket}/o/{quote(unquote(name), safe='')}", "alt=media"
         method, params = _resumable_data(api, verb, path, query_string) or api.match(verb, path)
         entry.method = method.id + (f" ({method.media} upload)" if method.media else "")
         query = discovery.check_query(method, parse_qs(query_string, keep_blank_values=True), api)
@@ -274,7 +294,10 @@ def _serve(
         body = _json_body(raw, headers) if not method.media else None
         if body is not None or method.media is None:
             discovery.check_body(method, body, api)
-        call = Call(host, api, method, params, query, headers, raw, body, member, entry, server.policy, server.base_url)
+        api_host = "storage.googleapis.com" if host == LEGACY_STORAGE_HOST else host
+        call = Call(
+            api_host, api, method, params, query, headers, raw, body, member, entry, server.policy, server.base_url
+        )
         response = handler(call)
     except ApiError as err:
         response = Response(err.code, err.body(storage=api_name == "storage.v1"))
@@ -286,7 +309,9 @@ def _serve(
     return response
 
 
-def _resumable_data(api: discovery.Api, verb: str, path: str, query: str) -> tuple[discovery.Method, dict[str, str]] | None:
+def _resumable_data(
+    api: discovery.Api, verb: str, path: str, query: str
+) -> tuple[discovery.Method, dict[str, str]] | None:
     """The data requests of a resumable upload session: a PUT to the session URI the insert answered with."""
     if api.name != "storage.v1" or verb != "PUT" or "upload_id=" not in query:
         return None
@@ -354,8 +379,15 @@ def _bypass(server: Server, handler: BaseHTTPRequestHandler, target: str, caller
     """
     caller = caller or _proxy_caller(handler)
     host = urlsplit(target if "://" in target else f"https://{target}").hostname or target
-    entry = LogEntry(time.time(), host, f"{handler.command} {target} (past the seam)", caller, path=target, status=403,
-                     note="not sent through GOOGLE_APIS_BASE_URL: the stand-in cannot answer it")
+    entry = LogEntry(
+        time.time(),
+        host,
+        f"{handler.command} {target} (past the seam)",
+        caller,
+        path=target,
+        status=403,
+        note="not sent through GOOGLE_APIS_BASE_URL: the stand-in cannot answer it",
+    )
     server.log.add(entry)
     server.bypassed.append(entry)
     text = f"the rehearsal refuses {target}: not sent through the Google API seam (contracts/google_apis.py)"

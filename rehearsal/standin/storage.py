@@ -71,7 +71,9 @@ class Version:
             "kind": "storage#object",
             "id": f"{self.bucket}/{self.name}/{self.generation}",
             "selfLink": f"{base_url}/storage.googleapis.com/storage/v1/{path}",
-            "mediaLink": f"{base_url}/storage.googleapis.com/download/storage/v1/{path}?generation={self.generation}&alt=media",
+            "mediaLink": (
+                f"{base_url}/storage.googleapis.com/download/storage/v1/{path}?generation={self.generation}&alt=media"
+            ),
             "name": self.name,
             "bucket": self.bucket,
             "generation": str(self.generation),
@@ -91,6 +93,10 @@ class Version:
         if self.noncurrent_since is not None:
             resource["timeDeleted"] = rfc3339(self.noncurrent_since)
         return resource
+
+
+def md5(data: bytes) -> str:
+    return base64.b64encode(hashlib.md5(data).digest()).decode()
 
 
 def crc32c(data: bytes) -> str:
@@ -200,7 +206,11 @@ class Storage:
             found = bucket.live.get(name)
         else:
             found = next(
-                (v for v in [*bucket.noncurrent, *bucket.live.values()] if v.name == name and v.generation == int(generation)),
+                (
+                    v
+                    for v in [*bucket.noncurrent, *bucket.live.values()]
+                    if v.name == name and v.generation == int(generation)
+                ),
                 None,
             )
         if found is None:
@@ -256,7 +266,9 @@ class Storage:
             if not name:
                 raise ApiError(400, "Required parameter: name")
             self._authorize_write(call, bucket, name)
-            upload_id = base64.urlsafe_b64encode(hashlib.sha256(f"{name}{time.time_ns()}".encode()).digest()[:18]).decode()
+            upload_id = base64.urlsafe_b64encode(
+                hashlib.sha256(f"{name}{time.time_ns()}".encode()).digest()[:18]
+            ).decode()
             self._uploads[upload_id] = Upload(bucket.name, name, metadata, dict(call.query))
             location = (
                 f"{call.base_url}/storage.googleapis.com/upload/storage/v1/b/{bucket.name}/o"
@@ -303,7 +315,9 @@ class Storage:
         version = self._write(upload.query, bucket, upload.name, bytes(upload.received), upload.metadata)
         return Response(json=version.resource(call.base_url))
 
-    def _write(self, query: dict[str, str], bucket: Bucket, name: str, data: bytes, metadata: dict[str, Any]) -> Version:
+    def _write(
+        self, query: dict[str, str], bucket: Bucket, name: str, data: bytes, metadata: dict[str, Any]
+    ) -> Version:
         _preconditions(query, bucket.live.get(name), "")
         content_type = metadata.get("contentType") or "application/octet-stream"
         return self._store(bucket, name, data, content_type, dict(metadata.get("metadata") or {}))
@@ -344,14 +358,23 @@ class Storage:
         source = self._version(source_bucket, source_name, call.query.get("sourceGeneration"))
         _preconditions(call.query, source, "Source")
         overrides = call.body if isinstance(call.body, dict) else {}
-        metadata = {"contentType": overrides.get("contentType") or source.content_type,
-                    "metadata": overrides.get("metadata", source.metadata)}
+        metadata = {
+            "contentType": overrides.get("contentType") or source.content_type,
+            "metadata": overrides.get("metadata", source.metadata),
+        }
         version = self._write(call.query, target_bucket, target_name, source.data, metadata)
         resource = version.resource(call.base_url)
         if call.method.id == "storage.objects.rewrite":
             size = str(len(source.data))
-            return Response(json={"kind": "storage#rewriteResponse", "totalBytesRewritten": size, "objectSize": size,
-                                  "done": True, "resource": resource})
+            return Response(
+                json={
+                    "kind": "storage#rewriteResponse",
+                    "totalBytesRewritten": size,
+                    "objectSize": size,
+                    "done": True,
+                    "resource": resource,
+                }
+            )
         return Response(json=resource)
 
     def _patch(self, call: Call) -> Response:
@@ -383,7 +406,11 @@ class Storage:
                     for version in [*bucket.live.values(), *bucket.noncurrent]:
                         if _matches(condition, version, bucket, now):
                             self._remove(bucket, version)
-                            state = "live" if version.noncurrent_since is None or version in bucket.noncurrent else "noncurrent"
+                            state = (
+                                "live"
+                                if version.noncurrent_since is None or version in bucket.noncurrent
+                                else "noncurrent"
+                            )
                             deleted.append(f"gs://{bucket.name}/{version.name}#{version.generation} ({state})")
         self.lifecycle_log += deleted
         return deleted
@@ -399,10 +426,17 @@ def _matches(condition: dict[str, Any], version: Version, bucket: Bucket, now: f
     if condition.get("age") is not None:
         checks.append(now - version.created >= float(condition["age"]) * DAY)
     if condition.get("days_since_noncurrent_time") is not None:
-        checks.append(not live and version.noncurrent_since is not None
-                      and now - version.noncurrent_since >= float(condition["days_since_noncurrent_time"]) * DAY)
+        checks.append(
+            not live
+            and version.noncurrent_since is not None
+            and now - version.noncurrent_since >= float(condition["days_since_noncurrent_time"]) * DAY
+        )
     if condition.get("num_newer_versions") is not None:
-        newer = [v for v in [*bucket.noncurrent, *bucket.live.values()] if v.name == version.name and v.generation > version.generation]
+        newer = [
+            v
+            for v in [*bucket.noncurrent, *bucket.live.values()]
+            if v.name == version.name and v.generation > version.generation
+        ]
         checks.append(len(newer) >= int(condition["num_newer_versions"]))
     if condition.get("matches_prefix"):
         checks.append(any(version.name.startswith(p) for p in condition["matches_prefix"]))
@@ -443,7 +477,7 @@ def _media(version: Version, headers: dict[str, str]) -> Response:
         data=data,
         headers={
             "Content-Type": version.content_type,
-            "x-goog-hash": f"crc32c={crc32c(version.data)},md5={base64.b64encode(hashlib.md5(version.data).digest()).decode()}",
+            "x-goog-hash": f"crc32c={crc32c(version.data)},md5={md5(version.data)}",
             "x-goog-generation": str(version.generation),
             "x-goog-metageneration": str(version.metageneration),
             "x-goog-stored-content-length": str(len(version.data)),

@@ -68,8 +68,11 @@ class Authority:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         with tempfile.NamedTemporaryFile("wb", dir=self.folder, suffix=".pem", delete=False) as chain:
             chain.write(cert.public_bytes(serialization.Encoding.PEM))
-            chain.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                          serialization.NoEncryption()))
+            chain.write(
+                key.private_bytes(
+                    serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+                )
+            )
         context.load_cert_chain(chain.name)
         context.set_alpn_protocols(["h2", "http/1.1"])  # gRPC clients insist on h2 (grpc_tunnel.py)
         Path(chain.name).unlink()
@@ -77,5 +80,9 @@ class Authority:
 
     def environment(self) -> dict[str, str]:
         bundle = str(self.bundle)
-        return {"REQUESTS_CA_BUNDLE": bundle, "SSL_CERT_FILE": bundle, "CURL_CA_BUNDLE": bundle,
-                "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": bundle}
+        return {
+            "REQUESTS_CA_BUNDLE": bundle,
+            "SSL_CERT_FILE": bundle,
+            "CURL_CA_BUNDLE": bundle,
+            "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": bundle,
+        }

@@ -224,8 +224,9 @@ class Vertex:
             return {"@type": TYPE + "UploadModelResponse", "model": name, "modelVersionId": version_id}
 
         metadata = {"@type": TYPE + "UploadModelOperationMetadata", "genericMetadata": _generic()}
-        operation = self.operations.start(name, metadata, "aiplatform.models.get", "aiplatform.models.upload",
-                                          self._target(project, name), work)
+        operation = self.operations.start(
+            name, metadata, "aiplatform.models.get", "aiplatform.models.upload", self._target(project, name), work
+        )
         return Response(json=operation.resource())
 
     def _model_get(self, call: Call, project: str, location: str) -> Response:
@@ -314,12 +315,20 @@ class Vertex:
         def work() -> dict[str, Any]:
             artifacts = str(version.resource.get("artifactUri", ""))
             if artifacts.startswith("gs://") and not self._artifacts_exist(artifacts):
-                raise ApiError(412, f"Model server never became ready: the model's artifacts at {artifacts} are gone "
-                                    "(the serving container found nothing to load).")
+                raise ApiError(
+                    412,
+                    f"Model server never became ready: the model's artifacts at {artifacts} are gone "
+                    "(the serving container found nothing to load).",
+                )
             self._ids += 1
             deployed_id = str(1000000000000000000 + self._ids)
-            deployed = {**spec, "id": deployed_id, "model": f"{self._prefix(model.project, model.location)}/models/{model.model_id}",
-                        "modelVersionId": version.version_id, "createTime": rfc3339(time.time())}
+            deployed = {
+                **spec,
+                "id": deployed_id,
+                "model": f"{self._prefix(model.project, model.location)}/models/{model.model_id}",
+                "modelVersionId": version.version_id,
+                "createTime": rfc3339(time.time()),
+            }
             endpoint.deployed[deployed_id] = deployed
             split = {deployed_id if k == "0" else k: int(v) for k, v in traffic.items()} or {deployed_id: 100}
             _check_split(split, endpoint)
@@ -327,8 +336,9 @@ class Vertex:
             return {"@type": TYPE + "DeployModelResponse", "deployedModel": deployed}
 
         metadata = {"@type": TYPE + "DeployModelOperationMetadata", "genericMetadata": _generic()}
-        operation = self.operations.start(name, metadata, "aiplatform.endpoints.get", "aiplatform.endpoints.deploy",
-                                          self._target(project, name), work)
+        operation = self.operations.start(
+            name, metadata, "aiplatform.endpoints.get", "aiplatform.endpoints.deploy", self._target(project, name), work
+        )
         return Response(json=operation.resource())
 
     def _artifacts_exist(self, uri: str) -> bool:
@@ -356,8 +366,14 @@ class Vertex:
             return {"@type": TYPE + "UndeployModelResponse"}
 
         metadata = {"@type": TYPE + "UndeployModelOperationMetadata", "genericMetadata": _generic()}
-        operation = self.operations.start(name, metadata, "aiplatform.endpoints.get", "aiplatform.endpoints.undeploy",
-                                          self._target(project, name), work)
+        operation = self.operations.start(
+            name,
+            metadata,
+            "aiplatform.endpoints.get",
+            "aiplatform.endpoints.undeploy",
+            self._target(project, name),
+            work,
+        )
         return Response(json=operation.resource())
 
     def _endpoint_patch(self, call: Call, project: str, location: str) -> Response:
@@ -425,10 +441,13 @@ def _check_parameters(job: dict[str, Any]) -> None:
     values = {**(runtime.get("parameters") or {}), **(runtime.get("parameterValues") or {})}
     unknown = sorted(set(values) - set(definitions))
     if unknown:
-        raise ApiError(400, f"The pipeline parameter(s) {', '.join(unknown)} are not found in the pipeline job input "
-                            "definitions.")
+        raise ApiError(
+            400, f"The pipeline parameter(s) {', '.join(unknown)} are not found in the pipeline job input definitions."
+        )
     missing = sorted(
-        name for name, d in definitions.items() if name not in values and "defaultValue" not in d and not d.get("isOptional")
+        name
+        for name, d in definitions.items()
+        if name not in values and "defaultValue" not in d and not d.get("isOptional")
     )
     if missing:
         raise ApiError(400, f"The pipeline parameter(s) {', '.join(missing)} have no value and no default.")
