@@ -132,6 +132,17 @@ Handler = Callable[[Call], Response]
 LEGACY_STORAGE_HOST = "www.googleapis.com"
 
 
+class _Quiet(ThreadingHTTPServer):
+    """A client that drops its connection (a gRPC client once answered, a closed tunnel) is not an error."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
+
+
 class Server:
     """The loopback server: routes by host, authenticates, validates, dispatches to a service, logs."""
 
@@ -148,7 +159,7 @@ class Server:
         self.past_seam_served: set[str] = set()
         self.authority: Any = None
         self.grpc: Any = None  # grpc_tunnel.GrpcTunnel: gRPC calls inside the tunnel
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
+        self.httpd = _Quiet(("127.0.0.1", 0), _handler_class(self))
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.base_url = f"http://127.0.0.1:{self.port}"
@@ -281,6 +292,10 @@ def _serve(
     try:
         if api_name == "storage.v1" and path.startswith("download/"):
             path = path.removeprefix("download/")  # The media download service: same method, alt=media.
+        elif api_name == "aiplatform.v1" and path.startswith("ui/"):
+            # The Vertex AI GAPIC client's first HTTP binding of the operations methods is /ui/{name}, the same
+            # method as the discovery document's /v1/{name} (google/cloud/aiplatform_v1 REST transports).
+            path = "v1/" + path.removeprefix("ui/")
         elif api_name == "storage.v1" and past_seam and not path.startswith(("storage/", "upload/")):
             # https://storage.googleapis.com/<bucket>/<object>: the XML API's read, which TensorFlow's GCS
             # filesystem uses for object data; served as the JSON API's media get (same permission).
