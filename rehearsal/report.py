@@ -105,7 +105,7 @@ def decisive(entries: list[LogEntry]) -> str | None:
             return 9
         if "past the seam" in entry.method and entry.status >= 400:
             return 1
-        if entry.status >= 400 and entry.status != 404:
+        if entry.status >= 400 and entry.status not in (404, 416):  # existence checks, reads past an object's end
             return 2
         return 9
 

@@ -216,7 +216,7 @@ class Vertex:
             self.models[(project, location, model.model_id)] = model
             version_id = str(len(model.versions) + 1)
             aliases = [a for a in spec.pop("versionAliases", []) or [] if not a.startswith("-")]
-            if not model.versions:
+            if not model.versions and "default" not in aliases:
                 aliases = ["default", *aliases]
             for other in model.versions.values():
                 other.aliases = [a for a in other.aliases if a not in aliases]
