@@ -30,6 +30,8 @@ TEST_LOCKS = (REQ / "pipeline.txt", REQ / "dev.txt")
 LINT_LOCKS = (REQ / "lint.txt",)
 INFRA_LOCKS = (REQ / "infra.txt",)
 CHECKOV_LOCKS = (REQ / "checkov.txt",)
+# The cloud rehearsal on Python 3.12: the function's own lock plus the stand-in's (rehearsal.in constrains it).
+REHEARSAL_LOCKS = (REQ / "rehearsal.txt",)
 FUNCTION_DIR = REPO / "cloudfunctions" / "trigger_pipeline"
 # The function's tests: exactly its own lock (what Cloud Functions installs) plus the test tools.
 FUNCTION_TEST_LOCKS = (FUNCTION_DIR / "requirements.txt", REQ / "function-tests.txt")
@@ -180,6 +182,7 @@ def lock(session: nox.Session) -> None:
         session.run(
             *compile_, *function312, "function-tests.in", "-c", function_lock, "-o", "function-tests.txt", external=True
         )
+        session.run(*compile_, *function312, "rehearsal.in", "-c", function_lock, "-o", "rehearsal.txt", external=True)
 
 
 @nox.session
@@ -195,7 +198,8 @@ def lint(session: nox.Session) -> None:
 # "interpreter not found" would come first otherwise).
 @nox.session(python=PY310 or False)
 def tests(session: nox.Session) -> None:
-    """The whole test suite, what CI runs: the TFX tiers here, then `checkov` and `infra_tests` (own environments).
+    """The whole test suite, what CI runs: the TFX tiers here, then `function_tests`, `checkov`, `infra_tests` and
+    `rehearse` (each in its own environment).
 
     Extra arguments go to pytest and run only those, e.g. `nox -s tests -- -m "not e2e"` for the fast tiers.
     """
@@ -205,11 +209,13 @@ def tests(session: nox.Session) -> None:
         session.run("pytest", *session.posargs, env=TF_ENV)
         return
     # tests/infra needs CDKTF, which lives in the infra environment: infra_tests runs it. tests/function runs
-    # on the function's own runtime and requirements: function_tests runs it.
-    session.run("pytest", "--ignore=tests/infra", "--ignore=tests/function", env=TF_ENV)
+    # on the function's own runtime and requirements: function_tests runs it. tests/rehearsal (the stand-in's
+    # own tests) needs Google's discovery documents of the 2.x API client: rehearse runs it, then the rehearsal.
+    session.run("pytest", "--ignore=tests/infra", "--ignore=tests/function", "--ignore=tests/rehearsal", env=TF_ENV)
     session.notify("function_tests")
     session.notify("checkov")
     session.notify("infra_tests")
+    session.notify("rehearse")
 
 
 # Without Python 3.12 this session gets no venv, so its first line can say what is missing.
@@ -540,3 +546,34 @@ def infra_tests(session: nox.Session) -> None:
 def bench_synth(session: nox.Session) -> None:
     """Benchmark: synthesis time of every environment's stack in a fresh process (target <= 30 s)."""
     session.run(infra_python(session), "-m", "benchmarks.infra_synth", *session.posargs, env=INFRA_ENV, external=True)
+
+
+# Without Python 3.12 this session gets no venv, so its first line can say what is missing.
+@nox.session(python=PY312 or False)
+def rehearse(session: nox.Session) -> None:
+    """The cloud rehearsal: every Google Cloud flow, end to end for dev and prod, against one local stand-in.
+
+    Synthesizes the stacks, builds the stand-in from their Terraform JSON (buckets, IAM, triggers, schedules,
+    the function's zip) and runs what the project ships, as the accounts that run it: the Cloud Build configs'
+    steps, the Scheduler jobs, the function, the registry push, promotion. The stand-in checks every request
+    against Google's discovery documents and the synthesized IAM. Prints a line per flow step, writes the
+    request log to build/rehearsal/, exits non-zero on any failure. First the stand-in's own tests
+    (tests/rehearsal). `-- --help` for the driver's options (e.g. `--env dev`, `--keep`).
+    """
+    if PY312 is None:
+        session.error(MISSING_PY312)
+    install_locked(session, REHEARSAL_LOCKS)
+    # The flows' own steps run in the environments they run in everywhere else (nothing installed twice).
+    tfx, infra = tfx_python(session), infra_python(session)
+    session.run("pytest", "-q", "-p", "no:cacheprovider", "tests/rehearsal", env={"PYTHONPATH": str(REPO)})
+    session.run(
+        "python",
+        "-m",
+        "rehearsal",
+        "--tfx-python",
+        tfx,
+        "--infra-python",
+        infra,
+        *session.posargs,
+        env={"PYTHONPATH": str(REPO), **INFRA_ENV},
+    )

@@ -1,0 +1,86 @@
+"""Flow 2, an event: a Scheduler job's payload becomes exactly one PipelineJob, through Pub/Sub and the function.
+
+The job's publish request goes to the stand-in as the scheduler account; Pub/Sub pushes the message to the
+trigger function (served from its deployed zip) as Eventarc's trigger account; the function must acknowledge
+it and have created exactly one PipelineJob, labelled with the template it ran. The same message delivered
+again must be acknowledged and start nothing new.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rehearsal.context import Env
+from rehearsal.flows import scheduler
+
+FLOW = "2 schedule"
+
+
+def run(env: Env) -> None:
+    publishing = [job for job in scheduler.jobs(env) if "pubsub.googleapis.com" in job.uri]
+    if not publishing:
+        env.fail(FLOW, "the stack has no Scheduler job that publishes to the trigger topic")
+        return
+    job = publishing[0]
+    mark = env.log_mark()
+    before = {j["name"] for j in env.jobs()}
+    answer = scheduler.send(env, job)
+    if not env.check(
+        answer.status_code == 200,
+        FLOW,
+        f"Scheduler job {job.name} published as {job.account}",
+        f"Scheduler job {job.name}'s publish answered {answer.status_code}: {answer.text[:300]}",
+        env.why(mark),
+    ):
+        return
+    [message_id] = answer.json()["messageIds"]
+    deliveries = [d for d in env.standin.pubsub.deliveries if d.message_id == message_id]
+    if not env.check(
+        bool(deliveries), FLOW, f"message {message_id} pushed to the function", "no function subscribes to the topic"
+    ):
+        return
+    delivery = deliveries[0]
+    delivery.done.wait(max(1.0, env.deadline - time.monotonic()))
+    function_log = env.facts.get("function log", lambda: [])()
+    status, text = delivery.attempts[-1] if delivery.attempts else (0, "no attempt")
+    if not env.check(
+        delivery.acknowledged,
+        FLOW,
+        f"the function acknowledged it ({status})",
+        f"the function answered {status} to {len(delivery.attempts)} attempt(s): {text[:200]}",
+        env.why(mark) + [f"function log: {line}" for line in _errors(function_log)],
+    ):
+        return
+    new = [j for j in env.jobs() if j["name"] not in before]
+    if not env.check(
+        len(new) == 1,
+        FLOW,
+        f"exactly one PipelineJob: {new[0]['name'].rsplit('/', 1)[-1] if new else ''}",
+        f"{len(new)} PipelineJob(s) from one message (expected exactly one)",
+        env.why(mark),
+    ):
+        return
+    labels = new[0].get("labels") or {}
+    env.check(
+        bool(labels.get("template")),
+        FLOW,
+        f"labelled with its template {labels.get('template')} "
+        f"({labels.get('template_source', 'no template_source label')})",
+        "the job names no template in its labels",
+    )
+    env.facts["event job"] = new[0]
+    redelivered = env.standin.pubsub.redeliver(message_id)
+    for again in redelivered:
+        again.done.wait(max(1.0, env.deadline - time.monotonic()))
+    after = [j for j in env.jobs() if j["name"] not in before]
+    env.check(
+        all(d.acknowledged for d in redelivered) and len(after) == 1,
+        FLOW,
+        "a redelivery of the same message is acknowledged and starts nothing new",
+        f"the redelivery: {[d.attempts[-1][0] for d in redelivered if d.attempts]}, {len(after)} job(s) now",
+    )
+
+
+def _errors(lines: list[str]) -> list[str]:
+    found = [line.strip() for line in lines if "ERROR" in line or "Error" in line or "error" in line]
+    return found[-2:]

@@ -1,0 +1,302 @@
+"""Flow 4, a model release: the registry push makes a Model version with its lineage; dev's promotion follows
+the announcement (the autopromote build, D3); prod's waits for an approval, then deploys and moves the alias;
+a rollback switches traffic.
+
+The push is the real `components.registry_push.Executor`, run as the pipeline account on the inputs a run of
+flow 1's job would hand it, placed in its pipeline root: the fixture's SavedModels (rehearsal/fixture.py:
+not trained, plainly), the Evaluator's metrics, the hyperparameters, and a blessing. Promotion and rollback
+in prod are the operator's commands (`ci/nox -s models -- promote V --env prod`, `approve BUILD_ID`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from rehearsal.context import Env, json_lines, last_line
+from rehearsal.operator import OPERATOR
+from rehearsal.standin.iam import object_target
+from rehearsal.standin.server import Check, LogEntry
+
+FLOW = "4 release"
+_BUILD_ID = re.compile(r"\b([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\b")
+
+
+def place(env: Env, job: dict[str, Any], fixture: Path, model: str) -> dict[str, Any]:
+    """The push's input artifacts, written into the job's pipeline root as the pipeline account would."""
+    root = str(job["runtimeConfig"]["gcsOutputDirectory"]).rstrip("/")
+    run = f"{root}/{job['name'].split('/')[1]}/{job['name'].rsplit('/', 1)[-1]}"
+    uris = {
+        "model": f"{run}/Trainer_{model}/model",
+        "evaluation": f"{run}/Evaluator/evaluation",
+        "hyperparameters": f"{run}/HyperparametersGen/hyperparameters",
+    }
+    sources = {
+        "model": fixture / f"model-{model}",
+        "evaluation": fixture / "evaluation",
+        "hyperparameters": fixture / "hyperparameters",
+    }
+    for key, folder in sources.items():
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            _write_as(
+                env, env.account("pipeline"), f"{uris[key]}/{path.relative_to(folder).as_posix()}", path.read_bytes()
+            )
+    return {
+        "model": {"uri": uris["model"]},
+        "model_blessing": {"uri": f"{run}/Evaluator/blessing", "properties": {"blessed": 1}},
+        "evaluation": {"uri": uris["evaluation"]},
+        "examples": {"uri": f"{run}/WindowExampleGen/examples", "properties": {"spans": "1"}},
+        "hyperparameters": {"uri": uris["hyperparameters"]},
+        "pushed_model": {"uri": f"{run}/RegistryPush_{model}/pushed_model"},
+    }
+
+
+def _write_as(env: Env, email: str, uri: str, data: bytes) -> None:
+    bucket, _, name = uri.removeprefix("gs://").partition("/")
+    target = object_target(bucket, name, env.standin.storage.bucket(bucket).project)
+    decision = env.standin.policy.check(f"serviceAccount:{email}", "storage.objects.create", target)
+    entry = LogEntry(
+        time.time(),
+        "storage.googleapis.com",
+        "storage.objects.insert (a pipeline step's output, placed)",
+        email,
+        path=uri,
+        status=200 if decision.allowed else 403,
+    )
+    entry.checks.append(
+        Check(
+            "storage.objects.create", target.name, decision.allowed, decision.grant.source if decision.grant else None
+        )
+    )
+    env.standin.server.log.add(entry)
+    if decision.allowed:
+        env.standin.storage.put(bucket, name, data)
+
+
+def push(env: Env, job: dict[str, Any], fixture: Path, model: str) -> dict[str, Any] | None:
+    """Run RegistryPush as the pipeline account; the pushed artifact's properties, or None (reported)."""
+    mark = env.log_mark()
+    request = {"job": job, "task": "RegistryPush", "inputs": place(env, job, fixture, model)}
+    workspace = env.repository.checkout(env.out / "work" / f"{env.name}-push-{model}")
+    request_file = workspace / "push-request.json"
+    request_file.write_text(json.dumps(request))
+    environment = {
+        **env.runner.environment(env.account("pipeline")),
+        "PYTHONPATH": str(workspace),
+        "TF_USE_LEGACY_KERAS": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+    result = subprocess.run(
+        [env.tfx_python, "-m", "rehearsal.pipeline_step", str(request_file)],
+        cwd=workspace,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=max(1.0, env.deadline - time.monotonic()),
+    )
+    (env.out / "logs" / f"{env.name}-push-{model}.log").write_text(result.stdout + result.stderr)
+    answer = (json_lines(result.stdout) or [{}])[-1]
+    storage_past = [
+        e
+        for e in env.requests_since(mark, env.account("pipeline"))
+        if "past the seam" in e.note and e.api in ("storage.googleapis.com", "www.googleapis.com")
+    ]
+    evidence = [
+        f"past the seam: {e.status} {e.method} https://{e.api}{e.path.split(e.api, 1)[-1][:120]}"
+        for e in storage_past[:2]
+    ]
+    if result.returncode != 0 or "properties" not in answer:
+        env.fail(
+            FLOW,
+            f"RegistryPush (model {model}) as {env.account('pipeline')} failed: "
+            f"{answer.get('error') or last_line(result.stderr)}",
+            env.why(mark, env.account("pipeline")) + evidence,
+        )
+        return None
+    env.ok(
+        FLOW,
+        f"RegistryPush (model {model}) ran as {env.account('pipeline')}: version "
+        f"{answer['properties'].get('pushed_version')} "
+        f"({'new' if answer['properties'].get('registered') else 'existing'})",
+    )
+    env.check(
+        not storage_past,
+        FLOW,
+        "every Cloud Storage read and write of the push went through the seam (D1)",
+        f"the push reached Cloud Storage past the seam {len(storage_past)} time(s) (TensorFlow's GCS filesystem or a "
+        "client not built through contracts/google_apis.py; PLAN D1)",
+        evidence,
+    )
+    return dict(answer["properties"])
+
+
+def model_versions(env: Env) -> list[tuple[Any, Any]]:
+    model = env.standin.vertex.models.get((env.project, env.gcp.region, env.gcp.name("model")))
+    return (
+        [] if model is None else [(model, v) for v in sorted(model.versions.values(), key=lambda v: int(v.version_id))]
+    )
+
+
+def check_version(env: Env, version_id: str, job: dict[str, Any]) -> None:
+    found = [(m, v) for m, v in model_versions(env) if v.version_id == version_id]
+    if not env.check(
+        bool(found),
+        FLOW,
+        f"Model {env.gcp.name('model')} has version {version_id}",
+        f"the stand-in's Vertex AI holds no version {version_id} of {env.gcp.name('model')}",
+    ):
+        return
+    version = found[0][1]
+    try:
+        lineage = json.loads(version.resource.get("versionDescription") or "{}").get("lineage") or {}
+    except ValueError:
+        lineage = {}
+    run_id = job["name"].rsplit("/", 1)[-1]
+    keys = [k for k in ("commit", "modules", "template", "image") if lineage.get(k)]
+    env.check(
+        lineage.get("pipeline_run_id") == run_id and bool(lineage.get("spans")),
+        FLOW,
+        f"version {version_id}'s lineage: run {run_id}, spans {[s.get('number') for s in lineage.get('spans', [])]}, "
+        f"{', '.join(keys) or 'no commit/modules/template/image'}",
+        f"version {version_id}'s lineage names run {lineage.get('pipeline_run_id')!r} (expected {run_id}) "
+        f"and spans {lineage.get('spans')}",
+    )
+
+
+def champion(env: Env) -> tuple[str | None, dict[str, int]]:
+    """(the version holding `champion`, the endpoint's traffic by model version)."""
+    holder = next((v.version_id for _, v in model_versions(env) if "champion" in v.aliases), None)
+    endpoint = next((e for (p, _, _), e in env.standin.vertex.endpoints.items() if p == env.project), None)
+    traffic: dict[str, int] = {}
+    if endpoint is not None:
+        for deployed_id, share in endpoint.traffic.items():
+            version = endpoint.deployed.get(deployed_id, {}).get("modelVersionId", "?")
+            traffic[str(version)] = traffic.get(str(version), 0) + share
+    return holder, traffic
+
+
+def run(env: Env, fixture: Path) -> None:
+    job = env.facts.get("full job") or env.facts.get("event job") or (env.jobs() or [None])[0]
+    if job is None:
+        env.fail(FLOW, "no PipelineJob to run the registry push of (flows 1-3 created none)")
+        return
+    if env.config.release.auto_promote:
+        _auto(env, job, fixture)
+    else:
+        _approved(env, job, fixture)
+
+
+def _auto(env: Env, job: dict[str, Any], fixture: Path) -> None:
+    before = set(env.standin.cloudbuild.builds)
+    mark = env.log_mark()
+    pushed = push(env, job, fixture, "a")
+    if pushed is None:
+        return
+    check_version(env, str(pushed.get("pushed_version")), job)
+    topic = f"projects/{env.project}/topics/{env.gcp.name('model-registered')}"
+    messages = [m for m in env.standin.pubsub.messages.values() if m.topic == topic]
+    if not env.check(
+        bool(messages),
+        FLOW,
+        f"announced on {topic}: {messages[-1].attributes if messages else ''}",
+        f"nothing published to {topic}: the push announces no version (D3)",
+    ):
+        return
+    builds = [b for i, b in env.standin.cloudbuild.builds.items() if i not in before and b.started_by == "pubsub"]
+    if not env.check(
+        bool(builds),
+        FLOW,
+        f"the announcement started build {builds[0].id[:8] if builds else ''} "
+        f"of {builds[0].trigger.name if builds else ''}",
+        f"no Pub/Sub-triggered build on {topic} (the {env.gcp.name('autopromote')} trigger, D3)",
+    ):
+        return
+    build = builds[0]
+    env.wait(build)
+    env.report_build(FLOW, build, mark)
+    _serving(env, str(pushed.get("pushed_version")), "auto-promotion")
+
+
+def _approved(env: Env, job: dict[str, Any], fixture: Path) -> None:
+    versions = []
+    for model in ("a", "b"):
+        pushed = push(env, job, fixture, model)
+        if pushed is None:
+            return
+        versions.append(str(pushed.get("pushed_version")))
+        check_version(env, versions[-1], job)
+    for version in versions:
+        if not _move(env, ["promote", version], version):
+            return
+    _move(env, ["rollback"], versions[0], rollback=True)
+
+
+def _move(env: Env, action: list[str], expected: str, rollback: bool = False) -> bool:
+    label = "-".join(action)
+    mark = env.log_mark()
+    before_deployed = _deployed_count(env)
+    result = env.command(
+        OPERATOR, ["bash", "ci/nox", "-s", "models", "--", *action, "--env", env.name, "--reason", "rehearsal"], label
+    )
+    found = _BUILD_ID.findall(result.stdout + result.stderr)
+    build = env.standin.cloudbuild.builds.get(found[-1]) if found else None
+    if not env.check(
+        result.returncode == 0 and build is not None,
+        FLOW,
+        f"`models {' '.join(action)} --env {env.name}` as {OPERATOR} started build {build.id[:8] if build else ''}",
+        f"`models {' '.join(action)} --env {env.name}` as {OPERATOR} failed ({result.returncode}): "
+        f"{last_line(result.stdout + result.stderr)}",
+        env.why(mark),
+    ):
+        return False
+    assert build is not None
+    if not env.check(
+        build.status == "PENDING",
+        FLOW,
+        f"build {build.id[:8]} waits for an approval (PENDING)",
+        f"build {build.id[:8]} is {build.status}, not waiting for an approval",
+    ):
+        return False
+    result = env.command(
+        OPERATOR,
+        ["bash", "ci/nox", "-s", "models", "--", "approve", build.id, "--env", env.name, "--reason", "rehearsal"],
+        f"approve-{label}",
+    )
+    if not env.check(
+        result.returncode == 0,
+        FLOW,
+        f"`models approve {build.id[:8]}` as {OPERATOR}",
+        f"`models approve` failed ({result.returncode}): {last_line(result.stdout + result.stderr)}",
+        env.why(mark),
+    ):
+        return False
+    env.wait(build)
+    if not env.report_build(FLOW, build, mark):
+        return False
+    ok = _serving(env, expected, " ".join(action))
+    if rollback and ok:
+        env.check(
+            _deployed_count(env) == before_deployed,
+            FLOW,
+            "the rollback was a traffic switch (no new deployment)",
+            f"the rollback deployed again ({before_deployed} -> {_deployed_count(env)} deployed models)",
+        )
+    return ok
+
+
+def _deployed_count(env: Env) -> int:
+    return sum(len(e.deployed) for (p, _, _), e in env.standin.vertex.endpoints.items() if p == env.project)
+
+
+def _serving(env: Env, version: str, what: str) -> bool:
+    holder, traffic = champion(env)
+    return env.check(
+        holder == version and traffic.get(version) == 100,
+        FLOW,
+        f"after {what}: champion is version {version}, serving 100% of the endpoint's traffic",
+        f"after {what}: champion is {holder}, endpoint traffic by version {traffic} (expected {version} at 100%)",
+    )
