@@ -60,3 +60,22 @@ def aiplatform_init_arguments(region: str) -> dict[str, Any]:
     """What the Vertex AI SDK's `aiplatform.init` needs besides project and location: transport and endpoint."""
     base = base_url()
     return {"api_transport": TRANSPORT, **({"api_endpoint": f"{base}/{vertex_host(region)}"} if base else {})}
+
+
+def already_exists(err: Exception) -> bool:
+    """Whether a failed create says the resource already exists (a retried create of a fixed id: success).
+
+    Over gRPC that is AlreadyExists; over REST google-api-core raises its parent, Conflict (HTTP 409), for both
+    ALREADY_EXISTS and ABORTED, so the error body's `status` decides. Duck-typed: contracts import no Google
+    library.
+    """
+    if type(err).__name__ == "AlreadyExists":
+        return True
+    if getattr(err, "code", None) != 409:
+        return False
+    response = getattr(err, "response", None)
+    try:
+        status = response.json()["error"]["status"]  # type: ignore[union-attr]
+    except Exception:  # No JSON body: only the message is left to go by.
+        return "already exists" in str(getattr(err, "message", err)).lower()
+    return bool(status == "ALREADY_EXISTS")

@@ -105,6 +105,12 @@ class BuildRunner:
 
     def _environment(self, email: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(_DROPPED)}
+        # The session's own venv (nox puts its bin first) is not on a build worker's PATH: `python3` must be the
+        # machine's, whose host tools (.ci/.venv-<version>) the workspace links.
+        venv = os.environ.get("VIRTUAL_ENV")
+        if venv:
+            paths = env.get("PATH", "").split(os.pathsep)
+            env["PATH"] = os.pathsep.join(p for p in paths if not p.startswith(venv))
         env.update(self.standin.environment(email))
         env["PYTHONUNBUFFERED"] = "1"
         # The environments are linked in already built: nothing may be downloaded (a step that would is a finding).

@@ -124,13 +124,14 @@ def rehearse(options: Options) -> int:
         flush=True,
     )
     people = [g for s in stacks.values() for g in operator.engineer_grants(s.project)]
-    for stack in stacks.values():
+    for env_name, stack in stacks.items():
+        registry_bucket = load_environment(env_name).gcp.name("registry")  # type: ignore[union-attr]
         promote_accounts = [
             str(stack.value(r, "service_account")).rsplit("/", 1)[-1]
             for r in stack.resources("google_cloudbuild_trigger")
             if str(stack.value(r, "name")).endswith("-promote")
         ]
-        people += operator.grants(stack.project, promote_accounts)
+        people += operator.grants(stack.project, promote_accounts, registry_bucket)
 
     def read_config(path: str) -> tuple[dict[str, object], dict[str, str]]:
         source = {
@@ -174,6 +175,7 @@ def rehearse(options: Options) -> int:
     ]
     for env in envs:
         env.facts["full done"], env.facts["modules done"] = threading.Event(), threading.Event()
+        env.facts["bootstrap done"] = threading.Event()
     served: list[Served] = []
     try:
         fixture_thread.join()
@@ -223,13 +225,15 @@ def write_state(folder: Path, standin: StandIn) -> None:
 
 def _environment(env: Env, dev: Env | None, fixture: Path, served: list[Served]) -> None:
     """One environment's flows, in order; an unexpected error is a failed step, not a crash."""
+    # A new project's sequence first: prod's bootstrap adopts the template dev's published. The data check runs
+    # once a champion serves, so it evaluates one (as it does on a project in use).
     steps: list[tuple[str, Callable[[], None]]] = [
-        ("bootstrap", lambda: bootstrap.run(env)),
+        ("bootstrap", lambda: _bootstrap(env, dev)),
         ("function", lambda: _serve_functions(env, served)),
         ("1 code", lambda: code.run(env, dev)),
         ("2 schedule", lambda: event.run(env)),
-        ("3 data check", lambda: data.run(env)),
         ("4 release", lambda: release.run(env, fixture)),
+        ("3 data check", lambda: data.run(env)),
     ]
     for flow, step in steps:
         try:
@@ -239,6 +243,15 @@ def _environment(env: Env, dev: Env | None, fixture: Path, served: list[Served])
             if flow == "1 code":
                 for workflow in code.WORKFLOWS:
                     env.facts[f"{workflow} done"].set()
+        finally:
+            if flow == "bootstrap":
+                env.facts["bootstrap done"].set()
+
+
+def _bootstrap(env: Env, dev: Env | None) -> None:
+    if dev is not None:
+        dev.facts["bootstrap done"].wait(max(1.0, env.deadline - time.monotonic()))
+    bootstrap.run(env)
 
 
 def _serve_functions(env: Env, served: list[Served]) -> None:

@@ -1,19 +1,20 @@
 """Make a new project usable, right after `cdktf deploy`: its data, its first release, its pointer.
 
-    python -m release.bootstrap --env dev [--image REGION-docker.pkg.dev/P/R/pipeline@sha256:D]
-    python -m release.bootstrap --env prod [--commit SHA]
+    python -m release.bootstrap --env dev [--image REGION-docker.pkg.dev/P/R/pipeline@sha256:D] [--wait 5400]
+    python -m release.bootstrap --env prod [--commit SHA] [--wait 5400]
 
 1. seed      the shipped spans (data/<dataset>/span-*) into the data bucket, create-only: a span already there
              is left as it is, so a first data check never takes span-1 and a rerun writes nothing;
-2. release   an environment that publishes its own releases (dev): the pipeline image (--image, by digest,
-             else the one recorded for the current image inputs, as `nox -s image -- --existing` finds it)
-             -> compile -> publish (with the commit of a clean checkout); one that runs another's (prod):
-             the template that environment published for --commit (default: the checkout's HEAD), as the
-             adopt build finds it;
-3. submit    a first run of that template (its job id derives from the template: a rerun starts nothing);
+2. release   an environment that publishes its own releases (dev): its `full` build, started on the CI branch
+             (Cloud Build's triggers.run) and followed to its end: it builds the pipeline image, compiles,
+             publishes, submits a first run and moves the pointer, as on every push (with --image, an image
+             already pushed, this process compiles, publishes, submits and moves the pointer instead);
+             one that runs another's (prod): the template that environment published for --commit (default:
+             the checkout's HEAD, waiting up to --wait seconds for it), as the adopt build finds it, then
+3. submit    a first run of that template (its job id derives from the template: a rerun starts nothing) and
 4. pointer   move the environment's current-template pointer to it, as CI does after each submitted run.
-Each step is the command CI's step runs, in this process, so the project ends where a push would leave it.
-It runs with the caller's credentials (Application Default Credentials: a platform engineer's, who deployed).
+Each step is the command CI's step runs, so the project ends where a push would leave it. It runs with the
+caller's credentials (Application Default Credentials: a platform engineer's, who deployed).
 Exit status: 0 done, else the failed step's (1 failed, 2 bad input, 3 retry, 4 refused: release/cloud_errors.py),
 naming the step; every step is safe to rerun.
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,33 +68,29 @@ def seed(config: EnvironmentConfig) -> int:
 def release_steps(config: EnvironmentConfig, args: argparse.Namespace, work: Path) -> list[Step]:
     """Steps 2-4 for `config`: what a push's build does (full, or prod's adopt), then the pointer."""
     from pipelines import kubeflow_v2_runner
-    from release import adopt, image, publish, submit
+    from release import adopt, publish, submit
 
     env, published, submitted = args.env, work / "publish.json", work / "submit.json"
     gcp = config.gcp
     assert gcp is not None
     if gcp.releases_from is not None:
         commit = args.commit or checkout_commit()[0]
-        wanted = ["--env", env, "--commit", commit, "--branch", args.branch, "--wait", "0"]
+        wanted = ["--env", env, "--commit", commit, "--branch", args.branch, "--wait", str(args.wait)]
         steps = [Step("adopt", adopt.main, lambda: [*wanted, "--result-file", str(published)])]
+    elif not args.image:
+        # A new project has no image: the full build makes it, and does steps 3 and 4 itself.
+        return [Step("full build", lambda argv: full_build(config, args.branch, args.wait), lambda: [])]
     else:
-        built = work / "image.json"
-        chosen = ["--image", args.image] if args.image else ["--image-from", str(built)]
         compiled = work / "compiled"
-        full = f"gcloud builds triggers run {gcp.name('full')} --project={gcp.project} --region={gcp.region} "
-        new_project = (
-            "a new project has no image yet: give --image <image>@sha256:<digest>, or start the full build, which "
-            f"builds the image and then does what this would (the data is seeded now): {full}--branch={args.branch}"
-        )
-        recorded = Step(
-            "image", image.main, lambda: ["--env", env, "--existing", "--output", str(built)], hint=new_project
-        )
-        steps = [] if args.image else [recorded]
         commit, dirty = checkout_commit()
         # A template of uncommitted code gets no commit record: commit records name committed code only.
         committed = [] if dirty else ["--commit", commit]
-        steps += [
-            Step("compile", kubeflow_v2_runner.main, lambda: ["--env", env, *chosen, "--output-dir", str(compiled)]),
+        steps = [
+            Step(
+                "compile",
+                kubeflow_v2_runner.main,
+                lambda: ["--env", env, "--image", args.image, "--output-dir", str(compiled)],
+            ),
             Step(
                 "publish",
                 publish.main,
@@ -116,6 +114,48 @@ def release_steps(config: EnvironmentConfig, args: argparse.Namespace, work: Pat
     ]
 
 
+# How often the full build's state is read while following it.
+POLL_SECONDS = 10.0
+_DONE = ("SUCCESS", "FAILURE", "INTERNAL_ERROR", "TIMEOUT", "CANCELLED", "EXPIRED")
+
+
+def full_build(config: EnvironmentConfig, branch: str, wait: float, sleep: Callable[[float], None] = time.sleep) -> int:
+    """Start the environment's `full` trigger on `branch` and follow the build to its end (at most `wait` s).
+
+    0 when it succeeded (the image, the template, a first run and the pointer are there), 1 when it failed or
+    is still running when the wait is over (its log in the build-logs bucket says why).
+    """
+    from google.cloud.devtools.cloudbuild_v1 import Build, RepoSource, RunBuildTriggerRequest
+
+    from release import approvals
+
+    gcp = config.gcp
+    assert gcp is not None
+    cloud_build = approvals.client()
+    request = RunBuildTriggerRequest(
+        name=f"projects/{gcp.project}/locations/{gcp.region}/triggers/{gcp.name('full')}",
+        source=RepoSource(project_id=gcp.project, branch_name=branch),
+    )
+    build_id = str(cloud_build.run_build_trigger(request=request).metadata.build.id)
+    print(f"started build {build_id} of {gcp.name('full')} on {branch}: image, compile, publish, first run, pointer")
+    name = approvals.build_name(gcp, build_id)
+    deadline = time.monotonic() + wait
+    while True:
+        build = cloud_build.get_build(name=name)
+        status = Build.Status(build.status).name
+        if status in _DONE:
+            break
+        if time.monotonic() >= deadline:
+            print(f"build {build_id} is still {status} after {wait:.0f} s: follow it, then rerun", file=sys.stderr)
+            return 1
+        sleep(POLL_SECONDS)
+    if status != "SUCCESS":
+        print(f"build {build_id} ended {status}: {build.status_detail}", file=sys.stderr)
+        return 1
+    print(f"build {build_id}: SUCCESS")
+    return 0
+
+
 def run(steps: list[Step]) -> int:
     for step in steps:
         print(f"== {step.name}", flush=True)
@@ -134,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image", help="publishing environment: the pipeline image by digest (default: recorded)")
     parser.add_argument("--commit", help="adopting environment: the commit whose template to run (default: HEAD)")
     parser.add_argument("--branch", default="main", help="the branch the release is recorded on (default: main)")
+    parser.add_argument(
+        "--wait", type=float, default=5400, help="seconds to follow the full build, or to wait for the adopted template"
+    )
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", category=FutureWarning)  # google-cloud's Python 3.10 notices.
     try:

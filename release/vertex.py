@@ -15,7 +15,7 @@ from typing import Any
 from contracts.config import EnvironmentConfig
 from contracts.current_template import ResolvedTemplate
 from contracts.environment_parameters import champion_baseline, environment_parameters
-from contracts.google_apis import aiplatform_init_arguments
+from contracts.google_apis import aiplatform_init_arguments, already_exists
 from contracts.registry import RegistryError, registry_target
 from contracts.run_request import (
     BackendUnavailableError,
@@ -124,7 +124,9 @@ class VertexSubmitter:
         created = True
         try:
             job.submit(service_account=gcp.pipeline_service_account, network=gcp.network)
-        except exceptions.AlreadyExists:
+        except exceptions.Conflict as err:  # REST: 409 (google_apis.already_exists tells ALREADY_EXISTS apart)
+            if not already_exists(err):
+                raise
             created = False  # Same job id: this trigger already started its run (idempotent resubmission).
         except (exceptions.ServiceUnavailable, exceptions.DeadlineExceeded, exceptions.InternalServerError) as err:
             raise BackendUnavailableError(f"Vertex AI did not accept job {request.job_id}: {err}") from err

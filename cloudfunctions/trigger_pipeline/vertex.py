@@ -25,7 +25,13 @@ from submission import Submission
 
 from contracts.current_template import ResolvedTemplate, current_location, read_current
 from contracts.environment_parameters import with_baseline
-from contracts.google_apis import aiplatform_init_arguments, client_options, storage_client_options, vertex_host
+from contracts.google_apis import (
+    aiplatform_init_arguments,
+    already_exists,
+    client_options,
+    storage_client_options,
+    vertex_host,
+)
 from contracts.registry import CHAMPION, model_root
 from contracts.run_request import (
     Baseline,
@@ -107,7 +113,9 @@ class VertexBackend:
         created = True
         try:
             job.submit(service_account=settings.service_account, network=settings.network)
-        except exceptions.AlreadyExists:
+        except exceptions.Conflict as err:  # REST: 409 (google_apis.already_exists tells ALREADY_EXISTS apart)
+            if not already_exists(err):
+                raise
             created = False  # This trigger already started its run: a redelivery.
         log(
             "INFO",

@@ -93,12 +93,17 @@ def _workflow(env: Env, workflow: str, dev: Env | None) -> None:
         env.fail(flow, f"build {build.id[:8]} did not finish before the rehearsal's deadline")
         return
     env.report_build(flow, build, mark)
-    jobs = [j for j in env.jobs() if (j.get("labels") or {}).get("trigger") == build.id]
+    # A build's run is labelled with its build id; an adopt build's with its commit (ci/cloudbuild/adopt.yaml:
+    # the full and modules triggers of one push start one run of the adopted template).
+    adopting = trigger.config.endswith("adopt.yaml")
+    trigger_label = f"adopt-{env.repository.head}" if adopting else build.id
+    jobs = [j for j in env.jobs() if (j.get("labels") or {}).get("trigger") == trigger_label]
     if not env.check(
         len(jobs) == 1,
         flow,
-        f"PipelineJob {jobs[0]['name'].rsplit('/', 1)[-1] if jobs else ''} created",
-        f"{len(jobs)} PipelineJob(s) labelled with build {build.id[:8]} (expected exactly one)",
+        f"PipelineJob {jobs[0]['name'].rsplit('/', 1)[-1] if jobs else ''} "
+        + ("is the push's one adopted run" if adopting else "created"),
+        f"{len(jobs)} PipelineJob(s) labelled with trigger {trigger_label[:14]} (expected exactly one)",
         env.why(mark, trigger.service_account),
     ):
         return

@@ -24,6 +24,8 @@ from rehearsal.standin.tls import Authority
 from rehearsal.standin.vertex import Endpoint, Vertex
 from rehearsal.terraform import Stack, project_number
 
+NO_PROXY = "127.0.0.1,localhost,pypi.org,files.pythonhosted.org"
+
 
 class StandIn:
     def __init__(self, stacks: dict[str, Stack], read_config: ConfigReader, extra_grants: list[Grant]) -> None:
@@ -154,8 +156,9 @@ class StandIn:
             "https_proxy": proxy,
             "HTTP_PROXY": proxy,
             "http_proxy": proxy,
-            "NO_PROXY": "127.0.0.1,localhost",
-            "no_proxy": "127.0.0.1,localhost",
+            # Package registries stay reachable, as from a Cloud Build worker (`ci/nox` installs its tools).
+            "NO_PROXY": NO_PROXY,
+            "no_proxy": NO_PROXY,
             **(self.authority.environment() if self.authority else {}),
             "GCE_METADATA_HOST": host,
             "GCE_METADATA_IP": host,

@@ -403,7 +403,9 @@ class Vertex:
         for key in name_keys:
             parts.append(f"{key.removesuffix('Id')}/{call.params[key]}")
         name = "/".join([*parts, f"operations/{call.params['operationsId']}"])
-        operation = self.operations.find(name)
+        # Vertex names operations with the project's number; the stand-in's endpoints started theirs under the id.
+        by_id = name.replace(f"projects/{self.numbers[project]}/", f"projects/{project}/", 1)
+        operation = self.operations.find(by_id if by_id in self.operations.by_name else name)
         call.require(operation.permission_cancel if verb == "cancel" else operation.permission_get, operation.target)
         if verb == "cancel":
             if not operation.done:

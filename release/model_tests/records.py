@@ -2,7 +2,9 @@
 
     local:   <registry>/model-tests.jsonl, one outcome per line, appended and fsynced (a torn last line is
              ignored, as in the move journal)
-    Vertex:  gs://<prefix>-artifacts/registry/<model>/model-tests/<version>-<tests sha256>.json, create-only
+    Vertex:  gs://<prefix>-registry/<model>/history/model-tests/<version>-<tests sha256>.json, create-only:
+             inside the move journal's folder, so the one grant that lets the promote builds write the history
+             (infra/access.py) covers them, and nothing else may write them
 
 Only a test's verdict is recorded (passed, or SmokeTestFailedError); a test that could not run (the model's
 files unreadable for a moment, a cloud error) is not an outcome. The tests are deterministic on the same
@@ -102,14 +104,14 @@ class GcsOutcomes:
 
 
 def outcomes_for(target: RegistryTarget, storage_client: Any = None, credentials: Any = None) -> Outcomes:
-    """Where `target`'s model-test outcomes are kept (beside its move journal)."""
+    """Where `target`'s model-test outcomes are kept (in its move journal's folder, below the journal's entries)."""
     if target.backend == "mlflow":
         assert target.root is not None
         return LocalOutcomes(Path(target.root))
     assert target.history_uri is not None
     bucket, _, history = target.history_uri.removeprefix("gs://").partition("/")
     client = storage_client or _storage(target, credentials)
-    return GcsOutcomes(client.bucket(bucket), f"{history.rpartition('/')[0]}/model-tests")
+    return GcsOutcomes(client.bucket(bucket), f"{history.rstrip('/')}/model-tests")
 
 
 def _storage(target: RegistryTarget, credentials: Any) -> Any:

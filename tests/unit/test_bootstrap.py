@@ -15,22 +15,64 @@ SHA = "ab" * 32
 
 def plan(tmp_path, env, monkeypatch, dirty=False, **options):
     monkeypatch.setattr(bootstrap, "checkout_commit", lambda: ("c" * 40, dirty))
-    args = argparse.Namespace(**{"env": env, "image": None, "commit": None, "branch": "main", **options})
+    defaults = {"env": env, "image": None, "commit": None, "branch": "main", "wait": 5400.0}
+    args = argparse.Namespace(**{**defaults, **options})
     from contracts.config import load_environment
 
     return bootstrap.release_steps(load_environment(env), args, tmp_path)
 
 
-def test_a_publishing_environment_builds_its_first_release_like_the_full_workflow(tmp_path, monkeypatch):
+def test_a_publishing_environment_starts_its_full_build_for_its_first_release(tmp_path, monkeypatch):
+    """No image yet on a new project: the full build makes it, then compiles, publishes, runs and sets the pointer."""
     steps = plan(tmp_path, "dev", monkeypatch)
-    assert [s.name for s in steps] == ["image", "compile", "publish", "submit", "set current"]
-    argv = {s.name: s.argv() for s in steps if s.name != "submit"}
-    assert argv["image"] == ["--env", "dev", "--existing", "--output", str(tmp_path / "image.json")]
-    # A new project has no image recorded: the failure says how to get one.
-    assert "gcloud builds triggers run penguins-dev-full --project=my-dev-project" in steps[0].hint
-    assert argv["compile"][:4] == ["--env", "dev", "--image-from", str(tmp_path / "image.json")]
-    assert "--commit" in argv["publish"] and "c" * 40 in argv["publish"]
-    assert argv["set current"] == ["--env", "dev", "--set-current", "--from", str(tmp_path / "submit.json")]
+    assert [s.name for s in steps] == ["full build"]
+
+
+class FakeCloudBuild:
+    """What CloudBuildClient's run_build_trigger and get_build answer: the build's states, one per poll."""
+
+    def __init__(self, states):
+        self.states, self.requests = list(states), []
+
+    def run_build_trigger(self, request):
+        from google.cloud.devtools.cloudbuild_v1 import Build, BuildOperationMetadata
+
+        self.requests.append(request)
+        metadata = BuildOperationMetadata(build=Build(id="b-1"))
+        return type("Operation", (), {"metadata": metadata})()
+
+    def get_build(self, name):
+        from google.cloud.devtools.cloudbuild_v1 import Build
+
+        self.requests.append(name)
+        state = self.states.pop(0)
+        return Build(id="b-1", status=Build.Status[state], status_detail="step compile failed")
+
+
+@pytest.mark.parametrize(("states", "code"), [(["QUEUED", "WORKING", "SUCCESS"], 0), (["WORKING", "FAILURE"], 1)])
+def test_the_full_build_is_started_on_the_branch_and_followed_to_its_end(monkeypatch, capsys, states, code):
+    from contracts.config import load_environment
+    from release import approvals
+
+    fake = FakeCloudBuild(states)
+    monkeypatch.setattr(approvals, "client", lambda: fake)
+    slept = []
+    assert bootstrap.full_build(load_environment("dev"), "main", 600, sleep=slept.append) == code
+    run, *polls = fake.requests
+    assert run.name == "projects/my-dev-project/locations/europe-west4/triggers/penguins-dev-full"
+    assert run.source.branch_name == "main" and run.source.project_id == "my-dev-project"
+    assert polls == ["projects/my-dev-project/locations/europe-west4/builds/b-1"] * len(states)
+    assert len(slept) == len(states) - 1
+    assert ("ended FAILURE: step compile failed" in capsys.readouterr().err) == (code == 1)
+
+
+def test_a_full_build_still_running_after_the_wait_is_a_failure_saying_so(monkeypatch, capsys):
+    from contracts.config import load_environment
+    from release import approvals
+
+    monkeypatch.setattr(approvals, "client", lambda: FakeCloudBuild(["WORKING"] * 3))
+    assert bootstrap.full_build(load_environment("dev"), "main", 0, sleep=lambda s: None) == 1
+    assert "is still WORKING after 0 s" in capsys.readouterr().err
 
 
 def test_a_given_image_skips_the_recorded_one_and_uncommitted_code_gets_no_commit_record(tmp_path, monkeypatch):
@@ -45,7 +87,7 @@ def test_an_adopting_environment_runs_the_template_its_release_store_published(t
     steps = plan(tmp_path, "prod", monkeypatch)
     assert [s.name for s in steps] == ["adopt", "submit", "set current"]
     adopt = steps[0].argv()
-    assert adopt[:4] == ["--env", "prod", "--commit", "c" * 40] and adopt[6:8] == ["--wait", "0"]
+    assert adopt[:4] == ["--env", "prod", "--commit", "c" * 40] and adopt[6:8] == ["--wait", "5400.0"]
 
 
 def test_the_first_runs_job_id_follows_the_template_so_a_rerun_starts_nothing_new(tmp_path, monkeypatch):
