@@ -16,6 +16,7 @@ from contracts.config import load_environment
 from contracts.registry import registry_target
 from pipelines.local import DATA_DIR, LocalRun, execute
 from pipelines.pipeline import example_gen_configs
+from release.promotion.announced import after_registration
 
 pytestmark = pytest.mark.e2e
 
@@ -77,7 +78,12 @@ def span_1_eval_count(tmp_path):
 
 @pytest.fixture(scope="module")
 def first_run(window_env):
-    return run(window_env)
+    """The first run, then what follows it locally (the run worker, `nox -s pipeline`): its version is tested and
+    becomes the champion, the baseline of the runs after it."""
+    summary = run(window_env)
+    root, config = window_env
+    assert after_registration(config, root, summary.pushed_version, by="e2e") == "champion"
+    return summary
 
 
 def test_the_newest_window_is_read_and_every_span_is_in_the_lineage(first_run, window_env, tmp_path):

@@ -275,16 +275,26 @@ def test_the_needs_follow_the_sessions_and_their_arguments():
     assert session_needs("tests", []) >= session_needs("checkov", []) | session_needs("infra_tests", [])
 
 
+# What the checks build cannot run, and why. The rehearsal needs Python 3.10 (the TFX steps it runs), Python 3.12
+# (its stand-in and the function's runtime) and Node.js (it synthesizes) in one process, and no public image has
+# all three; `.ci/run` runs it (the README's test command), a builder image of the project's own would let
+# Cloud Build run it too.
+NOT_IN_THE_CHECKS_BUILD = {"rehearse": "needs Python 3.10, Python 3.12 and Node.js in one step's image"}
+
+
 def test_the_checks_build_runs_lint_and_exactly_what_nox_s_tests_runs():
     """`tests` without arguments runs pytest with fixed arguments, then notifies sessions: the checks build runs
-    that pytest as `tests -- <those arguments>` (which notifies nothing), then each notified session, plus lint."""
+    that pytest as `tests -- <those arguments>` (which notifies nothing), then each notified session, plus lint,
+    except what NOT_IN_THE_CHECKS_BUILD names with its reason."""
     runs = _calls(_nodes("tests", []), "run")
     pytest_args = [_constant(a) for call in runs if _constant(call.args[0]) == "pytest" for a in call.args[1:]]
     assert pytest_args and None not in pytest_args, "tests: its pytest arguments must be literals"
     assert notified("tests", pytest_args) == [], "tests with arguments must run pytest only"
     config = yaml.safe_load((REPO_ROOT / route("checks").config).read_text())
     sessions = [_nox_session(step) for step in config["steps"]]
-    expected = [("lint", []), ("tests", pytest_args), *((name, []) for name in notified("tests", []))]
+    checked = [name for name in notified("tests", []) if name not in NOT_IN_THE_CHECKS_BUILD]
+    assert set(NOT_IN_THE_CHECKS_BUILD) <= set(notified("tests", [])), "an exception for a session tests runs no more"
+    expected = [("lint", []), ("tests", pytest_args), *((name, []) for name in checked)]
     assert sessions == expected
     # tests/infra runs checkov from .nox/checkov when it exists: never while the checkov step is building it.
     by_id = {step["id"]: step for step in config["steps"]}
