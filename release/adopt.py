@@ -27,8 +27,8 @@ from typing import Any
 
 from contracts.config import ConfigError, EnvironmentConfig, load_environment, release_source
 from contracts.handover import write_result
-from contracts.run_request import BackendUnavailableError, read_lineage_record, template_sha256
-from release.cloud_errors import cloud_failure
+from contracts.run_request import read_lineage_record, template_sha256
+from release.cloud_errors import exit_status
 
 # As long as dev's longest publishing build may take (ci/cloudbuild/full.yaml's timeout).
 DEFAULT_WAIT_SECONDS = 5400
@@ -136,15 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     except NotPublishedError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    except BackendUnavailableError as err:
-        print(f"error (transient, retry): {err}", file=sys.stderr)
-        return 3
     except Exception as err:
-        failure = cloud_failure(err)
-        if failure is None:
-            raise
-        print(f"error: {failure}", file=sys.stderr)
-        return failure.status
+        return exit_status(err)
     result = {**found, "branch": args.branch, "adopted_from": source.name}
     write_result(args.result_file, result)
     print(f"adopting {source.name}'s template for commit {args.commit}: {found['template']}")

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from ci.changes import ChangesError, changes_since, head_commit
 from contracts.config import REPO_ROOT, ConfigError, EnvironmentConfig, load_environment
-from release.cloud_errors import cloud_failure
+from release.cloud_errors import exit_status
 
 WORK = REPO_ROOT / "build" / "bootstrap"
 
@@ -199,11 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except Exception as err:
-        failure = cloud_failure(err)
-        if failure is None:
-            raise
-        print(f"error: {failure} (bootstrap stopped at seed; run it again)", file=sys.stderr)
-        return failure.status
+        return exit_status(err, note=" (bootstrap stopped at seed; run it again)")
     return run(steps)
 
 

@@ -10,13 +10,16 @@ statuses:
     4  Google Cloud refused the request (no credentials, permission denied, not found): fix the set-up first
 
 `cloud_failure(err)` classifies an exception raised by google-auth or a google-cloud client; None means it
-is not a cloud failure (the caller lets it surface: a bug should not hide as a cloud message).
+is not a cloud failure (the caller lets it surface: a bug should not hide as a cloud message). A command's
+`main` ends with `except Exception as err: return exit_status(err)`, which prints the one line and returns the
+status, or re-raises what is not a cloud failure.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import re
+import sys
 from dataclasses import dataclass
 
 UNAVAILABLE = 3
@@ -98,3 +101,19 @@ def cloud_failure(err: BaseException, *, account: str | None = None) -> CloudFai
     if isinstance(err, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
         return CloudFailure(UNAVAILABLE, f"could not reach Google Cloud ({type(err).__name__}): try again")
     return None
+
+
+def exit_status(err: Exception, *, note: str = "") -> int:
+    """Print `err` as one line (with `note` after it) and return its exit status: 3 for a failure worth retrying
+    (contracts.run_request.BackendUnavailableError, a timeout, quota, 5xx), 4 for a refusal. Anything that is
+    not a cloud failure is re-raised, traceback and all: a bug must not pass for a cloud message."""
+    from contracts.run_request import BackendUnavailableError
+
+    if isinstance(err, BackendUnavailableError):
+        print(f"error (transient, retry): {err}{note}", file=sys.stderr)
+        return UNAVAILABLE
+    failure = cloud_failure(err)
+    if failure is None:
+        raise err
+    print(f"error: {failure}{note}", file=sys.stderr)
+    return failure.status

@@ -27,9 +27,9 @@ from pathlib import Path
 from contracts.config import ConfigError, EnvironmentConfig, load_environment
 from contracts.current_template import CURRENT_TEMPLATE
 from contracts.handover import write_result
-from contracts.run_request import BackendUnavailableError, SubmissionError
+from contracts.run_request import SubmissionError
 from pipelines.sources import MODULES_DIR
-from release.cloud_errors import cloud_failure
+from release.cloud_errors import exit_status
 from release.publishing.current import record_for, set_current
 from release.publishing.modules import publish_modules
 from release.publishing.store import ArtifactStore, PublishConflictError, store_for
@@ -124,15 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, SubmissionError, PublishConflictError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except BackendUnavailableError as err:
-        print(f"error (transient, retry): {err}", file=sys.stderr)
-        return 3
     except Exception as err:
-        failure = cloud_failure(err)
-        if failure is None:
-            raise
-        print(f"error: {failure}", file=sys.stderr)
-        return failure.status
+        return exit_status(err)
     if args.result_file:
         write_result(args.result_file, result)
     print(json.dumps(result, indent=2))

@@ -30,7 +30,6 @@ from contracts.environment import Training
 from contracts.handover import result_value, write_result
 from contracts.parameters import SPAN_END, SPAN_START, validate_span_range
 from contracts.run_request import (
-    BackendUnavailableError,
     Lineage,
     RunRequest,
     SubmissionError,
@@ -40,7 +39,7 @@ from contracts.run_request import (
     lineage_labels,
     template_sha256,
 )
-from release.cloud_errors import cloud_failure
+from release.cloud_errors import exit_status
 from release.lineage import working_tree_lineage
 
 CURRENT = "current"
@@ -191,15 +190,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, SubmissionError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except BackendUnavailableError as err:
-        print(f"error (transient, retry): {err}", file=sys.stderr)
-        return 3
     except Exception as err:
-        failure = cloud_failure(err)
-        if failure is None:
-            raise
-        print(f"error: {failure}", file=sys.stderr)
-        return failure.status
+        return exit_status(err)
     outcome = outcome_of(result, submitter, args)
     state = "submitted" if result.created else "already submitted (same job id): nothing new started"
     print(f"{result.job_id}: {state}\n  backend: {result.backend}\n  follow: {result.location}", flush=True)

@@ -20,7 +20,7 @@ from typing import Any
 from contracts.config import ConfigError, EnvironmentConfig, load_environment
 from contracts.registry import CHAMPION, registry_target
 from contracts.run_request import BackendUnavailableError, SubmissionError
-from release.cloud_errors import cloud_failure
+from release.cloud_errors import exit_status
 from release.datacheck.check import Check, Report
 from release.datacheck.evaluate import evaluate
 from release.datacheck.layout import open_store
@@ -135,10 +135,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error (transient, run the check again): {err}", file=sys.stderr)
         return 3
     except Exception as err:
-        failure = cloud_failure(err)
-        if failure is None:
-            raise
-        print(f"error: {failure} (finished steps are kept)", file=sys.stderr)
-        return failure.status
+        return exit_status(err, note=" (finished steps are kept)")
     print(json.dumps(report.as_dict(), indent=2, sort_keys=True) if args.json else describe(report, config))
     return 0

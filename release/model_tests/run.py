@@ -24,7 +24,7 @@ from typing import Any
 
 from contracts.config import ConfigError
 from contracts.registry import RegistryError, SmokeTestFailedError, registry_target
-from release.cloud_errors import UNAVAILABLE, cloud_failure
+from release.cloud_errors import UNAVAILABLE, exit_status
 from release.model_tests import ModelTestsNotRunError
 from release.promotion.targets import load_target
 
@@ -129,11 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return UNAVAILABLE if isinstance(err, MoveInProgressError) else 2 if isinstance(err, RegistryError) else 1
     except Exception as err:
-        failure = cloud_failure(err)
-        if failure is None:
-            raise
-        print(f"error: {failure}", file=sys.stderr)
-        return failure.status
+        return exit_status(err)
     print(json.dumps(asdict(report), indent=2) if args.json else report.text())
     return 0 if report.passed is not False else 1
 
