@@ -334,9 +334,11 @@ def adopt(session: nox.Session) -> None:
 def bootstrap(session: nox.Session) -> None:
     """A new project after `cdktf deploy`: seed the shipped spans, publish (or adopt) a first template, run it.
 
-    `nox -s bootstrap -- --env dev [--image REF@sha256:D]` seeds gs://<prefix>-data create-only, compiles with the
-    recorded (or given) image, publishes, submits a first run and sets the current-template pointer;
-    `-- --env prod [--commit SHA]` runs the template dev published for the commit instead. Safe to rerun.
+    `nox -s bootstrap -- --env dev` seeds gs://<prefix>-data create-only, then starts the `<prefix>-full` build on the
+    CI branch and follows it (it builds the image, compiles, publishes, submits a first run and sets the
+    current-template pointer); with `--image REF@sha256:D` this process compiles, publishes, submits and sets the
+    pointer itself. `-- --env prod [--commit SHA]` runs the template dev published for the commit instead. Safe to
+    rerun.
     """
     run_tfx(session, "-m", "release.bootstrap", *session.posargs)
 
@@ -558,7 +560,7 @@ def rehearse(session: nox.Session) -> None:
     steps, the Scheduler jobs, the function, the registry push, promotion. The stand-in checks every request
     against Google's discovery documents and the synthesized IAM. Prints a line per flow step, writes the
     request log to build/rehearsal/, exits non-zero on any failure. First the stand-in's own tests
-    (tests/rehearsal). `-- --help` for the driver's options (e.g. `--env dev`, `--keep`).
+    (tests/rehearsal). `-- --help` for the driver's options (e.g. `--env dev`, `--budget SECONDS`).
     """
     if PY312 is None:
         session.error(MISSING_PY312)

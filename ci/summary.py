@@ -47,7 +47,7 @@ def render_summary(
     data: dict[str, Any] = {"run_id": run_id, "workflows": workflows, "steps": []}
     for workflow, result in results:
         note = _image_note(image) if result.step.session == "image" and result.status == "ok" else result.detail
-        lines.append(f"  {workflow:<9}{result.step.name:<18}{result.status:<8}{result.seconds:7.1f}s  {note}".rstrip())
+        lines.append(f"  {workflow:<12}{result.step.name:<18}{result.status:<8}{result.seconds:7.1f}s  {note}".rstrip())
         data["steps"].append(
             {
                 "workflow": workflow,

@@ -1,4 +1,4 @@
-"""What the rehearsal prints: one line per flow step (✓, ✗, or ✗ expected, naming its issue), the request that
+"""What the rehearsal prints: one line per flow step (✓ or ✗), the request that
 decided it, a summary; and the full request log (and the grants used and unused) in the output folder."""
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from rehearsal.standin.server import LogEntry
 class Outcome:
     env: str
     flow: str
-    state: str  # ok, failed, expected (a failure marked expected, naming its issue), unexpected-pass
+    state: str  # ok or failed
     text: str
     evidence: list[str] = field(default_factory=list)
 
     def lines(self) -> list[str]:
-        mark = {"ok": "✓", "failed": "✗", "expected": "✗ (expected)", "unexpected-pass": "✓ (unexpectedly)"}[self.state]
+        mark = {"ok": "✓", "failed": "✗"}[self.state]
         head = f"{self.env:<5} {self.flow:<14} {mark} {self.text}"
         return [head, *(f"{'':<21}{line}" for line in self.evidence)]
 
@@ -51,33 +51,14 @@ class Report:
             self.fail(env, flow, bad, evidence)
         return passed
 
-    def expected(self, env: str, flow: str, passed: bool, good: str, bad: str, issue: str) -> None:
-        """A check marked as an expected failure (naming its issue): passing it says the mark must go."""
-        if passed:
-            self.add(
-                Outcome(
-                    env, flow, "unexpected-pass", f"{good} (marked expected to fail until {issue}: remove the mark)"
-                )
-            )
-        else:
-            self.add(Outcome(env, flow, "expected", f"{bad} [expected until {issue}]"))
-
     @property
     def failed(self) -> list[Outcome]:
-        return [o for o in self.outcomes if o.state in ("failed", "unexpected-pass")]
+        return [o for o in self.outcomes if o.state == "failed"]
 
     def summary(self) -> str:
-        counts = {
-            state: sum(o.state == state for o in self.outcomes)
-            for state in ("ok", "failed", "expected", "unexpected-pass")
-        }
+        passed = sum(o.state == "ok" for o in self.outcomes)
         seconds = time.monotonic() - self.started
-        parts = [f"{counts['ok']} passed", f"{counts['failed']} failed"]
-        if counts["expected"]:
-            parts.append(f"{counts['expected']} expected failure(s)")
-        if counts["unexpected-pass"]:
-            parts.append(f"{counts['unexpected-pass']} unexpected pass(es)")
-        return f"rehearsal: {', '.join(parts)} in {seconds:.0f} s"
+        return f"rehearsal: {passed} passed, {len(self.failed)} failed in {seconds:.0f} s"
 
 
 def write_log(folder: Path, entries: list[LogEntry]) -> None:

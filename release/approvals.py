@@ -5,7 +5,7 @@ promote` does not move the alias itself: it runs the `promote` trigger (ci/cloud
 by infra with approval_required from gcp.ci.require_approval) with the action, version, who and why as
 substitutions, and prints the build id. An approver (roles/cloudbuild.builds.approver) approves or rejects it
 with `models approve BUILD_ID [--reject]`; Cloud Build records the decision, the approver's account and the
-comment on the build. The approved build's step runs `models promote ... --approved-build $BUILD_ID`, which
+comment on the build. The approved build's step runs `models promote ... --build $BUILD_ID`, which
 reads that record back (approved, still running, from the promote trigger, for this very action and version)
 and records the approver as `approved_by` in the alias history.
 """

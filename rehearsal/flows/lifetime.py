@@ -3,8 +3,8 @@
 The stand-in's clock is advanced past the oldest `age` of any rule, the rules applied (a versioned bucket keeps
 a deleted live object as noncurrent), then advanced past every `days_since_noncurrent_time` and applied again.
 Then each registered version's artifactUri (and the `uri` its description keeps) must still hold its files,
-so the champion can still be served and any version rolled back to. Until the registry's durable copies land
-(issue 18 item 2, PLAN D4: a `registry` bucket in the stack), this one check is marked as an expected failure.
+so the champion can still be served and any version rolled back to. (Before the registry kept durable copies
+in its own bucket, issue 18 item 2, this was the one check marked as an expected failure; it no longer is.)
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from rehearsal.report import Report
 from rehearsal.standin.app import StandIn
 
 FLOW = "lifetime"
-ISSUE = "issue 18 item 2 (durable registry copies, PLAN D4) lands"
 
 
 def age_out(standin: StandIn) -> tuple[float, list[str]]:
@@ -45,10 +44,6 @@ def check(env: Env) -> None:
     if not versions:
         env.fail(FLOW, "no registered version to hold to the lifecycle rules (flow 4 registered none)")
         return
-    durable = any(
-        r.type == "google_storage_bucket" and str(env.stack.value(r, "name")) == env.bucket("registry")
-        for r in env.stack.resources("google_storage_bucket")
-    )
     for _, version in versions:
         uris = {str(version.resource.get("artifactUri", ""))}
         with contextlib.suppress(ValueError):
@@ -59,10 +54,7 @@ def check(env: Env) -> None:
             f"version {version.version_id} (aliases {version.aliases}) keeps its model at {', '.join(gone)}, which the "
             "bucket's lifecycle deleted: it can no longer be served nor rolled back to"
         )
-        if durable:
-            env.check(not gone, FLOW, good, bad)
-        else:
-            env.report.expected(env.name, FLOW, not gone, good, bad, ISSUE)
+        env.check(not gone, FLOW, good, bad)
 
 
 def run(envs: list[Env], report: Report) -> None:
