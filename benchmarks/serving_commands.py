@@ -8,6 +8,7 @@ from __future__ import annotations
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,15 +37,29 @@ def run(command: list[str]) -> float:
 
 
 def time_to_serve(command: list[str], version: str, served: Callable[[], str]) -> dict[str, float]:
-    """Seconds from starting `command` to its end, and to `served()` (the version answering) returning `version`."""
-    start = time.perf_counter()
-    subprocess.run(command, check=True, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    ended = time.perf_counter() - start
-    while served() != version:
-        if time.perf_counter() - start > SERVE_TIMEOUT_SECONDS:
-            raise RuntimeError(f"version {version} was not served within {SERVE_TIMEOUT_SECONDS} s of {command}")
-        time.sleep(0.02)
-    return {"command_s": ended, "to_served_s": time.perf_counter() - start}
+    """Seconds from starting `command` to `served()` (the version answering) first returning `version`, and to
+    the command's end. The server is asked while the command runs: a move serves its version before the command
+    has returned (release/promotion/local_mover.py switches serving before it moves MLflow's alias)."""
+    with tempfile.TemporaryFile() as errors:  # not a pipe: nothing reads it while the command runs
+        start = time.perf_counter()
+        process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=errors)
+        to_served = None
+        while to_served is None:
+            if served() == version:
+                to_served = time.perf_counter() - start
+            elif time.perf_counter() - start > SERVE_TIMEOUT_SECONDS:
+                process.kill()
+                raise RuntimeError(f"version {version} was not served within {SERVE_TIMEOUT_SECONDS} s of {command}")
+            elif process.poll() not in (None, 0):
+                break  # failed: reported below with its output
+            else:
+                time.sleep(0.02)
+        process.wait()
+        ended = time.perf_counter() - start
+        errors.seek(0)
+        if process.returncode != 0:
+            raise subprocess.CalledProcessError(process.returncode, command, stderr=errors.read())
+    return {"command_s": ended, "to_served_s": to_served if to_served is not None else ended}
 
 
 def median_of(samples: list[dict[str, float]] | list[float]) -> dict:
