@@ -57,7 +57,6 @@ TYPED = (
     "localcloud/run_store.py",
     "localcloud/run_service.py",
     "localcloud/runs_cli.py",
-    "release/lineage.py",
     "pipelines/worktree.py",
     "release/cloud_errors.py",
     # The move journal, its rules and the local mover (the Vertex side calls Google clients, which ship no stubs).

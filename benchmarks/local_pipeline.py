@@ -28,6 +28,7 @@ import warnings
 from pathlib import Path
 
 from contracts.config import REPO_ROOT
+from contracts.data_layout import span_file, span_folder
 
 RESULTS = REPO_ROOT / "benchmarks" / "results" / "local_pipeline.json"
 TARGETS = {"cold_seconds": 60.0, "cached_seconds": 10.0}
@@ -68,7 +69,7 @@ def keras_floor(config) -> dict:
     from pipelines.sources import DATA_DIR
 
     start = time.perf_counter()
-    with open(DATA_DIR / config.dataset / "span-1" / "penguins.csv", newline="") as f:
+    with open(DATA_DIR / config.dataset / span_folder(1) / span_file(config.dataset), newline="") as f:
         rows = list(csv.DictReader(f))
     # Same ratio as ExampleGen's 2:1 hash split; a fixed shuffle stands in for the hash.
     rng = np.random.default_rng(0)

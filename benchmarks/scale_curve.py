@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from contracts.config import REPO_ROOT
+from contracts.data_layout import span_file, span_folder
 
 RESULTS = REPO_ROOT / "benchmarks" / "results" / "scale_curve.json"
 SPAN = 2  # The shipped span is 1; the generated one is the newest, and the one the run reads.
@@ -105,7 +106,7 @@ def measure_one(rows: int, root: Path, num_epochs: int, direct_workers: int) -> 
     config = load_environment("local")
     paths = config.local_paths(root)
     start = time.perf_counter()
-    generate(rows, paths.data / config.dataset / f"span-{SPAN}" / "penguins.csv")
+    generate(rows, paths.data_root(config.dataset) / span_folder(SPAN) / span_file(config.dataset))
     generate_seconds = time.perf_counter() - start
     beam_args: tuple[str, ...] = ()
     if direct_workers > 1:

@@ -79,7 +79,6 @@ RELEASE_STEPS = (
     "release/publish.py",
     "release/submit.py",
     "release/vertex.py",
-    "release/lineage.py",
     "release/cloud_errors.py",
     "release/publishing/**",
 )

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from typing import Any, ClassVar
 
 import apache_beam as beam
@@ -34,13 +33,10 @@ from tfx.types.standard_component_specs import INPUT_BASE_KEY, FileBasedExampleG
 from tfx.utils import io_utils
 from tfx_bsl.coders import csv_decoder
 
+# <input_base>/span-<N>/*.csv, N a decimal integer (span-10 is after span-9): contracts/data_layout.py.
+from contracts.data_layout import SPAN_FILES, span_folder, span_number
 from contracts.parameters import newest_window
 
-# <input_base>/span-<N>/*.csv, N a decimal integer (span-10 is after span-9).
-SPAN_FOLDER = "span-{}"
-SPAN_FILES = "*.csv"
-SPAN_PATTERN = f"{SPAN_FOLDER.format('{SPAN}')}/{SPAN_FILES}"
-_SPAN_FOLDER = re.compile(r"^span-(\d+)$")
 WINDOW_KEY = "window"
 # Set on the Examples artifact, next to the driver's `span` (the newest): every span it holds.
 SPANS_PROPERTY = "spans"
@@ -63,10 +59,9 @@ def span_folders(input_base: str) -> dict[int, str]:
     """The span folders under input_base by span number; two folders for one number are an error."""
     found: dict[int, str] = {}
     for entry in fileio.listdir(input_base) if fileio.isdir(input_base) else []:
-        match = _SPAN_FOLDER.match(entry.rstrip("/"))
-        if not match:
+        number = span_number(entry.rstrip("/"))
+        if number is None:
             continue
-        number = int(match.group(1))
         if number in found:
             raise ValueError(f"{input_base}: span {number} has two folders, {found[number]} and {entry.rstrip('/')}")
         found[number] = entry.rstrip("/")
@@ -81,7 +76,7 @@ def window_files(input_base: str, spans: list[int]) -> dict[int, list[str]]:
         if number not in folders:
             have = ", ".join(str(n) for n in sorted(folders)) or "none"
             raise ValueError(
-                f"span {number} is missing: no folder {SPAN_FOLDER.format(number)} in {input_base} "
+                f"span {number} is missing: no folder {span_folder(number)} in {input_base} "
                 f"(spans there: {have}); the window is spans {spans[0]}..{spans[-1]}"
             )
         found = sorted(fileio.glob(os.path.join(input_base, folders[number], SPAN_FILES)))

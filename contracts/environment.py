@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from contracts.data_layout import AREAS, Area, join
 from contracts.engines import Dataflow, VertexTraining
 from contracts.parameters import LEARNING_RATE, NUM_EPOCHS, WINDOW_SPANS
 from contracts.regions import check_region
@@ -114,6 +115,10 @@ class LocalPaths(_Strict):
     @property
     def data(self) -> Path:
         return self.root / "data"
+
+    def data_root(self, dataset: str) -> Path:
+        """A dataset's local data area: <root>/data/<dataset> (its layout: contracts/data_layout.py)."""
+        return self.data / dataset
 
     @property
     def published(self) -> Path:
@@ -389,13 +394,18 @@ class EnvironmentConfig(_Strict):
         paths = self.local_paths()
         return str({"artifacts": paths.published, "pipeline-root": paths.pipeline_root, "data": paths.data}[kind])
 
-    def data_area(self, area: Literal["incoming", "quarantine", "processed", "batches"]) -> str:
-        """A new-data area of the dataset: <data location>/<dataset>/<area> (gs://<prefix>-data/... on Google Cloud).
+    def data_root(self, local_root: Path | None = None) -> str:
+        """The dataset's data area: gs://<prefix>-data/<dataset> on Google Cloud, <local root>/data/<dataset>
+        locally (`local_root` overrides the file's). Its layout (spans, incoming/, ...): contracts/data_layout.py."""
+        if self.gcp is not None:
+            return f"{self.gcp.bucket_uri('data')}/{self.dataset}"
+        return str(self.local_paths(local_root).data_root(self.dataset))
 
-        incoming/: labelled records land here; quarantine/: bad records with file, line and reason;
-        processed/<batch>/: the source files of a batch once its span is written; batches/: manifests and state.
-        """
-        return f"{self.location('data')}/{self.dataset}/{area}"
+    def data_area(self, area: Area, local_root: Path | None = None) -> str:
+        """One of the data check's areas of the dataset (contracts/data_layout.py): <data root>/<area>."""
+        if area not in AREAS:
+            raise ValueError(f"no data area {area!r}: one of {', '.join(AREAS)}")
+        return join(self.data_root(local_root), area)
 
     @property
     def retrain_below(self) -> float:

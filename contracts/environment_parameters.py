@@ -120,7 +120,7 @@ def environment_values(config: EnvironmentConfig, local_root: Path | None = None
     `local_root` (a local environment only) overrides the file's local root, as --local-root does.
     """
     values: dict[str, ParameterValue] = {
-        DATA_ROOT: data_root(config, local_root),
+        DATA_ROOT: config.data_root(local_root),
         WINDOW: config.training.window_spans,
         MIN_ACCURACY: config.evaluation.min_accuracy,
         MAX_ACCURACY_DROP: config.evaluation.max_accuracy_drop,
@@ -183,13 +183,6 @@ def champion_baseline(registry: Registry) -> Baseline:
         return Baseline(version, baseline_uri(registry.get(version)))
     except ValueError as err:
         raise RegistryError(f"champion {version} cannot be a baseline: {err}") from None
-
-
-def data_root(config: EnvironmentConfig, local_root: Path | None = None) -> str:
-    """Where the environment's spans are: <data location>/<dataset> (span-<N>/ folders)."""
-    if config.gcp is not None:
-        return f"{config.location('data')}/{config.dataset}"
-    return str(config.local_paths(local_root).data / config.dataset)
 
 
 def training_config(config: EnvironmentConfig) -> dict[str, Any] | None:

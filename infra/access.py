@@ -18,7 +18,9 @@ Standard library and contracts only (see infra/access_model.py).
 
 from __future__ import annotations
 
+from contracts import data_layout
 from contracts.config import EnvironmentConfig
+from contracts.data_layout import join
 from contracts.environment import Gcp
 from infra.access_model import (
     ALWAYS,
@@ -166,19 +168,19 @@ NOT_HISTORY = Objects(
 INCOMING = Objects(
     "incoming-only",
     "prefix",
-    lambda c: f"{c.dataset}/incoming/",
+    lambda c: f"{join(c.dataset, 'incoming')}/",
     "Delete the incoming files a batch moved (release/datacheck/gcs_store.py: move)",
 )
 UNFROZEN = Objects(
     "batches-only",
     "prefix",
-    lambda c: f"{c.dataset}/batches/",
+    lambda c: f"{join(c.dataset, 'batches')}/",
     "Delete a batch folder a killed check never froze (release/datacheck/check.py: _remove_unfrozen)",
 )
 LEASE = Objects(
     "lease-only",
     "exact",
-    lambda c: f"{c.dataset}/.datacheck-lease.json",
+    lambda c: join(c.dataset, data_layout.LEASE),
     "Renew (rewrite) and release (delete) the one-check-at-a-time lease (release/datacheck/lease.py)",
 )
 

@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     if config.gcp is not None:
         print(f"error: {config.name}: labelled data is generated for the local data area only", file=sys.stderr)
         return 2
-    incoming = config.local_paths(args.local_root).data / config.dataset / "incoming"
+    incoming = Path(config.data_area("incoming", args.local_root))
     landed = generate(incoming, args.records, args.files, args.drift, args.bad, args.seed)
     print(f"{args.records} labelled records (+{args.bad} bad) in {len(landed)} file(s) -> {incoming}")
     return 0

@@ -17,7 +17,7 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     from contracts.run_request import lineage_labels
     from pipelines import local_runner
-    from release.lineage import working_tree_lineage
+    from pipelines.worktree import working_tree_lineage
     from release.promotion.announced import after_registration
 
     labels = lineage_labels(working_tree_lineage(), source="pipeline", span_start=0, span_end=0)

@@ -16,7 +16,7 @@ from pathlib import Path
 from contracts.config import ENVS_DIR, REPO_ROOT, ConfigError, LocalPaths, load_environment
 from contracts.run_request import Lineage, RunRequest, SubmissionError, SubmitResult
 from localcloud import run_store
-from release.lineage import working_tree_lineage
+from pipelines.worktree import working_tree_lineage
 
 WORKER_MODULE = "localcloud.run_worker"
 

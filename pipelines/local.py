@@ -57,7 +57,7 @@ class PreparedInputs:
 
 def prepare_inputs(run: LocalRun) -> PreparedInputs:
     """Seed the data area and stage the modules and schema content-addressed under the local root."""
-    data_root = run.paths.data / run.config.dataset
+    data_root = run.paths.data_root(run.config.dataset)
     seed_spans(DATA_DIR / run.config.dataset, data_root)
     staged = run.paths.staged
     return PreparedInputs(

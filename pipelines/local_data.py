@@ -11,10 +11,14 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from contracts.data_layout import span_number
+
 
 def seed_spans(source: Path, dest: Path) -> list[str]:
-    """Copy each span-* folder of `source` that `dest` lacks; return the names copied."""
-    spans = sorted(p for p in source.glob("span-*") if p.is_dir())
+    """Copy each span-<N> folder of `source` that `dest` lacks; return the names copied."""
+    spans = (
+        sorted(p for p in source.iterdir() if p.is_dir() and span_number(p.name) is not None) if source.is_dir() else []
+    )
     if not spans:
         raise FileNotFoundError(f"{source}: no span-<N> folders with data to seed from")
     dest.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,8 @@ from components.hyperparameters import HyperparametersGen
 from components.registry_push import RegistryPush
 from components.span_range import SpanRangeGen
 from components.validation_gate import ValidationGate
-from components.window_example_gen import SPAN_PATTERN, WindowExampleGen
+from components.window_example_gen import WindowExampleGen
+from contracts.data_layout import SPAN_INPUT_PATTERN
 from contracts.registry import RegistryTarget
 
 LABEL_XF = "species_xf"
@@ -72,7 +73,7 @@ def eval_config() -> tfma.EvalConfig:
 
 def example_gen_configs() -> tuple[Any, Any]:
     input_config = example_gen_pb2.Input(
-        splits=[example_gen_pb2.Input.Split(name="single_split", pattern=SPAN_PATTERN)]
+        splits=[example_gen_pb2.Input.Split(name="single_split", pattern=SPAN_INPUT_PATTERN)]
     )
     output_config = example_gen_pb2.Output(
         split_config=example_gen_pb2.SplitConfig(

@@ -2,8 +2,9 @@
 modules hash. A local run stages its modules from this checkout, so this is the code it ran.
 
 Here (standard library and the pipeline's own path rules), not in release/, so that the local runner
-(`nox -s pipeline`) records it too: pipelines/ may not import release/. `release.lineage` is its name for
-the release commands (submit, the data check, the trigger function's local backend).
+(`nox -s pipeline`) records it too: pipelines/ may not import release/. The release commands (submit, the
+data check) and localcloud (the trigger function's local backend) import it from here as well, so no import
+runs release -> localcloud -> release.
 """
 
 from __future__ import annotations

@@ -39,8 +39,8 @@ from contracts.run_request import (
     lineage_labels,
     template_sha256,
 )
+from pipelines.worktree import working_tree_lineage
 from release.cloud_errors import exit_status
-from release.lineage import working_tree_lineage
 
 CURRENT = "current"
 

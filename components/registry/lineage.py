@@ -12,6 +12,7 @@ from typing import Any
 
 from components.registry import gcs
 from components.registry.content import tree_sha256
+from contracts.data_layout import join, span_folder
 from contracts.registry import Lineage, Span
 
 # The Trainer's hyperparameters file (components/hyperparameters.py writes it).
@@ -56,8 +57,8 @@ def hyperparameters(uri: str, client: Any = None) -> dict[str, Any]:
 
 def spans(data_root: str, numbers: list[int], client: Any = None) -> tuple[Span, ...]:
     """Each span the examples came from, with the sha256 of its files (spans are never rewritten)."""
-    root = data_root.rstrip("/")
-    return tuple(Span(number=n, sha256=tree_sha256(f"{root}/span-{n}", client)) for n in sorted(set(numbers)))
+    root = data_root
+    return tuple(Span(number=n, sha256=tree_sha256(join(root, span_folder(n)), client)) for n in sorted(set(numbers)))
 
 
 def _dirty(labels: dict[str, str]) -> bool | None:

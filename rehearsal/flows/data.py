@@ -7,12 +7,13 @@ the production feed) and written straight into the bucket: the stacks name no ac
 
 from __future__ import annotations
 
-import re
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
+from contracts.data_layout import SPAN_PREFIX, span_number
+from contracts.environment import LocalPaths
 from rehearsal.context import Env
 from rehearsal.flows import scheduler
 from rehearsal.standin.cloudbuild import Trigger
@@ -49,7 +50,7 @@ def seed_incoming(env: Env) -> list[str]:
             text=True,
             env={"PYTHONPATH": str(env.repository.root), "PATH": "/usr/bin:/bin"},
         )
-        incoming = sorted((Path(root) / "data" / env.config.dataset / "incoming").glob("*.csv"))
+        incoming = sorted((LocalPaths(root=Path(root)).data_root(env.config.dataset) / "incoming").glob("*.csv"))
         names = []
         for path in incoming:
             name = f"{env.config.dataset}/incoming/{path.name}"
@@ -59,13 +60,10 @@ def seed_incoming(env: Env) -> list[str]:
 
 
 def spans(env: Env) -> list[int]:
-    prefix = f"{env.config.dataset}/span-"
-    found = {
-        int(m.group(1))
-        for n in env.standin.storage.names(env.bucket("data"), prefix)
-        if (m := re.match(rf"{re.escape(prefix)}(\d+)/", n))
-    }
-    return sorted(found)
+    prefix = f"{env.config.dataset}/"
+    names = env.standin.storage.names(env.bucket("data"), prefix + SPAN_PREFIX)
+    found = (span_number(n.removeprefix(prefix).split("/", 1)[0]) for n in names if n.count("/") >= 2)
+    return sorted({n for n in found if n is not None})
 
 
 def run(env: Env) -> None:

@@ -52,7 +52,7 @@ def champion_evaluator(config: EnvironmentConfig, local_root: Path | None, rules
 
 def build_check(config: EnvironmentConfig, env: str, local_root: Path | None, template: str | None) -> Check:
     from pipelines.sources import DATA_DIR, SCHEMA_FILE
-    from release.lineage import working_tree_lineage
+    from pipelines.worktree import working_tree_lineage
     from release.submit import submitter_for
 
     rules = load_rules(SCHEMA_FILE)

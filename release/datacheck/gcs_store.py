@@ -4,7 +4,7 @@ Every write is create-only (ifGenerationMatch=0): a 412 means the result is alre
 frozen generation (sourceGeneration) to a create-only target, then deletes the source with that generation as
 precondition, so a file rewritten after the freeze stays in incoming/ for the next batch. A span is two
 objects: span-<N>/batch.json, the create-only claim of number N for a batch (the loser of a race takes N+1),
-then span-<N>/penguins.csv, one object and so atomic. The pipeline reads span-<N>/*.csv, which the claim does
+then span-<N>/<dataset>.csv, one object and so atomic. The pipeline reads span-<N>/*.csv, which the claim does
 not match: a span is visible only with its data, complete. One check at a time holds the GCS lease (lease.py).
 """
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,12 +20,9 @@ from typing import Any
 
 from google.api_core.exceptions import NotFound, PreconditionFailed  # type: ignore[import-not-found]
 
+from contracts.data_layout import LEASE, SPAN_MARKER, SPAN_PREFIX, span_file, span_folder, span_number
 from release.datacheck.lease import Lease
-from release.datacheck.spans import DATA_FILE, MARKER
 from release.datacheck.store import INCOMING, Entry, is_landed
-
-_SPAN_KEY = re.compile(r"^span-([0-9]+)/")
-LEASE_KEY = ".datacheck-lease.json"
 
 
 def split_uri(uri: str) -> tuple[str, str]:
@@ -54,17 +50,26 @@ class GcsStore:
     def where(self) -> str:
         return f"gs://{self.bucket.name}/{self.prefix}"
 
+    @property
+    def span_file(self) -> str:
+        """The CSV a batch's span holds: <dataset>.csv, the dataset being the data area's last folder."""
+        return span_file(self.prefix.rstrip("/").rsplit("/", 1)[-1])
+
     def _blob(self, key: str, generation: int | None = None) -> Any:
         return self.bucket.blob(self.prefix + key, generation=generation)
 
     def seed(self, shipped: Path) -> list[str]:
-        folders = sorted(p for p in shipped.glob("span-*") if p.is_dir() and _SPAN_KEY.match(p.name + "/"))
+        folders = (
+            sorted(p for p in shipped.iterdir() if p.is_dir() and span_number(p.name) is not None)
+            if shipped.is_dir()
+            else []
+        )
         if not folders:
             raise FileNotFoundError(f"{shipped}: no span-<N> folders with data to seed from")
         seeded = []
         for folder in folders:
             present = set(self.keys(f"{folder.name}/"))
-            if f"{folder.name}/{MARKER}" in present:
+            if f"{folder.name}/{SPAN_MARKER}" in present:
                 continue  # a span the data check made from a batch: never mixed with shipped files
             # Create-only, file by file: a rerun (or one after a crash halfway) completes what is missing.
             missing = [p for p in sorted(folder.iterdir()) if f"{folder.name}/{p.name}" not in present]
@@ -74,7 +79,7 @@ class GcsStore:
 
     @contextmanager
     def locked(self) -> Iterator[None]:
-        self._lease = Lease(self._blob(LEASE_KEY), self.lease_seconds)
+        self._lease = Lease(self._blob(LEASE), self.lease_seconds)
         self._lease.acquire(self.wait_seconds)
         try:
             yield
@@ -146,13 +151,17 @@ class GcsStore:
                 blob.delete(if_generation_match=blob.generation)
 
     def span_numbers(self) -> list[int]:
-        listed = self.bucket.client.list_blobs(self.bucket, prefix=f"{self.prefix}span-")
-        found = (_SPAN_KEY.match(b.name.removeprefix(self.prefix)) for b in listed)
-        return sorted({int(m.group(1)) for m in found if m})
+        listed = self.bucket.client.list_blobs(self.bucket, prefix=f"{self.prefix}{SPAN_PREFIX}")
+        found = (
+            span_number(b.name.removeprefix(self.prefix).split("/", 1)[0])
+            for b in listed
+            if "/" in b.name.removeprefix(self.prefix)
+        )
+        return sorted({n for n in found if n is not None})
 
     def span_of_batch(self, batch: str) -> int | None:
         for number in self.span_numbers():
-            marker = self.read(f"span-{number}/{MARKER}")
+            marker = self.read(f"{span_folder(number)}/{SPAN_MARKER}")
             if marker and json.loads(marker).get("batch") == batch:
                 return number
         return None
@@ -161,10 +170,10 @@ class GcsStore:
         number = self.span_of_batch(batch)
         while number is None:
             candidate = (self.span_numbers() or [0])[-1] + 1
-            if self.write_new(f"span-{candidate}/{MARKER}", json.dumps({"batch": batch}).encode() + b"\n"):
+            if self.write_new(f"{span_folder(candidate)}/{SPAN_MARKER}", json.dumps({"batch": batch}).encode() + b"\n"):
                 number = candidate
-        self.write_new(f"span-{number}/{DATA_FILE}", data)  # False: written before a crash, the same bytes
+        self.write_new(f"{span_folder(number)}/{self.span_file}", data)  # False: written before a crash, the same bytes
         return number
 
     def span_rows(self, number: int) -> bytes | None:
-        return self.read(f"span-{number}/{DATA_FILE}")
+        return self.read(f"{span_folder(number)}/{self.span_file}")

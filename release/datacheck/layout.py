@@ -1,5 +1,5 @@
-"""Where the check keeps each thing: the data area of the environment's naming rule
-(contracts.environment: <data location>/<dataset>/, gs://<prefix>-data/<dataset>/ on Google Cloud)."""
+"""The check's store: the environment's data area (EnvironmentConfig.data_root; its layout is
+contracts/data_layout.py), on Cloud Storage or under the local root."""
 
 from __future__ import annotations
 
@@ -9,11 +9,6 @@ from typing import Any
 from contracts.config import EnvironmentConfig
 from contracts.google_apis import storage_client_options
 from release.datacheck.store import Store
-
-
-def data_root_uri(config: EnvironmentConfig) -> str:
-    """The data area's root: the folder of incoming/, quarantine/, processed/, batches/ and the span-<N>/."""
-    return f"{config.location('data')}/{config.dataset}"
 
 
 def open_store(config: EnvironmentConfig, local_root: Path | None = None, client: Any = None) -> Store:
@@ -26,7 +21,7 @@ def open_store(config: EnvironmentConfig, local_root: Path | None = None, client
             from google.cloud import storage  # type: ignore[import-not-found]
 
             client = storage.Client(project=config.gcp.project, client_options=storage_client_options())
-        return GcsStore.of(client, data_root_uri(config))
+        return GcsStore.of(client, config.data_root())
     from release.datacheck.local_store import LocalStore
 
-    return LocalStore(config.local_paths(local_root).data / config.dataset)
+    return LocalStore(Path(config.data_root(local_root)))

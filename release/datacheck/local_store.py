@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from contracts.data_layout import span_file, span_folder
 from release.datacheck import files, spans
 from release.datacheck.store import INCOMING, Entry, is_landed
 
@@ -114,7 +115,7 @@ class LocalStore:
         return spans.span_numbers(self.root)
 
     def span_rows(self, number: int) -> bytes | None:
-        return self.read(f"span-{number}/{spans.DATA_FILE}")
+        return self.read(f"{span_folder(number)}/{span_file(self.root.name)}")
 
 
 def _put_back(taken: Path, name: str) -> None:

@@ -1,7 +1,7 @@
 """The storage seam of the check: one data area (<data location>/<dataset>/), addressed by keys relative to it.
 
 Two implementations: local files (release/datacheck/local_store.py) and Cloud Storage (gcs_store.py). Keys
-are POSIX paths such as "incoming/a.csv", "batches/<batch>/manifest.json", "span-3/penguins.csv". Every write
+are POSIX paths such as "incoming/a.csv", "batches/<batch>/manifest.json", "span-3/<dataset>.csv". Every write
 is create-only, so a step's result, once there, is never replaced and a rerun finds it; a move deletes the
 source only if it is still the version the batch froze (a file rewritten meanwhile stays for the next batch).
 """

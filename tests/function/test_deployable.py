@@ -73,10 +73,12 @@ def test_the_archive_holds_the_folder_and_the_contracts_it_imports(unpacked):
     shipped = [name for name in names if name.startswith("contracts/")]
     assert sorted(set(names) - set(shipped)) == sorted(own)
     # The contracts the function imports, and none it does not (config.py reads environment files: PyYAML).
-    # environment_parameters checks infra's ENVIRONMENT_PARAMETERS; registry reads the model out of them.
+    # environment_parameters checks infra's ENVIRONMENT_PARAMETERS; registry reads the model out of them;
+    # environment names the data area by data_layout's rule.
     assert shipped == [
         "contracts/__init__.py",
         "contracts/current_template.py",
+        "contracts/data_layout.py",
         "contracts/engines.py",
         "contracts/environment.py",
         "contracts/environment_parameters.py",

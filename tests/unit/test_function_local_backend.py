@@ -19,8 +19,8 @@ import pytest
 from contracts.config import REPO_ROOT
 from contracts.run_request import job_id_for
 from localcloud import run_service, run_store
+from pipelines.worktree import working_tree_lineage
 from release import submit
-from release.lineage import working_tree_lineage
 
 FUNCTION_DIR = REPO_ROOT / "cloudfunctions" / "trigger_pipeline"
 FUNCTION_ENV = ("TRIGGER_BACKEND", "DRY_RUN_LOG", "PIPELINE_NAME", "TEMPLATE_URI", "LOCAL_ENV_FILE", "LOCAL_ROOT")

@@ -7,8 +7,9 @@ from tfx.dsl.compiler import compiler
 from tfx.orchestration import data_types
 from tfx.proto.orchestration import pipeline_pb2
 
+from contracts.data_layout import SPAN_INPUT_PATTERN
 from contracts.registry import RegistryTarget
-from pipelines.pipeline import SPAN_PATTERN, create_pipeline
+from pipelines.pipeline import create_pipeline
 
 EXPECTED_ORDER = [
     "HyperparametersGen",
@@ -87,7 +88,7 @@ def test_parameters_and_settings(tmp_path):
     assert c["Transform"].exec_properties["disable_statistics"] == 1
     assert c["Trainer"].exec_properties["module_file"] == str(tmp_path / "modules/def/model.py")
     assert c["ImportSchemaGen"].exec_properties["schema_file"] == str(tmp_path / "schema/schema.pbtxt")
-    assert SPAN_PATTERN in c["WindowExampleGen"].exec_properties["input_config"]
+    assert SPAN_INPUT_PATTERN in c["WindowExampleGen"].exec_properties["input_config"]
     push = c["RegistryPush"].exec_properties
     assert RegistryTarget.model_validate_json(push["registry"]).root == str(tmp_path / "r")
     assert json.loads(push["labels"]) == {"commit": "abc123", "source": "ci"}

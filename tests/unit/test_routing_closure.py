@@ -207,3 +207,21 @@ def test_cloud_release_steps_never_load_the_local_stand_ins():
     )
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO_ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_what_the_release_commands_import_from_localcloud_never_imports_release_back():
+    """No import runs release -> localcloud -> release (it did through release.lineage): the local stand-ins
+    that a release command reaches for the local backend stand on contracts/ and pipelines/ alone."""
+    release_files = _py("release/**/*.py")
+    reached = {
+        dep
+        for file in release_files
+        for dep in import_graph.direct_imports(file.resolve(), [REPO_ROOT])
+        if LOCAL_ONLY in dep.parents
+    }
+    assert reached, "no release command imports localcloud any more: this test guards nothing"
+    back = import_graph.relative(
+        (f for f in import_graph.closure(sorted(reached), [REPO_ROOT]) if (REPO_ROOT / "release") in f.parents),
+        REPO_ROOT,
+    )
+    assert back == [], f"localcloud modules the release commands import reach release/ again: {back}"
