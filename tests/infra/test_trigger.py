@@ -124,6 +124,7 @@ def test_source_object_is_named_by_content_hash(stacks, tmp_path):
 CONTRACTS_SHIPPED = {
     "contracts/__init__.py",
     "contracts/current_template.py",
+    "contracts/data_layout.py",
     "contracts/engines.py",
     "contracts/environment.py",
     "contracts/environment_parameters.py",
