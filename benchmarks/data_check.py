@@ -55,9 +55,9 @@ def one_size(records: int, champion_root: Path | None, client=None) -> dict:
         shutil.copytree(champion_root / "registry", root / "registry")
     # Always retrain, so every size ends in a submission whatever the champion scores.
     config = config.model_copy(update={"data": config.data.model_copy(update={"retrain": "always"})})
-    incoming = root / "data" / "penguins" / "incoming"
+    incoming = Path(config.data_area("incoming", root))
     generate(incoming, records, FILES, None, 0, seed=records)
-    store = None if client is None else _upload(client, f"bench-{records}-{time.time_ns()}", incoming)
+    store = None if client is None else _upload(client, f"bench-{records}-{time.time_ns()}", incoming, config.dataset)
     start = time.perf_counter()
     check = build_check(config, "local", root, None)
     if store is not None:
@@ -81,15 +81,15 @@ def one_size(records: int, champion_root: Path | None, client=None) -> dict:
     }
 
 
-def _upload(client, bucket_name: str, incoming: Path):
-    """A fresh bucket holding the generated files in penguins/incoming/; its GcsStore."""
+def _upload(client, bucket_name: str, incoming: Path, dataset: str):
+    """A fresh bucket holding the generated files in <dataset>/incoming/; its GcsStore."""
     from release.datacheck.gcs_store import GcsStore
 
     bucket = client.create_bucket(bucket_name)
     for path in sorted(incoming.iterdir()):
-        bucket.blob(f"penguins/incoming/{path.name}").upload_from_filename(str(path))
+        bucket.blob(f"{dataset}/incoming/{path.name}").upload_from_filename(str(path))
         path.unlink()
-    return GcsStore.of(client, f"gs://{bucket_name}/penguins")
+    return GcsStore.of(client, f"gs://{bucket_name}/{dataset}")
 
 
 def _durations(start: float, steps: dict[str, float]) -> dict[str, float]:
