@@ -21,6 +21,8 @@ from contracts.run_request import Lineage, template_sha256
 CURRENT_TEMPLATE = "templates/current.json"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 TemplateSource = Literal["pointer", "pin", "explicit"]
+# Fields a pointer written by an earlier version may lack.
+_OPTIONAL = frozenset({"dirty"})
 
 
 @dataclass(frozen=True)
@@ -37,9 +39,11 @@ class CurrentTemplate:
     set_by: str
     # When the run it was set after was submitted (seconds since the epoch): an older run never moves it back.
     submitted_at: float
+    # Whether the template's code differed from `commit` (None: unknown, as in pointers set before it was kept).
+    dirty: bool | None = None
 
     def lineage(self) -> Lineage:
-        return Lineage(self.commit, self.modules_sha256, self.template_sha256, self.image)
+        return Lineage(self.commit, self.modules_sha256, self.template_sha256, self.image, self.dirty)
 
     def to_bytes(self) -> bytes:
         return (json.dumps(asdict(self), indent=2, sort_keys=True) + "\n").encode()
@@ -59,7 +63,7 @@ def read_current(data: bytes, where: str) -> CurrentTemplate:
     if not isinstance(record, dict):
         raise ValueError(f"{where}: not a current-template record (expected a JSON object)")
     names = {field.name for field in fields(CurrentTemplate)}
-    missing = sorted(names - set(record))
+    missing = sorted(names - set(record) - _OPTIONAL)
     if missing:
         raise ValueError(f"{where}: missing {', '.join(missing)}")
     for name in ("template", "job_id", "set_at", "set_by"):
@@ -75,7 +79,10 @@ def read_current(data: bytes, where: str) -> CurrentTemplate:
     modules = record["modules_sha256"]
     if modules is not None and not _SHA256.match(modules):
         raise ValueError(f"{where}: modules_sha256 {modules!r} is not a sha256")
-    return CurrentTemplate(**{name: record[name] for name in names})
+    dirty = record.get("dirty")
+    if dirty is not None and not isinstance(dirty, bool):
+        raise ValueError(f"{where}: dirty must be true, false or null, got {dirty!r}")
+    return CurrentTemplate(**{name: record[name] for name in names - _OPTIONAL}, dirty=dirty)
 
 
 def _string(record: dict[str, Any], name: str, where: str, *, optional: bool) -> None:

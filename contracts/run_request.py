@@ -174,9 +174,14 @@ def lineage_location(template: str) -> str:
 
 
 def lineage_record(lineage: Lineage, published_at: str) -> bytes:
-    """The lineage record publish writes beside a template (create-only: the first publisher's stays)."""
+    """The lineage record publish writes beside a template (create-only: the first publisher's stays).
+
+    `dirty` is false for a template published with its commit (publish --commit: the template is that commit's
+    code; the main job publishes a working tree with uncommitted changes without one, and so without a record).
+    """
     record = {
         "commit": lineage.commit,
+        "dirty": lineage.dirty,
         "modules_sha256": lineage.modules_sha256,
         "image": lineage.image,
         "published_at": published_at,
@@ -201,11 +206,15 @@ def read_lineage_record(data: bytes, where: str, template: str | None = None) ->
     modules = values["modules_sha256"]
     if modules is not None and not _SHA256.match(modules):
         raise ValueError(f"{where}: modules_sha256 {modules!r} is not a sha256 (64 lowercase hex digits)")
+    dirty = record.get("dirty")  # absent from records written before it was recorded: unknown
+    if dirty is not None and not isinstance(dirty, bool):
+        raise ValueError(f"{where}: dirty must be true, false or null, got {dirty!r}")
     return Lineage(
         template_sha256=template_sha256(template or where),
         commit=values["commit"],
         modules_sha256=modules,
         image=values["image"],
+        dirty=dirty,
     )
 
 

@@ -78,6 +78,7 @@ def find_release(store: Any, commit: str) -> dict[str, str | None] | None:
         "modules_sha256": lineage.modules_sha256 if lineage else None,
         "image": lineage.image if lineage else None,
         "commit": commit,
+        "dirty": lineage.dirty if lineage else None,
     }
 
 

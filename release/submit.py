@@ -173,6 +173,7 @@ def outcome_of(result: SubmitResult, submitter: Submitter, args: argparse.Namesp
         "template_sha256": template_sha256(template),
         "template_source": resolved.source if resolved is not None else ("explicit" if template else None),
         "commit": lineage.commit,
+        "dirty": lineage.dirty,
         "modules_sha256": lineage.modules_sha256,
         "image": lineage.image,
         "baseline": baseline.version if baseline is not None else None,

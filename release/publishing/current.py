@@ -100,6 +100,7 @@ def record_for(submitted: dict[str, Any], *, set_by: str | None = None) -> Curre
         template=submitted["template"],
         template_sha256=sha,
         commit=submitted.get("commit"),
+        dirty=submitted.get("dirty") if isinstance(submitted.get("dirty"), bool) else None,
         modules_sha256=submitted.get("modules_sha256"),
         image=submitted.get("image"),
         job_id=submitted["job_id"],

@@ -2,7 +2,7 @@
 
 Submissions pin templates/<sha256>/pipeline.json (immutable), never a mutable name such as "latest"; the
 commit record answers "which template did this commit publish" and cannot be rewritten. The lineage record
-beside the template (templates/<sha256>/lineage.json: commit, modules hash, image) is what the trigger
+beside the template (templates/<sha256>/lineage.json: commit, dirty, modules hash, image) is what the trigger
 function labels event runs of that template with; the first commit to publish a template writes it.
 """
 
@@ -97,7 +97,8 @@ def publish_template(
         record = {"branch": branch, "published_at": _now()}
         created = created_template
     else:
-        lineage = Lineage(commit=commit_sha, modules_sha256=modules_sha256, image=template_image(spec))
+        # Published with its commit: the template is that commit's code (the caller vouches for it).
+        lineage = Lineage(commit=commit_sha, modules_sha256=modules_sha256, image=template_image(spec), dirty=False)
         _record_lineage(store, sha, lineage)
         record, created = _record_commit(store, sha, commit_sha, branch)
     return PublishedTemplate(

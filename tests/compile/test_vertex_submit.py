@@ -254,10 +254,12 @@ def test_dev_and_prod_submit_the_byte_identical_template_with_their_own_paramete
     for env, job in (("dev", dev), ("prod", prod)):
         assert job.labels["template"] == sha[:12] and job.labels["template_source"] == "explicit"
         assert job.labels["commit"] == COMMIT[:12]  # the template's commit (its lineage record), not the checkout's
+        assert job.labels["dirty"] == "false"  # published with its commit: that commit's code, whatever the checkout
         assert job.service_account == f"penguins-{env}-pipeline@my-{env}-project.iam.gserviceaccount.com"
         assert job.runtime_config.gcs_output_directory == f"gs://penguins-{env}-pipeline-root/penguins-{env}"
         result = json.loads((tmp_path / f"{env}.json").read_text())
         assert (result["template"], result["template_sha256"], result["baseline"]) == (template, sha, "4")
+        assert result["dirty"] is False  # what the pointer step copies into the pointer
     # The parameters differ exactly where the environments do.
     values = {env: _parameters(job) for env, job in (("dev", dev), ("prod", prod))}
     differ = {name for name in values["dev"] if values["dev"][name] != values["prod"][name]}

@@ -202,8 +202,9 @@ def test_a_champion_that_cannot_be_a_baseline_is_retried_naming_it(client, verte
     assert "champion 3" in entry["message"] and "Format-Serving" in entry["message"]
 
 
-def set_pointer(folder: Path, sha: str, job_id: str, commit: str) -> None:
-    """The pointer as `nox -s publish -- --set-current` writes it (release/publishing/current.py)."""
+def set_pointer(folder: Path, sha: str, job_id: str, commit: str, dirty: bool | None = None) -> None:
+    """The pointer as `nox -s publish -- --set-current` writes it (release/publishing/current.py); without
+    `dirty`, as it was written before the flag was kept."""
     record = {
         "template": str(folder / "templates" / sha / "pipeline.json"),
         "template_sha256": sha,
@@ -214,6 +215,7 @@ def set_pointer(folder: Path, sha: str, job_id: str, commit: str) -> None:
         "set_at": "2026-11-25T10:00:00+00:00",
         "set_by": f"ci:{job_id}",
         "submitted_at": 1_800_000_000.0,
+        **({} if dirty is None else {"dirty": dirty}),
     }
     (folder / "templates" / "current.json").write_text(json.dumps(record))
 
@@ -223,14 +225,16 @@ def test_without_a_pin_the_pointer_is_read_at_each_message(client, vertex, monke
     monkeypatch.delenv("TEMPLATE_URI")
     monkeypatch.setenv("ARTIFACTS_URI", str(artifacts))
     sha = vertex["template_sha256"]
-    set_pointer(artifacts, sha, "penguins-dev-ci-1", "1" * 40)
+    set_pointer(artifacts, sha, "penguins-dev-ci-1", "1" * 40, dirty=False)
     assert post(client, ARTICLE_MESSAGE, "8201").status_code == 200
     labels = labels_of(vertex["calls"][0])
     assert (labels["template"], labels["template_source"], labels["commit"]) == (sha[:12], "pointer", "1" * 12)
+    assert labels["dirty"] == "false"  # the template's, from the pointer
     # CI moves it (here: to the same bytes, published by another commit): the next message follows at once.
-    set_pointer(artifacts, sha, "penguins-dev-ci-2", "2" * 40)
+    set_pointer(artifacts, sha, "penguins-dev-ci-2", "2" * 40)  # as set before `dirty` was kept
     assert post(client, ARTICLE_MESSAGE, "8202").status_code == 200
-    assert labels_of(vertex["calls"][1])["commit"] == "2" * 12
+    labels = labels_of(vertex["calls"][1])
+    assert labels["commit"] == "2" * 12 and "dirty" not in labels  # unknown: left out, not guessed
 
 
 def test_no_pointer_yet_is_retried_saying_what_sets_it(client, vertex, monkeypatch, tmp_path, capsys):

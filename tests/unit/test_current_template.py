@@ -217,3 +217,16 @@ def test_a_broken_pointer_is_named_when_a_submitter_reads_it(tmp_path, monkeypat
         pointer.current_template(load_environment("dev"))
     # The writer replaces it: a broken record cannot block CI.
     assert pointer.set_current(store, pointer.record_for(submitted())).written
+
+
+def test_the_pointer_keeps_whether_the_template_was_dirty_and_reads_older_pointers_as_unknown():
+    record = pointer.record_for(submitted(dirty=False))
+    assert record.lineage().dirty is False
+    read = read_current(record.to_bytes(), "current.json")
+    assert read == record and read.lineage().dirty is False
+    older = json.loads(record.to_bytes())
+    del older["dirty"]  # a pointer set before the flag was kept
+    assert read_current(json.dumps(older).encode(), "current.json").lineage().dirty is None
+    assert pointer.record_for(submitted()).dirty is None  # a submit result that does not know
+    with pytest.raises(ValueError, match=r"current\.json: dirty must be true, false or null, got 'yes'"):
+        read_current(json.dumps({**older, "dirty": "yes"}).encode(), "current.json")

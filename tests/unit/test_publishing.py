@@ -382,7 +382,9 @@ def test_a_committed_template_gets_its_lineage_beside_it(store, tmp_path):
     path = lineage_record_path(published.sha256)
     assert path == f"templates/{published.sha256}/lineage.json"
     lineage = read_lineage_record(store.read(path), store.uri(path), published.uri)
-    assert lineage == Lineage(commit=COMMIT, modules_sha256=MODULES, template_sha256=published.sha256, image=IMAGE)
+    assert lineage == Lineage(
+        commit=COMMIT, modules_sha256=MODULES, template_sha256=published.sha256, image=IMAGE, dirty=False
+    )
     # Where the function looks for it: beside the template it was given.
     assert lineage_location(published.uri) == store.uri(path)
 
@@ -425,8 +427,15 @@ def compiled_template_text():
         (b"[]", "expected a JSON object"),
         (json.dumps({"commit": 12}).encode(), "commit must be a non-empty string"),
         (json.dumps({"modules_sha256": "abc"}).encode(), "modules_sha256 'abc' is not a sha256"),
+        (json.dumps({"dirty": "no"}).encode(), "dirty must be true, false or null, got 'no'"),
     ],
 )
 def test_a_broken_lineage_record_is_named(record, problem):
     with pytest.raises(ValueError, match=rf"^gs://b/templates/x/lineage\.json: .*{problem}"):
         read_lineage_record(record, "gs://b/templates/x/lineage.json")
+
+
+def test_a_record_written_before_dirty_was_kept_reads_as_unknown():
+    record = {"commit": COMMIT, "modules_sha256": MODULES, "image": IMAGE, "published_at": "2026-11-01T00:00:00+00:00"}
+    lineage = read_lineage_record(json.dumps(record).encode(), "gs://b/templates/x/lineage.json")
+    assert (lineage.commit, lineage.dirty) == (COMMIT, None)
