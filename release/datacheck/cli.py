@@ -19,7 +19,7 @@ from typing import Any
 
 from contracts.config import ConfigError, EnvironmentConfig, load_environment
 from contracts.registry import CHAMPION, registry_target
-from contracts.run_request import BackendUnavailableError, SubmissionError
+from contracts.run_request import SubmissionError
 from release.cloud_errors import exit_status
 from release.datacheck.check import Check, Report
 from release.datacheck.evaluate import evaluate
@@ -131,10 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     except EvaluationError as err:
         print(f"error: {err}; the batch stays frozen and the next check resumes it", file=sys.stderr)
         return 1
-    except BackendUnavailableError as err:
-        print(f"error (transient, run the check again): {err}", file=sys.stderr)
-        return 3
-    except Exception as err:
+    except Exception as err:  # cloud failures, BackendUnavailableError among them: 3 retry, 4 set-up
         return exit_status(err, note=" (finished steps are kept)")
     print(json.dumps(report.as_dict(), indent=2, sort_keys=True) if args.json else describe(report, config))
     return 0

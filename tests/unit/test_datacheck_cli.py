@@ -22,6 +22,20 @@ def test_a_cloud_environment_without_credentials_stops_saying_so(tmp_path, monke
     assert len(err.strip().splitlines()) == 1
 
 
+def test_a_backend_that_does_not_answer_is_exit_3_saying_to_retry(monkeypatch, capsys):
+    """A submission that found the backend unavailable: retry later (3), the finished steps kept, one line."""
+    from contracts.run_request import BackendUnavailableError
+
+    class Unavailable:
+        def run(self):
+            raise BackendUnavailableError("Vertex AI answered 503")
+
+    monkeypatch.setattr(cli, "build_check", lambda *args: Unavailable())
+    assert cli.main([]) == 3
+    err = capsys.readouterr().err
+    assert err == "error (transient, retry): Vertex AI answered 503 (finished steps are kept)\n"
+
+
 def test_too_few_records_are_reported_and_stay_and_the_shipped_spans_are_seeded_first(tmp_path, capsys):
     incoming = tmp_path / "data" / "penguins" / "incoming"
     incoming.mkdir(parents=True)
