@@ -9,11 +9,7 @@ working tree.
 from __future__ import annotations
 
 import io
-import json
-import os
 import re
-import subprocess
-import sys
 
 import pytest
 
@@ -23,6 +19,7 @@ from contracts.registry import CHAMPION, registry_target
 from pipelines.local import LocalRun, execute
 from pipelines.worktree import git_commit, is_dirty
 from release.model_tests.smoke import shipped_records
+from tests.mlflow_helpers import predict_through_models_uri
 
 pytestmark = pytest.mark.e2e
 
@@ -84,24 +81,7 @@ def test_the_champion_loads_through_models_uri_and_predicts_raw_features(trained
     _, _, registry, summary = trained
     registry.client().set_registered_model_alias(registry.name, CHAMPION, summary.pushed_version)
     records, labels = shipped_records()
-    script = (
-        "import json, sys, mlflow, pandas\n"
-        f"model = mlflow.pyfunc.load_model('models:/{registry.name}@{CHAMPION}')\n"
-        "print(json.dumps(model.predict(pandas.DataFrame(json.loads(sys.stdin.read()))).to_dict('records')))\n"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update(MLFLOW_TRACKING_URI=registry.tracking_uri, TF_CPP_MIN_LOG_LEVEL="3")
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        input=json.dumps(records),
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    predictions = json.loads(done.stdout.strip().splitlines()[-1])
+    predictions = predict_through_models_uri(registry, records, tmp_path)
     assert sum(p["species"] == label for p, label in zip(predictions, labels, strict=True)) >= 5
     assert all(abs(sum(p["probabilities"]) - 1) < 1e-4 for p in predictions)
 

@@ -7,21 +7,13 @@ import pytest
 
 from components.registry import open_registry
 from contracts.config import load_environment
-from contracts.registry import CHAMPION, Lineage, Span, registry_target
+from contracts.registry import CHAMPION, registry_target
 from release import models_cli
 from release.promotion.journal import committed
 from release.promotion.local_mover import LocalMover
+from tests.promotion_helpers import LINEAGE
 
 pytestmark = pytest.mark.slow  # seconds: `nox -s tests` runs it, the push workflows' unit step does not
-
-LINEAGE = Lineage(
-    pipeline_run_id="run-1",
-    commit="abc123def456",
-    modules="8502dcf44e3d",
-    spans=(Span(number=1, sha256="a" * 64),),
-    parameters={"num_epochs": 20, "learning_rate": 0.01},
-    metrics={"sparse_categorical_accuracy": 0.97},
-)
 
 
 @pytest.fixture

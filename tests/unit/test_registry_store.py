@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 import yaml
@@ -18,6 +16,7 @@ from components.registry.mlflow_runs import PIPELINE_RUN_TAG, experiment_id
 from contracts.config import load_environment
 from contracts.registry import CHAMPION, Lineage, RegistryError, baseline_uri, registry_target
 from release.model_tests.smoke import shipped_records
+from tests.mlflow_helpers import predict_through_models_uri
 from tests.tiny_model import save_tiny_model
 
 pytestmark = pytest.mark.slow  # seconds: TensorFlow and MLflow, and a child process
@@ -111,25 +110,7 @@ def test_the_champion_loads_through_models_uri_in_a_fresh_process(registry, tiny
     version, _ = registry.register(str(tiny[1]), LINEAGE, blessed=True)
     registry.client().set_registered_model_alias(registry.name, CHAMPION, version.version)
     records, _ = shipped_records()
-    script = (
-        "import json, sys, mlflow, pandas\n"
-        f"model = mlflow.pyfunc.load_model('models:/{registry.name}@{CHAMPION}')\n"
-        "print(json.dumps(model.predict(pandas.DataFrame(json.loads(sys.stdin.read()))).to_dict('records')))\n"
-    )
-    # Outside the repository and without it on the path: the model brings its own loader.
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update(MLFLOW_TRACKING_URI=registry.tracking_uri, TF_CPP_MIN_LOG_LEVEL="3")
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        input=json.dumps(records),
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env=env,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    predictions = json.loads(done.stdout.strip().splitlines()[-1])
+    predictions = predict_through_models_uri(registry, records, tmp_path)
     # Version 2's rule (a Gentoo from flipper 230): none of the shipped Gentoos reach it.
     expected = ["Gentoo" if r["flipper_length_mm"] >= 230 else "Chinstrap" if r["bill_length_mm"] >= 44 else "Adelie"
                 for r in records]  # fmt: skip
