@@ -398,7 +398,7 @@ class EnvironmentConfig(_Strict):
         """The dataset's data area: gs://<prefix>-data/<dataset> on Google Cloud, <local root>/data/<dataset>
         locally (`local_root` overrides the file's). Its layout (spans, incoming/, ...): contracts/data_layout.py."""
         if self.gcp is not None:
-            return f"{self.gcp.bucket_uri('data')}/{self.dataset}"
+            return f"{self.location('data')}/{self.dataset}"
         return str(self.local_paths(local_root).data_root(self.dataset))
 
     def data_area(self, area: Area, local_root: Path | None = None) -> str:

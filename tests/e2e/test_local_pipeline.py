@@ -12,6 +12,7 @@ import pytest
 
 from components.registry import open_registry
 from contracts.config import load_environment
+from contracts.data_layout import span_folder
 from contracts.registry import CHAMPION, registry_target
 from pipelines import local_runner
 from pipelines.local import DATA_DIR, LocalRun, execute
@@ -129,7 +130,7 @@ def broken_span(root, mutate):
     with open(DATA_DIR / "penguins" / "span-1" / "penguins.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     fields, rows = mutate(list(rows[0]), rows)
-    span = config.local_paths(root).data / config.dataset / "span-1"
+    span = config.local_paths(root).data_root(config.dataset) / span_folder(1)
     span.mkdir(parents=True)
     with open(span / "penguins.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")

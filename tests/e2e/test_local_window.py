@@ -39,7 +39,7 @@ def window_env(tmp_path_factory):
     config = load_environment("local")
     assert config.training.window_spans == 3
     header, *rows = rows_of(DATA_DIR / "penguins" / "span-1" / "penguins.csv")
-    data = config.local_paths(root).data / config.dataset
+    data = config.local_paths(root).data_root(config.dataset)
     write(data / "span-1", [header, *rows])
     write(data / "span-2", [header, *rows[::2]])
     write(data / "span-3", [header, *rows[1::2]])
