@@ -75,7 +75,8 @@ def one_size(records: int, champion_root: Path | None, client=None) -> dict:
         "seconds_to_submission": round(seconds, 3),
         "records_per_second": round(records / seconds),
         "champion_evaluated": outcome["evaluation"].get("champion") is not None,
-        "champion_accuracy": outcome["evaluation"].get("accuracy"),
+        "champion_metric": outcome["evaluation"].get("metric"),
+        "champion_value": outcome["evaluation"].get("value"),
         # Seconds spent in each step, ending at that step's boundary (read + validate = up to "validated").
         "step_seconds": _durations(start, steps),
     }

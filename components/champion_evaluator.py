@@ -8,12 +8,15 @@ RuntimeParameter on Vertex, a value locally). "" means there is no champion: the
 absolute bound alone (TFMA drops change thresholds without a baseline). So "no regression" means "no worse
 than what serves", and the run's parameters (its cache key, its record) say which champion it was judged by.
 
-The bounds arrive the same way, as float parameters (`min_accuracy`, `max_accuracy_drop`); the executor writes
-them into the eval_config's gated metric, so one compiled template carries every environment's gate.
+The gate arrives the same way, named (contracts/environment.py's Evaluation): `gate_metric`, `gate_direction`
+("higher" or "lower" is better), `gate_bound` (the absolute bound) and `gate_max_regression` (how much worse than
+the champion a candidate may be); the executor writes them into the eval_config's thresholds on that metric, so
+one compiled template carries every environment's gate.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any, ClassVar
 
@@ -29,14 +32,16 @@ from tfx.types import standard_component_specs as specs
 from tfx.types.component_spec import ChannelParameter, ComponentSpec, ExecutionParameter
 from tfx.utils import json_utils
 
+from contracts.metrics import DIRECTIONS
 from contracts.registry import SERVING_MODEL_DIR
 
 BASELINE_MODEL = "baseline_model"  # the same key as TFX's baseline input, which this spec replaces
-MIN_ACCURACY = "min_accuracy"
-MAX_ACCURACY_DROP = "max_accuracy_drop"
-# The class name of the metric the bounds apply to (a MetricConfig of the eval_config).
-GATED_METRIC = "gated_metric"
-# A strictly negative change bound: equal accuracy is not a regression.
+# The gate's parameters: the same names as the runtime parameters that carry them (contracts/environment_parameters).
+GATE_METRIC = "gate_metric"  # the class name of a MetricConfig of the eval_config
+GATE_DIRECTION = "gate_direction"  # "higher" or "lower": which way the metric is better
+GATE_BOUND = "gate_bound"
+GATE_MAX_REGRESSION = "gate_max_regression"
+# A change bound just past the allowed regression: an equal value is never a regression.
 _EQUAL_IS_NO_REGRESSION = 1e-10
 
 
@@ -44,9 +49,10 @@ class ChampionEvaluatorSpec(ComponentSpec):
     PARAMETERS: ClassVar[dict[str, ExecutionParameter]] = {
         **specs.EvaluatorSpec.PARAMETERS,
         BASELINE_MODEL: ExecutionParameter(type=str),
-        MIN_ACCURACY: ExecutionParameter(type=float),
-        MAX_ACCURACY_DROP: ExecutionParameter(type=float),
-        GATED_METRIC: ExecutionParameter(type=str),
+        GATE_METRIC: ExecutionParameter(type=str),
+        GATE_DIRECTION: ExecutionParameter(type=str),
+        GATE_BOUND: ExecutionParameter(type=float),
+        GATE_MAX_REGRESSION: ExecutionParameter(type=float),
     }
     INPUTS: ClassVar[dict[str, ChannelParameter]] = {
         key: value for key, value in specs.EvaluatorSpec.INPUTS.items() if key != specs.BASELINE_MODEL_KEY
@@ -55,26 +61,36 @@ class ChampionEvaluatorSpec(ComponentSpec):
     TYPE_ANNOTATION = specs.EvaluatorSpec.TYPE_ANNOTATION
 
 
-def gated_eval_config(config: tfma.EvalConfig, metric: str, min_accuracy: float, max_drop: float) -> tfma.EvalConfig:
-    """`config` with the bounds on `metric`: above `min_accuracy`, and at most `max_drop` below the baseline."""
-    for name, value in ((MIN_ACCURACY, min_accuracy), (MAX_ACCURACY_DROP, max_drop)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-            raise ValueError(f"{name}: expected a number in [0, 1], got {value!r}")
+def gated_eval_config(
+    config: tfma.EvalConfig, metric: str, direction: str, bound: float, max_regression: float
+) -> tfma.EvalConfig:
+    """`config` with the gate on `metric`: at least `bound` (direction "higher") or at most `bound` ("lower"), and
+    at most `max_regression` worse than the baseline; ValueError naming the parameter that is wrong."""
+    if direction not in DIRECTIONS:
+        raise ValueError(f"{GATE_DIRECTION}: expected one of {', '.join(DIRECTIONS)}, got {direction!r}")
+    for name, value in ((GATE_BOUND, bound), (GATE_MAX_REGRESSION, max_regression)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"{name}: expected a finite number, got {value!r}")
+    if max_regression < 0:
+        raise ValueError(f"{GATE_MAX_REGRESSION}: expected a number >= 0, got {max_regression!r}")
     gated = tfma.EvalConfig()
     gated.CopyFrom(config)
     found = [m for spec in gated.metrics_specs for m in spec.metrics if m.class_name == metric]
     if not found:
-        raise ValueError(f"{GATED_METRIC}: the eval_config computes no {metric!r} metric to gate on")
+        computed = sorted({m.class_name for spec in gated.metrics_specs for m in spec.metrics})
+        raise ValueError(f"{GATE_METRIC}: the eval_config computes no {metric!r} (it computes {', '.join(computed)})")
+    higher = direction == "higher"
+    slack = max_regression + _EQUAL_IS_NO_REGRESSION
+    threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(**{"lower_bound" if higher else "upper_bound": {"value": bound}}),
+        # The change is candidate - baseline: higher is better may fall by `slack` at most, lower may rise by it.
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER if higher else tfma.MetricDirection.LOWER_IS_BETTER,
+            absolute={"value": -slack if higher else slack},
+        ),
+    )
     for metric_config in found:
-        metric_config.threshold.CopyFrom(
-            tfma.MetricThreshold(
-                value_threshold=tfma.GenericValueThreshold(lower_bound={"value": min_accuracy}),
-                change_threshold=tfma.GenericChangeThreshold(
-                    direction=tfma.MetricDirection.HIGHER_IS_BETTER,
-                    absolute={"value": -max_drop - _EQUAL_IS_NO_REGRESSION},
-                ),
-            )
-        )
+        metric_config.threshold.CopyFrom(threshold)
     return gated
 
 
@@ -96,7 +112,11 @@ class Executor(evaluator_executor.Executor):
         config = tfma.EvalConfig()
         json_format.Parse(properties[specs.EVAL_CONFIG_KEY], config)
         gated = gated_eval_config(
-            config, properties.pop(GATED_METRIC), properties.pop(MIN_ACCURACY), properties.pop(MAX_ACCURACY_DROP)
+            config,
+            properties.pop(GATE_METRIC),
+            properties.pop(GATE_DIRECTION),
+            properties.pop(GATE_BOUND),
+            properties.pop(GATE_MAX_REGRESSION),
         )
         properties[specs.EVAL_CONFIG_KEY] = json_format.MessageToJson(gated)
         inputs = dict(input_dict)
@@ -115,23 +135,25 @@ class ChampionEvaluator(Evaluator):
         examples: types.BaseChannel,
         model: types.BaseChannel,
         eval_config: tfma.EvalConfig,
-        gated_metric: str,
-        min_accuracy: float | Any,
-        max_accuracy_drop: float | Any,
+        gate_metric: str | Any,
+        gate_direction: str | Any,
+        gate_bound: float | Any,
+        gate_max_regression: float | Any,
         baseline_model: str | Any,
         example_splits: list[str],
     ) -> None:
-        """`min_accuracy`, `max_accuracy_drop`, `baseline_model`: values or RuntimeParameters; the node keeps
-        the id `Evaluator`, so caches, summaries and lineage keep their names."""
+        """The gate and `baseline_model`: values or RuntimeParameters; the node keeps the id `Evaluator`, so
+        caches, summaries and lineage keep their names."""
         spec = ChampionEvaluatorSpec(
             examples=examples,
             model=model,
             eval_config=eval_config,
             example_splits=json_utils.dumps(example_splits),
             baseline_model=baseline_model,
-            min_accuracy=min_accuracy,
-            max_accuracy_drop=max_accuracy_drop,
-            gated_metric=gated_metric,
+            gate_metric=gate_metric,
+            gate_direction=gate_direction,
+            gate_bound=gate_bound,
+            gate_max_regression=gate_max_regression,
             evaluation=types.Channel(type=standard_artifacts.ModelEvaluation),
             blessing=types.Channel(type=standard_artifacts.ModelBlessing),
         )

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from contracts.data_layout import AREAS, Area, join
 from contracts.engines import Dataflow, VertexTraining
+from contracts.metrics import Direction, GateMetric, gate_metric
 from contracts.parameters import LEARNING_RATE, NUM_EPOCHS, WINDOW_SPANS
 from contracts.regions import check_region
 from contracts.trigger_message import MessageError, parse_message
@@ -43,11 +44,43 @@ class Training(_Strict):
 
 
 class Evaluation(_Strict):
-    """Release gates applied by the Evaluator."""
+    """The release gate the Evaluator applies, named: which metric, which way is better, how good a candidate must
+    be (the absolute bound) and how much worse than the champion it may be (the allowed regression).
 
-    min_accuracy: float = Field(ge=0.0, le=1.0, allow_inf_nan=False)
-    # How much accuracy a candidate may lose against the current champion and still be blessed.
-    max_accuracy_drop: float = Field(ge=0.0, le=1.0, allow_inf_nan=False)
+    `metric` is one of contracts/metrics.py's gate metrics (TFMA class names), and `direction` must be the one in
+    which that metric is better: a file that says "lower" for an accuracy stops at load instead of blessing the
+    worst model.
+    """
+
+    metric: str
+    direction: Direction
+    # higher is better: a candidate must reach at least `bound`; lower: at most `bound`.
+    bound: float = Field(allow_inf_nan=False)
+    # How much worse than the current champion a candidate may be and still be blessed (0: no worse at all).
+    max_regression: float = Field(ge=0.0, allow_inf_nan=False)
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, value: str) -> str:
+        gate_metric(value)
+        return value
+
+    @model_validator(mode="after")
+    def _direction_of_the_metric(self) -> Evaluation:
+        natural = self.gate.direction
+        if self.direction != natural:
+            raise ValueError(
+                f"direction: {self.metric} is better when {natural}, not {self.direction} (direction: {natural})"
+            )
+        if self.gate.task == "classification" and not 0.0 <= self.bound <= 1.0:
+            raise ValueError(f"bound: {self.metric} is a fraction; {self.bound:g} is outside [0, 1]")
+        if self.gate.task == "regression" and self.bound < 0.0:
+            raise ValueError(f"bound: {self.metric} is never negative; {self.bound:g} would bless nothing")
+        return self
+
+    @property
+    def gate(self) -> GateMetric:
+        return gate_metric(self.metric)
 
 
 class Data(_Strict):
@@ -55,9 +88,10 @@ class Data(_Strict):
 
     # Fewer valid records than this: the check reports how many wait and leaves them in incoming/.
     min_new_records: int = Field(50, ge=1, le=100_000_000)
-    # Retrain when the champion's accuracy on the batch is below this; None: evaluation.min_accuracy.
-    retrain_below: float | None = Field(None, ge=0.0, le=1.0, allow_inf_nan=False)
-    # on-threshold: only below retrain_below (or with no champion yet); always: every batch trains.
+    # Retrain when the champion's gate metric (evaluation.metric) on the batch is worse than this: below it when
+    # higher is better, above it when lower is; None: evaluation.bound.
+    retrain_bound: float | None = Field(None, allow_inf_nan=False)
+    # on-threshold: only when worse than retrain_bound (or with no champion yet); always: every batch trains.
     retrain: Literal["on-threshold", "always"] = "on-threshold"
     # Google Cloud: when a Cloud Scheduler job starts the check (the `datacheck` build); None: by hand only.
     schedule: DataSchedule | None = None
@@ -366,6 +400,13 @@ class EnvironmentConfig(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _retrain_bound_of_the_gate_metric(self) -> EnvironmentConfig:
+        bound, gate = self.data.retrain_bound, self.evaluation.gate
+        if bound is not None and (bound < 0.0 or (gate.task == "classification" and bound > 1.0)):
+            raise ValueError(f"data.retrain_bound: {bound:g} is not a value {gate.name} takes")
+        return self
+
+    @model_validator(mode="after")
     def _auto_promotion_is_not_approval_gated(self) -> EnvironmentConfig:
         # Auto-promotion is a build nobody approves (infra's autopromote trigger): an environment whose builds
         # wait for an approver would otherwise release models unapproved.
@@ -408,9 +449,9 @@ class EnvironmentConfig(_Strict):
         return join(self.data_root(local_root), area)
 
     @property
-    def retrain_below(self) -> float:
-        """The accuracy under which the data check retrains: data.retrain_below, else evaluation.min_accuracy."""
-        return self.evaluation.min_accuracy if self.data.retrain_below is None else self.data.retrain_below
+    def retrain_bound(self) -> float:
+        """The gate metric's value beyond which the data check retrains: data.retrain_bound, else evaluation.bound."""
+        return self.evaluation.bound if self.data.retrain_bound is None else self.data.retrain_bound
 
     def pipeline_root(self) -> str:
         """The pipeline root of this environment's compiled runs: Gcp.pipeline_root, or the local folder's."""

@@ -6,8 +6,10 @@ the template at submit time, as these runtime parameters (and the pipeline root,
 
     data_root           WindowExampleGen's input_base and RegistryPush's data_root: <data>/<dataset>
     window_spans        SpanRangeGen's rolling window
-    min_accuracy        the Evaluator's absolute bound      } components/champion_evaluator.py builds its
-    max_accuracy_drop   the Evaluator's no-regression bound } eval_config from these
+    gate_metric         the metric the Evaluator gates on     }
+    gate_direction      which way it is better (higher/lower) } components/champion_evaluator.py builds its
+    gate_bound          the absolute bound                    } eval_config's thresholds from these
+    gate_max_regression the allowed regression to the champion}
     registry            RegistryPush's registry (the RegistryTarget as JSON)
     baseline_model      the champion the gate compares against, resolved per run ("" = no champion yet)
     training_config     Vertex AI Training's custom_config, as JSON (the image is the template's own)
@@ -36,8 +38,10 @@ from contracts.run_request import Baseline
 ParameterValue = str | int | float
 
 DATA_ROOT = "data_root"
-MIN_ACCURACY = "min_accuracy"
-MAX_ACCURACY_DROP = "max_accuracy_drop"
+GATE_METRIC = "gate_metric"
+GATE_DIRECTION = "gate_direction"
+GATE_BOUND = "gate_bound"
+GATE_MAX_REGRESSION = "gate_max_regression"
 WINDOW = WINDOW_SPANS.name
 REGISTRY = "registry"
 BASELINE_MODEL = "baseline_model"
@@ -74,8 +78,10 @@ class TemplateShape:
         types: dict[str, type] = {
             DATA_ROOT: str,
             WINDOW: int,
-            MIN_ACCURACY: float,
-            MAX_ACCURACY_DROP: float,
+            GATE_METRIC: str,
+            GATE_DIRECTION: str,
+            GATE_BOUND: float,
+            GATE_MAX_REGRESSION: float,
             REGISTRY: str,
             BASELINE_MODEL: str,
         }
@@ -122,8 +128,10 @@ def environment_values(config: EnvironmentConfig, local_root: Path | None = None
     values: dict[str, ParameterValue] = {
         DATA_ROOT: config.data_root(local_root),
         WINDOW: config.training.window_spans,
-        MIN_ACCURACY: config.evaluation.min_accuracy,
-        MAX_ACCURACY_DROP: config.evaluation.max_accuracy_drop,
+        GATE_METRIC: config.evaluation.metric,
+        GATE_DIRECTION: config.evaluation.direction,
+        GATE_BOUND: config.evaluation.bound,
+        GATE_MAX_REGRESSION: config.evaluation.max_regression,
         REGISTRY: registry_target(config, local_root).model_dump_json(),
     }
     training = training_config(config)

@@ -3,9 +3,9 @@
 Import-pure: `create_pipeline` takes every value as an argument and reads no environment, so local runs,
 the Vertex compile and tests all build the same graph from explicit inputs. The run parameters
 (`num_epochs`, `learning_rate`, the spans) and the environment parameters (contracts.environment_parameters:
-`data_root`, `window_spans`, `min_accuracy`, `max_accuracy_drop`, `registry`, `baseline_model`,
-`training_config`) may be concrete values or TFX RuntimeParameters: the Vertex compile makes every one of
-them a runtime parameter, so one template serves every environment.
+`data_root`, `window_spans`, the gate (`gate_metric`, `gate_direction`, `gate_bound`, `gate_max_regression`),
+`registry`, `baseline_model`, `training_config`) may be concrete values or TFX RuntimeParameters: the Vertex
+compile makes every one of them a runtime parameter, so one template serves every environment.
 """
 
 from __future__ import annotations
@@ -40,15 +40,14 @@ LABEL_XF = "species_xf"
 # The label's classes by class id: pipelines/modules/preprocessing.py LABELS, restated because the image holds
 # no modules (a unit test keeps the two equal).
 CLASSES = ("Adelie", "Chinstrap", "Gentoo")
-ACCURACY = "sparse_categorical_accuracy"
-# The metric the Evaluator's bounds (min_accuracy, max_accuracy_drop) apply to.
-GATED_METRIC = "SparseCategoricalAccuracy"
+# The metrics the Evaluator computes for every slice; an environment's gate names one of them (evaluation.metric).
+METRICS = ("SparseCategoricalAccuracy", "ExampleCount")
 # Hash-bucketed 2:1 train/eval split: stable for a given row, whatever the file order.
 SPLITS = (("train", 2), ("eval", 1))
 
 
 def eval_config() -> tfma.EvalConfig:
-    """What the Evaluator computes; its bounds on GATED_METRIC come with the run (components/champion_evaluator.py)."""
+    """What the Evaluator computes; the gate on one of METRICS comes with the run (components/champion_evaluator.py)."""
     return tfma.EvalConfig(
         model_specs=[
             tfma.ModelSpec(
@@ -59,9 +58,7 @@ def eval_config() -> tfma.EvalConfig:
         ],
         slicing_specs=[tfma.SlicingSpec()],
         metrics_specs=[
-            tfma.MetricsSpec(
-                metrics=[tfma.MetricConfig(class_name=GATED_METRIC), tfma.MetricConfig(class_name="ExampleCount")]
-            ),
+            tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name=name) for name in METRICS]),
             # Per class (one-vs-rest), for the record (the MLflow run of a local run); no threshold on them.
             tfma.MetricsSpec(
                 metrics=[tfma.MetricConfig(class_name="Precision"), tfma.MetricConfig(class_name="Recall")],
@@ -106,8 +103,10 @@ def create_pipeline(
     registry: RegistryTarget | str | Any,
     num_epochs: int | Any,
     learning_rate: float | Any,
-    min_accuracy: float | Any,
-    max_accuracy_drop: float | Any,
+    gate_metric: str | Any,
+    gate_direction: str | Any,
+    gate_bound: float | Any,
+    gate_max_regression: float | Any,
     baseline_model: str | Any,
     span_start: int | Any = 0,
     span_end: int | Any = 0,
@@ -128,9 +127,10 @@ def create_pipeline(
 
     `span_start`/`span_end`: the spans to read, inclusive, into one Examples artifact
     (<data_root>/span-<N>/*.csv); 0 and 0 read the newest `window_spans` spans (fewer if fewer exist).
-    The Evaluator blesses a candidate above `min_accuracy` and at most `max_accuracy_drop` below
-    `baseline_model`: the champion's TFX Model artifact root when the run was submitted, or "" (no champion:
-    the absolute bound alone). Both compare on the window's eval split.
+    The Evaluator blesses a candidate whose `gate_metric` is at least (`gate_direction` "higher") or at most
+    ("lower") `gate_bound` and at most `gate_max_regression` worse than `baseline_model`: the champion's TFX
+    Model artifact root when the run was submitted, or "" (no champion: the absolute bound alone). Both compare
+    on the window's eval split.
     `registry`: where a blessed model becomes a version (a RegistryTarget, or its JSON); `run_labels`: the
     run's lineage labels (commit, modules, image, template, source) that version records.
     `beam_pipeline_args`: for every Beam component (none: DirectRunner's in-memory defaults); they may hold
@@ -179,9 +179,10 @@ def create_pipeline(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         eval_config=eval_config(),
-        gated_metric=GATED_METRIC,
-        min_accuracy=min_accuracy,
-        max_accuracy_drop=max_accuracy_drop,
+        gate_metric=gate_metric,
+        gate_direction=gate_direction,
+        gate_bound=gate_bound,
+        gate_max_regression=gate_max_regression,
         baseline_model=baseline_model,
         example_splits=["eval"],
     )

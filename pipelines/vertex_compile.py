@@ -7,9 +7,10 @@ location of the environment that publishes, e.g. dev's bucket, which prod reads)
 dataset's (`penguins`), not an environment's.
 
 At submit time (contracts.environment_parameters; runtime parameters with no default, so a submission that
-leaves one out is refused): `data_root`, `window_spans`, `min_accuracy`, `max_accuracy_drop`, `registry`,
-`baseline_model`, `training_config` (Vertex AI Training's custom_config) and the `dataflow_*` arguments
-(placeholders in the Beam components' container args); and the pipeline root, the PipelineJob's own field.
+leaves one out is refused): `data_root`, `window_spans`, the gate (`gate_metric`, `gate_direction`,
+`gate_bound`, `gate_max_regression`), `registry`, `baseline_model`, `training_config` (Vertex AI Training's
+custom_config) and the `dataflow_*` arguments (placeholders in the Beam components' container args); and the
+pipeline root, the PipelineJob's own field.
 The run parameters (`num_epochs`, `learning_rate`, `span_start`, `span_end`) have the contract's defaults.
 
 The Transform and Trainer user code is packaged into wheels here (TFX would do it while compiling, but by

@@ -30,7 +30,7 @@ from release.datacheck.store import BATCHES, PROCESSED, QUARANTINE, Store, batch
 
 STEPS = ("frozen", "evaluated", "span", "moved", "submitted", "done")
 REPORTED_REASONS = 10
-# evaluate(valid rows) -> the evaluation record: {"champion": version or None, "accuracy": ..., ...}.
+# evaluate(valid rows) -> the evaluation record: {"champion": version or None, "metric": ..., "value": ..., ...}.
 Evaluate = Callable[[list[list[str]]], dict[str, Any]]
 
 
@@ -168,15 +168,15 @@ class Check:
             self.store.move(entry["name"], target, entry["sha256"], entry.get("generation"))
 
     def _decide(self, evaluation: dict[str, Any]) -> tuple[bool, str]:
-        threshold = self.config.retrain_below
+        bound, gate = self.config.retrain_bound, self.config.evaluation.gate
         if self.config.data.retrain == "always":
             return True, "policy data.retrain: always"
         if evaluation.get("champion") is None:
             return True, "no champion yet"
-        accuracy = evaluation["accuracy"]
-        if accuracy < threshold:
-            return True, f"champion accuracy {accuracy:.3f} < {threshold:g}"
-        return False, f"champion accuracy {accuracy:.3f} >= {threshold:g}"
+        value = evaluation["value"]
+        if gate.better(bound, value):
+            return True, f"champion {gate.name} {value:.3f} {gate.worse_sign()} {bound:g}"
+        return False, f"champion {gate.name} {value:.3f} is no worse than {bound:g}"
 
     def _request(self, batch: str, span: int) -> RunRequest:
         training = self.config.training

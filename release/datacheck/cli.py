@@ -3,9 +3,9 @@
 The data area is local files, or gs://<prefix>-data/<dataset>/ for an environment with a gcp section.
 
 Freezes the labelled records waiting in incoming/ as a batch, quarantines the bad ones with their reasons,
-makes the valid ones the next span, evaluates the champion on them and submits a retraining run when it falls
-below data.retrain_below (or always, by policy). Exit status: 0 done (or not enough records yet), 1 the
-champion could not be evaluated (run again: the batch resumes), 2 bad input, 3 backend unavailable (retry),
+makes the valid ones the next span, evaluates the champion on them by the gate's metric and submits a retraining
+run when it is worse than data.retrain_bound (or always, by policy). Exit status: 0 done (or not enough records
+yet), 1 the champion could not be evaluated (run again: the batch resumes), 2 bad input, 3 backend unavailable (retry),
 4 Google Cloud refused: credentials, permission, not found (release/cloud_errors.py).
 """
 
@@ -43,7 +43,7 @@ def champion_evaluator(config: EnvironmentConfig, local_root: Path | None, rules
         if version is None:
             return {"champion": None, "records": len(rows)}
         try:
-            return evaluate(registry.get(version).uri, version, rows, rules)
+            return evaluate(registry.get(version).uri, version, rows, rules, config.evaluation.gate)
         except Exception as err:  # Whatever stops the model loading or predicting (a TF error too).
             raise EvaluationError(f"champion {version} could not be evaluated: {type(err).__name__}: {err}") from err
 
@@ -74,7 +74,9 @@ def describe(report: Report, config: EnvironmentConfig) -> str:
     for outcome in report.batches:
         evaluation = outcome["evaluation"]
         champion = evaluation.get("champion")
-        score = f"champion {champion}: accuracy {evaluation['accuracy']:.3f}" if champion else "no champion yet"
+        score = (
+            f"champion {champion}: {evaluation['metric']} {evaluation['value']:.3f}" if champion else "no champion yet"
+        )
         per_class = ", ".join(
             f"{c} {v['accuracy']:.2f} ({v['records']})"
             for c, v in evaluation.get("per_class", {}).items()

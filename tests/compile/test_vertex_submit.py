@@ -94,7 +94,7 @@ def test_create_request_carries_everything(compiled, calls, monkeypatch):  # noq
     assert params["num_epochs"].int_value == 5
     assert params["learning_rate"].double_value == 0.02
     assert params["baseline_model"].string_value == CHAMPION.uri
-    assert params["min_accuracy"].double_value == 0.9 and params["window_spans"].int_value == 3
+    assert params["gate_bound"].double_value == 0.9 and params["window_spans"].int_value == 3
     assert params["dataflow_project"].string_value == "my-dev-project"
     assert job.pipeline_spec["pipelineInfo"]["name"] == "penguins"
     # Caching off is written into every task of the spec.
@@ -264,7 +264,7 @@ def test_dev_and_prod_submit_the_byte_identical_template_with_their_own_paramete
     values = {env: _parameters(job) for env, job in (("dev", dev), ("prod", prod))}
     differ = {name for name in values["dev"] if values["dev"][name] != values["prod"][name]}
     assert differ == {
-        "data_root", "min_accuracy", "max_accuracy_drop", "registry", "training_config", "dataflow_project",
+        "data_root", "gate_bound", "gate_max_regression", "registry", "training_config", "dataflow_project",
         "dataflow_temp_location", "dataflow_service_account", "dataflow_max_workers", "dataflow_subnetwork",
     }  # fmt: skip
-    assert values["prod"]["min_accuracy"] == 0.95 and values["prod"]["registry"].find("penguins-prod-model") > 0
+    assert values["prod"]["gate_bound"] == 0.95 and values["prod"]["registry"].find("penguins-prod-model") > 0

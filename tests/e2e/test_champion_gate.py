@@ -4,7 +4,7 @@ not with the newest blessed model.
 A weaker model A (1 epoch) and a stronger one B (20 epochs) are trained and promoted in turn; a rollback makes
 A the champion again, so B stays blessed but does not serve (TFX's latest-blessed baseline would still be B).
 A retrain with A's settings is then judged against A: no regression, blessed, although it falls short of B
-by more than `evaluation.max_accuracy_drop`. With B promoted again, the same candidate is refused.
+by more than `evaluation.max_regression`. With B promoted again, the same candidate is refused.
 """
 
 import io
@@ -76,7 +76,7 @@ def rolled_back(tmp_path_factory):
 
 def test_a_candidate_no_worse_than_the_champion_is_blessed_though_worse_than_a_rolled_back_version(rolled_back):
     root, weak, strong = rolled_back
-    drop = load_environment("local").evaluation.max_accuracy_drop
+    drop = load_environment("local").evaluation.max_regression
     # The scenario's premise: B is better than A by more than the allowed drop.
     assert strong.metrics[ACCURACY] - weak.metrics[ACCURACY] > drop
     candidate = train(root, **WEAK, enable_cache=False)  # retrained, not reused

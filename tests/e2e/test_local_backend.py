@@ -58,7 +58,7 @@ def test_a_submitted_run_trains_blesses_and_pushes_and_can_be_followed(tmp_path)
     statuses = {c.node_id: c.status for c in record.components}
     assert set(statuses.values()) == {"complete"}
     assert {"WindowExampleGen", "Transform", "Trainer", "Evaluator", "RegistryPush"} <= set(statuses)
-    assert record.metrics["sparse_categorical_accuracy"] >= config.evaluation.min_accuracy
+    assert record.metrics["sparse_categorical_accuracy"] >= config.evaluation.bound
     assert record.blessed is True
     assert record.pushed_by_this_run
     pushed = Path(record.pushed_path)

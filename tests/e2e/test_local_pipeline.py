@@ -112,8 +112,8 @@ def test_regressing_model_is_not_blessed_nor_pushed(first_run, env_root):
 
 def test_no_regression_threshold_alone_blocks_a_worse_model(first_run, env_root, tmp_path):
     """With the absolute bound at 0, only the comparison with the champion can refuse the model."""
-    text = (load_environment("local").model_dump_json()).replace('"min_accuracy":0.9', '"min_accuracy":0.0')
-    assert '"min_accuracy":0.0' in text
+    text = (load_environment("local").model_dump_json()).replace('"bound":0.9', '"bound":0.0')
+    assert '"bound":0.0' in text
     env = tmp_path / "lenient.yaml"
     env.write_text(text)
     summary, _ = run(env_root, config=load_environment(env), num_epochs=1, learning_rate=1e-4)

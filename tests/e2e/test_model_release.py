@@ -34,7 +34,7 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("release")
     text = load_environment("local").model_dump_json()
     text = text.replace('"auto_promote":true', '"auto_promote":false').replace(
-        '"max_accuracy_drop":0.01', '"max_accuracy_drop":1.0'
+        '"max_regression":0.01', '"max_regression":1.0'
     )
     env = root / "approved.yaml"
     env.write_text(text)

@@ -57,7 +57,7 @@ def _environment(change):
     [
         ("{", "ENVIRONMENT_PARAMETERS: Expecting"),
         ("[]", "expected a JSON object"),
-        (_environment(lambda v: v.pop("min_accuracy")), "missing min_accuracy"),
+        (_environment(lambda v: v.pop("gate_bound")), "missing gate_bound"),
         (_environment(lambda v: v.update(baseline_model="gs://x")), "unknown baseline_model"),
         (_environment(lambda v: v.update(registry='{"backend": "mlflow", "model_name": "m", "auto_promote": true}')),
          "registry is 'mlflow'"),

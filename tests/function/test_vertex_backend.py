@@ -73,7 +73,7 @@ def test_vertex_backend_sends_the_typed_request_with_the_templates_lineage(clien
     assert set(params) == {"num_epochs", "learning_rate", "span_start", "span_end", "baseline_model", *environment}
     assert params["baseline_model"].string_value == ""
     assert params["data_root"].string_value == "gs://penguins-dev-data/penguins"
-    assert params["min_accuracy"].double_value == 0.9 and params["window_spans"].int_value == 3
+    assert params["gate_bound"].double_value == 0.9 and params["window_spans"].int_value == 3
     assert vertex["models"].requests == [f"{MODEL}@champion"]
     assert params["num_epochs"].int_value == 3
     assert params["learning_rate"].double_value == 0.01

@@ -129,6 +129,7 @@ CONTRACTS_SHIPPED = {
     "contracts/environment.py",
     "contracts/environment_parameters.py",
     "contracts/google_apis.py",
+    "contracts/metrics.py",
     "contracts/parameters.py",
     "contracts/regions.py",
     "contracts/registry.py",

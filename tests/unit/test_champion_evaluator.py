@@ -1,5 +1,5 @@
 """ChampionEvaluator: the baseline is the `baseline_model` parameter (the champion's model root, or none), the
-bounds are float parameters, and TFX's own Evaluator executor does the rest."""
+gate (metric, direction, bound, allowed regression) is parameters, and TFX's own Evaluator executor does the rest."""
 
 import json
 
@@ -13,7 +13,9 @@ from tfx.orchestration import data_types
 from tfx.types import standard_artifacts
 
 from components.champion_evaluator import ChampionEvaluator, Executor, baseline_artifact, gated_eval_config
-from pipelines.pipeline import GATED_METRIC, eval_config
+from pipelines.pipeline import eval_config
+
+GATED_METRIC = "SparseCategoricalAccuracy"
 
 
 def _threshold(config, metric=GATED_METRIC):
@@ -22,7 +24,7 @@ def _threshold(config, metric=GATED_METRIC):
 
 
 def test_the_bounds_go_on_the_gated_metric_only():
-    gated = gated_eval_config(eval_config(), GATED_METRIC, 0.85, 0.02)
+    gated = gated_eval_config(eval_config(), GATED_METRIC, "higher", 0.85, 0.02)
     threshold = _threshold(gated)
     assert threshold.value_threshold.lower_bound.value == 0.85
     assert threshold.change_threshold.direction == tfma.MetricDirection.HIGHER_IS_BETTER
@@ -32,15 +34,36 @@ def test_the_bounds_go_on_the_gated_metric_only():
     assert not _threshold(eval_config()).ListFields()  # the input is not changed
 
 
-@pytest.mark.parametrize(("low", "drop", "name"), [(1.5, 0.0, "min_accuracy"), (0.9, -0.1, "max_accuracy_drop")])
-def test_bounds_outside_zero_to_one_are_refused(low, drop, name):
+def test_lower_is_better_bounds_from_above_and_allows_a_rise_of_the_allowed_regression():
+    config = tfma.EvalConfig()
+    config.metrics_specs.add().metrics.add(class_name="RootMeanSquaredError")
+    threshold = _threshold(
+        gated_eval_config(config, "RootMeanSquaredError", "lower", 60.0, 2.5), "RootMeanSquaredError"
+    )
+    assert threshold.value_threshold.upper_bound.value == 60.0
+    assert not threshold.value_threshold.HasField("lower_bound")
+    assert threshold.change_threshold.direction == tfma.MetricDirection.LOWER_IS_BETTER
+    # candidate - champion may be 2.5 (an RMSE 2.5 higher passes), and an equal one always does.
+    assert 2.5 < threshold.change_threshold.absolute.value < 2.5000001
+
+
+@pytest.mark.parametrize(
+    ("direction", "bound", "regression", "name"),
+    [
+        ("up", 0.9, 0.0, "gate_direction"),
+        ("higher", float("nan"), 0.0, "gate_bound"),
+        ("higher", True, 0.0, "gate_bound"),
+        ("higher", 0.9, -0.1, "gate_max_regression"),
+    ],
+)
+def test_a_bad_gate_is_refused_naming_the_parameter(direction, bound, regression, name):
     with pytest.raises(ValueError, match=name):
-        gated_eval_config(eval_config(), GATED_METRIC, low, drop)
+        gated_eval_config(eval_config(), GATED_METRIC, direction, bound, regression)
 
 
 def test_a_metric_the_config_does_not_compute_cannot_be_gated():
-    with pytest.raises(ValueError, match="no 'AUC' metric"):
-        gated_eval_config(eval_config(), "AUC", 0.9, 0.0)
+    with pytest.raises(ValueError, match=r"computes no 'AUC' \(it computes ExampleCount, .*SparseCategoricalAccuracy"):
+        gated_eval_config(eval_config(), "AUC", "higher", 0.9, 0.0)
 
 
 def test_the_baseline_is_a_model_root_holding_format_serving(tmp_path):
@@ -64,9 +87,10 @@ def _properties(baseline):
         "eval_config": json_format.MessageToJson(eval_config()),
         "example_splits": '["eval"]',
         "baseline_model": baseline,
-        "min_accuracy": 0.9,
-        "max_accuracy_drop": 0.01,
-        "gated_metric": GATED_METRIC,
+        "gate_metric": GATED_METRIC,
+        "gate_direction": "higher",
+        "gate_bound": 0.9,
+        "gate_max_regression": 0.01,
     }
 
 
@@ -103,13 +127,18 @@ def test_the_component_takes_its_baseline_and_bounds_as_runtime_parameters():
     model = types.Channel(type=standard_artifacts.Model)
     parameters = {
         name: data_types.RuntimeParameter(name=name, ptype=kind)
-        for name, kind in (("baseline_model", str), ("min_accuracy", float), ("max_accuracy_drop", float))
+        for name, kind in (
+            ("baseline_model", str),
+            ("gate_metric", str),
+            ("gate_direction", str),
+            ("gate_bound", float),
+            ("gate_max_regression", float),
+        )
     }
     evaluator = ChampionEvaluator(
         examples=examples,
         model=model,
         eval_config=eval_config(),
-        gated_metric=GATED_METRIC,
         example_splits=["eval"],
         **parameters,
     )

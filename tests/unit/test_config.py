@@ -13,7 +13,7 @@ VALID_LOCAL = """
 name: local
 backend: local
 pipeline_name: penguins-test
-evaluation: {min_accuracy: 0.9, max_accuracy_drop: 0.01}
+evaluation: {metric: SparseCategoricalAccuracy, direction: higher, bound: 0.9, max_regression: 0.01}
 local: {root: .local}
 """
 
@@ -52,8 +52,19 @@ def test_missing_file_is_named(tmp_path):
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        (("min_accuracy: 0.9", "min_accuracy: 1.5"), "evaluation.min_accuracy"),
-        (("min_accuracy: 0.9", "min_accuracy: .nan"), "evaluation.min_accuracy"),
+        (("bound: 0.9", "bound: 1.5"), "evaluation: Value error, bound: SparseCategoricalAccuracy is a fraction"),
+        (("bound: 0.9", "bound: .nan"), "evaluation.bound"),
+        (("max_regression: 0.01", "max_regression: -0.01"), "evaluation.max_regression"),
+        (
+            ("metric: SparseCategoricalAccuracy", "metric: Accuracy"),
+            "evaluation.metric: Value error, 'Accuracy' is not a gate metric",
+        ),
+        (
+            ("direction: higher", "direction: lower"),
+            "evaluation: Value error, direction: SparseCategoricalAccuracy is better when higher",
+        ),
+        (("direction: higher", "direction: up"), "evaluation.direction"),
+        ((", max_regression: 0.01", ""), "evaluation.max_regression"),
         (("backend: local", "backend: kubeflow"), "backend"),
         (("pipeline_name: penguins-test", "pipeline_name: Penguins Test"), "pipeline_name"),
         (("local: {root: .local}", "local: {root: .local, colour: red}"), "local.colour"),
@@ -61,7 +72,8 @@ def test_missing_file_is_named(tmp_path):
         (("name: local", "name: local\ntraining: {learning_rate: 0}"), "training.learning_rate"),
         (("name: local", "name: local\ntrainig: {num_epochs: 3}"), "trainig"),
         (("name: local", "name: local\ndata: {min_new_records: 0}"), "data.min_new_records"),
-        (("name: local", "name: local\ndata: {retrain_below: 1.2}"), "data.retrain_below"),
+        (("name: local", "name: local\ndata: {retrain_bound: 1.2}"), "data.retrain_bound: 1.2 is not a value"),
+        (("name: local", "name: local\ndata: {retrain_below: 0.8}"), "data.retrain_below"),  # renamed: retrain_bound
         (("name: local", "name: local\ndata: {retrain: sometimes}"), "data.retrain"),
         (("name: local", "name: local\ndata: {min_records: 5}"), "data.min_records"),
     ],
@@ -244,11 +256,11 @@ def test_bad_serving_settings_are_rejected(tmp_path, serving, message):
 def test_data_check_settings_default_the_retrain_threshold_to_the_release_gate(tmp_path):
     config = load_environment(write(tmp_path, VALID_LOCAL))
     assert (config.data.min_new_records, config.data.retrain) == (50, "on-threshold")
-    assert config.retrain_below == config.evaluation.min_accuracy
+    assert config.retrain_bound == config.evaluation.bound
     config = load_environment(
-        write(tmp_path, VALID_LOCAL.replace("name: local", "name: local\ndata: {retrain_below: 0.8}"))
+        write(tmp_path, VALID_LOCAL.replace("name: local", "name: local\ndata: {retrain_bound: 0.8}"))
     )
-    assert config.retrain_below == 0.8
+    assert config.retrain_bound == 0.8
     assert load_environment("local").data.min_new_records == 50
     assert load_environment("dev").data_area("incoming") == "gs://penguins-dev-data/penguins/incoming"
 

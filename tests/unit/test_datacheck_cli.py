@@ -2,6 +2,7 @@
 
 from release.datacheck import cli
 
+ACCURACY = "SparseCategoricalAccuracy"
 HEADER = "species,island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex"
 
 
@@ -71,10 +72,17 @@ def test_a_champion_that_does_not_load_is_exit_1_and_the_batch_resumes(tmp_path,
     assert (batch / "manifest.json").is_file() and not (batch / "done.json").exists()
     assert (incoming / "a.csv").is_file()  # nothing moved before the span exists
 
-    monkeypatch.setattr(evaluate, "evaluate", lambda *a: {"champion": "7", "accuracy": 1.0, "per_class": {}})
+    monkeypatch.setattr(
+        evaluate,
+        "evaluate",
+        lambda *a: {"champion": "7", "metric": ACCURACY, "value": 1.0, "per_class": {}},
+    )
     monkeypatch.setattr(cli, "evaluate", evaluate.evaluate)
     assert cli.main(["--local-root", str(tmp_path)]) == 0
-    assert "50 valid records -> span-2, 0 quarantined; champion 7: accuracy 1.000" in capsys.readouterr().out
+    assert (
+        "50 valid records -> span-2, 0 quarantined; champion 7: SparseCategoricalAccuracy 1.000"
+        in capsys.readouterr().out
+    )
     assert (batch / "done.json").is_file() and not (incoming / "a.csv").exists()
 
 
@@ -85,7 +93,11 @@ def test_json_reports_the_batch_for_machines(tmp_path, capsys, monkeypatch):
     incoming.mkdir(parents=True)
     rows = [f"Gentoo,Biscoe,47.0,15.0,215,{4000 + i},female" for i in range(50)]
     (incoming / "a.csv").write_text("\n".join([HEADER, *rows]) + "\n")
-    monkeypatch.setattr(cli, "champion_evaluator", lambda *a: lambda rows: {"champion": "3", "accuracy": 0.95})
+    monkeypatch.setattr(
+        cli,
+        "champion_evaluator",
+        lambda *a: lambda rows: {"champion": "3", "metric": ACCURACY, "value": 0.95},
+    )
     assert cli.main(["--local-root", str(tmp_path), "--json"]) == 0
     [batch] = json.loads(capsys.readouterr().out)["batches"]
     assert (batch["span"], batch["records"], batch["retrain"], batch["submitted"]) == (2, 50, False, None)
@@ -107,7 +119,11 @@ def test_the_report_names_the_files_the_quarantine_reasons_and_the_runs_spans(tm
             submitted.append(request)
             return SimpleNamespace(job_id=request.job_id, location="here")
 
-    monkeypatch.setattr(cli, "champion_evaluator", lambda *a: lambda rows: {"champion": "3", "accuracy": 0.5})
+    monkeypatch.setattr(
+        cli,
+        "champion_evaluator",
+        lambda *a: lambda rows: {"champion": "3", "metric": ACCURACY, "value": 0.5},
+    )
     monkeypatch.setattr("release.submit.submitter_for", lambda *a: Submitter())
     assert cli.main(["--local-root", str(tmp_path)]) == 0
     out = capsys.readouterr().out
@@ -117,4 +133,4 @@ def test_the_report_names_the_files_the_quarantine_reasons_and_the_runs_spans(tm
     assert "quarantined: 2 more, every one in quarantine/" in out
     [request] = submitted
     assert (request.parameters["span_start"], request.parameters["span_end"]) == (1, 2)
-    assert f"retrain: yes (champion accuracy 0.500 < 0.9): {request.job_id} on spans 1-2" in out
+    assert f"retrain: yes (champion SparseCategoricalAccuracy 0.500 < 0.9): {request.job_id} on spans 1-2" in out

@@ -90,6 +90,28 @@ def test_scores_are_accuracy_overall_and_per_class_and_none_on_nothing():
     assert scores([], [], ("Adelie",))["accuracy"] is None  # an empty batch divides by nothing
 
 
+def test_a_regression_batch_is_scored_by_the_gate_metric_it_names(rules):
+    from contracts.metrics import GATE_METRICS
+    from release.datacheck.evaluate import errors, score
+
+    assert errors([3.0, 5.0], [1.0, 5.0]) == {
+        "MeanSquaredError": 2.0,
+        "RootMeanSquaredError": pytest.approx(2**0.5),
+        "MeanAbsoluteError": 1.0,
+    }
+    assert score(GATE_METRICS["MeanAbsoluteError"], [3.0, 5.0], [1.0, 5.0], rules) == {
+        "records": 2,
+        "metric": "MeanAbsoluteError",
+        "value": 1.0,
+    }
+    record = score(GATE_METRICS["SparseCategoricalAccuracy"], ["Adelie", "Gentoo"], ["Adelie", "Adelie"], rules)
+    assert (record["metric"], record["value"], record["per_class"]["Adelie"]["accuracy"]) == (
+        "SparseCategoricalAccuracy",
+        0.5,
+        0.5,
+    )
+
+
 def test_instances_are_typed_raw_features_without_the_label(rules):
     from release.datacheck.evaluate import instances
 

@@ -38,8 +38,9 @@ def test_dev_and_prod_give_their_own_values_for_the_same_parameters():
         dev["data_root"] == "gs://penguins-dev-data/penguins"
         and prod["data_root"] == "gs://penguins-prod-data/penguins"
     )
-    assert (dev["min_accuracy"], dev["max_accuracy_drop"]) == (0.9, 0.01)
-    assert (prod["min_accuracy"], prod["max_accuracy_drop"]) == (0.95, 0.0)
+    gate = ("gate_metric", "gate_direction", "gate_bound", "gate_max_regression")
+    assert [dev[name] for name in gate] == ["SparseCategoricalAccuracy", "higher", 0.9, 0.01]
+    assert [prod[name] for name in gate] == ["SparseCategoricalAccuracy", "higher", 0.95, 0.0]
     assert dev["window_spans"] == prod["window_spans"] == 3
     registry = RegistryTarget.model_validate_json(prod["registry"])
     assert (registry.model_name, registry.project, registry.auto_promote) == (
@@ -73,7 +74,8 @@ def test_the_baseline_is_added_per_run_and_the_values_are_checked():
         (lambda v: v.pop("data_root"), "missing data_root"),
         (lambda v: v.update(batch_size=3), "unknown batch_size"),
         (lambda v: v.update(window_spans="3"), "window_spans: expected int"),
-        (lambda v: v.update(min_accuracy=True), "min_accuracy: expected float"),
+        (lambda v: v.update(gate_bound=True), "gate_bound: expected float"),
+        (lambda v: v.update(gate_metric=1), "gate_metric: expected str"),
         (lambda v: v.pop("dataflow_region"), "missing dataflow_region"),
         (lambda v: v.update(baseline_model=""), "unknown baseline_model"),
     ],

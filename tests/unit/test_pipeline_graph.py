@@ -40,8 +40,10 @@ def make(tmp_path, **overrides):
         run_labels={"commit": "abc123", "source": "ci"},
         num_epochs=5,
         learning_rate=0.02,
-        min_accuracy=0.9,
-        max_accuracy_drop=0.01,
+        gate_metric="SparseCategoricalAccuracy",
+        gate_direction="higher",
+        gate_bound=0.9,
+        gate_max_regression=0.01,
         baseline_model="",
     )
     args.update(overrides)
@@ -107,12 +109,13 @@ def test_window_size_and_placeholders_reach_the_example_gen(tmp_path):
     assert "WindowDriver" in str(ir.deployment_config)
 
 
-def test_evaluator_gets_its_bounds_and_the_champion_as_parameters(tmp_path):
-    _, c = make(tmp_path, min_accuracy=0.85, max_accuracy_drop=0.02, baseline_model="/r/artifacts/abc")
+def test_evaluator_gets_its_gate_and_the_champion_as_parameters(tmp_path):
+    _, c = make(tmp_path, gate_bound=0.85, gate_max_regression=0.02, baseline_model="/r/artifacts/abc")
     props = c["Evaluator"].exec_properties
-    assert (props["min_accuracy"], props["max_accuracy_drop"]) == (0.85, 0.02)
-    assert props["baseline_model"] == "/r/artifacts/abc" and props["gated_metric"] == "SparseCategoricalAccuracy"
-    # What it computes is fixed; the bounds are set by its executor (components/champion_evaluator.py).
+    assert (props["gate_bound"], props["gate_max_regression"]) == (0.85, 0.02)
+    assert (props["gate_metric"], props["gate_direction"]) == ("SparseCategoricalAccuracy", "higher")
+    assert props["baseline_model"] == "/r/artifacts/abc"
+    # What it computes is fixed; the gate's thresholds are set by its executor (components/champion_evaluator.py).
     assert "threshold" not in props["eval_config"] and "SparseCategoricalAccuracy" in props["eval_config"]
 
 
@@ -151,7 +154,9 @@ def test_factory_reads_no_environment(tmp_path, monkeypatch):
     assert pipeline.pipeline_info.pipeline_name == "penguins-test"
 
 
-@pytest.mark.parametrize("missing", ["pipeline_root", "num_epochs", "min_accuracy", "baseline_model", "data_root"])
+@pytest.mark.parametrize(
+    "missing", ["pipeline_root", "num_epochs", "gate_bound", "gate_metric", "baseline_model", "data_root"]
+)
 def test_every_value_is_required(tmp_path, missing):
     args = dict(
         pipeline_name="p",
@@ -163,8 +168,10 @@ def test_every_value_is_required(tmp_path, missing):
         registry=RegistryTarget(backend="mlflow", model_name="p", auto_promote=True, root="r"),
         num_epochs=1,
         learning_rate=0.1,
-        min_accuracy=0.5,
-        max_accuracy_drop=0.0,
+        gate_metric="SparseCategoricalAccuracy",
+        gate_direction="higher",
+        gate_bound=0.5,
+        gate_max_regression=0.0,
         baseline_model="",
     )
     del args[missing]

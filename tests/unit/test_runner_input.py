@@ -24,9 +24,10 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, argv, message):
 
 def test_invalid_environment_file_names_file_and_field(tmp_path, capsys):
     env = tmp_path / "broken.yaml"
-    env.write_text("name: local\nbackend: local\npipeline_name: p\nevaluation: {min_accuracy: 2}\n")
+    gate = "{metric: SparseCategoricalAccuracy, direction: higher, bound: 2, max_regression: 0}"
+    env.write_text(f"name: local\nbackend: local\npipeline_name: p\nevaluation: {gate}\n")
     assert local_runner.main(["--env", str(env), "--local-root", str(tmp_path / "root")]) == 2
     err = capsys.readouterr().err
     assert str(env) in err
-    assert "evaluation.min_accuracy" in err
+    assert "evaluation: Value error, bound: SparseCategoricalAccuracy is a fraction; 2 is outside [0, 1]" in err
     assert not (tmp_path / "root").exists()
