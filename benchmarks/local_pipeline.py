@@ -64,12 +64,12 @@ def keras_floor(config) -> dict:
     import numpy as np
     import tensorflow as tf
 
-    from pipelines.modules import model as penguin_model
-    from pipelines.modules import preprocessing as pp
-    from pipelines.sources import DATA_DIR
+    from pipelines.penguins.modules import model as penguin_model
+    from pipelines.penguins.modules import preprocessing as pp
+    from pipelines.sources import pipeline_sources
 
     start = time.perf_counter()
-    with open(DATA_DIR / config.dataset / span_folder(1) / span_file(config.dataset), newline="") as f:
+    with open(pipeline_sources(config.dataset).data_dir / span_folder(1) / span_file(config.dataset), newline="") as f:
         rows = list(csv.DictReader(f))
     # Same ratio as ExampleGen's 2:1 hash split; a fixed shuffle stands in for the hash.
     rng = np.random.default_rng(0)

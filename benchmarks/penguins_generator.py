@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.sources import DATA_DIR
+from pipelines.sources import pipeline_sources
 
-SOURCE = DATA_DIR / "penguins" / "span-1" / "penguins.csv"
+SOURCE = pipeline_sources("penguins").data_dir / "span-1" / "penguins.csv"
 COLUMNS = ("species", "island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex")
-# (column, decimals, low, high): the source's precision and pipelines/schema/schema.pbtxt's value ranges.
+# (column, decimals, low, high): the source's precision and pipelines/penguins/schema/schema.pbtxt's value ranges.
 NUMERIC = (
     ("bill_length_mm", 1, 25.0, 70.0),
     ("bill_depth_mm", 1, 10.0, 25.0),

@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         # Submit latency first: the submitting side must not need TensorFlow, so measure it before loading it.
         config = load_environment("local")
         paths = config.local_paths(tmp_path / "local")
-        submitter = LocalSubmitter(environment_file("local").resolve(), paths)
+        submitter = LocalSubmitter(environment_file("local").resolve(), paths, "penguins")
         latencies = []
         for i in range(args.submits):
             request = RunRequest(

@@ -1,6 +1,6 @@
 """Print which workflows a change runs, as JSON (standard library only, so it answers in milliseconds).
 
-    python -m ci.plan --files pipelines/modules/model.py README.md
+    python -m ci.plan --files pipelines/penguins/modules/model.py README.md
     python -m ci.plan --base origin/main            # committed and uncommitted changes since that ref
     python -m ci.plan --base HEAD~1 --committed-only
 

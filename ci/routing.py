@@ -88,7 +88,8 @@ ROUTES: tuple[Route, ...] = (
         workflow="full",
         config="ci/cloudbuild/full.yaml",
         included=(
-            # What the image holds and imports (release/image.py: image_inputs) ...
+            # What the image holds and imports (release/image.py: image_inputs), and each pipeline's folder:
+            # its definition, its schema and the shipped spans a run seeds (pipelines/sources.py) ...
             "pipelines/**",
             "components/**",
             "serving/**",
@@ -96,8 +97,6 @@ ROUTES: tuple[Route, ...] = (
             # ... and the release steps that build, compile, publish and submit it, with what they import.
             *RELEASE_STEPS,
             "envs/**",
-            # The shipped spans a run seeds (pipelines/sources.py), not the script that derived them.
-            "data/*/span-*/**",
             "Dockerfile",
             ".dockerignore",
             "pyproject.toml",
@@ -108,14 +107,15 @@ ROUTES: tuple[Route, ...] = (
             "ci/cloudbuild/full.yaml",
         ),
         # The modules are not in the image: they are published by content hash and referenced by the
-        # compiled spec, so a change to them alone takes the `modules` fast path.
-        ignored=(*DOCS, "pipelines/modules/**"),
+        # compiled spec, so a change to them alone takes the `modules` fast path. The script that derived a
+        # pipeline's shipped spans runs nowhere.
+        ignored=(*DOCS, "pipelines/*/modules/**", "pipelines/*/data/*.py"),
         description="rebuild the pipeline image, compile against its digest, publish, run the pipeline",
     ),
     Route(
         workflow="modules",
         config="ci/cloudbuild/modules.yaml",
-        included=("pipelines/modules/**", "ci/cloudbuild/modules.yaml"),
+        included=("pipelines/*/modules/**", "ci/cloudbuild/modules.yaml"),
         ignored=DOCS,
         description="compile against the existing image, publish the modules, run the pipeline (no image build)",
     ),

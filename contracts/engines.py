@@ -91,7 +91,7 @@ class VertexTraining(_Strict):
     accelerator_type: str | None = None
     accelerator_count: int = Field(0, ge=0)
     # 1: one chief. More replicas only help a model module that trains with a multi-worker strategy
-    # (pipelines/modules/model.py trains on one replica).
+    # (pipelines/penguins/modules/model.py trains on one replica).
     replica_count: int = Field(1, ge=1, le=16)
 
     @field_validator("machine_type")

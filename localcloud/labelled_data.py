@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from contracts.config import ConfigError, load_environment
-from pipelines.sources import DATA_DIR
+from pipelines.sources import pipeline_sources
 
 LIMITS = {
     "bill_length_mm": (25, 70),
@@ -74,7 +74,7 @@ def land(incoming: Path, name: str, data: bytes) -> Path:
 
 
 def generate(incoming: Path, records: int, files: int, drift: str | None, bad: int, seed: int) -> list[Path]:
-    with open(DATA_DIR / "penguins" / "span-1" / "penguins.csv", newline="") as source:
+    with open(pipeline_sources("penguins").data_dir / "span-1" / "penguins.csv", newline="") as source:
         shipped = list(csv.DictReader(source))
     rng = random.Random(seed)
     stamp = f"{seed}-{os.getpid()}-{rng.getrandbits(32):08x}"

@@ -20,8 +20,12 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines.worktree import working_tree_lineage
     from release.promotion.announced import after_registration
 
-    labels = lineage_labels(working_tree_lineage(), source="pipeline", span_start=0, span_end=0)
-    labels.pop("spans", None)  # The run's own span range is the pipeline's to record.
+    def labels(config) -> dict[str, str]:
+        tree = working_tree_lineage(config.dataset)
+        found = lineage_labels(tree, source="pipeline", span_start=0, span_end=0)
+        found.pop("spans", None)  # The run's own span range is the pipeline's to record.
+        return found
+
     status, run, summary = local_runner.run_from_args(argv, labels)
     if status != 0 or summary is None or not summary.pushed_version:
         return status

@@ -43,10 +43,11 @@ class LocalSubmitter:
 
     backend = "local"
 
-    def __init__(self, env_file: Path, paths: LocalPaths) -> None:
+    def __init__(self, env_file: Path, paths: LocalPaths, pipeline: str) -> None:
         # Absolute: the worker runs from the repository root, not from the caller's directory.
         self.env_file = Path(env_file).resolve()
         self.paths = paths
+        self.pipeline = pipeline
 
     def submit(self, request: RunRequest) -> SubmitResult:
         """Start run `request.job_id` unless it exists; a repeated job id starts nothing (created=False)."""
@@ -101,9 +102,10 @@ def local_submitter(env_file: Path | None = None, local_root: Path | None = None
     config = load_environment(env_file)
     if config.backend != "local":
         raise ConfigError(f"{env_file}: environment '{config.name}' is not a local one")
-    return LocalSubmitter(env_file, config.local_paths(local_root))
+    return LocalSubmitter(env_file, config.local_paths(local_root), config.dataset)
 
 
-def run_lineage() -> Lineage:
-    """What a local run executes: the working tree (its commit and modules hash), as release.submit labels it."""
-    return working_tree_lineage()
+def run_lineage(pipeline: str) -> Lineage:
+    """What a local run of `pipeline` executes: the working tree (its commit and the pipeline's modules hash), as
+    release.submit labels it."""
+    return working_tree_lineage(pipeline)

@@ -12,14 +12,14 @@ import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from contracts.config import EnvironmentConfig, LocalPaths
 from contracts.environment_parameters import champion_baseline, environment_parameters
 from contracts.registry import registry_target
 from contracts.run_request import Baseline
 from pipelines.local_data import seed_spans
-from pipelines.sources import DATA_DIR, MODULES_DIR, SCHEMA_FILE
+from pipelines.sources import pipeline_sources
 from pipelines.staging import stage
 
 
@@ -53,20 +53,23 @@ class PreparedInputs:
     preprocessing_module: Path
     model_module: Path
     schema_path: Path
+    eval_config: Any
 
 
 def prepare_inputs(run: LocalRun) -> PreparedInputs:
     """Seed the data area and stage the modules and schema content-addressed under the local root."""
+    sources = pipeline_sources(run.config.dataset)
     data_root = run.paths.data_root(run.config.dataset)
-    seed_spans(DATA_DIR / run.config.dataset, data_root)
+    seed_spans(sources.data_dir, data_root)
     staged = run.paths.staged
     return PreparedInputs(
         data_root=data_root,
         # Alone in its folder: Transform's cache key then ignores changes to model.py.
-        preprocessing_module=stage(MODULES_DIR / "preprocessing.py", staged / "preprocessing"),
+        preprocessing_module=stage(sources.modules_dir / "preprocessing.py", staged / "preprocessing"),
         # The Trainer needs the whole folder (model.py imports preprocessing.py).
-        model_module=stage(MODULES_DIR, staged / "modules") / "model.py",
-        schema_path=stage(SCHEMA_FILE, staged / "schema"),
+        model_module=stage(sources.modules_dir, staged / "modules") / "model.py",
+        schema_path=stage(sources.schema_file, staged / "schema"),
+        eval_config=sources.definition().eval_config(),
     )
 
 
@@ -95,6 +98,7 @@ def build(run: LocalRun):
         schema_path=str(inputs.schema_path),
         preprocessing_module=str(inputs.preprocessing_module),
         model_module=str(inputs.model_module),
+        eval_config=inputs.eval_config,
         # The run's lineage, and which champion its gate compared against (as a Vertex run's labels say).
         run_labels={**run.labels, "baseline": baseline.label},
         num_epochs=run.num_epochs,

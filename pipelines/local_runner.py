@@ -12,10 +12,12 @@ import argparse
 import os
 import sys
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from contracts.config import ConfigError, load_environment
+from contracts.environment import EnvironmentConfig
 from contracts.parameters import LEARNING_RATE, NUM_EPOCHS, validate_span_range
 
 
@@ -37,10 +39,14 @@ def main(argv: list[str] | None = None) -> int:
     return run_from_args(argv)[0]
 
 
-def run_from_args(argv: list[str] | None = None, labels: dict[str, str] | None = None) -> tuple[int, Any, Any]:
+def run_from_args(
+    argv: list[str] | None = None,
+    labels: dict[str, str] | Callable[[EnvironmentConfig], dict[str, str]] | None = None,
+) -> tuple[int, Any, Any]:
     """(exit status, the LocalRun, its RunSummary), the last two None if it did not start.
 
-    `labels`: the run's lineage labels (commit, modules, source), which the caller knows and pipelines/ does not.
+    `labels`: the run's lineage labels (commit, modules, source), which the caller knows and pipelines/ does not;
+    or a function of the environment that gives them (the modules hash is the environment's pipeline's).
     """
     args = _parse(argv)
     try:
@@ -52,6 +58,8 @@ def run_from_args(argv: list[str] | None = None, labels: dict[str, str] | None =
             config.training.learning_rate if args.learning_rate is None else args.learning_rate
         )
         span_start, span_end = validate_span_range(args.span_start, args.span_end)
+        if callable(labels):
+            labels = labels(config)
     except (ConfigError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2, None, None

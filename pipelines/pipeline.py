@@ -36,36 +36,8 @@ from components.window_example_gen import WindowExampleGen
 from contracts.data_layout import SPAN_INPUT_PATTERN
 from contracts.registry import RegistryTarget
 
-LABEL_XF = "species_xf"
-# The label's classes by class id: pipelines/modules/preprocessing.py LABELS, restated because the image holds
-# no modules (a unit test keeps the two equal).
-CLASSES = ("Adelie", "Chinstrap", "Gentoo")
-# The metrics the Evaluator computes for every slice; an environment's gate names one of them (evaluation.metric).
-METRICS = ("SparseCategoricalAccuracy", "ExampleCount")
 # Hash-bucketed 2:1 train/eval split: stable for a given row, whatever the file order.
 SPLITS = (("train", 2), ("eval", 1))
-
-
-def eval_config() -> tfma.EvalConfig:
-    """What the Evaluator computes; the gate on one of METRICS comes with the run (components/champion_evaluator.py)."""
-    return tfma.EvalConfig(
-        model_specs=[
-            tfma.ModelSpec(
-                signature_name="serving_default",
-                label_key=LABEL_XF,
-                preprocessing_function_names=["transform_features"],
-            )
-        ],
-        slicing_specs=[tfma.SlicingSpec()],
-        metrics_specs=[
-            tfma.MetricsSpec(metrics=[tfma.MetricConfig(class_name=name) for name in METRICS]),
-            # Per class (one-vs-rest), for the record (the MLflow run of a local run); no threshold on them.
-            tfma.MetricsSpec(
-                metrics=[tfma.MetricConfig(class_name="Precision"), tfma.MetricConfig(class_name="Recall")],
-                binarize=tfma.BinarizationOptions(class_ids={"values": list(range(len(CLASSES)))}),
-            ),
-        ],
-    )
 
 
 def example_gen_configs() -> tuple[Any, Any]:
@@ -99,6 +71,7 @@ def create_pipeline(
     schema_path: str,
     preprocessing_module: str,
     model_module: str,
+    eval_config: tfma.EvalConfig,
     data_root: str | Any,
     registry: RegistryTarget | str | Any,
     num_epochs: int | Any,
@@ -118,7 +91,8 @@ def create_pipeline(
     enable_cache: bool = True,
     run_labels: Mapping[str, str] | None = None,
 ) -> tfx_pipeline.Pipeline:
-    """Build the penguins training pipeline.
+    """Build a training pipeline: the pipeline's own parts are its schema, modules and `eval_config` (what its
+    Evaluator computes; pipelines/<name>/pipeline.py), the rest is shared.
 
     `preprocessing_module` (Transform) and `model_module` (Trainer) are .py files; TFX packages every .py
     file in each one's folder. Pass content-addressed copies, so that a change to the code changes the
@@ -178,7 +152,7 @@ def create_pipeline(
     evaluator = ChampionEvaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
-        eval_config=eval_config(),
+        eval_config=eval_config,
         gate_metric=gate_metric,
         gate_direction=gate_direction,
         gate_bound=gate_bound,

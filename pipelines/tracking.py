@@ -33,11 +33,11 @@ _LINEAGE_TAGS = ("commit", "dirty", "modules", "template", "source", "trigger")
 _SOURCE_NAME = "pipelines.local (TFX LocalDagRunner)"
 
 
-def with_worktree_lineage(labels: dict[str, str]) -> dict[str, str]:
-    """`labels` with commit, dirty and modules of the working tree where they are missing or shortened."""
+def with_worktree_lineage(labels: dict[str, str], pipeline: str) -> dict[str, str]:
+    """`labels` with commit, dirty and `pipeline`'s modules of the working tree where missing or shortened."""
     from pipelines.worktree import working_tree_lineage
 
-    tree = working_tree_lineage()
+    tree = working_tree_lineage(pipeline)
     known = {
         "commit": None if tree.commit == "unknown" else tree.commit,
         "modules": tree.modules_sha256,
@@ -65,9 +65,11 @@ class TrackedRun:
         from mlflow.entities import Metric, Param, RunTag
 
         from pipelines.outcome import outcome_lines
+        from pipelines.sources import pipeline_sources
 
         outputs = _RunOutputs(self.run.paths.metadata_path, self.run.run_id)
-        metrics = outputs.metrics()
+        definition = pipeline_sources(self.run.config.dataset).definition()
+        metrics = outputs.metrics(tuple(getattr(definition, "CLASSES", ())))
         now = _millis()
         tags = {"mlflow.note.content": "\n".join(outcome_lines(summary))}
         if summary.blessed is not None:  # None: the run stopped before the Evaluator decided.
@@ -92,7 +94,7 @@ def tracked(run: LocalRun) -> Iterator[TrackedRun]:
 
     from components.registry.mlflow_store import MlflowRegistry
 
-    labels = with_worktree_lineage(run.labels)
+    labels = with_worktree_lineage(run.labels, run.config.dataset)
     registry = MlflowRegistry(registry_target(run.config, run.paths.root))
     client = registry.client()
     experiment = experiment_id(client, registry.name, Path(registry.root) / "mlruns")
@@ -159,19 +161,18 @@ class _RunOutputs:
                 found.add(int(props["span"].int_value))
         return sorted(found)
 
-    def metrics(self) -> dict[str, float]:
-        """The Evaluator's metrics of the overall slice: candidate, per class, and the baseline's overall."""
+    def metrics(self, classes: tuple[str, ...] = ()) -> dict[str, float]:
+        """The Evaluator's metrics of the overall slice: candidate, per class (`classes` by id), and the baseline's."""
         found: dict[str, float] = {}
         for evaluation in self._artifacts("ModelEvaluation"):
-            found.update(evaluation_metrics(evaluation.uri))
+            found.update(evaluation_metrics(evaluation.uri, classes))
         return found
 
 
-def evaluation_metrics(evaluation_uri: str) -> dict[str, float]:
-    """MLflow metric names and values of a TFMA output: `<name>`, `<name>.<class>`, `baseline.<name>`."""
+def evaluation_metrics(evaluation_uri: str, classes: tuple[str, ...] = ()) -> dict[str, float]:
+    """MLflow metric names and values of a TFMA output: `<name>`, `<name>.<class>` (`classes` by class id, a
+    classifier's), `baseline.<name>`."""
     import tensorflow_model_analysis as tfma
-
-    from pipelines.pipeline import CLASSES
 
     found: dict[str, float] = {}
     for slice_metrics in tfma.load_metrics(evaluation_uri):
@@ -186,7 +187,7 @@ def evaluation_metrics(evaluation_uri: str) -> dict[str, float]:
                 if key.model_name == "baseline" or not key.sub_key.HasField("class_id"):
                     continue
                 class_id = key.sub_key.class_id.value
-                name = f"{name}.{CLASSES[class_id] if class_id < len(CLASSES) else f'class_{class_id}'}"
+                name = f"{name}.{classes[class_id] if class_id < len(classes) else f'class_{class_id}'}"
             elif key.model_name == "baseline":
                 name = f"baseline.{name}"
             found[name] = kv.value.double_value.value

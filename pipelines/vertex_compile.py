@@ -32,7 +32,7 @@ from contracts.config import ENVS_DIR, EnvironmentConfig, load_environment
 from contracts.environment_parameters import TemplateShape, shape_differences, template_shape
 from contracts.parameters import PIPELINE_PARAMETERS
 from pipelines.cloud_engines import dataflow_beam_args, training_image
-from pipelines.sources import MODULES_DIR, SCHEMA_FILE
+from pipelines.sources import pipeline_sources
 from pipelines.staging import stage
 
 # TFX needs a pipeline root to compile; the template keeps none (each submission sets its environment's).
@@ -128,9 +128,10 @@ def compile_pipeline(config: EnvironmentConfig, *, image: str, output_dir: Path)
     output_dir.mkdir(parents=True, exist_ok=True)
     staged_root = Path(tempfile.mkdtemp(prefix="compile-", dir=output_dir))
     try:
-        preprocessing = stage(MODULES_DIR / "preprocessing.py", staged_root / "preprocessing")
-        modules = stage(MODULES_DIR, staged_root / "modules")
-        schema = stage(SCHEMA_FILE, staged_root / "schema")
+        sources = pipeline_sources(config.dataset)
+        preprocessing = stage(sources.modules_dir / "preprocessing.py", staged_root / "preprocessing")
+        modules = stage(sources.modules_dir, staged_root / "modules")
+        schema = stage(sources.schema_file, staged_root / "schema")
         schema_key = f"schemas/{schema.parent.name}/{schema.name}"
         pipeline = create_pipeline(
             pipeline_name=config.dataset,
@@ -138,6 +139,7 @@ def compile_pipeline(config: EnvironmentConfig, *, image: str, output_dir: Path)
             schema_path=f"{artifacts_uri}/{schema_key}",
             preprocessing_module=str(preprocessing),
             model_module=str(modules / "model.py"),
+            eval_config=sources.definition().eval_config(),
             # What the compile knows of the lineage; the commit and template are the submission's labels.
             run_labels={"modules": modules.name[:12], "image": image},
             **runtime_parameters(shape),

@@ -1,5 +1,5 @@
 """The working tree a local run executes: its HEAD commit, whether tracked files differ from it, and the
-modules hash. A local run stages its modules from this checkout, so this is the code it ran.
+hash of the pipeline's modules. A local run stages its modules from this checkout, so this is the code it ran.
 
 Here (standard library and the pipeline's own path rules), not in release/, so that the local runner
 (`nox -s pipeline`) records it too: pipelines/ may not import release/. The release commands (submit, the
@@ -13,7 +13,7 @@ import subprocess
 
 from contracts.config import REPO_ROOT
 from contracts.run_request import Lineage
-from pipelines.sources import MODULES_DIR
+from pipelines.sources import pipeline_sources
 from pipelines.staging import content_hash
 
 
@@ -39,11 +39,12 @@ def is_dirty() -> bool | None:
     return None if out is None else bool(out.strip())
 
 
-def working_tree_lineage(template_sha256: str | None = None) -> Lineage:
-    """The commit, dirtiness and modules hash of the working tree, and the published template if the run pins one."""
+def working_tree_lineage(pipeline: str, template_sha256: str | None = None) -> Lineage:
+    """The commit, dirtiness and hash of `pipeline`'s modules in the working tree, and the published template
+    if the run pins one."""
     return Lineage(
         commit=git_commit(),
         dirty=is_dirty(),
-        modules_sha256=content_hash(MODULES_DIR),
+        modules_sha256=content_hash(pipeline_sources(pipeline).modules_dir),
         template_sha256=template_sha256,
     )

@@ -3,7 +3,7 @@
 Training is not rehearsed (the e2e tier trains real pipelines), so the push gets stand-ins built here, plainly
 not trained models:
 - two SavedModels (`a`, `b`, different bytes) with the signature the prediction server and the smoke test use,
-  `serving_raw` (the raw penguin features of pipelines/schema/schema.pbtxt in, `species` and `probabilities`
+  `serving_raw` (the raw penguin features of pipelines/penguins/schema/schema.pbtxt in, `species` and `probabilities`
   out), answering by a fixed rule on flipper and bill length that gets the smoke test's shipped records right;
 - the Evaluator's output: TFMA's metrics file for the overall slice (sparse_categorical_accuracy, example_count);
 - the hyperparameters file the Trainer reads.
@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 SPECIES = ("Adelie", "Chinstrap", "Gentoo")
-SCHEMA = Path(__file__).resolve().parent.parent / "pipelines" / "schema" / "schema.pbtxt"
+SCHEMA = Path(__file__).resolve().parent.parent / "pipelines" / "penguins" / "schema" / "schema.pbtxt"
 
 
 def raw_features() -> dict[str, str]:

@@ -56,11 +56,11 @@ def checkout_commit() -> tuple[str, bool]:
 
 def seed(config: EnvironmentConfig) -> int:
     """Step 1: the shipped spans into the environment's data area, create-only."""
-    from pipelines.sources import DATA_DIR
+    from pipelines.sources import pipeline_sources
     from release.datacheck.layout import open_store
 
     store = open_store(config)
-    written = store.seed(DATA_DIR / config.dataset)
+    written = store.seed(pipeline_sources(config.dataset).data_dir)
     print(f"seed: {', '.join(written) if written else 'nothing to write'} in {store.where}")
     return 0
 

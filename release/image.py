@@ -38,8 +38,9 @@ from contracts.handover import write_result
 # image imports (a local tool, the release commands) never changes the identity, so it never rebuilds it.
 IMAGE_FIXED = ("Dockerfile", ".dockerignore", "requirements/pipeline.txt")
 IMAGE_TREES = ("components", "pipelines", "serving")
-# Not in the image: the modules are published by content hash and each compiled spec points at its own.
-IMAGE_EXCLUDED = ("pipelines/modules",)
+# Not in the image, in each pipeline's folder (pipelines/<name>/<excluded>/): the modules are published by content
+# hash and each compiled spec points at its own; the shipped spans are seeded into the data area, not read here.
+IMAGE_EXCLUDED = ("modules", "data")
 _SKIPPED_SUFFIXES = (".md", ".pyc")
 _DIGEST_REF = re.compile(r"^[a-z0-9][a-z0-9._/:-]*@sha256:[0-9a-f]{64}$")
 
@@ -55,18 +56,23 @@ def _tree_files(root: Path) -> list[Path]:
             rel = path.relative_to(root).as_posix()
             if not path.is_file() or "__pycache__" in path.parts or path.suffix in _SKIPPED_SUFFIXES:
                 continue
-            if any(rel == excluded or rel.startswith(f"{excluded}/") for excluded in IMAGE_EXCLUDED):
+            if excluded_from_image(rel):
                 continue
             found.append(path)
     return found
+
+
+def excluded_from_image(rel: str) -> bool:
+    """Whether the repository path `rel` is in a pipeline's modules/ or data/ folder (never in the image)."""
+    parts = rel.split("/")
+    return len(parts) > 3 and parts[0] == "pipelines" and parts[2] in IMAGE_EXCLUDED
 
 
 def image_inputs(root: Path) -> list[str]:
     """The repository-relative paths of the files that make the image what it is, sorted."""
     trees = _tree_files(root)
     imported = closure([path for path in trees if path.suffix == ".py"], [root])
-    excluded = [root / excluded for excluded in IMAGE_EXCLUDED]
-    imported = {path for path in imported if not any(folder in path.parents for folder in excluded)}
+    imported = {path for path in imported if not excluded_from_image(path.relative_to(root).as_posix())}
     fixed = [root / name for name in IMAGE_FIXED if (root / name).is_file()]
     return relative({*fixed, *trees, *imported}, root)
 

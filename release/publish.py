@@ -28,7 +28,7 @@ from contracts.config import ConfigError, EnvironmentConfig, load_environment
 from contracts.current_template import CURRENT_TEMPLATE
 from contracts.handover import write_result
 from contracts.run_request import SubmissionError
-from pipelines.sources import MODULES_DIR
+from pipelines.sources import pipeline_sources
 from release.cloud_errors import exit_status
 from release.publishing.current import record_for, set_current
 from release.publishing.modules import publish_modules
@@ -55,7 +55,9 @@ def publish_compiled(
         if key.startswith("wheels/") and store.exists(key):
             continue
         store.write_new(key, path.read_bytes())
-    modules = publish_modules(store, MODULES_DIR)
+    # The modules of the pipeline the template is (the compile names it after its pipeline folder).
+    pipeline = json.loads(spec.read_text())["pipelineSpec"]["pipelineInfo"]["name"]
+    modules = publish_modules(store, pipeline_sources(pipeline).modules_dir)
     template = publish_template(store, spec, commit_sha=commit_sha, branch=branch, modules_sha256=modules.sha256)
     published = {"template": template.uri, "template_sha256": template.sha256, "modules_sha256": modules.sha256}
     return {**published, "commit": commit_sha or "", "branch": branch}

@@ -80,7 +80,7 @@ def _template_from(path: Path) -> str:
         raise SubmissionError(str(err)) from None
 
 
-def build_request(args: argparse.Namespace, pipeline_name: str, defaults: Training | None) -> RunRequest:
+def build_request(args: argparse.Namespace, pipeline_name: str, defaults: Training | None, pipeline: str) -> RunRequest:
     """The validated request: raises SubmissionError naming the first bad value.
 
     Labelled with the working tree's lineage; a vertex submitter replaces it by its template's where known.
@@ -101,7 +101,7 @@ def build_request(args: argparse.Namespace, pipeline_name: str, defaults: Traini
         },
         # The same lineage labels an event run gets from the trigger function (contracts.run_request).
         labels=lineage_labels(
-            working_tree_lineage(template_sha256(args.template)),
+            working_tree_lineage(pipeline, template_sha256(args.template)),
             source=args.source,
             span_start=span_start,
             span_end=span_end,
@@ -144,7 +144,7 @@ def submitter_for(config: EnvironmentConfig, env: str, template: str | None, loc
         # The local worker runs the working tree's pipeline: the DAG the template holds, from the same code.
         if template and template.startswith("/") and not Path(template).is_file():
             raise SubmissionError(f"template {template} does not exist (publish it first)")
-        return LocalSubmitter(environment_file(env).resolve(), config.local_paths(local_root))
+        return LocalSubmitter(environment_file(env).resolve(), config.local_paths(local_root), config.dataset)
     from release.vertex import VertexSubmitter
 
     return VertexSubmitter(config, resolve_template(config, template))
@@ -154,12 +154,14 @@ def _submitter(args: argparse.Namespace, config: EnvironmentConfig) -> Submitter
     return submitter_for(config, args.env, args.template, args.local_root)
 
 
-def outcome_of(result: SubmitResult, submitter: Submitter, args: argparse.Namespace) -> dict[str, Any]:
+def outcome_of(result: SubmitResult, submitter: Submitter, args: argparse.Namespace, pipeline: str) -> dict[str, Any]:
     """What the result file records: the run, and the template and baseline it was submitted with (the
     current-template pointer is set from it: release/publishing/current.py)."""
     resolved: ResolvedTemplate | None = getattr(submitter, "template", None)
     template = resolved.uri if resolved is not None else args.template
-    lineage = resolved.lineage if resolved is not None else working_tree_lineage(template_sha256(args.template))
+    lineage = (
+        resolved.lineage if resolved is not None else working_tree_lineage(pipeline, template_sha256(args.template))
+    )
     baseline = getattr(submitter, "last_baseline", None)
     return {
         "job_id": result.job_id,
@@ -185,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = _parse(argv)
         config = load_environment(args.env)
-        request = build_request(args, config.pipeline_name, config.training)
+        request = build_request(args, config.pipeline_name, config.training, config.dataset)
         submitter = _submitter(args, config)
         result = submitter.submit(request)
     except (ConfigError, SubmissionError) as err:
@@ -193,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except Exception as err:
         return exit_status(err)
-    outcome = outcome_of(result, submitter, args)
+    outcome = outcome_of(result, submitter, args, config.dataset)
     state = "submitted" if result.created else "already submitted (same job id): nothing new started"
     print(f"{result.job_id}: {state}\n  backend: {result.backend}\n  follow: {result.location}", flush=True)
     if outcome["template"] and result.backend == "vertex":

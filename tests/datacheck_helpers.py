@@ -10,10 +10,12 @@ from pathlib import Path
 
 from contracts.config import load_environment
 from contracts.run_request import Lineage, RunRequest, SubmitResult
-from pipelines.sources import SCHEMA_FILE
+from pipelines.sources import pipeline_sources
 from release.datacheck.check import Check
 from release.datacheck.layout import open_store
 from release.datacheck.rules import load_rules
+
+SCHEMA_FILE = pipeline_sources("penguins").schema_file
 
 
 class FileSubmitter:
@@ -57,7 +59,7 @@ def make_check(root: Path, accuracy: float | None = 0.5, hook=lambda step: None,
     return Check(
         config=config,
         store=store or open_store(config, root),
-        rules=load_rules(SCHEMA_FILE),
+        rules=load_rules(SCHEMA_FILE, "species"),
         evaluate=fixed_evaluation(accuracy),
         submitter=FileSubmitter(root / "submitted"),
         lineage=Lineage(commit="abc"),

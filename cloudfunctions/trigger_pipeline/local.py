@@ -31,7 +31,7 @@ class LocalBackend:
 
     def lineage(self) -> Lineage:
         # Read per message: the working tree a long-lived local server runs may change between two messages.
-        lineage: Lineage = self._run_lineage()
+        lineage: Lineage = self._run_lineage(self._submitter.pipeline)
         return lineage
 
     def submit(self, submission: Submission) -> SubmitResult:

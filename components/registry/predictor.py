@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-RAW_SIGNATURE = "serving_raw"  # pipelines/modules/model.py
+RAW_SIGNATURE = "serving_raw"  # pipelines/penguins/modules/model.py
 MAX_INSTANCES = 1000
 
 

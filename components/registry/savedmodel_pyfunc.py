@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-# The signature of the project's models that takes raw feature values (pipelines/modules/model.py).
+# The signature of the project's models that takes raw feature values (pipelines/penguins/modules/model.py).
 RAW_SIGNATURE = "serving_raw"
 
 

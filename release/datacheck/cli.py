@@ -51,21 +51,22 @@ def champion_evaluator(config: EnvironmentConfig, local_root: Path | None, rules
 
 
 def build_check(config: EnvironmentConfig, env: str, local_root: Path | None, template: str | None) -> Check:
-    from pipelines.sources import DATA_DIR, SCHEMA_FILE
+    from pipelines.sources import pipeline_sources
     from pipelines.worktree import working_tree_lineage
     from release.submit import submitter_for
 
-    rules = load_rules(SCHEMA_FILE)
+    sources = pipeline_sources(config.dataset)
+    rules = load_rules(sources.schema_file, sources.definition().LABEL)
     store = open_store(config, local_root)
     # The shipped spans first: a check that ran before any pipeline run must not take span-1 from them.
-    store.seed(DATA_DIR / config.dataset)
+    store.seed(sources.data_dir)
     return Check(
         config=config,
         store=store,
         rules=rules,
         evaluate=champion_evaluator(config, local_root, rules),
         submitter=submitter_for(config, env, template, local_root),
-        lineage=working_tree_lineage(),
+        lineage=working_tree_lineage(config.dataset),
     )
 
 

@@ -1,7 +1,8 @@
 """What a valid record is: the columns, types, domains and value ranges of the curated schema.
 
-Read once from pipelines/schema/schema.pbtxt (the schema ExampleValidator applies in the pipeline), so a record
-the check accepts is one the pipeline accepts; a change to what data is accepted stays one reviewed file.
+Read once from the pipeline's schema, pipelines/<name>/schema/schema.pbtxt (the schema ExampleValidator applies
+in the pipeline), so a record the check accepts is one the pipeline accepts; a change to what data is accepted
+stays one reviewed file.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class Rules:
         return tuple(sorted(next(c for c in self.columns if c.name == self.label).values))
 
 
-def load_rules(schema_file: Path, label: str = "species") -> Rules:
+def load_rules(schema_file: Path, label: str) -> Rules:
     """The schema's features as Columns, in the schema's order (the order the shipped spans use)."""
     # Untyped (no stubs in the locks); the rest of the check is checked strictly.
     from google.protobuf import text_format  # type: ignore[import-untyped]

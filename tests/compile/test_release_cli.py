@@ -106,7 +106,7 @@ def test_submit_vertex_resolves_a_commit_to_its_immutable_template(compiled, tmp
     assert request.labels["source"] == "manual" and request.labels["spans"] == "newest"
     assert len(request.labels["modules"]) == 12 and request.labels["trigger"] == "msg-1"
     # The working tree's lineage, by the rule event runs are labelled by too (contracts.run_request).
-    lineage = submit.working_tree_lineage()
+    lineage = submit.working_tree_lineage("penguins")
     assert request.labels["commit"] == lineage.commit[:12] and request.labels["modules"] == lineage.modules_sha256[:12]
     assert "submitted" in capsys.readouterr().out
 

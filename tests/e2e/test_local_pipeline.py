@@ -15,7 +15,8 @@ from contracts.config import load_environment
 from contracts.data_layout import span_folder
 from contracts.registry import CHAMPION, registry_target
 from pipelines import local_runner
-from pipelines.local import DATA_DIR, LocalRun, execute
+from pipelines.local import LocalRun, execute
+from pipelines.sources import pipeline_sources
 from release.promotion.announced import after_registration
 
 pytestmark = pytest.mark.e2e
@@ -127,7 +128,7 @@ def test_no_regression_threshold_alone_blocks_a_worse_model(first_run, env_root,
 def broken_span(root, mutate):
     """Seed the environment's span-1 with a mutated copy of the shipped data (seeding never overwrites)."""
     config = load_environment("local")
-    with open(DATA_DIR / "penguins" / "span-1" / "penguins.csv", newline="") as f:
+    with open(pipeline_sources("penguins").data_dir / "span-1" / "penguins.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     fields, rows = mutate(list(rows[0]), rows)
     span = config.local_paths(root).data_root(config.dataset) / span_folder(1)
@@ -179,12 +180,13 @@ def test_model_only_change_retrains_without_rerunning_transform(first_run, env_r
     import shutil
 
     import pipelines.local
+    from pipelines.sources import PipelineSources, pipeline_sources
 
-    modules = tmp_path / "modules"
-    shutil.copytree(pipelines.local.MODULES_DIR, modules, ignore=shutil.ignore_patterns("__pycache__"))
-    model_py = modules / "model.py"
+    folder = tmp_path / "penguins"
+    shutil.copytree(pipeline_sources("penguins").folder, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    model_py = folder / "modules" / "model.py"
     model_py.write_text(model_py.read_text().replace("HIDDEN_UNITS = (16, 8)", "HIDDEN_UNITS = (12, 8)"))
-    monkeypatch.setattr(pipelines.local, "MODULES_DIR", modules)
+    monkeypatch.setattr(pipelines.local, "pipeline_sources", lambda name: PipelineSources(name, folder))
     summary, _ = run(env_root)
     statuses = {c.node_id: c.status for c in summary.components}
     assert statuses["Transform"] == "cached"

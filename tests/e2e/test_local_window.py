@@ -14,8 +14,9 @@ from components.registry import open_registry
 from components.window_example_gen import Executor
 from contracts.config import load_environment
 from contracts.registry import registry_target
-from pipelines.local import DATA_DIR, LocalRun, execute
+from pipelines.local import LocalRun, execute
 from pipelines.pipeline import example_gen_configs
+from pipelines.sources import pipeline_sources
 from release.promotion.announced import after_registration
 
 pytestmark = pytest.mark.e2e
@@ -38,7 +39,7 @@ def window_env(tmp_path_factory):
     root = tmp_path_factory.mktemp("window-env")
     config = load_environment("local")
     assert config.training.window_spans == 3
-    header, *rows = rows_of(DATA_DIR / "penguins" / "span-1" / "penguins.csv")
+    header, *rows = rows_of(pipeline_sources("penguins").data_dir / "span-1" / "penguins.csv")
     data = config.local_paths(root).data_root(config.dataset)
     write(data / "span-1", [header, *rows])
     write(data / "span-2", [header, *rows[::2]])
@@ -63,7 +64,7 @@ def span_1_eval_count(tmp_path):
         {},
         {"examples": [examples]},
         {
-            "input_base": str(DATA_DIR / "penguins"),
+            "input_base": str(pipeline_sources("penguins").data_dir),
             "input_config": proto_utils.proto_to_json(input_config),
             "output_config": proto_utils.proto_to_json(output_config),
             "output_data_format": 6,

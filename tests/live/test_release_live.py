@@ -12,7 +12,7 @@ import pytest
 
 from contracts.config import load_environment
 from contracts.run_request import RunRequest, job_id_for
-from pipelines.vertex_compile import MODULES_DIR
+from pipelines.sources import pipeline_sources
 from release.publishing.modules import publish_modules, resolve_modules
 from release.publishing.store import store_for
 
@@ -22,8 +22,9 @@ pytestmark = pytest.mark.live
 def test_modules_publish_to_the_dev_bucket_idempotently():
     gcp = load_environment("dev").gcp
     store = store_for(f"{gcp.bucket_uri('artifacts')}/live-tests")
-    first = publish_modules(store, MODULES_DIR)
-    again = publish_modules(store, MODULES_DIR)
+    modules = pipeline_sources("penguins").modules_dir
+    first = publish_modules(store, modules)
+    again = publish_modules(store, modules)
     assert again.sha256 == first.sha256 and not again.created
     assert resolve_modules(store, first.sha256) == first.uri
 

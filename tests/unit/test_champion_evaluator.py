@@ -13,7 +13,7 @@ from tfx.orchestration import data_types
 from tfx.types import standard_artifacts
 
 from components.champion_evaluator import ChampionEvaluator, Executor, baseline_artifact, gated_eval_config
-from pipelines.pipeline import eval_config
+from pipelines.penguins.pipeline import eval_config
 
 GATED_METRIC = "SparseCategoricalAccuracy"
 

@@ -17,7 +17,13 @@ from ci.scratch import commit
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     root = tmp_path / "repo"
-    for rel in ("README.md", "pipelines/modules/model.py", "components/gate.py", "infra/main.py", ".gitignore"):
+    for rel in (
+        "README.md",
+        "pipelines/penguins/modules/model.py",
+        "components/gate.py",
+        "infra/main.py",
+        ".gitignore",
+    ):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(f"# {rel}\n" if rel != ".gitignore" else "/.local/\n/build/\n")
     git(root, "init", "-q", "-b", "main")
@@ -75,7 +81,7 @@ def test_first_run_plans_every_workflow(repo):
 def test_a_failed_step_records_nothing(repo):
     first = git(repo, "rev-parse", "HEAD").strip()
     cicd.write_state(repo, "local", {"commit": first})
-    _edit(repo, "pipelines/modules/model.py")
+    _edit(repo, "pipelines/penguins/modules/model.py")
     commit(repo, "change")
     code, out = _run(repo)
     assert code == 1
@@ -92,7 +98,7 @@ def test_a_failed_step_records_nothing(repo):
 def test_uncommitted_changes_count_and_are_reported(repo):
     head = git(repo, "rev-parse", "HEAD").strip()
     cicd.write_state(repo, "local", {"commit": head})
-    _edit(repo, "pipelines/modules/model.py")
+    _edit(repo, "pipelines/penguins/modules/model.py")
     (repo / "components" / "new.py").write_text("# untracked\n")
     code, out = _run(repo, "--dry-run")
     assert code == 0
@@ -113,13 +119,13 @@ def test_a_recorded_commit_that_no_longer_exists_names_the_way_out(repo, capsys)
 
 def test_renames_and_deletions_change_both_paths(repo):
     base = git(repo, "rev-parse", "HEAD").strip()
-    git(repo, "mv", "pipelines/modules/model.py", "pipelines/modules/trainer.py")
+    git(repo, "mv", "pipelines/penguins/modules/model.py", "pipelines/penguins/modules/trainer.py")
     git(repo, "rm", "-q", "components/gate.py")
     commit(repo, "change")
     changes = changes_since(repo, base, include_uncommitted=False)
     assert set(changes.committed) == {
-        "pipelines/modules/model.py",
-        "pipelines/modules/trainer.py",
+        "pipelines/penguins/modules/model.py",
+        "pipelines/penguins/modules/trainer.py",
         "components/gate.py",
     }
 

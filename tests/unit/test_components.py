@@ -10,7 +10,7 @@ from tfx.types import standard_artifacts
 from components.hyperparameters import FILE_NAME, HyperparametersGen, hyperparameters_config
 from components.span_range import SpanRangeGen
 from components.validation_gate import DataValidationError, ValidationGate
-from pipelines.modules.model import hyperparameter_values
+from pipelines.penguins.modules.model import hyperparameter_values
 
 
 def test_hyperparameters_are_written_in_the_shape_run_fn_reads(tmp_path):

@@ -2,9 +2,11 @@
 
 import pytest
 
-from pipelines.sources import SCHEMA_FILE
+from pipelines.sources import pipeline_sources
 from release.datacheck.records import parse_file
 from release.datacheck.rules import load_rules
+
+SCHEMA_FILE = pipeline_sources("penguins").schema_file
 
 HEADER = "species,island,bill_length_mm,bill_depth_mm,flipper_length_mm,body_mass_g,sex"
 GOOD = "Adelie,Torgersen,39.1,18.7,181,3750,male"
@@ -12,7 +14,7 @@ GOOD = "Adelie,Torgersen,39.1,18.7,181,3750,male"
 
 @pytest.fixture(scope="module")
 def rules():
-    return load_rules(SCHEMA_FILE)
+    return load_rules(SCHEMA_FILE, "species")
 
 
 def test_the_rules_are_the_curated_schema(rules):

@@ -58,7 +58,7 @@ def test_local_backend_reserves_one_run_per_job_id(client, tmp_path):
     (record,) = run_store.list_runs(tmp_path / "local")
     assert record.job_id == job_id_for("penguins", "31337")
     assert record.parameters == {"num_epochs": 3, "learning_rate": 0.01, "span_start": 0, "span_end": 0}
-    lineage = working_tree_lineage()
+    lineage = working_tree_lineage("penguins")
     assert record.labels == {
         "commit": lineage.commit[:12],
         "dirty": str(lineage.dirty).lower(),
@@ -77,7 +77,7 @@ def test_an_event_run_and_a_submitted_run_carry_the_same_lineage(client, tmp_pat
         span_start=0, span_end=0, trigger_id="same-trigger", source="pubsub", num_epochs=3, learning_rate=0.01,
         template=None, no_cache=False,
     )  # fmt: skip
-    request = submit.build_request(args, "penguins", None)
+    request = submit.build_request(args, "penguins", None, "penguins")
     assert request.job_id == record.job_id  # `nox -s submit --trigger-id X` names the job a key X names.
     same = ("commit", "modules", "source", "spans")
     assert {k: request.labels[k] for k in same} == {k: record.labels[k] for k in same}

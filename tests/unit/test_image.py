@@ -28,7 +28,7 @@ def _local(tmp_path: Path) -> EnvironmentConfig:
 
 
 def _tree(root: Path) -> Path:
-    for rel in ("Dockerfile", "requirements/pipeline.txt", "components/gate.py", "pipelines/modules/model.py"):
+    for rel in ("Dockerfile", "requirements/pipeline.txt", "components/gate.py", "pipelines/penguins/modules/model.py"):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(f"# {rel}\n")
     return root
@@ -40,7 +40,7 @@ def test_every_image_input_routes_to_full_and_modules_are_not_inputs():
     assert any(p.startswith("components/") for p in inputs)
     for path in inputs:
         assert "full" in plan_workflows([path]), path
-    assert not any(p.startswith("pipelines/modules/") for p in inputs)
+    assert not any(p.startswith("pipelines/penguins/modules/") for p in inputs)
 
 
 def test_the_dockerfile_copies_only_image_inputs():
@@ -50,14 +50,14 @@ def test_the_dockerfile_copies_only_image_inputs():
     for source in copied:
         assert any(p == source.rstrip("/") or p.startswith(source) for p in image.image_inputs(REPO_ROOT)), source
     ignore = (REPO_ROOT / ".dockerignore").read_text().split()
-    assert "*" in ignore and "pipelines/modules/" in ignore
+    assert "*" in ignore and {"pipelines/*/modules/", "pipelines/*/data/"} <= set(ignore)
     assert {f"!{c}" for c in copied} <= set(ignore)
 
 
 def test_inputs_hash_follows_the_image_not_the_modules(tmp_path):
     root = _tree(tmp_path)
     before = image.inputs_sha256(root)
-    (root / "pipelines/modules/model.py").write_text("# new model\n")
+    (root / "pipelines/penguins/modules/model.py").write_text("# new model\n")
     assert image.inputs_sha256(root) == before
     (root / "components/gate.py").write_text("# new gate\n")
     assert image.inputs_sha256(root) != before

@@ -1,13 +1,15 @@
 """The labelled-data generator: valid records in varied formats, the bad ones it promises, the drifts."""
 
 from localcloud import labelled_data
-from pipelines.sources import SCHEMA_FILE
+from pipelines.sources import pipeline_sources
 from release.datacheck.records import parse_file
 from release.datacheck.rules import load_rules
 
+SCHEMA_FILE = pipeline_sources("penguins").schema_file
+
 
 def parsed(paths):
-    rules = load_rules(SCHEMA_FILE)
+    rules = load_rules(SCHEMA_FILE, "species")
     results = [parse_file(p.name, p.read_bytes(), rules) for p in paths]
     return [r for p in results for r in p.valid], [b for p in results for b in p.bad]
 

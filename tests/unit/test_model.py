@@ -3,8 +3,8 @@
 import numpy as np
 import tensorflow as tf
 
-from pipelines.modules import model as penguin_model
-from pipelines.modules import preprocessing
+from pipelines.penguins.modules import model as penguin_model
+from pipelines.penguins.modules import preprocessing
 
 SIZES = {"island_xf": 4, "sex_xf": 3}
 

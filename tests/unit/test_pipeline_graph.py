@@ -9,6 +9,7 @@ from tfx.proto.orchestration import pipeline_pb2
 
 from contracts.data_layout import SPAN_INPUT_PATTERN
 from contracts.registry import RegistryTarget
+from pipelines.penguins.pipeline import eval_config
 from pipelines.pipeline import create_pipeline
 
 EXPECTED_ORDER = [
@@ -34,6 +35,7 @@ def make(tmp_path, **overrides):
         schema_path=str(tmp_path / "schema" / "schema.pbtxt"),
         preprocessing_module=str(tmp_path / "pre" / "abc" / "preprocessing.py"),
         model_module=str(tmp_path / "modules" / "def" / "model.py"),
+        eval_config=eval_config(),
         registry=RegistryTarget(
             backend="mlflow", model_name="penguins-test", auto_promote=True, root=str(tmp_path / "r")
         ),
@@ -165,6 +167,7 @@ def test_every_value_is_required(tmp_path, missing):
         schema_path="s",
         preprocessing_module="p.py",
         model_module="m.py",
+        eval_config=eval_config(),
         registry=RegistryTarget(backend="mlflow", model_name="p", auto_promote=True, root="r"),
         num_epochs=1,
         learning_rate=0.1,

@@ -8,7 +8,7 @@ import tensorflow as tf
 import tensorflow_transform.beam as tft_beam
 from tensorflow_transform.tf_metadata import dataset_metadata, schema_utils
 
-from pipelines.modules import preprocessing
+from pipelines.penguins.modules import preprocessing
 
 ROWS = [
     {"species": "Adelie", "island": "Torgersen", "bill_length_mm": 39.0, "bill_depth_mm": 18.0,

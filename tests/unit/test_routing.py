@@ -20,11 +20,11 @@ from ci.routing import (
 
 CASES = [
     # (changed files, workflows that run, triggers that fire)
-    (["pipelines/modules/model.py"], ["modules"], ["modules"]),
-    (["pipelines/modules/model.py", "README.md", "tests/unit/test_model.py"], ["modules"], ["modules"]),
-    (["pipelines/modules/preprocessing.py", "pipelines/modules/README.md"], ["modules"], ["modules"]),
-    (["pipelines/modules/model.py", "components/span_range.py"], ["full"], ["full", "modules"]),
-    (["pipelines/modules/model.py", "Dockerfile"], ["full"], ["full", "modules"]),
+    (["pipelines/penguins/modules/model.py"], ["modules"], ["modules"]),
+    (["pipelines/penguins/modules/model.py", "README.md", "tests/unit/test_model.py"], ["modules"], ["modules"]),
+    (["pipelines/penguins/modules/preprocessing.py", "pipelines/penguins/modules/README.md"], ["modules"], ["modules"]),
+    (["pipelines/penguins/modules/model.py", "components/span_range.py"], ["full"], ["full", "modules"]),
+    (["pipelines/penguins/modules/model.py", "Dockerfile"], ["full"], ["full", "modules"]),
     (["README.md"], [], []),
     (["docs/design.md", "infra/README.md", "LICENSE"], [], []),
     (["tests/unit/test_model.py"], [], []),
@@ -41,8 +41,8 @@ CASES = [
     (["ci/cloudbuild/modules.yaml"], ["modules"], ["modules"]),
     (["ci/routing.py"], ["infra"], ["infra"]),
     # A rename is a deletion plus an addition: both paths count (git diff --no-renames).
-    (["pipelines/modules/old_name.py", "pipelines/modules/new_name.py"], ["modules"], ["modules"]),
-    (["pipelines/modules/model.py", "components/moved_here.py"], ["full"], ["full", "modules"]),
+    (["pipelines/penguins/modules/old_name.py", "pipelines/penguins/modules/new_name.py"], ["modules"], ["modules"]),
+    (["pipelines/penguins/modules/model.py", "components/moved_here.py"], ["full"], ["full", "modules"]),
     # A deletion of a file that went into the image is a change to the image.
     (["components/validation_gate.py"], ["full"], ["full"]),
     # What only the release commands run retrains nothing; the model tests re-test the champion.
@@ -101,7 +101,7 @@ def test_a_route_with_an_unknown_event_is_refused():
 
 
 def test_plan_reports_what_full_supersedes():
-    result = plan(["pipelines/modules/model.py", "components/span_range.py"])
+    result = plan(["pipelines/penguins/modules/model.py", "components/span_range.py"])
     assert result["workflows"] == ["full"]
     assert result["superseded"] == {"modules": "full"}
 
@@ -114,7 +114,7 @@ def test_plan_reports_what_full_supersedes():
         ("**/*.md", "README.md", True),
         ("**/*.md", "a/b/README.md", True),
         ("*.md", "a/README.md", False),  # Go's `*` never crosses a separator
-        ("pipelines/*.py", "pipelines/modules/model.py", False),
+        ("pipelines/*.py", "pipelines/penguins/modules/model.py", False),
         ("pipelines/*.py", "pipelines/pipeline.py", True),
         ("requirements/pipeline.*", "requirements/pipeline.txt", True),
         ("file?.txt", "file1.txt", True),
@@ -144,7 +144,7 @@ def test_bad_globs_and_paths_are_refused():
 def test_cloud_build_filter_rules():
     modules = route("modules")
     # Every changed file ignored: the trigger does not fire even though an included glob would match.
-    assert not fires(modules, ["pipelines/modules/NOTES.md"])
-    assert fires(modules, ["pipelines/modules/model.py", "README.md"])
+    assert not fires(modules, ["pipelines/penguins/modules/NOTES.md"])
+    assert fires(modules, ["pipelines/penguins/modules/model.py", "README.md"])
     with pytest.raises(KeyError, match="unknown workflow"):
         route("nightly")

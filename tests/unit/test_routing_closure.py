@@ -47,7 +47,7 @@ def entry_points() -> dict[str, list[str]]:
     )
     closures = {
         "full": sorted({*image.image_inputs(REPO_ROOT), *_closure([*release_steps, NOXFILE])}),
-        "modules": _closure(_py("pipelines/modules/*.py")),
+        "modules": _closure(_py("pipelines/*/modules/*.py")),
         # The model-tests step (`nox -s model_tests`): the tests, and what loads, tests and rolls back a champion.
         "model-tests": _closure([*_py("release/model_tests/*.py"), NOXFILE]),
         "infra": _closure([REPO_ROOT / "infra" / "main.py", NOXFILE]),
@@ -118,11 +118,18 @@ def test_a_change_to_the_model_tests_fires_their_route_alone(path):
 def test_the_image_identity_is_the_image_closure_and_nothing_else():
     """A file outside the image's closure (a local tool, the release commands, tests) never changes its identity."""
     inputs = set(image.image_inputs(REPO_ROOT))
-    trees = [p for p in _py("components/**/*.py", "pipelines/**/*.py", "serving/**/*.py") if "modules" not in p.parts]
+    trees = [
+        p
+        for p in _py("components/**/*.py", "pipelines/**/*.py", "serving/**/*.py")
+        if not image.excluded_from_image(p.relative_to(REPO_ROOT).as_posix())
+    ]
     code = set(import_graph.relative(import_graph.closure(trees, [REPO_ROOT]), REPO_ROOT))
     data = {p for p in inputs if not p.endswith(".py")}
     assert inputs - data == code
-    assert not [p for p in inputs if p.startswith(("localcloud/", "release/", "ci/", "tests/", "pipelines/modules/"))]
+    assert not [
+        p for p in inputs if p.startswith(("localcloud/", "release/", "ci/", "tests/")) or image.excluded_from_image(p)
+    ]
+    assert not [p for p in inputs if p.startswith("pipelines/") and ("/modules/" in p or "/data/" in p)]
     assert {"Dockerfile", ".dockerignore", "requirements/pipeline.txt"} <= data
 
 

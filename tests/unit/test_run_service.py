@@ -83,7 +83,7 @@ def paths(tmp_path):
 
 @pytest.fixture
 def submitter(paths):
-    submitter = LocalSubmitter(environment_file("local"), paths)
+    submitter = LocalSubmitter(environment_file("local"), paths, "penguins")
     yield submitter
     for record in run_store.list_runs(paths.root):  # Stop the workers this test started.
         if run_store.worker_alive(record):
@@ -238,7 +238,8 @@ from localcloud import run_service
 from contracts.run_request import RunRequest
 run_service.worker_command = lambda job_id, env, root: [sys.executable, "-c", "pass"]
 paths = load_environment("local").local_paths(Path({str(paths.root)!r}))
-result = run_service.LocalSubmitter(environment_file("local"), paths).submit(RunRequest("run-a", {{"num_epochs": 5}}))
+submitter = run_service.LocalSubmitter(environment_file("local"), paths, "penguins")
+result = submitter.submit(RunRequest("run-a", {{"num_epochs": 5}}))
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "tfx", "apache_beam"))
 print(json.dumps([result.created, heavy]))
 """
@@ -249,7 +250,7 @@ print(json.dumps([result.created, heavy]))
 def test_the_real_worker_records_a_bad_environment_as_failed(paths, tmp_path, spawns):
     env = tmp_path / "broken.yaml"
     env.write_text("name: local\n")
-    result = LocalSubmitter(env, paths).submit(request())
+    result = LocalSubmitter(env, paths, "penguins").submit(request())
     assert result.created
     wait_for(lambda: not run_store.refresh(paths.root, run_store.load(paths.root, "run-a")).active)
     record = run_store.load(paths.root, "run-a")

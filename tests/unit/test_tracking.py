@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.modules import preprocessing
-from pipelines.pipeline import CLASSES
+from pipelines.penguins.modules import preprocessing
+from pipelines.penguins.pipeline import CLASSES
 from pipelines.tracking import evaluation_metrics
 
 pytestmark = pytest.mark.slow  # TensorFlow and TFMA: seconds
@@ -44,7 +44,7 @@ def test_metric_names_follow_the_class_and_the_model(tmp_path):
             ("recall", 0.5, "candidate", 7, False),
         ],
     )
-    assert evaluation_metrics(str(tmp_path)) == {
+    assert evaluation_metrics(str(tmp_path), CLASSES) == {
         "sparse_categorical_accuracy": 0.97,
         "baseline.sparse_categorical_accuracy": 0.95,
         "example_count": 103,

@@ -49,12 +49,13 @@ def test_the_labels_carry_dirty_when_known():
 
 def test_a_runs_labels_are_completed_from_the_working_tree(monkeypatch):
     tree = Lineage(commit="c0ffee" + "0" * 34, dirty=False, modules_sha256="ab" * 32)
-    monkeypatch.setattr(worktree, "working_tree_lineage", lambda: tree)
+    monkeypatch.setattr(worktree, "working_tree_lineage", lambda pipeline: tree)
     # `nox -s pipeline` gives none: all three come from the tree.
-    assert tracking.with_worktree_lineage({}) == {"commit": tree.commit, "modules": "ab" * 32, "dirty": "false"}
+    filled = tracking.with_worktree_lineage({}, "penguins")
+    assert filled == {"commit": tree.commit, "modules": "ab" * 32, "dirty": "false"}
     # A submitter's shortened labels are completed where they agree, and kept where they do not.
     given = {"commit": "c0ffee000000", "modules": "ffffffffffff", "dirty": "true", "source": "ci"}
-    assert tracking.with_worktree_lineage(given) == {
+    assert tracking.with_worktree_lineage(given, "penguins") == {
         "commit": tree.commit,
         "modules": "ffffffffffff",
         "dirty": "true",

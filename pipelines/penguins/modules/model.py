@@ -14,7 +14,7 @@ import tensorflow_transform as tft
 from tf_keras import Model, layers, losses, optimizers, utils
 from tfx_bsl.public import tfxio
 
-try:  # Imported as part of the pipelines.modules package (tests, the pipeline image).
+try:  # Imported as part of the pipelines.penguins.modules package (tests, the pipeline image).
     from . import preprocessing
 except ImportError:  # Imported from TFX's user-module wheel, where each file is a top-level module.
     import preprocessing  # type: ignore[no-redef]

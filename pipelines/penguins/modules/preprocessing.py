@@ -1,6 +1,6 @@
 """tf.Transform preprocessing for the penguins model.
 
-This folder (pipelines/modules/) is shipped on its own by the fast "modules" workflow. TFX packages every
+This folder (pipelines/penguins/modules/) is shipped on its own by the fast "modules" workflow. TFX packages every
 .py file here as a top-level module, so this file imports nothing from the repository.
 """
 

@@ -2,7 +2,7 @@
 
 Usage (the package is only needed for this one-off derivation, not at run time):
 
-    uv run --no-project --with palmerpenguins==0.1.4 python data/penguins/derive.py
+    uv run --no-project --with palmerpenguins==0.1.4 python pipelines/penguins/data/derive.py
 
 Rows with any missing value are dropped (344 -> 333 rows) and the `year` column is removed, because the
 model does not use it and a year would leak collection order into a model meant to generalise across spans.
