@@ -54,7 +54,7 @@ def one_size(records: int, champion_root: Path | None, client=None) -> dict:
     if champion_root and (champion_root / "registry").is_dir():
         shutil.copytree(champion_root / "registry", root / "registry")
     # Always retrain, so every size ends in a submission whatever the champion scores.
-    config = config.model_copy(update={"data": config.data.model_copy(update={"retrain": "always"})})
+    config = config.with_settings(data=config.data.model_copy(update={"retrain": "always"}))
     incoming = Path(config.data_area("incoming", root))
     generate(incoming, records, FILES, None, 0, seed=records)
     store = None if client is None else _upload(client, f"bench-{records}-{time.time_ns()}", incoming, config.dataset)

@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from contracts.environment import REPO_ROOT, EnvironmentConfig, LocalPaths
+from contracts.environment import REPO_ROOT, EnvironmentConfig, LocalPaths, PipelineChoiceError
 
 __all__ = [
     "ENVS_DIR",
@@ -15,6 +15,7 @@ __all__ = [
     "ConfigError",
     "EnvironmentConfig",
     "LocalPaths",
+    "PipelineChoiceError",
     "environment_file",
     "load_environment",
     "pinned_template_uri",
@@ -36,7 +37,9 @@ def environment_file(name_or_path: str | Path) -> Path:
     return ENVS_DIR / f"{name_or_path}.yaml"
 
 
-def load_environment(name_or_path: str | Path) -> EnvironmentConfig:
+def load_environment(name_or_path: str | Path, pipeline: str | None = None) -> EnvironmentConfig:
+    """The environment file, validated; for `pipeline` when one is named. ConfigError names the file and the
+    field, or the pipelines there are (an unknown pipeline; a pipeline without its folder in pipelines/)."""
     path = environment_file(name_or_path)
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in ENVS_DIR.glob("*.yaml")))
@@ -48,10 +51,24 @@ def load_environment(name_or_path: str | Path) -> EnvironmentConfig:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of settings at the top level")
     try:
-        return EnvironmentConfig.model_validate(raw)
+        config = EnvironmentConfig.model_validate(raw)
     except ValidationError as err:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}" for e in err.errors())
         raise ConfigError(f"{path}: {problems}") from err
+    folders = REPO_ROOT / "pipelines"
+    missing = [name for name in config.pipelines if not (folders / name / "pipeline.py").is_file()]
+    if missing:
+        known = sorted(p.parent.name for p in folders.glob("*/pipeline.py"))
+        raise ConfigError(
+            f"{path}: pipelines.{missing[0]}: no folder pipelines/{missing[0]}/ with a pipeline.py "
+            f"(the repository's pipelines: {', '.join(known) or 'none'})"
+        )
+    if pipeline is None:
+        return config
+    try:
+        return config.for_pipeline(pipeline)
+    except PipelineChoiceError as err:
+        raise ConfigError(f"{path}: {err}") from None
 
 
 def release_source(config: EnvironmentConfig) -> EnvironmentConfig:

@@ -379,32 +379,138 @@ class DataSchedule(CronSchedule):
     """When the data check runs on Google Cloud (data.schedule)."""
 
 
-class EnvironmentConfig(_Strict):
-    name: Literal["local", "dev", "prod"]
-    backend: Literal["local", "vertex"]
-    pipeline_name: str = Field(pattern=_NAME)
-    dataset: str = Field("penguins", pattern=_NAME)
+# A pipeline's name: its folder under pipelines/ (a Python package), and a part of every per-pipeline resource
+# name (the naming rule: `EnvironmentConfig.pipeline_name`), so lowercase letters and digits only.
+PIPELINE_NAME = r"^[a-z][a-z0-9]{1,19}$"
+
+
+class PipelineChoiceError(ValueError):
+    """A command needs one pipeline and the environment has several, or not that one: the message lists them."""
+
+
+class PipelineSettings(_Strict):
+    """One pipeline's settings in an environment (`pipelines: {<name>: ...}` in envs/<env>.yaml)."""
+
     training: Training = Training()
     evaluation: Evaluation
-    release: Release = Release()
     data: Data = Data()
-    local: Local | None = None
-    gcp: Gcp | None = None
     schedules: list[Schedule] = []
 
     @model_validator(mode="after")
-    def _unique_schedules(self) -> EnvironmentConfig:
+    def _unique_schedules(self) -> PipelineSettings:
         names = [s.name for s in self.schedules]
         if len(names) != len(set(names)):
             raise ValueError(f"schedules: names must be unique, got {names}")
         return self
 
     @model_validator(mode="after")
-    def _retrain_bound_of_the_gate_metric(self) -> EnvironmentConfig:
+    def _retrain_bound_of_the_gate_metric(self) -> PipelineSettings:
         bound, gate = self.data.retrain_bound, self.evaluation.gate
         if bound is not None and (bound < 0.0 or (gate.task == "classification" and bound > 1.0)):
             raise ValueError(f"data.retrain_bound: {bound:g} is not a value {gate.name} takes")
         return self
+
+    @property
+    def retrain_bound(self) -> float:
+        """The gate metric's value beyond which the data check retrains: data.retrain_bound, else evaluation.bound."""
+        return self.evaluation.bound if self.data.retrain_bound is None else self.data.retrain_bound
+
+
+class EnvironmentConfig(_Strict):
+    """An environment: what its pipelines share (backend, release policy, local folders or the Google Cloud
+    project) and each pipeline's own settings.
+
+    A config is *for* one pipeline when `pipeline` names it (`for_pipeline`), or when the environment has only
+    one: then `training`, `evaluation`, `data` and `schedules` are that pipeline's, and `pipeline_name` is its
+    name by the naming rule. Asked of an environment with several pipelines and none chosen, they raise
+    PipelineChoiceError listing them.
+    """
+
+    name: Literal["local", "dev", "prod"]
+    backend: Literal["local", "vertex"]
+    release: Release = Release()
+    local: Local | None = None
+    gcp: Gcp | None = None
+    pipelines: dict[str, PipelineSettings] = Field(min_length=1)
+    # The pipeline this config is for (set by `for_pipeline`; the environment files do not say it).
+    pipeline: str | None = None
+
+    @field_validator("pipelines")
+    @classmethod
+    def _pipeline_names(cls, value: dict[str, PipelineSettings]) -> dict[str, PipelineSettings]:
+        bad = [name for name in value if not re.match(PIPELINE_NAME, name)]
+        if bad:
+            raise ValueError(f"pipeline names {bad}: lowercase letters and digits, 2-20, starting with a letter")
+        return value
+
+    @model_validator(mode="after")
+    def _chosen_pipeline_exists(self) -> EnvironmentConfig:
+        if self.pipeline is not None and self.pipeline not in self.pipelines:
+            raise ValueError(f"pipeline {self.pipeline!r} is not one of {', '.join(sorted(self.pipelines))}")
+        return self
+
+    def for_pipeline(self, pipeline: str) -> EnvironmentConfig:
+        """This environment, for `pipeline`; PipelineChoiceError naming the environment's pipelines if unknown."""
+        if pipeline not in self.pipelines:
+            raise PipelineChoiceError(
+                f"environment '{self.name}' has no pipeline {pipeline!r}; "
+                f"its pipelines: {', '.join(sorted(self.pipelines))}"
+            )
+        return self.model_copy(update={"pipeline": pipeline})
+
+    def with_settings(self, **sections: Any) -> EnvironmentConfig:
+        """This config with sections of its pipeline's settings replaced (e.g. training=..., data=...)."""
+        settings = self.settings.model_copy(update=sections)
+        return self.model_copy(
+            update={"pipelines": {**self.pipelines, self.selected: settings}, "pipeline": self.selected}
+        )
+
+    def each_pipeline(self) -> list[EnvironmentConfig]:
+        """This environment for each of its pipelines, by name."""
+        return [self.for_pipeline(name) for name in sorted(self.pipelines)]
+
+    @property
+    def selected(self) -> str:
+        """The pipeline this config is for; PipelineChoiceError listing them when there are several to choose from."""
+        if self.pipeline is not None:
+            return self.pipeline
+        if len(self.pipelines) == 1:
+            return next(iter(self.pipelines))
+        raise PipelineChoiceError(
+            f"environment '{self.name}' has {len(self.pipelines)} pipelines ({', '.join(sorted(self.pipelines))}): "
+            "name one (--pipeline NAME)"
+        )
+
+    @property
+    def settings(self) -> PipelineSettings:
+        return self.pipelines[self.selected]
+
+    @property
+    def pipeline_name(self) -> str:
+        """The naming rule of a pipeline's runs: <pipeline>-<environment>, e.g. penguins-dev (job ids, the folder
+        of its pipeline root, the local registry's model)."""
+        return f"{self.selected}-{self.name}"
+
+    @property
+    def dataset(self) -> str:
+        """The pipeline's data: its folder's shipped spans and its data area, <data>/<pipeline>."""
+        return self.selected
+
+    @property
+    def training(self) -> Training:
+        return self.settings.training
+
+    @property
+    def evaluation(self) -> Evaluation:
+        return self.settings.evaluation
+
+    @property
+    def data(self) -> Data:
+        return self.settings.data
+
+    @property
+    def schedules(self) -> list[Schedule]:
+        return self.settings.schedules
 
     @model_validator(mode="after")
     def _auto_promotion_is_not_approval_gated(self) -> EnvironmentConfig:
@@ -451,7 +557,7 @@ class EnvironmentConfig(_Strict):
     @property
     def retrain_bound(self) -> float:
         """The gate metric's value beyond which the data check retrains: data.retrain_bound, else evaluation.bound."""
-        return self.evaluation.bound if self.data.retrain_bound is None else self.data.retrain_bound
+        return self.settings.retrain_bound
 
     def pipeline_root(self) -> str:
         """The pipeline root of this environment's compiled runs: Gcp.pipeline_root, or the local folder's."""

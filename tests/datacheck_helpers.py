@@ -55,7 +55,7 @@ def make_check(root: Path, accuracy: float | None = 0.5, hook=lambda step: None,
     """A check of the local data area under `root`, or of `store` (a GcsStore); submissions under root/submitted."""
     config = load_environment("local")
     if data:
-        config = config.model_copy(update={"data": config.data.model_copy(update=data)})
+        config = config.with_settings(data=config.data.model_copy(update=data))
     return Check(
         config=config,
         store=store or open_store(config, root),

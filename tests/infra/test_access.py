@@ -25,7 +25,7 @@ def test_the_stack_grants_exactly_the_table_both_ways(stacks, configs, env):
 def test_without_dataflow_training_or_a_schedule_their_grants_and_accounts_go(configs):
     dev = configs["dev"]
     gcp = dev.gcp.model_copy(update={"dataflow": Dataflow(), "training": VertexTraining()})
-    lean = dev.model_copy(update={"gcp": gcp, "data": dev.data.model_copy(update={"schedule": None})})
+    lean = dev.model_copy(update={"gcp": gcp}).with_settings(data=dev.data.model_copy(update={"schedule": None}))
     stack = synth_stack(lean)
     assert synthesized_bindings(stack) == table(access.bindings(lean))
     keys = {grant.account for grant in (b.grant for b in access.bindings(lean))}

@@ -58,7 +58,7 @@ def test_the_scheduler_may_only_create_builds_and_act_as_the_datacheck_account(c
 
 def test_no_data_schedule_no_job_and_no_scheduler_grants_the_trigger_stays_for_runs_by_hand(configs):
     dev = configs["dev"]
-    unscheduled = dev.model_copy(update={"data": dev.data.model_copy(update={"schedule": None})})
+    unscheduled = dev.with_settings(data=dev.data.model_copy(update={"schedule": None}))
     stack = synth_stack(unscheduled)
     assert not any("datacheck" in j["name"] for j in resources(stack, "google_cloud_scheduler_job"))
     assert [t["name"] for t in resources(stack, "google_cloudbuild_trigger") if t["name"].endswith("-datacheck")]

@@ -40,13 +40,18 @@ def _bad_env(tmp_path: Path, change) -> Path:
     return path
 
 
+def SCHEDULES(raw):  # noqa: N802
+    """The penguins pipeline's schedules in a raw environment file."""
+    return raw["pipelines"]["penguins"]["schedules"]
+
+
 @pytest.mark.parametrize(
     ("change", "field"),
     [
         (lambda raw: raw["gcp"].update(region="europe-west99"), "gcp.region"),
-        (lambda raw: raw["schedules"][0].update(cron="0 9 * *"), "schedules.0.cron"),
-        (lambda raw: raw["schedules"][0]["payload"].update(num_epochs="0"), "schedules.0.payload"),
-        (lambda raw: raw["schedules"][0]["payload"].update(batch_size=3), "schedules.0.payload"),
+        (lambda raw: SCHEDULES(raw)[0].update(cron="0 9 * *"), "pipelines.penguins.schedules.0.cron"),
+        (lambda raw: SCHEDULES(raw)[0]["payload"].update(num_epochs="0"), "pipelines.penguins.schedules.0.payload"),
+        (lambda raw: SCHEDULES(raw)[0]["payload"].update(batch_size=3), "pipelines.penguins.schedules.0.payload"),
         (lambda raw: raw["gcp"].pop("project"), "gcp.project"),
         (lambda raw: raw["gcp"]["ci"].update(require_approval="sometimes"), "gcp.ci.require_approval"),
         (lambda raw: raw["gcp"].update(template_sha256="latest"), "gcp.template_sha256"),

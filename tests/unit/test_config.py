@@ -12,10 +12,18 @@ from contracts.regions import KNOWN_REGIONS
 VALID_LOCAL = """
 name: local
 backend: local
-pipeline_name: penguins-test
-evaluation: {metric: SparseCategoricalAccuracy, direction: higher, bound: 0.9, max_regression: 0.01}
 local: {root: .local}
+pipelines:
+  penguins:
+    evaluation: {metric: SparseCategoricalAccuracy, direction: higher, bound: 0.9, max_regression: 0.01}
 """
+# Where a pipeline's own settings go: VALID_LOCAL.replace(PIPELINE, PIPELINE + "    training: ...\n").
+PIPELINE = "  penguins:\n"
+
+
+def pipeline_settings(text: str) -> str:
+    """`text` (top-level YAML) as settings of VALID_LOCAL's pipeline."""
+    return "".join(f"    {line}\n" for line in text.strip("\n").splitlines())
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -66,16 +74,20 @@ def test_missing_file_is_named(tmp_path):
         (("direction: higher", "direction: up"), "evaluation.direction"),
         ((", max_regression: 0.01", ""), "evaluation.max_regression"),
         (("backend: local", "backend: kubeflow"), "backend"),
-        (("pipeline_name: penguins-test", "pipeline_name: Penguins Test"), "pipeline_name"),
+        (("  penguins:", "  Penguins:"), "pipelines: Value error, pipeline names ['Penguins']"),
+        (("  penguins:", "  nope:"), "pipelines.nope: no folder pipelines/nope/ with a pipeline.py"),
+        (("pipelines:\n  penguins:", "pipelines: {}\nx:"), "pipelines: Dictionary should have at least 1 item"),
+        (("name: local", "name: local\npipeline_name: penguins-local"), "pipeline_name: Extra inputs"),
         (("local: {root: .local}", "local: {root: .local, colour: red}"), "local.colour"),
-        (("name: local", "name: local\ntraining: {num_epochs: 0}"), "training.num_epochs"),
-        (("name: local", "name: local\ntraining: {learning_rate: 0}"), "training.learning_rate"),
-        (("name: local", "name: local\ntrainig: {num_epochs: 3}"), "trainig"),
-        (("name: local", "name: local\ndata: {min_new_records: 0}"), "data.min_new_records"),
-        (("name: local", "name: local\ndata: {retrain_bound: 1.2}"), "data.retrain_bound: 1.2 is not a value"),
-        (("name: local", "name: local\ndata: {retrain_below: 0.8}"), "data.retrain_below"),  # renamed: retrain_bound
-        (("name: local", "name: local\ndata: {retrain: sometimes}"), "data.retrain"),
-        (("name: local", "name: local\ndata: {min_records: 5}"), "data.min_records"),
+        ((PIPELINE, PIPELINE + "    training: {num_epochs: 0}\n"), "pipelines.penguins.training.num_epochs"),
+        ((PIPELINE, PIPELINE + "    training: {learning_rate: 0}\n"), "pipelines.penguins.training.learning_rate"),
+        ((PIPELINE, PIPELINE + "    trainig: {num_epochs: 3}\n"), "pipelines.penguins.trainig"),
+        ((PIPELINE, PIPELINE + "    data: {min_new_records: 0}\n"), "pipelines.penguins.data.min_new_records"),
+        ((PIPELINE, PIPELINE + "    data: {retrain_bound: 1.2}\n"), "data.retrain_bound: 1.2 is not a value"),
+        # renamed: retrain_bound
+        ((PIPELINE, PIPELINE + "    data: {retrain_below: 0.8}\n"), "pipelines.penguins.data.retrain_below"),
+        ((PIPELINE, PIPELINE + "    data: {retrain: sometimes}\n"), "pipelines.penguins.data.retrain"),
+        ((PIPELINE, PIPELINE + "    data: {min_records: 5}\n"), "pipelines.penguins.data.min_records"),
     ],
 )
 def test_invalid_values_name_file_and_field(tmp_path, change, field):
@@ -123,16 +135,16 @@ schedules:
     ],
 )
 def test_invalid_schedules_fail_at_load_naming_the_field(tmp_path, cron, tz, payload, message):
-    path = write(tmp_path, VALID_LOCAL + SCHEDULE.format(cron=cron, tz=tz, payload=payload))
+    path = write(tmp_path, VALID_LOCAL + pipeline_settings(SCHEDULE.format(cron=cron, tz=tz, payload=payload)))
     with pytest.raises(ConfigError) as err:
         load_environment(path)
-    assert "schedules.0" in str(err.value)
+    assert "pipelines.penguins.schedules.0" in str(err.value)
     assert message in str(err.value)
 
 
 def test_schedules_accept_the_articles_string_payload(tmp_path):
     text = SCHEDULE.format(cron="0 9 * * 1", tz="Europe/Amsterdam", payload='{num_epochs: "3", learning_rate: "1e-2"}')
-    config = load_environment(write(tmp_path, VALID_LOCAL + text))
+    config = load_environment(write(tmp_path, VALID_LOCAL + pipeline_settings(text)))
     assert config.schedules[0].payload == {"num_epochs": "3", "learning_rate": "1e-2"}
 
 
@@ -258,7 +270,7 @@ def test_data_check_settings_default_the_retrain_threshold_to_the_release_gate(t
     assert (config.data.min_new_records, config.data.retrain) == (50, "on-threshold")
     assert config.retrain_bound == config.evaluation.bound
     config = load_environment(
-        write(tmp_path, VALID_LOCAL.replace("name: local", "name: local\ndata: {retrain_bound: 0.8}"))
+        write(tmp_path, VALID_LOCAL.replace(PIPELINE, PIPELINE + "    data: {retrain_bound: 0.8}\n"))
     )
     assert config.retrain_bound == 0.8
     assert load_environment("local").data.min_new_records == 50
@@ -272,13 +284,13 @@ def test_data_check_settings_default_the_retrain_threshold_to_the_release_gate(t
 def test_an_invalid_data_check_schedule_fails_at_load_naming_the_field(tmp_path, cron, tz, message):
     text = f'data:\n  schedule:\n    cron: "{cron}"\n    time_zone: {tz}\n'
     with pytest.raises(ConfigError) as err:
-        load_environment(write(tmp_path, VALID_LOCAL + text))
-    assert "data.schedule" in str(err.value) and message in str(err.value)
+        load_environment(write(tmp_path, VALID_LOCAL + pipeline_settings(text)))
+    assert "pipelines.penguins.data.schedule" in str(err.value) and message in str(err.value)
 
 
 def test_the_data_check_schedule_is_read_and_optional(tmp_path):
     text = 'data:\n  schedule: {cron: "0 */6 * * *", time_zone: Europe/Amsterdam}\n'
-    schedule = load_environment(write(tmp_path, VALID_LOCAL + text)).data.schedule
+    schedule = load_environment(write(tmp_path, VALID_LOCAL + pipeline_settings(text))).data.schedule
     assert (schedule.cron, schedule.time_zone) == ("0 */6 * * *", "Europe/Amsterdam")
     assert load_environment(write(tmp_path, VALID_LOCAL)).data.schedule is None
 

@@ -16,8 +16,8 @@ def test_the_run_reads_the_newest_window_spans(tmp_path, existing, window, expec
         (data / f"span-{n}").mkdir(parents=True)
     land(tmp_path, "a.csv", 50)
     check = make_check(tmp_path)
-    check.config = check.config.model_copy(
-        update={"training": check.config.training.model_copy(update={"window_spans": window})}
+    check.config = check.config.with_settings(
+        training=check.config.training.model_copy(update={"window_spans": window})
     )
     assert check.run().batches[0]["span"] == expected[1]
     [run] = check.submitter.runs().values()

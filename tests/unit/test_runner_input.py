@@ -25,7 +25,7 @@ def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, argv, message):
 def test_invalid_environment_file_names_file_and_field(tmp_path, capsys):
     env = tmp_path / "broken.yaml"
     gate = "{metric: SparseCategoricalAccuracy, direction: higher, bound: 2, max_regression: 0}"
-    env.write_text(f"name: local\nbackend: local\npipeline_name: p\nevaluation: {gate}\n")
+    env.write_text(f"name: local\nbackend: local\npipelines: {{penguins: {{evaluation: {gate}}}}}\n")
     assert local_runner.main(["--env", str(env), "--local-root", str(tmp_path / "root")]) == 2
     err = capsys.readouterr().err
     assert str(env) in err
