@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
@@ -16,8 +17,10 @@ __all__ = [
     "EnvironmentConfig",
     "LocalPaths",
     "PipelineChoiceError",
+    "add_pipeline_argument",
     "environment_file",
     "load_environment",
+    "load_pipeline_environment",
     "pinned_template_uri",
     "release_source",
 ]
@@ -69,6 +72,24 @@ def load_environment(name_or_path: str | Path, pipeline: str | None = None) -> E
         return config.for_pipeline(pipeline)
     except PipelineChoiceError as err:
         raise ConfigError(f"{path}: {err}") from None
+
+
+def load_pipeline_environment(name_or_path: str | Path, pipeline: str | None = None) -> EnvironmentConfig:
+    """The environment for one pipeline, what a command that takes a model works on: `pipeline`, or the
+    environment's only one. ConfigError naming the file and listing the pipelines when that is not one."""
+    config = load_environment(name_or_path, pipeline)
+    try:
+        return config.for_pipeline(config.selected)
+    except PipelineChoiceError as err:
+        raise ConfigError(f"{environment_file(name_or_path)}: {err}") from None
+
+
+def add_pipeline_argument(parser: Any) -> None:
+    """`--pipeline NAME` on an argparse parser: which pipeline a command works on (needed when the environment
+    has several)."""
+    parser.add_argument(
+        "--pipeline", help="the pipeline (a folder of pipelines/); needed when the environment has several"
+    )
 
 
 def release_source(config: EnvironmentConfig) -> EnvironmentConfig:
