@@ -293,8 +293,8 @@ def compile(session: nox.Session) -> None:
 
 @nox.session(python=False)
 def golden(session: nox.Session) -> None:
-    """Regenerate tests/golden/vertex_pipeline.json, the normalised template (the one every cloud environment runs)."""
-    run_tfx(session, "-m", "pipelines.kubeflow_v2_runner", "--update-golden", "--env", "dev")
+    """Regenerate tests/golden/<pipeline>/vertex_pipeline.json, a pipeline's normalised template (`-- --pipeline P`)."""
+    run_tfx(session, "-m", "pipelines.kubeflow_v2_runner", "--update-golden", "--env", "dev", *session.posargs)
 
 
 @nox.session(python=False)

@@ -1,10 +1,11 @@
-"""The current-template pointer: which published template an environment's runs submit, and where that choice is.
+"""The current-template pointer: which published template an environment's runs of a pipeline submit, and where
+that choice is.
 
-Each environment's artifacts location holds `templates/current.json`. CI's `full` and `modules` workflows (and
-prod's adopt) move it after their run was submitted; the trigger function, the schedules (through it) and the
-data check read it when they run. An environment file may pin a template instead (`gcp.template_sha256`): the
-pin wins. Runs are labelled with the template's sha256 and `template_source` (pointer, pin, or explicit for a
-template named on the command line).
+Each environment's artifacts location holds one per pipeline, `templates/current/<pipeline>.json`. CI's
+`full` and `modules` workflows (and prod's adopt) move it after their run was submitted; the trigger function,
+the schedules (through it) and the data check read it when they run. An environment file may pin a template
+instead (`gcp.template_sha256`): the pin wins. Runs are labelled with the template's sha256 and
+`template_source` (pointer, pin, or explicit for a template named on the command line).
 
 Standard library only: the trigger function's archive ships it.
 """
@@ -18,7 +19,8 @@ from typing import Any, Literal
 
 from contracts.run_request import Lineage, template_sha256
 
-CURRENT_TEMPLATE = "templates/current.json"
+# Every pointer is under this prefix (infra grants overwriting these objects only).
+CURRENT_PREFIX = "templates/current/"
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 TemplateSource = Literal["pointer", "pin", "explicit"]
 # Fields a pointer written by an earlier version may lack.
@@ -49,9 +51,14 @@ class CurrentTemplate:
         return (json.dumps(asdict(self), indent=2, sort_keys=True) + "\n").encode()
 
 
-def current_location(artifacts: str) -> str:
-    """Where an environment's pointer is: <artifacts location>/templates/current.json (gs:// URI or folder)."""
-    return f"{artifacts.rstrip('/')}/{CURRENT_TEMPLATE}"
+def current_key(pipeline: str) -> str:
+    """The pointer of `pipeline` in an artifacts location: templates/current/<pipeline>.json."""
+    return f"{CURRENT_PREFIX}{pipeline}.json"
+
+
+def current_location(artifacts: str, pipeline: str) -> str:
+    """Where an environment's pointer of `pipeline` is: <artifacts location>/templates/current/<pipeline>.json."""
+    return f"{artifacts.rstrip('/')}/{current_key(pipeline)}"
 
 
 def read_current(data: bytes, where: str) -> CurrentTemplate:

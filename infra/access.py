@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from contracts import data_layout
 from contracts.config import EnvironmentConfig
+from contracts.current_template import CURRENT_PREFIX
 from contracts.data_layout import join
 from contracts.environment import Gcp
 from infra.access_model import (
@@ -149,9 +150,9 @@ def acts_as(account: str) -> Resource:
 # What a grant is limited to, on object names (IAM conditions; the bucket needs uniform access, which all have).
 POINTER = Objects(
     "current-template-only",
-    "exact",
-    lambda c: "templates/current.json",
-    "Overwrite only the current-template pointer (release/publishing/current.py)",
+    "prefix",
+    lambda c: CURRENT_PREFIX,
+    "Overwrite only the current-template pointers, one per pipeline (release/publishing/current.py)",
 )
 HISTORY_ONLY = Objects(
     "alias-history-only",

@@ -42,6 +42,11 @@ class Env:
         return self.config.gcp
 
     @property
+    def pipeline(self) -> str:
+        """The pipeline the rehearsal drives (the environment's only one)."""
+        return self.config.selected
+
+    @property
     def project(self) -> str:
         return str(self.gcp.project)
 

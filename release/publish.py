@@ -1,8 +1,8 @@
 """Publish a compiled pipeline (wheels and schema, the modules folder, then the template), or move the
-environment's current-template pointer to the template a run was just submitted on.
+environment's current-template pointer of a pipeline to the template a run was just submitted on.
 
-    python -m release.publish --env dev --compiled build/vertex/dev --commit SHA --branch NAME [--to DIR]
-    python -m release.publish --env dev --set-current --from build/cloudbuild/submit.json [--set-by WHO]
+    python -m release.publish --env dev [--pipeline P] [--compiled DIR] --commit SHA --branch NAME [--to DIR]
+    python -m release.publish --env dev [--pipeline P] --set-current --from build/cloudbuild/submit.json
 
 Publishing: everything is content-addressed and create-only under the environment's artifacts bucket
 (gs://<prefix>-artifacts: the release store), the local environment's published folder (.local/published), or
@@ -10,8 +10,8 @@ Publishing: everything is content-addressed and create-only under the environmen
 --commit (uncommitted code) the template is published but no commit record names it. Prints the template URI
 (and writes it to --result-file as JSON).
 
---set-current: after a successful submit, point templates/current.json in the environment's own artifacts
-location at the template that run was submitted on (release/publishing/current.py); the trigger function, the
+--set-current: after a successful submit, point templates/current/<pipeline>.json in the environment's own
+artifacts location at the template that run was submitted on (release/publishing/current.py); the trigger function, the
 schedules and the data check then run it. A run submitted earlier never moves it back.
 Exit status: 0 done, 2 bad input, 3 backend unavailable (retry), 4 Google Cloud refused (release/cloud_errors.py).
 """
@@ -24,8 +24,8 @@ import sys
 import warnings
 from pathlib import Path
 
-from contracts.config import ConfigError, EnvironmentConfig, load_environment
-from contracts.current_template import CURRENT_TEMPLATE
+from contracts.config import ConfigError, EnvironmentConfig, add_pipeline_argument, load_pipeline_environment
+from contracts.current_template import current_key
 from contracts.handover import write_result
 from contracts.run_request import SubmissionError
 from pipelines.sources import pipeline_sources
@@ -66,7 +66,10 @@ def publish_compiled(
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="release.publish", description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="dev")
-    parser.add_argument("--compiled", type=Path, help="output folder of the compile (default: build/vertex/<env>)")
+    add_pipeline_argument(parser)
+    parser.add_argument(
+        "--compiled", type=Path, help="output folder of the compile (default: build/vertex/<env>/<pipeline>)"
+    )
     parser.add_argument("--commit", help="the full commit SHA the template was compiled from (omit: uncommitted)")
     parser.add_argument("--branch", help="the branch it was compiled from (required to publish)")
     parser.add_argument("--to", help="publish (or set the pointer) in this folder or gs:// URI instead")
@@ -89,7 +92,7 @@ def _publish(config: EnvironmentConfig, args: argparse.Namespace) -> dict[str, s
             f"(gcp.releases_from): publish with --env {config.gcp.releases_from}"
         )
     target = args.to or config.location("artifacts")
-    compiled = args.compiled or Path("build") / "vertex" / config.name
+    compiled = args.compiled or Path("build") / "vertex" / config.name / config.dataset
     return publish_compiled(store_for(target), compiled, commit_sha=args.commit, branch=args.branch)
 
 
@@ -107,9 +110,9 @@ def _set_current(config: EnvironmentConfig, args: argparse.Namespace) -> dict[st
     except ValueError as err:
         raise SubmissionError(f"{args.submitted}: {err}") from None
     store = store_for(args.to or config.location("artifacts"))
-    outcome = set_current(store, record)
+    outcome = set_current(store, record, config.dataset)
     return {
-        "pointer": store.uri(CURRENT_TEMPLATE),
+        "pointer": store.uri(current_key(config.dataset)),
         "template": outcome.record.template,
         "job_id": outcome.record.job_id,
         "written": "yes" if outcome.written else "no",
@@ -121,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     warnings.filterwarnings("ignore", category=FutureWarning)  # google-cloud's Python 3.10 notices.
     try:
-        config = load_environment(args.env)
+        config = load_pipeline_environment(args.env, args.pipeline)
         result = _set_current(config, args) if args.set_current else _publish(config, args)
     except (ConfigError, SubmissionError, PublishConflictError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -7,7 +7,8 @@ TRIGGER_BACKEND=dry-run. The vertex backend's:
     PROJECT, REGION, PIPELINE_ROOT, SERVICE_ACCOUNT, NETWORK (optional)   where and as whom a job runs
     ENVIRONMENT_PARAMETERS   the environment's values for the one template, as JSON
                              (contracts.environment_parameters.environment_values)
-    ARTIFACTS_URI            where the current-template pointer is (templates/current.json), read per message
+    ARTIFACTS_URI, PIPELINE  where the pipeline's current-template pointer is
+                             (ARTIFACTS_URI/templates/current/<PIPELINE>.json), read per message
     TEMPLATE_URI             a pinned template (gcp.template_sha256): set only for a pin, which wins
 """
 
@@ -29,6 +30,8 @@ DEFAULT_PIPELINE_NAME = "penguins"
 # What the vertex backend cannot do without (NETWORK is optional; TEMPLATE_URI or ARTIFACTS_URI); infra sets them.
 VERTEX_VARIABLES = ("PROJECT", "REGION", "PIPELINE_ROOT", "SERVICE_ACCOUNT", "ENVIRONMENT_PARAMETERS")
 _PIPELINE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,59}$")
+# A pipeline's folder name (contracts.environment.PIPELINE_NAME).
+_PIPELINE = re.compile(r"^[a-z][a-z0-9]{1,19}$")
 
 
 class SettingsError(RuntimeError):
@@ -44,6 +47,8 @@ class Settings:
     dry_run_log: Path | None = None
     template_uri: str | None = None
     artifacts_uri: str | None = None
+    # The pipeline (its folder name) whose current-template pointer ARTIFACTS_URI holds.
+    pipeline: str | None = None
     # ENVIRONMENT_PARAMETERS as given (checked); `environment_values()` parses it. Text keeps Settings hashable.
     environment_parameters: str | None = None
     project: str | None = None
@@ -83,10 +88,14 @@ class Settings:
     def _vertex(cls, variables: _Variables, pipeline_name: str) -> Settings:
         project, region, root, account, parameters = variables.require("vertex", *VERTEX_VARIABLES)
         template, artifacts = variables.get("TEMPLATE_URI"), variables.get("ARTIFACTS_URI")
+        pipeline = variables.get("PIPELINE")
         if template is None and artifacts is None:
             raise SettingsError(
                 "TRIGGER_BACKEND=vertex needs ARTIFACTS_URI (where the current-template pointer is) or TEMPLATE_URI"
             )
+        if template is None and (pipeline is None or not _PIPELINE.match(pipeline)):
+            got = "is not set" if pipeline is None else f"is {pipeline!r}"
+            raise SettingsError(f"PIPELINE {got}: ARTIFACTS_URI holds one pointer per pipeline; name the pipeline")
         if template is not None:
             try:
                 check_immutable_template(template)
@@ -102,6 +111,7 @@ class Settings:
             pipeline_name,
             template_uri=template,
             artifacts_uri=artifacts,
+            pipeline=pipeline,
             environment_parameters=parameters,
             project=project,
             region=region,

@@ -2,7 +2,7 @@
 
 For each message it resolves, as `nox -s submit` does (release/vertex.py):
 - the template: the pin (TEMPLATE_URI, its lineage record read once per instance: both are immutable), else
-  the current-template pointer (ARTIFACTS_URI/templates/current.json), read on every message, not cached, so
+  the current-template pointer (ARTIFACTS_URI/templates/current/<PIPELINE>.json), read on every message, not cached, so
   the message after CI moved the pointer already runs the new template;
 - the baseline: the registry's champion, `GetModel projects/P/locations/R/models/<model>@champion` (Vertex AI's
   ModelService over REST, through contracts/google_apis.py); NotFound means there is no champion yet.
@@ -66,8 +66,8 @@ class VertexBackend:
         """The pin (its lineage read once: it is immutable), else the pointer as it is now."""
         settings = self.settings
         if settings.template_uri is None:
-            assert settings.artifacts_uri is not None
-            return current_template(settings.artifacts_uri, self._storage)
+            assert settings.artifacts_uri is not None and settings.pipeline is not None
+            return current_template(settings.artifacts_uri, settings.pipeline, self._storage)
         with self._lock:
             if self._pinned is None:
                 lineage = template_lineage(settings.template_uri, self._storage)
@@ -156,9 +156,9 @@ class VertexBackend:
             return self._clients["models"]
 
 
-def current_template(artifacts: str, storage: Callable[[], Any]) -> ResolvedTemplate:
-    """The pointer in `artifacts`, as a template with its lineage; SettingsError if it is absent or broken."""
-    where = current_location(artifacts)
+def current_template(artifacts: str, pipeline: str, storage: Callable[[], Any]) -> ResolvedTemplate:
+    """`pipeline`'s pointer in `artifacts`, as a template with its lineage; SettingsError if absent or broken."""
+    where = current_location(artifacts, pipeline)
     data = _read(where, storage)
     if data is None:
         raise SettingsError(

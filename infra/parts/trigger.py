@@ -63,6 +63,8 @@ def function_environment(config: EnvironmentConfig, gcp: Gcp) -> dict[str, str]:
         "ENVIRONMENT_PARAMETERS": json.dumps(environment_values(config), sort_keys=True),
         # The environment's own artifacts bucket: its pointer (prod's names a template in dev's release store).
         "ARTIFACTS_URI": config.location("artifacts"),
+        # Whose pointer there (templates/current/<pipeline>.json).
+        "PIPELINE": config.dataset,
     }
     pinned = pinned_template_uri(config)
     if pinned:

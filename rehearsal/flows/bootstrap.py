@@ -13,6 +13,7 @@ import ast
 import json
 from pathlib import Path
 
+from contracts.current_template import current_key
 from rehearsal.context import Env, last_line
 from rehearsal.operator import ENGINEER
 from rehearsal.standin.cloudbuild import Trigger
@@ -78,13 +79,13 @@ def run(env: Env) -> None:
         f"the {len(spans)} shipped span file(s) are in gs://{data}, byte for byte",
         f"after the seed, gs://{data} lacks (or differs in) {', '.join(missing)}",
     )
-    pointer = env.standin.storage.read(env.bucket("artifacts"), "templates/current.json")
+    pointer = env.standin.storage.read(env.bucket("artifacts"), current_key(env.pipeline))
     if env.config.gcp is not None and env.config.gcp.releases_from is None:
         env.check(
             pointer is not None,
             FLOW,
             f"a first template is published and the pointer set: {_template(pointer)}",
-            f"no gs://{env.bucket('artifacts')}/templates/current.json after the seed: no first template "
+            f"no gs://{env.bucket('artifacts')}/{current_key(env.pipeline)} after the seed: no first template "
             "(issue 17 item 5)",
         )
 

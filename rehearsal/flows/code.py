@@ -15,6 +15,7 @@ import json
 import time
 from typing import Any
 
+from contracts.current_template import current_key
 from rehearsal.context import Env
 from rehearsal.operator import OPERATOR
 
@@ -133,26 +134,26 @@ def _workflow(env: Env, workflow: str, dev: Env | None) -> None:
 def _pointer(env: Env, flow: str, job: dict[str, Any], sha: str) -> None:
     bucket = env.bucket("artifacts")
     version = (
-        env.standin.storage.buckets[bucket].live.get("templates/current.json")
+        env.standin.storage.buckets[bucket].live.get(current_key(env.pipeline))
         if bucket in env.standin.storage.buckets
         else None
     )
     if version is None:
         env.fail(
             flow,
-            f"no gs://{bucket}/templates/current.json after the build: CI moves no current-template pointer "
+            f"no gs://{bucket}/{current_key(env.pipeline)} after the build: CI moves no current-template pointer "
             "after its run was submitted (issue 17 item 3, D7)",
         )
         return
     try:
         pointer = json.loads(version.data)
     except ValueError:
-        env.fail(flow, f"gs://{bucket}/templates/current.json is not JSON")
+        env.fail(flow, f"gs://{bucket}/{current_key(env.pipeline)} is not JSON")
         return
     env.check(
         pointer.get("template_sha256") == sha,
         flow,
-        f"templates/current.json now names it (sha256 {sha[:12]}, job {pointer.get('job_id')})",
-        f"templates/current.json names {str(pointer.get('template_sha256'))[:12]}, "
+        f"{current_key(env.pipeline)} now names it (sha256 {sha[:12]}, job {pointer.get('job_id')})",
+        f"{current_key(env.pipeline)} names {str(pointer.get('template_sha256'))[:12]}, "
         f"not the template the run used ({sha[:12]})",
     )

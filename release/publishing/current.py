@@ -1,4 +1,5 @@
-"""The current-template pointer, read and written: templates/current.json in an environment's artifacts location.
+"""The current-template pointers, read and written: templates/current/<pipeline>.json in an environment's
+artifacts location.
 
 CI's `full` and `modules` workflows (and prod's adopt) set it after their run was submitted
 (`nox -s publish -- --env ENV --set-current --from <submit result>`); `submit`, the data check and the trigger
@@ -18,7 +19,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from contracts.config import EnvironmentConfig, pinned_template_uri
-from contracts.current_template import CURRENT_TEMPLATE, CurrentTemplate, ResolvedTemplate, read_current
+from contracts.current_template import CurrentTemplate, ResolvedTemplate, current_key, read_current
 from contracts.run_request import BackendUnavailableError, template_sha256
 from release.publishing.store import ArtifactStore, StaleWriteError, Version, store_for
 from release.publishing.templates import TemplateNotFoundError, template_lineage
@@ -36,43 +37,47 @@ class SetOutcome:
     reason: str
 
 
-def read_pointer(store: ArtifactStore) -> tuple[CurrentTemplate | None, Version]:
-    """The pointer in `store` (None: not set yet) and its version; ValueError naming it if it is malformed."""
-    data, version = store.read_versioned(CURRENT_TEMPLATE)
+def read_pointer(store: ArtifactStore, pipeline: str) -> tuple[CurrentTemplate | None, Version]:
+    """`pipeline`'s pointer in `store` (None: not set yet) and its version; ValueError naming it if malformed."""
+    key = current_key(pipeline)
+    data, version = store.read_versioned(key)
     if data is None:
         return None, version
-    return read_current(data, store.uri(CURRENT_TEMPLATE)), version
+    return read_current(data, store.uri(key)), version
 
 
-def set_current(store: ArtifactStore, record: CurrentTemplate, *, attempts: int = MAX_ATTEMPTS) -> SetOutcome:
-    """Point `store`'s pointer at `record`'s template, unless a run submitted later already moved it there.
+def set_current(
+    store: ArtifactStore, record: CurrentTemplate, pipeline: str, *, attempts: int = MAX_ATTEMPTS
+) -> SetOutcome:
+    """Point `store`'s pointer of `pipeline` at `record`'s template, unless a run submitted later already moved it.
 
     BackendUnavailableError if other writers keep winning for `attempts` rounds (run it again).
     """
+    key = current_key(pipeline)
     for attempt in range(1, attempts + 1):
-        data, version = store.read_versioned(CURRENT_TEMPLATE)
-        current = _readable(store, data)
+        data, version = store.read_versioned(key)
+        current = _readable(store.uri(key), data)
         if current is not None and (current.job_id, current.template) == (record.job_id, record.template):
             return SetOutcome(current, False, attempt, f"already set after run {record.job_id}")
         if current is not None and current.submitted_at > record.submitted_at:
             reason = f"left at run {current.job_id}'s template: that run was submitted after {record.job_id}"
             return SetOutcome(current, False, attempt, reason)
         try:
-            store.replace(CURRENT_TEMPLATE, record.to_bytes(), version=version)
+            store.replace(key, record.to_bytes(), version=version)
         except StaleWriteError:
             continue  # another writer won between our read and our write: read what it wrote, decide again
         return SetOutcome(record, True, attempt, "set" if current is None else f"moved from {current.template}")
     raise BackendUnavailableError(
-        f"{store.uri(CURRENT_TEMPLATE)} changed {attempts} times while it was being set; run the step again"
+        f"{store.uri(key)} changed {attempts} times while it was being set; run the step again"
     )
 
 
-def _readable(store: ArtifactStore, data: bytes | None) -> CurrentTemplate | None:
+def _readable(where: str, data: bytes | None) -> CurrentTemplate | None:
     """The record in `data`, or None when there is none or it is not a valid record (the writer replaces it)."""
     if data is None:
         return None
     try:
-        return read_current(data, store.uri(CURRENT_TEMPLATE))
+        return read_current(data, where)
     except ValueError:
         return None
 
@@ -111,19 +116,20 @@ def record_for(submitted: dict[str, Any], *, set_by: str | None = None) -> Curre
 
 
 def current_template(config: EnvironmentConfig) -> ResolvedTemplate:
-    """The template the environment's runs submit now: its pin, else its pointer; TemplateNotFoundError if
-    neither is set (CI sets the pointer after its first submitted run)."""
+    """The template the environment's runs of its pipeline submit now: its pin, else its pointer;
+    TemplateNotFoundError if neither is set (CI sets the pointer after its first submitted run)."""
     pinned = pinned_template_uri(config)
     if pinned is not None:
         return ResolvedTemplate(pinned, "pin", template_lineage(pinned))
     store = store_for(config.location("artifacts"))
     try:
-        current, _ = read_pointer(store)
+        current, _ = read_pointer(store, config.dataset)
     except ValueError as err:
         raise TemplateNotFoundError(f"the current template cannot be read: {err}") from None
     if current is None:
         raise TemplateNotFoundError(
-            f"environment '{config.name}' has no current template yet: {store.uri(CURRENT_TEMPLATE)} does not "
+            f"environment '{config.name}' has no current template of {config.dataset} yet: "
+            f"{store.uri(current_key(config.dataset))} does not "
             "exist. CI's full workflow sets it after its first submitted run; or pin gcp.template_sha256, or "
             "pass --template"
         )

@@ -77,7 +77,10 @@ def test_submit_vertex_without_a_template_needs_the_current_one(tmp_path, monkey
     monkeypatch.setattr("release.publishing.current.store_for", lambda uri, client=None: LocalStore(tmp_path))
     assert submit.main(["--env", "dev"]) == 2
     err = capsys.readouterr().err
-    assert "environment 'dev' has no current template yet" in err and "templates/current.json does not exist" in err
+    assert (
+        "environment 'dev' has no current template of penguins yet" in err
+        and "templates/current/penguins.json does not exist" in err
+    )
 
 
 def test_submit_vertex_resolves_a_commit_to_its_immutable_template(compiled, tmp_path, monkeypatch, capsys):  # noqa: F811

@@ -25,7 +25,7 @@ def compiled(tmp_path_factory):
 def test_matches_the_golden_spec(compiled):
     _, spec = compiled
     actual = json.dumps(normalized(spec), indent=2, sort_keys=True).splitlines()
-    golden = kubeflow_v2_runner.GOLDEN.read_text().splitlines()
+    golden = kubeflow_v2_runner.golden("penguins").read_text().splitlines()
     diff = "\n".join(difflib.unified_diff(golden, actual, "golden", "compiled", lineterm="", n=2))
     assert not diff, f"compiled spec differs from the golden file; if intended, run `nox -s golden`:\n{diff}"
 

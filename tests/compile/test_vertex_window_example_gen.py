@@ -23,7 +23,7 @@ HEADER = "species,island,bill_length_mm,body_mass_g\n"
 
 @pytest.fixture(scope="module")
 def golden():
-    return json.loads(kubeflow_v2_runner.GOLDEN.read_text())["pipelineSpec"]
+    return json.loads(kubeflow_v2_runner.golden("penguins").read_text())["pipelineSpec"]
 
 
 def task_parameters(golden, data, span_start, span_end):

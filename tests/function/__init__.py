@@ -29,7 +29,7 @@ EVENT_TYPE = "google.cloud.pubsub.topic.v1.messagePublished"
 # The article's message, and what its Cloud Scheduler job sends (the same values as strings).
 ARTICLE_MESSAGE = {"num_epochs": 3, "learning_rate": 1e-2}
 SCHEDULER_MESSAGE = {"num_epochs": "3", "learning_rate": "1e-2"}
-GOLDEN_TEMPLATE = REPO_ROOT / "tests" / "golden" / "vertex_pipeline.json"
+GOLDEN_TEMPLATE = REPO_ROOT / "tests" / "golden" / "penguins" / "vertex_pipeline.json"
 # What infra sets for dev (infra/parts/trigger.py: function_environment), but TEMPLATE_URI or ARTIFACTS_URI.
 VERTEX_ENV = {
     "TRIGGER_BACKEND": "vertex",
@@ -53,7 +53,7 @@ LINEAGE = {
 FUNCTION_ENV = (
     "TRIGGER_BACKEND", "DRY_RUN_LOG", "PIPELINE_NAME", "TEMPLATE_URI", "PROJECT", "REGION", "PIPELINE_ROOT",
     "SERVICE_ACCOUNT", "NETWORK", "LOCAL_ENV_FILE", "LOCAL_ROOT", "ENVIRONMENT_PARAMETERS", "ARTIFACTS_URI",
-    "GOOGLE_APIS_BASE_URL",
+    "PIPELINE", "GOOGLE_APIS_BASE_URL",
 )  # fmt: skip
 
 

@@ -24,7 +24,7 @@ def test_settings_parse_every_backend():
     assert settings.template_uri == VERTEX_ENV["TEMPLATE_URI"]
     assert settings.environment_values() == json.loads(VERTEX_ENV["ENVIRONMENT_PARAMETERS"])
     assert settings.model == MODEL
-    pointer = Settings.from_env({**INFRA_ENV, "ARTIFACTS_URI": "gs://penguins-dev-artifacts"})
+    pointer = Settings.from_env({**INFRA_ENV, "ARTIFACTS_URI": "gs://penguins-dev-artifacts", "PIPELINE": "penguins"})
     assert (pointer.template_uri, pointer.artifacts_uri) == (None, "gs://penguins-dev-artifacts")
     assert Settings.from_env({"TRIGGER_BACKEND": "dry-run", "DRY_RUN_LOG": "/x"}).pipeline_name == "penguins"
     assert Settings.from_env({"TRIGGER_BACKEND": "local"}).local_env_file is None

@@ -2,7 +2,8 @@
 the GetModel request that finds the champion (the baseline of the run's gate).
 
 The template comes from the pin (TEMPLATE_URI, with its lineage record) or the current-template pointer
-(ARTIFACTS_URI/templates/current.json), read where publish puts them: a local folder, or a bucket of a real GCS
+(ARTIFACTS_URI/templates/current/<PIPELINE>.json), read where publish puts them: a local folder, or a bucket of
+a real GCS
 JSON API (gcp-storage-emulator), the way a deployed function reads gs://<prefix>-artifacts.
 """
 
@@ -217,13 +218,15 @@ def set_pointer(folder: Path, sha: str, job_id: str, commit: str, dirty: bool | 
         "submitted_at": 1_800_000_000.0,
         **({} if dirty is None else {"dirty": dirty}),
     }
-    (folder / "templates" / "current.json").write_text(json.dumps(record))
+    (folder / "templates" / "current").mkdir(parents=True, exist_ok=True)
+    (folder / "templates" / "current" / "penguins.json").write_text(json.dumps(record))
 
 
 def test_without_a_pin_the_pointer_is_read_at_each_message(client, vertex, monkeypatch, tmp_path):
     artifacts = tmp_path / "artifacts"
     monkeypatch.delenv("TEMPLATE_URI")
     monkeypatch.setenv("ARTIFACTS_URI", str(artifacts))
+    monkeypatch.setenv("PIPELINE", "penguins")
     sha = vertex["template_sha256"]
     set_pointer(artifacts, sha, "penguins-dev-ci-1", "1" * 40, dirty=False)
     assert post(client, ARTICLE_MESSAGE, "8201").status_code == 200
@@ -240,6 +243,7 @@ def test_without_a_pin_the_pointer_is_read_at_each_message(client, vertex, monke
 def test_no_pointer_yet_is_retried_saying_what_sets_it(client, vertex, monkeypatch, tmp_path, capsys):
     monkeypatch.delenv("TEMPLATE_URI")
     monkeypatch.setenv("ARTIFACTS_URI", str(tmp_path / "empty"))
+    monkeypatch.setenv("PIPELINE", "penguins")
     assert post(client, ARTICLE_MESSAGE, "8301").status_code >= 500
     (entry,) = [e for e in log_lines(capsys.readouterr().out) if e.get("event") == "retry"]
     assert "no current template" in entry["message"] and "CI sets it" in entry["message"]

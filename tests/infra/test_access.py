@@ -97,7 +97,10 @@ def test_ci_may_overwrite_only_the_pointer_and_the_datacheck_delete_only_what_it
     for b in overwriting:
         by_account.setdefault(b.grant.account, set()).add(b.condition)
     objects = "projects/_/buckets/penguins-dev-{}/objects/"
-    assert by_account["ci"] == {f'resource.name == "{objects.format("artifacts")}templates/current.json"', None}
+    assert by_account["ci"] == {
+        f'resource.name.startsWith("{objects.format("artifacts")}templates/current/")',
+        None,
+    }
     assert {b.resource for b in overwriting if b.grant.account == "ci" and b.condition is None} == {
         "penguins-dev-build-logs"
     }

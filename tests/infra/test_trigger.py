@@ -67,6 +67,8 @@ def test_environment_is_what_settings_from_env_needs(configs):
         "ENVIRONMENT_PARAMETERS": json.dumps(environment_values(config), sort_keys=True),
         # Its own bucket's current-template pointer (which names a template in dev's release store).
         "ARTIFACTS_URI": "gs://penguins-prod-artifacts",
+        # ... of its pipeline: templates/current/penguins.json.
+        "PIPELINE": "penguins",
     }
     assert env["PIPELINE_ROOT"] == config.gcp.pipeline_root(config.pipeline_name)  # The one naming rule.
     assert set(_vertex_variables()) <= set(env)  # everything Settings.from_env requires (settings.py)

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from contracts.config import load_environment
-from contracts.current_template import CURRENT_TEMPLATE, read_current
+from contracts.current_template import current_key, read_current
 from contracts.run_request import BackendUnavailableError
 from release import publish
 from release.publishing import current as pointer
@@ -16,6 +16,8 @@ from release.publishing.store import GcsStore, LocalStore, StaleWriteError
 from release.publishing.templates import TemplateNotFoundError
 from tests.gcs_emulator import client_for
 from tests.gcs_fake import FakeGcs, serving
+
+CURRENT_TEMPLATE = current_key("penguins")
 
 BUCKET = "penguins-dev-artifacts"
 SHA1, SHA2 = "1" * 64, "2" * 64
@@ -59,10 +61,12 @@ def uploads(fake):
 
 def test_the_first_write_creates_it_with_generation_zero_and_the_next_replaces_that_generation(fake):
     store = gcs(fake)
-    first = pointer.set_current(store, pointer.record_for(submitted()))
+    first = pointer.set_current(store, pointer.record_for(submitted()), "penguins")
     assert first.written and first.reason == "set"
     generation = fake.objects[(BUCKET, CURRENT_TEMPLATE)][0]
-    second = pointer.set_current(store, pointer.record_for(submitted(SHA2, "penguins-dev-ci-2", 1_800_000_100.0)))
+    second = pointer.set_current(
+        store, pointer.record_for(submitted(SHA2, "penguins-dev-ci-2", 1_800_000_100.0)), "penguins"
+    )
     assert second.written and second.reason.startswith("moved from gs://")
     assert uploads(fake) == ["0", str(generation)]
     record = read_current(fake.objects[(BUCKET, CURRENT_TEMPLATE)][1], "pointer")
@@ -75,7 +79,7 @@ def test_the_first_write_creates_it_with_generation_zero_and_the_next_replaces_t
 
 def test_a_concurrent_writer_makes_us_lose_with_412_and_retry_on_what_it_wrote(fake, monkeypatch):
     store = gcs(fake)
-    pointer.set_current(store, pointer.record_for(submitted()))
+    pointer.set_current(store, pointer.record_for(submitted()), "penguins")
     original = GcsStore.replace
     raced = []
 
@@ -87,7 +91,9 @@ def test_a_concurrent_writer_makes_us_lose_with_412_and_retry_on_what_it_wrote(f
         return original(self, path, data, version=version)
 
     monkeypatch.setattr(GcsStore, "replace", replace)
-    outcome = pointer.set_current(store, pointer.record_for(submitted(SHA2, "penguins-dev-ci-4", 1_800_000_200.0)))
+    outcome = pointer.set_current(
+        store, pointer.record_for(submitted(SHA2, "penguins-dev-ci-4", 1_800_000_200.0)), "penguins"
+    )
     assert outcome.written and outcome.attempts == 2
     statuses = [r for r in fake.calls("POST", "^/upload/") if r.name == CURRENT_TEMPLATE]
     assert len(statuses) == 3  # the first set, our write refused (412), our retry on the racer's generation
@@ -98,10 +104,12 @@ def test_a_concurrent_writer_makes_us_lose_with_412_and_retry_on_what_it_wrote(f
 def test_an_older_run_never_moves_it_back_and_setting_it_twice_writes_once(fake):
     store = gcs(fake)
     newer = pointer.record_for(submitted(SHA2, "penguins-dev-ci-9", 1_800_000_900.0))
-    pointer.set_current(store, newer)
-    older = pointer.set_current(store, pointer.record_for(submitted(SHA1, "penguins-dev-ci-8", 1_800_000_800.0)))
+    pointer.set_current(store, newer, "penguins")
+    older = pointer.set_current(
+        store, pointer.record_for(submitted(SHA1, "penguins-dev-ci-8", 1_800_000_800.0)), "penguins"
+    )
     assert not older.written and "submitted after penguins-dev-ci-8" in older.reason
-    again = pointer.set_current(store, newer)
+    again = pointer.set_current(store, newer, "penguins")
     assert not again.written and again.reason == "already set after run penguins-dev-ci-9"
     assert uploads(fake) == ["0"]
 
@@ -114,7 +122,7 @@ def test_writers_that_keep_winning_make_it_give_up_saying_so(tmp_path, monkeypat
 
     monkeypatch.setattr(LocalStore, "replace", always_stale)
     with pytest.raises(BackendUnavailableError, match="changed 5 times"):
-        pointer.set_current(store, pointer.record_for(submitted()))
+        pointer.set_current(store, pointer.record_for(submitted()), "penguins")
 
 
 def test_local_writers_take_turns_and_none_is_lost(tmp_path):
@@ -124,12 +132,14 @@ def test_local_writers_take_turns_and_none_is_lost(tmp_path):
         pointer.record_for(submitted(f"{i:064x}", f"penguins-local-{i}", 1_800_000_000.0 + i)) for i in range(10)
     ]
     outcomes = []
-    threads = [threading.Thread(target=lambda r=r: outcomes.append(pointer.set_current(store, r))) for r in records]
+    threads = [
+        threading.Thread(target=lambda r=r: outcomes.append(pointer.set_current(store, r, "penguins"))) for r in records
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    final, _ = pointer.read_pointer(store)
+    final, _ = pointer.read_pointer(store, "penguins")
     assert final.job_id == "penguins-local-9"  # the newest submission, whatever the order of the writes
     assert len(outcomes) == 10 and not list(tmp_path.glob("templates/.publish-tmp-*"))
 
@@ -195,9 +205,9 @@ def test_the_pin_wins_over_the_pointer_and_without_either_there_is_no_template(t
     store = LocalStore(tmp_path / "dev")
     monkeypatch.setattr(pointer, "store_for", lambda uri, client=None: store)
     dev = load_environment("dev")
-    with pytest.raises(TemplateNotFoundError, match="no current template yet"):
+    with pytest.raises(TemplateNotFoundError, match="no current template of penguins yet"):
         pointer.current_template(dev)
-    pointer.set_current(store, pointer.record_for(submitted()))
+    pointer.set_current(store, pointer.record_for(submitted()), "penguins")
     resolved = pointer.current_template(dev)
     assert (resolved.source, resolved.sha256, resolved.lineage.commit) == ("pointer", SHA1, "c" * 40)
     pinned = dev.model_copy(update={"gcp": dev.gcp.model_copy(update={"template_sha256": SHA2})})
@@ -213,10 +223,10 @@ def test_a_broken_pointer_is_named_when_a_submitter_reads_it(tmp_path, monkeypat
     store = LocalStore(tmp_path)
     store.replace(CURRENT_TEMPLATE, b'{"template": 1}', version="")
     monkeypatch.setattr(pointer, "store_for", lambda uri, client=None: store)
-    with pytest.raises(TemplateNotFoundError, match=r"current\.json: missing"):
+    with pytest.raises(TemplateNotFoundError, match=r"current/penguins\.json: missing"):
         pointer.current_template(load_environment("dev"))
     # The writer replaces it: a broken record cannot block CI.
-    assert pointer.set_current(store, pointer.record_for(submitted())).written
+    assert pointer.set_current(store, pointer.record_for(submitted()), "penguins").written
 
 
 def test_the_pointer_keeps_whether_the_template_was_dirty_and_reads_older_pointers_as_unknown():

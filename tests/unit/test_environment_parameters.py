@@ -164,10 +164,13 @@ def _record(**changes):
 
 
 def test_the_pointer_record_round_trips_and_gives_its_lineage():
-    current = read_current(_record(), "gs://b/templates/current.json")
+    current = read_current(_record(), "gs://b/templates/current/penguins.json")
     assert read_current(current.to_bytes(), "again") == current
     assert current.lineage() == Lineage("c" * 40, "d" * 64, SHA, "img@sha256:" + "0" * 64)
-    assert current_location("gs://penguins-prod-artifacts/") == "gs://penguins-prod-artifacts/templates/current.json"
+    assert (
+        current_location("gs://penguins-prod-artifacts/", "penguins")
+        == "gs://penguins-prod-artifacts/templates/current/penguins.json"
+    )
     assert isinstance(current, CurrentTemplate)
 
 
@@ -185,5 +188,5 @@ def test_the_pointer_record_round_trips_and_gives_its_lineage():
 )
 def test_a_broken_pointer_record_is_refused_naming_the_field(data, message):
     with pytest.raises(ValueError, match=message) as error:
-        read_current(data, "gs://b/templates/current.json")
-    assert "gs://b/templates/current.json" in str(error.value)
+        read_current(data, "gs://b/templates/current/penguins.json")
+    assert "gs://b/templates/current/penguins.json" in str(error.value)
