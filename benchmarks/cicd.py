@@ -85,7 +85,7 @@ def main() -> int:
         results["docs_only_seconds"] = round(seconds, 2)
         print(f"documentation only: {seconds:.2f}s for `nox -s cicd` (target <= 3 s)", flush=True)
 
-        _append(repo / "pipelines" / "modules" / "model.py", "\n# benchmark: a model change\n")
+        _append(repo / "pipelines" / "penguins" / "modules" / "model.py", "\n# benchmark: a model change\n")
         commit(repo, "model")
         start, seconds, _ = _nox(repo, "-s", "cicd")
         results["modules"] = {**_job(repo, start), "total_seconds": round(seconds, 2)}

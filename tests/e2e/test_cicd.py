@@ -49,7 +49,7 @@ def test_module_change_runs_the_fast_path_and_docs_run_nothing(tmp_path):
     )
     cicd.write_state(repo, "local", {"commit": head})
 
-    model = repo / "pipelines" / "modules" / "model.py"
+    model = repo / "pipelines" / "penguins" / "modules" / "model.py"
     model.write_text(model.read_text() + "\n# A change to the model module only.\n")
     (repo / "README.md").write_text((repo / "README.md").read_text() + "\nA note.\n")
     changed = commit(repo, "tune the model")
