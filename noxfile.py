@@ -22,7 +22,7 @@ from ci.credentials import MISSING as CREDENTIALS_MISSING  # noqa: E402
 from ci.credentials import credentials_file  # noqa: E402
 from ci.python310 import MISSING_PY310, MISSING_PY312, find_python, find_python310  # noqa: E402
 from ci.runner import TF_ENV as STEP_TF_ENV  # noqa: E402
-from ci.workflows import SESSION_COMMANDS  # noqa: E402
+from ci.workflows import SESSION_COMMANDS, pipeline_unit_tests  # noqa: E402
 
 REQ = REPO / "requirements"
 PIPELINE_LOCKS = (REQ / "pipeline.txt",)
@@ -265,9 +265,19 @@ def unit(session: nox.Session) -> None:
 
     The default is tests/unit without the `slow` ones (subprocesses, SIGKILLs, a GCS stand-in, a real MLflow
     registry: seconds each), which `tests` (the full suite, what CI and the pull-request checks run) includes.
-    Runs in the shared TFX environment, so the main job does not build a second one.
+    `pipeline:NAME` among the arguments stands for that pipeline's own tests (tests/unit/test_NAME_*.py), what the
+    `modules` workflow runs. Runs in the shared TFX environment, so the main job does not build a second one.
     """
-    run_tfx(session, *SESSION_COMMANDS["unit"], *(session.posargs or ["-m", "not slow", "tests/unit"]))
+    args = []
+    for arg in session.posargs:
+        if arg.startswith("pipeline:"):
+            found = pipeline_unit_tests([arg.removeprefix("pipeline:")])
+            if not found:
+                session.error(f"{arg}: no tests/unit/test_{arg.removeprefix('pipeline:')}_*.py")
+            args += found
+        else:
+            args.append(arg)
+    run_tfx(session, *SESSION_COMMANDS["unit"], *(args or ["-m", "not slow", "tests/unit"]))
 
 
 @nox.session(python=False)

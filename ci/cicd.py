@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ci.changes import ChangesError, all_files, changes_since, git, head_commit
-from ci.routing import plan_workflows
+from ci.routing import plan_pipelines, repository_pipelines
 from ci.runner import DirectRunner, NoxRunner, Runner, Running, StepResult, finish_step, run_step, start_step
 from ci.summary import render_summary
 from ci.workflows import Context, Step, steps
@@ -168,14 +168,16 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     except ChangesError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    workflows = sorted(plan_workflows(files), key=ORDER.index)
+    planned = plan_pipelines(files, repository_pipelines(repo))
+    workflows = sorted(planned, key=ORDER.index)
     print(f"cicd on '{args.env}' at {head[:12]} ({branch}): {len(files)} changed file(s) {label}", file=out)
     if uncommitted:
         print(f"  {len(uncommitted)} of them uncommitted: they count (the steps run the working tree)", file=out)
-    print(f"  workflows: {', '.join(workflows) if workflows else 'none (no change that runs anything)'}", file=out)
+    named = [f"{w} ({', '.join(planned[w])})" if planned[w] else w for w in workflows]
+    print(f"  workflows: {', '.join(named) if named else 'none (no change that runs anything)'}", file=out)
     run_id = f"cicd-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
     ctx = Context(args.env, head, branch, run_id, bool(uncommitted), f"build/cicd/{run_id}")
-    plan = [(workflow, steps(workflow, ctx)) for workflow in workflows]
+    plan = [(workflow, steps(workflow, ctx, planned[workflow])) for workflow in workflows]
     if not workflows and not args.dry_run:
         write_state(repo, args.env, _state(head, branch, run_id, workflows, uncommitted))
         print(f"nothing to run; recorded {head[:12]} as the last successful commit on '{args.env}'", file=out)

@@ -4,8 +4,11 @@
     python -m ci.plan --base origin/main            # committed and uncommitted changes since that ref
     python -m ci.plan --base HEAD~1 --committed-only
 
-Output: {"workflows": [...], "triggers": [...], "superseded": {...}, "pull_request": [...], "files": [...]}.
-`workflows` is what a push runs (sorted; empty for a documentation-only change); `triggers` is what Cloud
+Output: {"workflows": [...], "pipelines": {...}, "triggers": [...], "superseded": {...}, "pull_request": [...],
+"files": [...]}.
+`workflows` is what a push runs (sorted; empty for a documentation-only change); `pipelines` names, for each
+workflow that runs per pipeline (full, modules), the pipelines it runs for (a change in pipelines/<name>/ runs
+that pipeline's, a change to what they share runs every pipeline's); `triggers` is what Cloud
 Build's push filters would fire (a superseded trigger still fires there and stops at its first step, see
 ci/cloudbuild/modules.yaml); `pull_request` is what a pull request with these changes runs (the `checks` that
 gate its merge).
@@ -21,19 +24,29 @@ from pathlib import Path
 from typing import Any
 
 from ci.changes import ChangesError, changes_since
-from ci.routing import SUPERSEDES, fired, fired_on_pull_request, normalize, plan_workflows
+from ci.routing import (
+    PER_PIPELINE,
+    SUPERSEDES,
+    fired,
+    fired_on_pull_request,
+    normalize,
+    plan_pipelines,
+    repository_pipelines,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def plan(files: list[str]) -> dict[str, Any]:
-    """The plan for a list of changed, repository-relative paths."""
+def plan(files: list[str], pipelines: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """The plan for a list of changed, repository-relative paths (`pipelines`: default the repository's)."""
     paths = sorted({normalize(f) for f in files})
     triggers = fired(paths)
-    workflows = plan_workflows(paths)
+    planned = plan_pipelines(paths, repository_pipelines(REPO_ROOT) if pipelines is None else pipelines)
+    workflows = sorted(planned)
     superseded = {w: SUPERSEDES[w] for w in triggers if w not in workflows}
     return {
         "workflows": workflows,
+        "pipelines": {w: names for w, names in planned.items() if w in PER_PIPELINE},
         "triggers": triggers,
         "superseded": superseded,
         "pull_request": fired_on_pull_request(paths),

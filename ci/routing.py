@@ -24,6 +24,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -281,8 +282,54 @@ def fired_on_pull_request(changed: Iterable[str]) -> list[str]:
     return fired(changed, PULL_REQUEST_ROUTES)
 
 
-def plan_workflows(changed: Iterable[str]) -> list[str]:
-    """The workflows to run: those that fire, minus any superseded by another one that fires. Sorted."""
+# The workflows that run per pipeline: a change to one pipeline's folder (pipelines/<name>/...) runs them for that
+# pipeline only; a change to anything they share (components, the image, the factory, the release steps) for every
+# pipeline. The others (model tests, infra, function) run once for the environment.
+PER_PIPELINE: tuple[str, ...] = ("full", "modules")
+
+
+def repository_pipelines(root: Path) -> tuple[str, ...]:
+    """The pipelines of a checkout: the folders of pipelines/ that hold a pipeline.py (pipelines/sources.py)."""
+    return tuple(sorted(p.parent.name for p in (root / "pipelines").glob("*/pipeline.py")))
+
+
+def pipeline_of(path: str) -> str | None:
+    """The pipeline whose own folder holds `path` (pipelines/<name>/...), or None for a shared file."""
+    parts = normalize(path).split("/")
+    return parts[1] if len(parts) > 2 and parts[0] == "pipelines" else None
+
+
+def fired_pipelines(workflow: str, changed: Iterable[str], pipelines: Iterable[str]) -> list[str]:
+    """The pipelines a per-pipeline `workflow` runs for these changes: those whose own files fire it, or every
+    pipeline when a shared file does. Sorted; empty if it does not fire (or runs once for the environment)."""
+    workflow_route, known = route(workflow), sorted(set(pipelines))
+    paths = [normalize(path) for path in changed]
+    firing = [path for path in paths if fires(workflow_route, [path])]
+    if not firing or workflow not in PER_PIPELINE:
+        return []
+    owners = {pipeline_of(path) for path in firing}
+    if None in owners:
+        return known
+    return sorted(owner for owner in owners if owner in known)
+
+
+def plan_pipelines(changed: Iterable[str], pipelines: Iterable[str]) -> dict[str, list[str]]:
+    """Each push workflow to run, with the pipelines it runs for ([] for one that runs once for the environment):
+    a pipeline's `modules` is dropped when `full` runs for it (full does all modules does), and a per-pipeline
+    workflow left with no pipeline does not run."""
+    paths = [normalize(path) for path in changed]
+    plan = {workflow: fired_pipelines(workflow, paths, pipelines) for workflow in fired(paths)}
+    for workflow, superseding in SUPERSEDES.items():
+        if workflow in plan:
+            plan[workflow] = [p for p in plan[workflow] if p not in plan.get(superseding, [])]
+    return {w: names for w, names in sorted(plan.items()) if names or w not in PER_PIPELINE}
+
+
+def plan_workflows(changed: Iterable[str], pipelines: Iterable[str] | None = None) -> list[str]:
+    """The workflows to run: those that fire, minus any superseded by another one that fires for the same
+    pipelines (`pipelines`: the repository's; None: the workflows alone, as one pipeline). Sorted."""
+    if pipelines is not None:
+        return sorted(plan_pipelines(changed, pipelines))
     triggered = set(fired(changed))
     return sorted(w for w in triggered if SUPERSEDES.get(w) not in triggered)
 

@@ -9,6 +9,7 @@ Standard library only: the noxfile and `python -m ci.plan` import it.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 # What each step session runs in the TFX environment (the noxfile runs exactly these; tests may too).
 SESSION_COMMANDS: dict[str, tuple[str, ...]] = {
@@ -22,8 +23,19 @@ SESSION_COMMANDS: dict[str, tuple[str, ...]] = {
 # The unit tests of each workflow: the fast path tests what it changes (main was green before the change).
 UNIT_TESTS: dict[str, tuple[str, ...]] = {
     "full": (),  # the unit session's default: tests/unit without the slow ones, as Cloud Build's step runs it
-    "modules": ("tests/unit/test_model.py", "tests/unit/test_preprocessing.py"),
 }
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def pipeline_unit_tests(pipelines: list[str], root: Path = REPO_ROOT) -> tuple[str, ...]:
+    """A pipeline's own unit tests (its modules, its data): tests/unit/test_<pipeline>_*.py, what `modules` runs."""
+    return tuple(
+        path.relative_to(root).as_posix()
+        for pipeline in pipelines
+        for path in sorted((root / "tests" / "unit").glob(f"test_{pipeline}_*.py"))
+    )
+
+
 # The function's tests are not unit tests of the TFX environment: `function_tests` runs them on the function's
 # own runtime (Python 3.12) and requirements.
 
@@ -55,48 +67,62 @@ def image_file(ctx: Context) -> str:
     return f"{ctx.work_dir}/image.json"
 
 
-def publish_file(ctx: Context) -> str:
-    return f"{ctx.work_dir}/publish.json"
+def compiled_dir(ctx: Context, pipeline: str) -> str:
+    return f"{ctx.work_dir}/{pipeline}/compiled"
 
 
-def submit_file(ctx: Context) -> str:
-    return f"{ctx.work_dir}/submit.json"
+def publish_file(ctx: Context, pipeline: str) -> str:
+    return f"{ctx.work_dir}/{pipeline}/publish.json"
 
 
-def _release(ctx: Context, image_step: Step) -> list[Step]:
-    """image -> compile -> publish -> submit -> set current: what `full` and `modules` share after their tests."""
-    env = ("--env", ctx.env)
+def submit_file(ctx: Context, pipeline: str) -> str:
+    return f"{ctx.work_dir}/{pipeline}/submit.json"
+
+
+def _release(ctx: Context, image_step: Step, pipelines: list[str]) -> list[Step]:
+    """image, then per pipeline compile -> publish -> submit -> set current: what `full` and `modules` share
+    after their tests. One image serves every pipeline; each pipeline has its template, run and pointer."""
+    steps = [image_step]
     # A template of uncommitted code gets no commit record: commit records name committed code only.
     commit = () if ctx.dirty else ("--commit", ctx.commit)
-    return [
-        image_step,
-        Step("compile", "compile", (*env, "--image-from", image_file(ctx))),
-        # Publishing makes a release visible: it waits for the tests, which ran alongside image and compile.
-        Step(
-            "publish",
-            "publish",
-            (*env, *commit, "--branch", ctx.branch, "--result-file", publish_file(ctx)),
-            joins=True,
-        ),
-        Step(
-            "submit",
-            "submit",
-            (
-                *env,
-                "--template-from",
-                publish_file(ctx),
-                "--source",
-                "ci",
-                "--trigger-id",
-                ctx.run_id,
-                "--follow",
-                "--result-file",
-                submit_file(ctx),
+    for index, pipeline in enumerate(pipelines):
+        target = ("--env", ctx.env, "--pipeline", pipeline)
+        compiled = ("--output-dir", compiled_dir(ctx, pipeline))
+        steps += [
+            Step(f"compile {pipeline}", "compile", (*target, "--image-from", image_file(ctx), *compiled)),
+            # Publishing makes a release visible: it waits for the tests, which ran alongside image and compile.
+            Step(
+                f"publish {pipeline}",
+                "publish",
+                (
+                    *target,
+                    *("--compiled", compiled_dir(ctx, pipeline), *commit, "--branch", ctx.branch),
+                    *("--result-file", publish_file(ctx, pipeline)),
+                ),
+                joins=index == 0,
             ),
-        ),
-        # The run submitted, the environment's current-template pointer moves to this template (D7).
-        Step("set current", "publish", (*env, "--set-current", "--from", submit_file(ctx))),
-    ]
+            Step(
+                f"submit {pipeline}",
+                "submit",
+                (
+                    *target,
+                    "--template-from",
+                    publish_file(ctx, pipeline),
+                    "--source",
+                    "ci",
+                    "--trigger-id",
+                    ctx.run_id,
+                    "--follow",
+                    "--result-file",
+                    submit_file(ctx, pipeline),
+                ),
+            ),
+            # The run submitted, the pipeline's current-template pointer moves to this template (D7).
+            Step(
+                f"set current {pipeline}", "publish", (*target, "--set-current", "--from", submit_file(ctx, pipeline))
+            ),
+        ]
+    return steps
 
 
 def _synth_and_check() -> list[Step]:
@@ -104,15 +130,17 @@ def _synth_and_check() -> list[Step]:
     return [Step("synth", "synth", ()), Step("checkov", "checkov", ("--synthesized",))]
 
 
-def steps(workflow: str, ctx: Context) -> list[Step]:
-    """The local steps of `workflow`, in order."""
-    tests = Step("unit tests", "unit", UNIT_TESTS.get(workflow, ()))
+def steps(workflow: str, ctx: Context, pipelines: list[str] | None = None) -> list[Step]:
+    """The local steps of `workflow`, in order; `full` and `modules` release each of `pipelines`."""
+    pipelines = list(pipelines or [])
+    own = tuple(f"pipeline:{pipeline}" for pipeline in pipelines)
+    tests = Step("unit tests", "unit", own if workflow == "modules" else UNIT_TESTS.get(workflow, ()))
     if workflow == "full":
         build = Step("image", "image", ("--env", ctx.env, "--commit", ctx.commit, "--output", image_file(ctx)))
-        return [replace(tests, background=True), *_release(ctx, build)]
+        return [replace(tests, background=True), *_release(ctx, build, pipelines)]
     if workflow == "modules":
         existing = Step("image (existing)", "image", ("--env", ctx.env, "--existing", "--output", image_file(ctx)))
-        return [replace(tests, background=True), *_release(ctx, existing)]
+        return [replace(tests, background=True), *_release(ctx, existing, pipelines)]
     if workflow == "infra":
         return [*_synth_and_check(), Step("plan", "tfplan", ("--env", ctx.env))]
     if workflow == "function":

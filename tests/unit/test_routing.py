@@ -21,13 +21,17 @@ from ci.routing import (
 CASES = [
     # (changed files, workflows that run, triggers that fire)
     (["pipelines/penguins/modules/model.py"], ["modules"], ["modules"]),
-    (["pipelines/penguins/modules/model.py", "README.md", "tests/unit/test_model.py"], ["modules"], ["modules"]),
+    (
+        ["pipelines/penguins/modules/model.py", "README.md", "tests/unit/test_penguins_model.py"],
+        ["modules"],
+        ["modules"],
+    ),
     (["pipelines/penguins/modules/preprocessing.py", "pipelines/penguins/modules/README.md"], ["modules"], ["modules"]),
     (["pipelines/penguins/modules/model.py", "components/span_range.py"], ["full"], ["full", "modules"]),
     (["pipelines/penguins/modules/model.py", "Dockerfile"], ["full"], ["full", "modules"]),
     (["README.md"], [], []),
     (["docs/design.md", "infra/README.md", "LICENSE"], [], []),
-    (["tests/unit/test_model.py"], [], []),
+    (["tests/unit/test_penguins_model.py"], [], []),
     (["components/hyperparameters.py"], ["full"], ["full"]),
     (["pipelines/pipeline.py"], ["full"], ["full"]),
     (["release/publishing/store.py"], ["full"], ["full"]),
@@ -75,7 +79,7 @@ def test_the_checks_are_the_only_pull_request_route_and_the_push_routes_are_the_
     assert route("checks").config == "ci/cloudbuild/checks.yaml"
     # The local main job plans and orders exactly the push workflows.
     assert sorted(r.workflow for r in PUSH_ROUTES) == sorted(ORDER)
-    assert "checks" not in plan_workflows(["README.md", "tests/unit/test_model.py", "components/gate.py"])
+    assert "checks" not in plan_workflows(["README.md", "tests/unit/test_penguins_model.py", "components/gate.py"])
 
 
 def test_the_promote_route_is_manual_so_no_push_or_pull_request_ever_fires_it():
@@ -148,3 +152,41 @@ def test_cloud_build_filter_rules():
     assert fires(modules, ["pipelines/penguins/modules/model.py", "README.md"])
     with pytest.raises(KeyError, match="unknown workflow"):
         route("nightly")
+
+
+PIPELINES = ("diabetes", "penguins")
+
+
+@pytest.mark.parametrize(
+    ("changed", "planned"),
+    [
+        # One pipeline's modules: only its fast path; the other pipeline does not run at all.
+        (["pipelines/diabetes/modules/model.py"], {"modules": ["diabetes"]}),
+        # One pipeline's definition, schema or spans: only that pipeline retrains.
+        (["pipelines/penguins/pipeline.py"], {"full": ["penguins"]}),
+        (["pipelines/diabetes/schema/schema.pbtxt"], {"full": ["diabetes"]}),
+        (["pipelines/penguins/data/span-1/penguins.csv"], {"full": ["penguins"]}),
+        # Both at once: each its own workflow; full supersedes modules per pipeline only.
+        (
+            ["pipelines/diabetes/modules/model.py", "pipelines/penguins/pipeline.py"],
+            {"full": ["penguins"], "modules": ["diabetes"]},
+        ),
+        (["pipelines/penguins/modules/model.py", "pipelines/penguins/pipeline.py"], {"full": ["penguins"]}),
+        # A shared component or the image: every pipeline retrains.
+        (["components/span_range.py"], {"full": ["diabetes", "penguins"]}),
+        (["pipelines/diabetes/modules/model.py", "Dockerfile"], {"full": ["diabetes", "penguins"]}),
+        # What runs once for the environment names no pipeline; a derive script or a README runs nothing.
+        (["infra/main.py"], {"infra": []}),
+        (["pipelines/diabetes/data/derive.py", "pipelines/diabetes/data/README.md"], {}),
+    ],
+)
+def test_per_pipeline_workflows_run_for_the_pipelines_a_change_touches(changed, planned):
+    from ci.routing import plan_pipelines
+
+    assert plan_pipelines(changed, PIPELINES) == planned
+
+
+def test_the_plan_names_the_pipelines_a_change_fires():
+    result = plan(["pipelines/diabetes/modules/preprocessing.py"], PIPELINES)
+    assert (result["workflows"], result["pipelines"]) == (["modules"], {"modules": ["diabetes"]})
+    assert plan(["README.md"], PIPELINES)["pipelines"] == {}

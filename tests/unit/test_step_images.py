@@ -165,7 +165,11 @@ def _test_paths(nodes: list[ast.AST], posargs: list[str]) -> list[str]:
     def test_path(text: str) -> bool:
         return re.fullmatch(r"(--ignore=)?tests(/[\w./-]*)?", text) is not None
 
+    # `pipeline:NAME` is that pipeline's own tests (the unit session expands it: ci.workflows.pipeline_unit_tests).
+    from ci.workflows import pipeline_unit_tests
+
     given = [arg for arg in posargs if test_path(arg)]
+    given += [t for arg in posargs if arg.startswith("pipeline:") for t in pipeline_unit_tests([arg[9:]])]
     return given or [text for n in nodes if (text := _constant(n)) is not None and test_path(text)]
 
 
@@ -271,7 +275,7 @@ def test_the_needs_follow_the_sessions_and_their_arguments():
     assert "node" in session_needs("checkov", [])
     assert "node" not in session_needs("checkov", ["--synthesized"])
     assert "git" in session_needs("unit", [])  # tests/unit/test_cicd.py
-    assert "git" not in session_needs("unit", ["tests/unit/test_model.py"])
+    assert "git" not in session_needs("unit", ["tests/unit/test_penguins_model.py"])
     assert session_needs("tests", []) >= session_needs("checkov", []) | session_needs("infra_tests", [])
 
 
