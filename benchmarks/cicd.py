@@ -57,14 +57,20 @@ def _append(path: Path, text: str) -> None:
 def _job(repo: Path, start: float) -> dict[str, Any]:
     work = max((repo / "build" / "cicd").iterdir(), key=lambda p: p.stat().st_mtime)
     summary = json.loads((work / "summary.json").read_text())
-    pipeline = summary.get("pipeline", {})
+    runs = summary.get("pipelines", {})
     return {
         "workflows": summary["workflows"],
         "steps": {s["step"]: s["seconds"] for s in summary["steps"]},
         "image": next((s["detail"] for s in summary["steps"] if s["session"] == "image"), None),
-        "to_submission_seconds": round(pipeline["submitted_at"] - start, 2) if pipeline else None,
-        "blessed": pipeline.get("blessed"),
-        "model_version": pipeline.get("pushed_version"),
+        # Per pipeline that ran: the other pipelines do not appear at all.
+        "pipelines": {
+            name: {
+                "to_submission_seconds": round(run["submitted_at"] - start, 2),
+                "blessed": run.get("blessed"),
+                "model_version": run.get("pushed_version"),
+            }
+            for name, run in runs.items()
+        },
     }
 
 

@@ -48,7 +48,7 @@ def one_size(records: int, champion_root: Path | None, client=None) -> dict:
     """One size on the local store, or (with `client`, a storage.Client of the emulator) on the GCS store."""
     from release.datacheck.cli import build_check
 
-    config = load_environment("local")
+    config = load_environment("local", "penguins")
     root = WORK / str(records)
     shutil.rmtree(root, ignore_errors=True)
     if champion_root and (champion_root / "registry").is_dir():
@@ -56,7 +56,7 @@ def one_size(records: int, champion_root: Path | None, client=None) -> dict:
     # Always retrain, so every size ends in a submission whatever the champion scores.
     config = config.with_settings(data=config.data.model_copy(update={"retrain": "always"}))
     incoming = Path(config.data_area("incoming", root))
-    generate(incoming, records, FILES, None, 0, seed=records)
+    generate(incoming, records, FILES, None, 0, seed=records, pipeline=config.dataset)
     store = None if client is None else _upload(client, f"bench-{records}-{time.time_ns()}", incoming, config.dataset)
     start = time.perf_counter()
     check = build_check(config, "local", root, None)
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000])
     parser.add_argument("--store", choices=["local", "gcs-emulator"], default="local")
     args = parser.parse_args(argv)
-    champion_root = args.champion_root or load_environment("local").local_paths().root
+    champion_root = args.champion_root or load_environment("local", "penguins").local_paths().root
     if args.store == "local":
         return _run(args.sizes, champion_root, None, RESULTS)
     from tests.gcs_emulator import client_for, running_emulator

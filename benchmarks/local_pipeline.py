@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from contracts.config import load_environment
 
-    config = load_environment("local")
+    config = load_environment("local", "penguins")
     import_seconds, _ = timed(__import__, "pipelines.pipeline")
     from tfx.orchestration.local import local_dag_runner  # noqa: F401 - loaded here so it is not timed below.
 

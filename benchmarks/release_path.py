@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-release-") as tmp:
         tmp_path = Path(tmp)
         # Submit latency first: the submitting side must not need TensorFlow, so measure it before loading it.
-        config = load_environment("local")
+        config = load_environment("local", "penguins")
         paths = config.local_paths(tmp_path / "local")
         submitter = LocalSubmitter(environment_file("local").resolve(), paths, "penguins")
         latencies = []

@@ -103,7 +103,7 @@ def measure_one(rows: int, root: Path, num_epochs: int, direct_workers: int) -> 
     from contracts.config import load_environment
     from pipelines.local import LocalRun, execute
 
-    config = load_environment("local")
+    config = load_environment("local", "penguins")
     paths = config.local_paths(root)
     start = time.perf_counter()
     generate(rows, paths.data_root(config.dataset) / span_folder(SPAN) / span_file(config.dataset))

@@ -1,7 +1,9 @@
-"""The main job's closing summary: each workflow's steps and seconds, the run, its blessing and model version.
+"""The main job's closing summary: each workflow's steps and seconds, and per pipeline its run, blessing and
+model version.
 
 Standard library only. Reads what the steps handed over in the run's work folder: image.json (the image
-step), publish.json and submit.json (the publish and submit steps' --result-file).
+step), and <pipeline>/publish.json and <pipeline>/submit.json (each pipeline's publish and submit steps'
+--result-file).
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ def _image_note(image: dict[str, Any]) -> str:
 def render_summary(
     work_dir: Path, results: list[tuple[str, StepResult]], *, started: float, run_id: str, workflows: list[str]
 ) -> Summary:
-    image, submit = _read(work_dir / "image.json"), _read(work_dir / "submit.json")
+    image = _read(work_dir / "image.json")
+    submits = {path.parent.name: _read(path) for path in sorted(work_dir.glob("*/submit.json"))}
     lines = [f"=== cicd summary ({run_id})"]
     data: dict[str, Any] = {"run_id": run_id, "workflows": workflows, "steps": []}
     for workflow, result in results:
@@ -59,11 +62,14 @@ def render_summary(
             }
         )
     lines.append(f"  total {time.time() - started:.1f}s")
-    if submit:
+    data["pipelines"] = {}
+    for pipeline, submit in submits.items():
+        if not submit:
+            continue
         submitted_after = submit.get("submitted_at", started) - started
-        data["pipeline"] = {**submit, "submitted_after_seconds": round(submitted_after, 2)}
+        data["pipelines"][pipeline] = {**submit, "submitted_after_seconds": round(submitted_after, 2)}
         status = submit.get("status", "submitted")
-        lines.append(f"pipeline run {submit.get('job_id')} ({submit.get('backend')}): {status}")
+        lines.append(f"{pipeline}: pipeline run {submit.get('job_id')} ({submit.get('backend')}): {status}")
         lines.append(f"  submitted {submitted_after:.1f}s after the job started")
         if submit.get("blessed") is not None:
             lines.append(f"  blessed: {'yes' if submit['blessed'] else 'NO'}")

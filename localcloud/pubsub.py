@@ -30,7 +30,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from contracts.config import REPO_ROOT, ConfigError, environment_file, load_environment
+from contracts.config import (
+    REPO_ROOT,
+    ConfigError,
+    EnvironmentConfig,
+    add_pipeline_argument,
+    environment_file,
+    load_environment,
+    load_pipeline_environment,
+)
 from contracts.run_request import job_id_for
 
 FUNCTION_DIR = REPO_ROOT / "cloudfunctions" / "trigger_pipeline"
@@ -114,9 +122,11 @@ def server_environment(env: dict[str, str]) -> dict[str, str]:
     return merged
 
 
-def _server(root: Path, env_file: Path, pipeline_name: str) -> str:
-    """The URL of this root's function server, starting one if none is alive."""
-    state = root / "function" / "server.json"
+def _server(root: Path, env_file: Path, pipeline: str, pipeline_name: str) -> str:
+    """The URL of this root's function server of `pipeline` (one per pipeline, as each has its own trigger),
+    starting one if none is alive."""
+    state = root / "function" / pipeline / "server.json"
+    state.parent.mkdir(parents=True, exist_ok=True)
     if state.exists():
         known = json.loads(state.read_text())
         if _alive(known["pid"]) and _answers(known["url"]):
@@ -124,6 +134,7 @@ def _server(root: Path, env_file: Path, pipeline_name: str) -> str:
     env = {
         "TRIGGER_BACKEND": "local",
         "PIPELINE_NAME": pipeline_name,
+        "PIPELINE": pipeline,
         "LOCAL_ENV_FILE": str(env_file),
         "LOCAL_ROOT": str(root),
         "TF_USE_LEGACY_KERAS": "1",
@@ -142,14 +153,15 @@ def _alive(pid: int) -> bool:
 
 
 def stop_server(root: Path) -> bool:
-    state = root / "function" / "server.json"
-    if not state.exists():
-        return False
-    pid = json.loads(state.read_text())["pid"]
-    if _alive(pid):
-        os.killpg(pid, signal.SIGTERM)
-    state.unlink()
-    return True
+    """Stop every function server of this root (one per pipeline); whether one was running."""
+    stopped = False
+    for state in sorted((root / "function").glob("*/server.json")):
+        pid = json.loads(state.read_text())["pid"]
+        if _alive(pid):
+            os.killpg(pid, signal.SIGTERM)
+        state.unlink()
+        stopped = True
+    return stopped
 
 
 def post(url: str, headers: dict[str, str], body: bytes) -> int:
@@ -204,6 +216,7 @@ def expected_job_id(pipeline_name: str, payload: dict[str, Any], message_id: str
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="localcloud.pubsub", description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="local")
+    add_pipeline_argument(parser)
     parser.add_argument("--num-epochs", help="sent as given: the function validates it")
     parser.add_argument("--learning-rate")
     parser.add_argument("--schedule", help="send the payload of this schedule of the environment instead")
@@ -214,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stop", action="store_true", help="stop this root's function server and exit")
     args = parser.parse_args(argv)
     try:
-        config = load_environment(args.env)
+        config = load_environment(args.env) if args.stop else load_pipeline_environment(args.env, args.pipeline)
         if config.backend != "local":
             raise ConfigError(f"environment '{config.name}' is not local; publish to its Pub/Sub topic instead")
     except ConfigError as err:
@@ -238,13 +251,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.span_start is not None or args.span_end is not None:
         payload.update(span_start=args.span_start or 0, span_end=args.span_end or 0)
     message_id = args.message_id or uuid.uuid4().hex
-    return _send(root, environment_file(args.env).resolve(), config.pipeline_name, payload, message_id)
+    return _send(root, environment_file(args.env).resolve(), config, payload, message_id)
 
 
-def _send(root: Path, env_file: Path, pipeline_name: str, payload: dict[str, Any], message_id: str) -> int:
+def _send(root: Path, env_file: Path, config: EnvironmentConfig, payload: dict[str, Any], message_id: str) -> int:
     """Post the message, say what the function did with it, and follow the run it started."""
-    url = _server(root, env_file, pipeline_name)
-    log_path = root / "function" / "server.log"
+    pipeline_name = config.pipeline_name
+    url = _server(root, env_file, config.dataset, pipeline_name)
+    log_path = root / "function" / config.dataset / "server.log"
     offset = log_path.stat().st_size if log_path.exists() else 0
     headers, body = pubsub_cloudevent(payload, message_id)
     status = post(url, headers, body)

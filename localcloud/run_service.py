@@ -13,7 +13,7 @@ import sys
 import threading
 from pathlib import Path
 
-from contracts.config import ENVS_DIR, REPO_ROOT, ConfigError, LocalPaths, load_environment
+from contracts.config import ENVS_DIR, REPO_ROOT, ConfigError, LocalPaths, load_pipeline_environment
 from contracts.run_request import Lineage, RunRequest, SubmissionError, SubmitResult
 from localcloud import run_store
 from pipelines.worktree import working_tree_lineage
@@ -60,6 +60,7 @@ class LocalSubmitter:
                 labels=dict(request.labels),
                 enable_caching=request.enable_caching,
                 env=str(self.env_file),
+                pipeline=self.pipeline,
             ),
         )
         if created:
@@ -93,13 +94,17 @@ class LocalSubmitter:
         threading.Thread(target=process.wait, name=f"reap-{record.job_id}", daemon=True).start()
 
 
-def local_submitter(env_file: Path | None = None, local_root: Path | None = None) -> LocalSubmitter:
-    """The submitter of a local environment file (default envs/local.yaml), its root optionally overridden.
+def local_submitter(
+    env_file: Path | None = None, local_root: Path | None = None, pipeline: str | None = None
+) -> LocalSubmitter:
+    """The submitter of a local environment file (default envs/local.yaml) for `pipeline` (or its only one), its
+    root optionally overridden.
 
-    Raises ConfigError naming the file if it is missing, invalid or not a local environment.
+    Raises ConfigError naming the file if it is missing, invalid, not a local environment, or `pipeline` is not
+    one of its pipelines (or none is named and it has several).
     """
     env_file = Path(env_file) if env_file else ENVS_DIR / "local.yaml"
-    config = load_environment(env_file)
+    config = load_pipeline_environment(env_file, pipeline)
     if config.backend != "local":
         raise ConfigError(f"{env_file}: environment '{config.name}' is not a local one")
     return LocalSubmitter(env_file, config.local_paths(local_root), config.dataset)

@@ -54,8 +54,9 @@ class RunRecord:
     parameters: dict[str, Any] = field(default_factory=dict)
     labels: dict[str, str] = field(default_factory=dict)
     enable_caching: bool = True
-    # Path of the environment file the worker loads.
+    # Path of the environment file the worker loads, and the pipeline of it the run is ("": its only one).
     env: str = ""
+    pipeline: str = ""
     created_at: str | None = None
     started_at: str | None = None
     ended_at: str | None = None

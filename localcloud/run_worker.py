@@ -25,7 +25,7 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
-from contracts.config import load_environment
+from contracts.config import EnvironmentConfig, load_pipeline_environment
 from localcloud import run_store
 from localcloud.run_store import ComponentStatus, RunRecord, RunStoreError
 
@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         summary = _execute(root, record, env)
         result = _result(summary)
         if summary.succeeded and summary.pushed_version:
-            result["promotion"] = _after_registration(root, env, record.job_id, summary.pushed_version)
+            config = load_pipeline_environment(env, record.pipeline or None)
+            result["promotion"] = _after_registration(root, config, record.job_id, summary.pushed_version)
     except BaseException as err:  # Also SIGTERM and Ctrl-C: whatever ends the run is recorded.
         result = {"status": run_store.FAILED, "error": _describe(err)}
         print(f"run {record.job_id} failed: {result['error']}", file=sys.stderr, flush=True)
@@ -74,12 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if result["status"] == run_store.SUCCEEDED else 1
 
 
-def _after_registration(root: Path, env: str, job_id: str, version: str) -> str:
+def _after_registration(root: Path, config: EnvironmentConfig, job_id: str, version: str) -> str:
     """Test and auto-promote the version the run registered; what happened (a failure here is said, not raised)."""
     from release.promotion.announced import after_registration
 
     try:
-        done = after_registration(load_environment(env), root, version, by=f"run {job_id}")
+        done = after_registration(config, root, version, by=f"run {job_id}")
     except Exception as err:  # The run succeeded: its record says what went wrong after it.
         done = f"not promoted: {_describe(err)}"
     print(f"version {version}: {done}", flush=True)
@@ -127,7 +128,7 @@ def pipeline_lock(root: Path) -> Iterator[None]:
 
 def _execute(root: Path, record: RunRecord, env: str) -> RunSummary:
     """Load the environment, wait for the pipeline lock, and run the pipeline as `record` says."""
-    config = load_environment(env)
+    config = load_pipeline_environment(env, record.pipeline or None)
     paths = config.local_paths(root)
     # TensorFlow reads these at import (the submitter sets them too; this covers a worker started by hand).
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from contracts.config import ConfigError, load_environment
+from contracts.config import ConfigError, add_pipeline_argument, load_pipeline_environment
 from contracts.environment import EnvironmentConfig
 from contracts.parameters import LEARNING_RATE, NUM_EPOCHS, validate_span_range
 
@@ -24,6 +24,7 @@ from contracts.parameters import LEARNING_RATE, NUM_EPOCHS, validate_span_range
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="pipelines.local_runner", description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="local", help="environment name (envs/<name>.yaml) or file path")
+    add_pipeline_argument(parser)
     parser.add_argument("--num-epochs", type=int, help="default: the environment's training.num_epochs")
     parser.add_argument("--learning-rate", type=float, help="default: the environment's training.learning_rate")
     parser.add_argument(
@@ -50,7 +51,7 @@ def run_from_args(
     """
     args = _parse(argv)
     try:
-        config = load_environment(args.env)
+        config = load_pipeline_environment(args.env, args.pipeline)
         if config.backend != "local":
             raise ConfigError(f"environment '{config.name}' uses backend '{config.backend}'; this runner is local")
         num_epochs = NUM_EPOCHS.validate(config.training.num_epochs if args.num_epochs is None else args.num_epochs)

@@ -25,7 +25,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from contracts.config import ConfigError, EnvironmentConfig, load_environment, release_source
+from contracts.config import (
+    ConfigError,
+    EnvironmentConfig,
+    add_pipeline_argument,
+    load_pipeline_environment,
+    release_source,
+)
 from contracts.handover import write_result
 from contracts.run_request import read_lineage_record, template_sha256
 from release.cloud_errors import exit_status
@@ -115,6 +121,7 @@ def wait_for_release(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="release.adopt", description=__doc__.splitlines()[0])
     parser.add_argument("--env", required=True, help="the environment that adopts (its gcp.releases_from)")
+    add_pipeline_argument(parser)
     parser.add_argument("--commit", required=True, help="the full commit SHA whose template to adopt")
     parser.add_argument("--branch", required=True)
     parser.add_argument("--wait", type=float, default=DEFAULT_WAIT_SECONDS, help="seconds to wait at most")
@@ -128,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--wait {args.wait:g}: expected seconds, 0 or more")
         from release.publishing.store import store_for
 
-        source = release_store_of(load_environment(args.env))
+        source = release_store_of(load_pipeline_environment(args.env, args.pipeline))
         store = store_for(source.location("artifacts"))
         found = wait_for_release(store, args.commit, args.wait)
     except (ConfigError, ValueError) as err:

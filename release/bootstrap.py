@@ -31,7 +31,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ci.changes import ChangesError, changes_since, head_commit
-from contracts.config import REPO_ROOT, ConfigError, EnvironmentConfig, load_environment
+from contracts.config import (
+    REPO_ROOT,
+    ConfigError,
+    EnvironmentConfig,
+    add_pipeline_argument,
+    load_environment,
+    load_pipeline_environment,
+)
 from release.cloud_errors import exit_status
 
 WORK = REPO_ROOT / "build" / "bootstrap"
@@ -171,6 +178,7 @@ def run(steps: list[Step]) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="release.bootstrap", description=__doc__.splitlines()[0])
     parser.add_argument("--env", required=True, help="a cloud environment (envs/<env>.yaml with a gcp section)")
+    add_pipeline_argument(parser)
     parser.add_argument("--image", help="publishing environment: the pipeline image by digest (default: recorded)")
     parser.add_argument("--commit", help="adopting environment: the commit whose template to run (default: HEAD)")
     parser.add_argument("--branch", default="main", help="the branch the release is recorded on (default: main)")
@@ -186,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"environment '{config.name}' has no gcp section: a local run seeds .local/data itself and the "
                 "local main job (nox -s cicd) publishes; there is nothing to bootstrap"
             )
+        config = load_pipeline_environment(args.env, args.pipeline)
         if args.image and config.gcp.releases_from is not None:
             raise ConfigError(
                 f"--image: environment '{config.name}' builds nothing, it runs {config.gcp.releases_from}'s releases"

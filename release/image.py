@@ -149,7 +149,9 @@ def resolve(args: argparse.Namespace, config: EnvironmentConfig, root: Path) -> 
         return {**result, "image": record["image"], "existing": True, "commit": record.get("commit")}
     if not args.commit:
         raise ImageError("--commit is required to build or record an image")
-    name = f"{config.pipeline_name}-pipeline"
+    # One image for every pipeline of the environment (their modules are not in it): named as the cloud
+    # repository's image is, <prefix>-images/pipeline.
+    name = "pipeline"
     if args.built:
         try:
             image = args.built.read_text().strip()

@@ -24,7 +24,14 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from contracts.config import ConfigError, EnvironmentConfig, environment_file, load_environment, release_source
+from contracts.config import (
+    ConfigError,
+    EnvironmentConfig,
+    add_pipeline_argument,
+    environment_file,
+    load_pipeline_environment,
+    release_source,
+)
 from contracts.current_template import ResolvedTemplate
 from contracts.environment import Training
 from contracts.handover import result_value, write_result
@@ -48,6 +55,7 @@ CURRENT = "current"
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="release.submit", description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="local")
+    add_pipeline_argument(parser)
     parser.add_argument("--num-epochs", type=int, help="default: the environment's training.num_epochs")
     parser.add_argument("--learning-rate", type=float, help="default: the environment's training.learning_rate")
     parser.add_argument("--span-start", type=int, default=0)
@@ -186,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=FutureWarning)  # google-cloud's Python 3.10 notices.
     try:
         args = _parse(argv)
-        config = load_environment(args.env)
+        config = load_pipeline_environment(args.env, args.pipeline)
         request = build_request(args, config.pipeline_name, config.training, config.dataset)
         submitter = _submitter(args, config)
         result = submitter.submit(request)

@@ -53,7 +53,7 @@ def fixed_evaluation(accuracy: float | None):
 
 def make_check(root: Path, accuracy: float | None = 0.5, hook=lambda step: None, store=None, **data) -> Check:
     """A check of the local data area under `root`, or of `store` (a GcsStore); submissions under root/submitted."""
-    config = load_environment("local")
+    config = load_environment("local", "penguins")
     if data:
         config = config.with_settings(data=config.data.model_copy(update=data))
     return Check(

@@ -38,7 +38,7 @@ def stand_in_model(folder: Path, content: str) -> str:
 
 
 def config(auto_promote: bool = True) -> Any:
-    local = load_environment("local")
+    local = load_environment("local", "penguins")
     if auto_promote:
         return local
     return local.model_copy(update={"release": local.release.model_copy(update={"auto_promote": False})})
@@ -111,7 +111,7 @@ def _worker_killed(root: str, job_id: str, content: str) -> None:
     from localcloud import run_store, run_worker
     from localcloud.run_store import RunRecord
 
-    run_store.reserve(Path(root), RunRecord(job_id=job_id, env="local"))
+    run_store.reserve(Path(root), RunRecord(job_id=job_id, env="local", pipeline="penguins"))
     run_worker._execute = lambda root_, record, env: _registered(Path(root_), content)
     run_worker._after_registration = lambda *args: os.kill(os.getpid(), signal.SIGKILL)
     run_worker.main(["--job-id", job_id, "--local-root", root])

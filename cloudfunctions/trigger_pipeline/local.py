@@ -24,7 +24,9 @@ class LocalBackend:
     def __post_init__(self) -> None:
         service = _run_service()
         try:
-            self._submitter = service.local_submitter(self.settings.local_env_file, self.settings.local_root)
+            self._submitter = service.local_submitter(
+                self.settings.local_env_file, self.settings.local_root, self.settings.pipeline
+            )
         except service.ConfigError as err:
             raise SettingsError(f"LOCAL_ENV_FILE: {err}") from err
         self._run_lineage = service.run_lineage

@@ -79,6 +79,8 @@ class Settings:
             return cls(
                 backend,
                 pipeline_name,
+                # Which pipeline of the environment the local submitter runs (its only one when not set).
+                pipeline=variables.get("PIPELINE"),
                 local_env_file=Path(env_file) if env_file else None,
                 local_root=Path(root) if root else None,
             )

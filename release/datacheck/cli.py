@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from contracts.config import ConfigError, EnvironmentConfig, load_environment
+from contracts.config import ConfigError, EnvironmentConfig, add_pipeline_argument, load_pipeline_environment
 from contracts.registry import CHAMPION, registry_target
 from contracts.run_request import SubmissionError
 from release.cloud_errors import exit_status
@@ -114,6 +114,7 @@ def describe(report: Report, config: EnvironmentConfig) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="release.datacheck", description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="local")
+    add_pipeline_argument(parser)
     parser.add_argument("--local-root", type=Path, help="local: state folder (default: the environment's)")
     parser.add_argument(
         "--template",
@@ -123,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
     try:
-        config = load_environment(args.env)
+        config = load_pipeline_environment(args.env, args.pipeline)
         report = build_check(config, args.env, args.local_root, args.template).run()
     except (ConfigError, SubmissionError) as err:
         print(f"error: {err}", file=sys.stderr)

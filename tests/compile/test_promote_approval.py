@@ -84,7 +84,7 @@ def cloud_build(monkeypatch):
 @pytest.fixture
 def registry(tmp_path, monkeypatch):
     """Two blessed versions in a local registry, opened in place of prod's Vertex one; model tests pass."""
-    local = open_registry(registry_target(load_environment("local"), tmp_path))
+    local = open_registry(registry_target(load_environment("local", "penguins"), tmp_path))
     for name in ("one", "two"):
         folder = tmp_path / "models" / name
         folder.mkdir(parents=True)

@@ -187,7 +187,7 @@ def test_bad_input_is_refused(tmp_path, capsys, argv, message):
 
 
 def test_a_local_environment_compiles_with_its_local_folders(tmp_path):
-    config = load_environment("local")
+    config = load_environment("local", "penguins")
     compiled = compile_pipeline(config, image=IMAGE, output_dir=tmp_path)
     text = compiled.spec_path.read_text()
     assert f"{config.local_paths().published}/schemas/" in text

@@ -30,14 +30,14 @@ STRONG = {"num_epochs": 20, "learning_rate": 0.01}
 
 
 def train(root, **settings):
-    config = load_environment("local")
+    config = load_environment("local", "penguins")
     summary = execute(LocalRun(config=config, paths=config.local_paths(root), **settings), out=io.StringIO())
     assert summary.succeeded, summary.error
     return summary
 
 
 def registry(root):
-    return open_registry(registry_target(load_environment("local"), root))
+    return open_registry(registry_target(load_environment("local", "penguins"), root))
 
 
 def models(*argv):
@@ -53,7 +53,7 @@ def make_champion(root, version):
 
 def last_blessing(root):
     """The newest ModelBlessing in the environment's ML Metadata: what the last Evaluator decided, against what."""
-    config = load_environment("local")
+    config = load_environment("local", "penguins")
     connection = metadata_store_pb2.ConnectionConfig()
     connection.sqlite.filename_uri = str(config.local_paths(root).metadata_path)
     blessing = max(metadata_store.MetadataStore(connection).get_artifacts_by_type("ModelBlessing"), key=lambda a: a.id)
@@ -76,7 +76,7 @@ def rolled_back(tmp_path_factory):
 
 def test_a_candidate_no_worse_than_the_champion_is_blessed_though_worse_than_a_rolled_back_version(rolled_back):
     root, weak, strong = rolled_back
-    drop = load_environment("local").evaluation.max_regression
+    drop = load_environment("local", "penguins").evaluation.max_regression
     # The scenario's premise: B is better than A by more than the allowed drop.
     assert strong.metrics[ACCURACY] - weak.metrics[ACCURACY] > drop
     candidate = train(root, **WEAK, enable_cache=False)  # retrained, not reused

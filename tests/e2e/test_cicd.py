@@ -33,7 +33,10 @@ def _registry_versions(repo: Path) -> list[str]:
     from contracts.config import load_environment
     from contracts.registry import registry_target
 
-    return [v.version for v in open_registry(registry_target(load_environment("local"), repo / ".local")).versions()]
+    return [
+        v.version
+        for v in open_registry(registry_target(load_environment("local", "penguins"), repo / ".local")).versions()
+    ]
 
 
 def test_module_change_runs_the_fast_path_and_docs_run_nothing(tmp_path):
@@ -55,27 +58,32 @@ def test_module_change_runs_the_fast_path_and_docs_run_nothing(tmp_path):
     changed = commit(repo, "tune the model")
     code, out = _cicd(repo)
     assert code == 0, out
-    assert "workflows: modules" in out
+    assert "workflows: modules (penguins)" in out  # the other pipeline does not run at all
     (work_dir,) = (repo / "build" / "cicd").iterdir()
     summary = json.loads((work_dir / "summary.json").read_text())
     assert summary["workflows"] == ["modules"]
     # Listed in the workflow's order (the tests ran alongside image and compile; publish waited for them; the
     # pointer moved only once the run was submitted).
-    steps = ["unit tests", "image (existing)", "compile", "publish", "submit", "set current"]
+    steps = [
+        "unit tests",
+        "image (existing)",
+        *(f"{s} penguins" for s in ("compile", "publish", "submit", "set current")),
+    ]
     assert [s["step"] for s in summary["steps"]] == steps
     assert all(s["status"] == "ok" for s in summary["steps"])
     image = json.loads((work_dir / "image.json").read_text())
     assert image["existing"] and not image["built"]  # no image build on the fast path
-    pipeline = summary["pipeline"]
+    assert list(summary["pipelines"]) == ["penguins"]
+    pipeline = summary["pipelines"]["penguins"]
     assert pipeline["status"] == "succeeded" and pipeline["blessed"] is True
     assert pipeline["pushed_by_this_run"] and pipeline["pushed_version"] in _registry_versions(repo)
     assert json.loads(cicd.state_path(repo, "local").read_text())["commit"] == changed
     # The template was published for the commit, in the local artifacts store, and became the current one.
     published = repo / ".local" / "published" / "templates"
     record = json.loads((published / "commits" / f"{changed}.json").read_text())
-    current = json.loads((published / "current.json").read_text())
+    current = json.loads((published / "current" / "penguins.json").read_text())
     assert current["template_sha256"] == record["template_sha256"] and current["commit"] == changed
-    assert current["job_id"] == json.loads((work_dir / "submit.json").read_text())["job_id"]
+    assert current["job_id"] == json.loads((work_dir / "penguins" / "submit.json").read_text())["job_id"]
 
     # Stricter model tests: only the champion is re-tested, and its verdict recorded with the new tests.
     records = repo / "release" / "model_tests" / "smoke_records.json"

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def champion_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("datacheck")
-    config = load_environment("local")
+    config = load_environment("local", "penguins")
     summary = execute(LocalRun(config=config, paths=config.local_paths(root), num_epochs=20, learning_rate=0.01))
     assert summary.succeeded and summary.blessed, summary.error
     # What the run worker does after a run that registered a version: test it, make it the champion.
@@ -28,7 +28,7 @@ def champion_root(tmp_path_factory):
 
 
 def check(root):
-    config = load_environment("local")
+    config = load_environment("local", "penguins")
     built = build_check(config, "local", root, None)
     built.submitter = FileSubmitter(root / "submitted")
     return built, config
@@ -36,7 +36,7 @@ def check(root):
 
 def test_the_champion_is_evaluated_and_only_a_drifted_batch_retrains(champion_root):
     incoming = champion_root / "data" / "penguins" / "incoming"
-    generate(incoming, 150, 3, None, 4, seed=1)
+    generate(incoming, 150, 3, None, 4, seed=1, pipeline="penguins")
     built, config = check(champion_root)
     [kept] = built.run().batches
     assert kept["evaluation"]["champion"] is not None
@@ -44,7 +44,7 @@ def test_the_champion_is_evaluated_and_only_a_drifted_batch_retrains(champion_ro
     assert (kept["span"], kept["records"], kept["quarantined"], kept["retrain"]) == (2, 150, 4, False)
     assert set(kept["evaluation"]["per_class"]) == {"Adelie", "Chinstrap", "Gentoo"}
 
-    generate(incoming, 150, 3, "relabel", 0, seed=2)
+    generate(incoming, 150, 3, "relabel", 0, seed=2, pipeline="penguins")
     built, _ = check(champion_root)
     [drifted] = built.run().batches
     assert drifted["evaluation"]["value"] < config.retrain_bound
@@ -64,7 +64,7 @@ def test_no_champion_yet_trains_on_the_window_ending_at_the_new_span_through_the
     from localcloud.runs_cli import follow
     from release.datacheck import cli
 
-    generate(tmp_path / "data" / "penguins" / "incoming", 120, 2, None, 2, seed=3)
+    generate(tmp_path / "data" / "penguins" / "incoming", 120, 2, None, 2, seed=3, pipeline="penguins")
     assert cli.main(["--local-root", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "120 valid records -> span-2, 2 quarantined; no champion yet" in out
@@ -75,7 +75,7 @@ def test_no_champion_yet_trains_on_the_window_ending_at_the_new_span_through_the
     # The rolling window ending at the new span: training.window_spans is 3, so spans 1 and 2.
     assert record.status == "succeeded" and (record.parameters["span_start"], record.parameters["span_end"]) == (1, 2)
     assert record.labels["source"] == "data" and record.labels["spans"] == "1-2"
-    (version,) = open_registry(registry_target(load_environment("local"), tmp_path)).versions()
+    (version,) = open_registry(registry_target(load_environment("local", "penguins"), tmp_path)).versions()
     assert [s.number for s in version.lineage.spans] == [1, 2]
     assert cli.main(["--local-root", str(tmp_path)]) == 0
     assert len(run_store.list_runs(tmp_path)) == 1

@@ -21,7 +21,7 @@ FOLLOW_TIMEOUT_SECONDS = 240
 
 
 def test_a_submitted_run_trains_blesses_and_pushes_and_can_be_followed(tmp_path):
-    config = load_environment("local")
+    config = load_environment("local", "penguins")
     paths = config.local_paths(tmp_path)
     submitter = LocalSubmitter(environment_file("local"), paths, "penguins")
     request = RunRequest(

@@ -56,7 +56,7 @@ def test_first_run_trains_blesses_and_pushes(first_run, env_root):
     assert summary.baseline_metrics == {}  # Nothing to compare with yet.
     assert summary.blessed is True
     assert summary.pushed_by_this_run
-    config = load_environment("local")
+    config = load_environment("local", "penguins")
     assert versions(env_root, config) == [summary.pushed_version]
     assert (Path(summary.pushed_path) / "saved_model.pb").exists()
     registry = open_registry(registry_target(config, env_root))
@@ -79,7 +79,7 @@ def test_identical_rerun_is_served_from_cache_and_pushes_nothing(first_run, env_
     """Everything before the gate is cached. The gate's baseline is the champion when a run starts: the first
     run had none, so once its model is the champion the rerun's Evaluator judges the same model against it (a
     new input) and the push finds the version registered. The next identical run is fully cached."""
-    config = load_environment("local")
+    config = load_environment("local", "penguins")
     champion_since = open_registry(registry_target(config, env_root)).alias_version(CHAMPION) is not None
     summary, _ = run(env_root)
     assert summary.succeeded, summary.error
@@ -108,12 +108,12 @@ def test_regressing_model_is_not_blessed_nor_pushed(first_run, env_root):
     assert "absolute bound: sparse_categorical_accuracy" in failures
     assert "no-regression: sparse_categorical_accuracy" in failures
     assert summary.pushed_version is None
-    assert versions(env_root, load_environment("local")) == [first_run[0].pushed_version]
+    assert versions(env_root, load_environment("local", "penguins")) == [first_run[0].pushed_version]
 
 
 def test_no_regression_threshold_alone_blocks_a_worse_model(first_run, env_root, tmp_path):
     """With the absolute bound at 0, only the comparison with the champion can refuse the model."""
-    text = (load_environment("local").model_dump_json()).replace('"bound":0.9', '"bound":0.0')
+    text = (load_environment("local", "penguins").model_dump_json()).replace('"bound":0.9', '"bound":0.0')
     assert '"bound":0.0' in text
     env = tmp_path / "lenient.yaml"
     env.write_text(text)
@@ -127,7 +127,7 @@ def test_no_regression_threshold_alone_blocks_a_worse_model(first_run, env_root,
 
 def broken_span(root, mutate):
     """Seed the environment's span-1 with a mutated copy of the shipped data (seeding never overwrites)."""
-    config = load_environment("local")
+    config = load_environment("local", "penguins")
     with open(pipeline_sources("penguins").data_dir / "span-1" / "penguins.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     fields, rows = mutate(list(rows[0]), rows)
@@ -168,7 +168,7 @@ def test_broken_data_stops_at_validation_naming_the_anomaly(tmp_path, capsys, mu
     for later in ("Transform", "Trainer", "Evaluator", "RegistryPush"):
         assert statuses.get(later) == "not", (later, printed)
     # Nothing registered; the run is recorded in MLflow as failed (every local run is an MLflow run).
-    registry = open_registry(registry_target(load_environment("local"), tmp_path))
+    registry = open_registry(registry_target(load_environment("local", "penguins"), tmp_path))
     assert registry.versions() == [] and not (tmp_path / "registry" / "artifacts").exists()
     client = registry.client()
     (tracked,) = client.search_runs([client.get_experiment_by_name(registry.name).experiment_id])

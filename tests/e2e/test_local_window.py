@@ -37,7 +37,7 @@ def write(path, rows):
 def window_env(tmp_path_factory):
     """Span 1 as shipped; spans 2 and 3 hold its even and odd rows, so the window is span 1's rows twice."""
     root = tmp_path_factory.mktemp("window-env")
-    config = load_environment("local")
+    config = load_environment("local", "penguins")
     assert config.training.window_spans == 3
     header, *rows = rows_of(pipeline_sources("penguins").data_dir / "span-1" / "penguins.csv")
     data = config.local_paths(root).data_root(config.dataset)

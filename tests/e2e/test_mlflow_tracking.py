@@ -27,7 +27,7 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("tracked")
-    config = load_environment("local")
+    config = load_environment("local", "penguins")
     run = LocalRun(config=config, paths=config.local_paths(root), num_epochs=20, learning_rate=0.01)
     summary = execute(run, out=io.StringIO())
     assert summary.succeeded and summary.pushed_by_this_run, summary.error

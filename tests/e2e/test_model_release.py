@@ -32,7 +32,7 @@ INSTANCE = shipped_records()[0][-1]
 def trained(tmp_path_factory):
     """Three versions, by three runs with different epochs; no champion yet (promotion needs an approval)."""
     root = tmp_path_factory.mktemp("release")
-    text = load_environment("local").model_dump_json()
+    text = load_environment("local", "penguins").model_dump_json()
     text = text.replace('"auto_promote":true', '"auto_promote":false').replace(
         '"max_regression":0.01', '"max_regression":1.0'
     )

@@ -33,7 +33,7 @@ def test_local_and_in_step_environments_get_nothing(tmp_path):
         gcp["training"]["engine"] = "in-step"
         gcp["dataflow"]["enabled"] = False
 
-    for config in (load_environment("local"), _dev_with(tmp_path, in_step)):
+    for config in (load_environment("local", "penguins"), _dev_with(tmp_path, in_step)):
         assert template_shape(config) == TemplateShape()
         assert training_config(config) is None and dataflow_values(config) == {}
         assert dataflow_beam_args(template_shape(config), image=IMAGE) == []

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from ci.routing import PUSH_ROUTES, ROUTES
-from ci.workflows import UNIT_TESTS, Context, steps
+from ci.workflows import Context, steps
 from contracts.config import REPO_ROOT
 
 # The routes' configs, and the one an environment that adopts another's releases runs on the publishing routes
@@ -88,7 +88,7 @@ def test_logging_timeouts_and_pinned_images(workflow):
 @pytest.mark.parametrize("workflow", PUSH_CONFIGS)
 def test_cloud_build_runs_the_local_steps_in_the_same_order(workflow):
     ctx = Context("dev", "0" * 40, "main", "run", False, "build/cicd/run")
-    local = [s.session for s in steps(workflow, ctx)]
+    local = [s.session for s in steps(workflow, ctx, ["penguins"])]
     cloud = []
     for step in _load(workflow)["steps"]:
         session = TOOL_STEPS[step["id"]][1] if step["id"] in TOOL_STEPS else _session_of(step)
@@ -139,14 +139,15 @@ def test_modules_never_builds_an_image_and_runs_the_local_fast_path_tests():
     config = _load("modules")
     assert not any("kaniko" in step["name"] or "docker" in step["name"] for step in config["steps"])
     unit = next(step for step in config["steps"] if _session_of(step) == "unit")
-    assert tuple(unit["args"][unit["args"].index("--") + 1 :]) == UNIT_TESTS["modules"]
+    # The pipeline's own tests, as the local fast path runs them (its trigger is the penguins pipeline's).
+    assert tuple(unit["args"][unit["args"].index("--") + 1 :]) == ("pipeline:penguins",)
     assert "--existing" in next(s for s in config["steps"] if _session_of(s) == "image")["args"]
 
 
 @pytest.mark.parametrize("workflow", ["full", "modules"])
 def test_the_tests_run_alongside_image_and_compile_and_publish_waits_for_them(workflow):
     ctx = Context("dev", "0" * 40, "main", "run", False, "build/cicd/run")
-    local = steps(workflow, ctx)
+    local = steps(workflow, ctx, ["penguins"])
     cloud = _load(workflow)["steps"]
     assert local[0].background and cloud[0]["id"] == "unit-tests"
     assert cloud[1]["waitFor"] == ["-"]  # the step after the tests starts with them
@@ -171,7 +172,8 @@ def test_the_checks_consume_what_synth_wrote_in_its_own_image(workflow):
     assert list(cloud).index("synth") < list(cloud).index("checkov")
     assert cloud["synth"]["name"] != cloud["checkov"]["name"]
     # The local main job passes the same arguments.
-    local = {s.session: s for s in steps(workflow, Context("dev", "0" * 40, "main", "run", False, "build/cicd/run"))}
+    ctx = Context("dev", "0" * 40, "main", "run", False, "build/cicd/run")
+    local = {s.session: s for s in steps(workflow, ctx, ["penguins"])}
     for session in ("synth", "checkov"):
         args = cloud[session]["args"]
         assert local[session].args == tuple(args[args.index("--") + 1 :] if "--" in args else ()), session

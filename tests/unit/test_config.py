@@ -44,7 +44,7 @@ def test_environment_names_map_to_envs_folder():
 
 
 def test_local_root_is_resolved_against_the_repository_and_overridable(tmp_path):
-    config = load_environment("local")
+    config = load_environment("local", "penguins")
     assert config.local_paths().root == (ENVS_DIR.parent / ".local").resolve()
     paths = config.local_paths(tmp_path / "elsewhere")
     assert paths.root == tmp_path / "elsewhere"
@@ -215,7 +215,7 @@ def test_known_regions_include_the_shipped_ones():
 
 
 def test_one_location_rule_for_buckets_and_local_folders():
-    dev, local = load_environment("dev"), load_environment("local")
+    dev, local = load_environment("dev"), load_environment("local", "penguins")
     assert dev.location("artifacts") == "gs://penguins-dev-artifacts"
     assert dev.location("pipeline-root") == "gs://penguins-dev-pipeline-root"
     paths = local.local_paths()
@@ -273,7 +273,7 @@ def test_data_check_settings_default_the_retrain_threshold_to_the_release_gate(t
         write(tmp_path, VALID_LOCAL.replace(PIPELINE, PIPELINE + "    data: {retrain_bound: 0.8}\n"))
     )
     assert config.retrain_bound == 0.8
-    assert load_environment("local").data.min_new_records == 50
+    assert load_environment("local", "penguins").data.min_new_records == 50
     assert load_environment("dev").data_area("incoming") == "gs://penguins-dev-data/penguins/incoming"
 
 

@@ -32,7 +32,7 @@ def test_a_backend_that_does_not_answer_is_exit_3_saying_to_retry(monkeypatch, c
             raise BackendUnavailableError("Vertex AI answered 503")
 
     monkeypatch.setattr(cli, "build_check", lambda *args: Unavailable())
-    assert cli.main([]) == 3
+    assert cli.main(["--pipeline", "penguins"]) == 3
     err = capsys.readouterr().err
     assert err == "error (transient, retry): Vertex AI answered 503 (finished steps are kept)\n"
 
@@ -43,7 +43,7 @@ def test_too_few_records_are_reported_and_stay_and_the_shipped_spans_are_seeded_
     (incoming / "a.csv").write_text(
         f"{HEADER}\nAdelie,Dream,39.0,18.0,190,3800,male\nAdelie,Dream,x,18,190,3800,male\n"
     )
-    assert cli.main(["--local-root", str(tmp_path)]) == 0
+    assert cli.main(["--pipeline", "penguins", "--local-root", str(tmp_path)]) == 0
     assert "waiting in incoming/: 1 valid, 1 bad records (a batch needs 50 valid)" in capsys.readouterr().out
     assert (incoming / "a.csv").is_file()
     assert (tmp_path / "data" / "penguins" / "span-1" / "penguins.csv").is_file()  # the shipped span, not a batch
@@ -65,7 +65,7 @@ def test_a_champion_that_does_not_load_is_exit_1_and_the_batch_resumes(tmp_path,
             return type("V", (), {"uri": str(tmp_path / "no-such-model")})()
 
     monkeypatch.setattr("components.registry.open_registry", lambda target: Registry())
-    assert cli.main(["--local-root", str(tmp_path)]) == 1
+    assert cli.main(["--pipeline", "penguins", "--local-root", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "champion 7 could not be evaluated" in err and "the next check resumes it" in err
     [batch] = (tmp_path / "data" / "penguins" / "batches").iterdir()
@@ -78,7 +78,7 @@ def test_a_champion_that_does_not_load_is_exit_1_and_the_batch_resumes(tmp_path,
         lambda *a: {"champion": "7", "metric": ACCURACY, "value": 1.0, "per_class": {}},
     )
     monkeypatch.setattr(cli, "evaluate", evaluate.evaluate)
-    assert cli.main(["--local-root", str(tmp_path)]) == 0
+    assert cli.main(["--pipeline", "penguins", "--local-root", str(tmp_path)]) == 0
     assert (
         "50 valid records -> span-2, 0 quarantined; champion 7: SparseCategoricalAccuracy 1.000"
         in capsys.readouterr().out
@@ -98,7 +98,7 @@ def test_json_reports_the_batch_for_machines(tmp_path, capsys, monkeypatch):
         "champion_evaluator",
         lambda *a: lambda rows: {"champion": "3", "metric": ACCURACY, "value": 0.95},
     )
-    assert cli.main(["--local-root", str(tmp_path), "--json"]) == 0
+    assert cli.main(["--pipeline", "penguins", "--local-root", str(tmp_path), "--json"]) == 0
     [batch] = json.loads(capsys.readouterr().out)["batches"]
     assert (batch["span"], batch["records"], batch["retrain"], batch["submitted"]) == (2, 50, False, None)
 
@@ -125,7 +125,7 @@ def test_the_report_names_the_files_the_quarantine_reasons_and_the_runs_spans(tm
         lambda *a: lambda rows: {"champion": "3", "metric": ACCURACY, "value": 0.5},
     )
     monkeypatch.setattr("release.submit.submitter_for", lambda *a: Submitter())
-    assert cli.main(["--local-root", str(tmp_path)]) == 0
+    assert cli.main(["--pipeline", "penguins", "--local-root", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "files: a.csv (50 valid, 0 bad), b.csv (0 valid, 12 bad)" in out
     assert out.count("quarantined: b.csv line ") == 10

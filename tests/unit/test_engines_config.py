@@ -24,7 +24,7 @@ def test_dev_and_prod_use_both_engines_local_has_none():
         assert gcp.training.machine_type == "n1-standard-4"  # the article's machine
         assert gcp.dataflow.use_public_ips is False and gcp.dataflow.subnetwork
         assert gcp.dataflow_service_account == f"penguins-{name}-dataflow@my-{name}-project.iam.gserviceaccount.com"
-    assert load_environment("local").gcp is None
+    assert load_environment("local", "penguins").gcp is None
 
 
 def test_defaults_keep_todays_behaviour(tmp_path):

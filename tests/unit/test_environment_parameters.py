@@ -54,7 +54,7 @@ def test_dev_and_prod_give_their_own_values_for_the_same_parameters():
 
 
 def test_a_local_environment_gives_its_folders_under_the_root_it_runs_in(tmp_path):
-    values = environment_parameters(load_environment("local"), baseline_model="", local_root=tmp_path)
+    values = environment_parameters(load_environment("local", "penguins"), baseline_model="", local_root=tmp_path)
     assert values["data_root"] == str(tmp_path / "data" / "penguins")
     assert RegistryTarget.model_validate_json(values["registry"]).root == str(tmp_path / "registry")
     assert values[BASELINE_MODEL] == "" and "training_config" not in values

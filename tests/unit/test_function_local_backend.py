@@ -23,7 +23,9 @@ from pipelines.worktree import working_tree_lineage
 from release import submit
 
 FUNCTION_DIR = REPO_ROOT / "cloudfunctions" / "trigger_pipeline"
-FUNCTION_ENV = ("TRIGGER_BACKEND", "DRY_RUN_LOG", "PIPELINE_NAME", "TEMPLATE_URI", "LOCAL_ENV_FILE", "LOCAL_ROOT")
+FUNCTION_ENV = (
+    "TRIGGER_BACKEND", "DRY_RUN_LOG", "PIPELINE_NAME", "PIPELINE", "TEMPLATE_URI", "LOCAL_ENV_FILE", "LOCAL_ROOT"
+)  # fmt: skip
 ARTICLE_MESSAGE = {"num_epochs": 3, "learning_rate": 1e-2}
 
 
@@ -33,6 +35,7 @@ def client(monkeypatch, tmp_path):
     for name in FUNCTION_ENV:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("TRIGGER_BACKEND", "local")
+    monkeypatch.setenv("PIPELINE", "penguins")
     monkeypatch.setenv("LOCAL_ROOT", str(tmp_path / "local"))
     monkeypatch.setattr(run_service, "worker_command", lambda *args: [sys.executable, "-c", "pass"])
     app = functions_framework.create_app("trigger_pipeline", str(FUNCTION_DIR / "main.py"), "cloudevent")

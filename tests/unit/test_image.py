@@ -22,7 +22,7 @@ def _args(**values) -> argparse.Namespace:
 
 
 def _local(tmp_path: Path) -> EnvironmentConfig:
-    raw = load_environment("local").model_dump()
+    raw = load_environment("local", "penguins").model_dump()
     raw["local"] = {"root": tmp_path / "state"}
     return EnvironmentConfig.model_validate(raw)
 
@@ -68,7 +68,7 @@ def test_without_a_docker_engine_the_build_is_skipped_then_found_by_the_fast_pat
     monkeypatch.setattr(image, "docker_engine", lambda: "no Docker engine answers (test)")
     result = image.resolve(_args(), config, root)
     assert not result["built"] and "no Docker engine answers (test)" in result["reason"]
-    assert result["image"] == f"local/penguins-local-pipeline@sha256:{result['inputs_sha256']}"
+    assert result["image"] == f"local/pipeline@sha256:{result['inputs_sha256']}"
     record = config.local_paths().published / "images" / f"{result['inputs_sha256']}.json"
     assert json.loads(record.read_text())["commit"] == "c" * 40
     found = image.resolve(_args(existing=True, commit=None), config, root)
@@ -104,7 +104,7 @@ def test_a_docker_engine_builds_the_image(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     assert image.docker_engine() is None
     result = image.resolve(_args(), _local(tmp_path), _tree(tmp_path / "repo"))
-    assert result["built"] and result["image"] == f"penguins-local-pipeline@sha256:{'e' * 64}"
+    assert result["built"] and result["image"] == f"pipeline@sha256:{'e' * 64}"
     assert "build --file" in log.read_text()
 
 

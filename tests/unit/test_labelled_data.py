@@ -15,7 +15,7 @@ def parsed(paths):
 
 
 def test_records_land_complete_in_varied_formats_with_exactly_the_bad_ones_asked_for(tmp_path):
-    paths = labelled_data.generate(tmp_path, 100, 3, None, 5, seed=1)
+    paths = labelled_data.generate(tmp_path, 100, 3, None, 5, seed=1, pipeline="penguins")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in paths)  # no temporary names left
     valid, bad = parsed(paths)
     assert (len(valid), len(bad)) == (100, 5)
@@ -31,9 +31,11 @@ def test_records_land_complete_in_varied_formats_with_exactly_the_bad_ones_asked
 
 
 def test_relabel_swaps_adelie_and_chinstrap_and_shift_moves_the_bills(tmp_path):
-    plain, _ = parsed(labelled_data.generate(tmp_path / "plain", 300, 1, None, 0, seed=2))
-    relabelled, _ = parsed(labelled_data.generate(tmp_path / "relabel", 300, 1, "relabel", 0, seed=2))
-    shifted, _ = parsed(labelled_data.generate(tmp_path / "shift", 300, 1, "shift", 0, seed=2))
+    plain, _ = parsed(labelled_data.generate(tmp_path / "plain", 300, 1, None, 0, seed=2, pipeline="penguins"))
+    relabelled, _ = parsed(
+        labelled_data.generate(tmp_path / "relabel", 300, 1, "relabel", 0, seed=2, pipeline="penguins")
+    )
+    shifted, _ = parsed(labelled_data.generate(tmp_path / "shift", 300, 1, "shift", 0, seed=2, pipeline="penguins"))
     swap = {"Adelie": "Chinstrap", "Chinstrap": "Adelie", "Gentoo": "Gentoo"}
     assert [swap[row[0]] for row in plain] == [row[0] for row in relabelled]
     mean = lambda rows, i: sum(float(r[i]) for r in rows) / len(rows)  # noqa: E731
@@ -43,3 +45,17 @@ def test_relabel_swaps_adelie_and_chinstrap_and_shift_moves_the_bills(tmp_path):
 def test_bad_arguments_are_exit_2(capsys):
     assert labelled_data.main(["--records", "2", "--files", "3"]) == 2
     assert "--files <= --records" in capsys.readouterr().err
+
+
+def test_a_regression_pipelines_feed_comes_from_its_own_schema_and_span(tmp_path):
+    rules = load_rules(pipeline_sources("diabetes").schema_file, "progression")
+    paths = labelled_data.generate(tmp_path / "plain", 200, 2, None, 5, seed=3, pipeline="diabetes")
+    results = [parse_file(p.name, p.read_bytes(), rules) for p in paths]
+    plain, bad = [r for p in results for r in p.valid], [b for p in results for b in p.bad]
+    assert (len(plain), len(bad)) == (200, 5)
+    assert {b.reason.split(":")[0] for b in bad} == {"progression", "age", "s6", "sex", "2 fields, the header has 11"}
+    relabelled = labelled_data.generate(tmp_path / "relabel", 200, 1, "relabel", 0, seed=3, pipeline="diabetes")
+    drifted = [r for p in relabelled for r in parse_file(p.name, p.read_bytes(), rules).valid]
+    label = rules.names.index("progression")
+    mean = lambda rows: sum(float(r[label]) for r in rows) / len(rows)  # noqa: E731
+    assert mean(drifted) > 1.3 * mean(plain)

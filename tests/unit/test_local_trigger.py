@@ -36,11 +36,18 @@ def test_its_cloudevent_submits_through_the_function(tmp_path, monkeypatch):
 
 def test_bad_input_exits_2(tmp_path, capsys):
     root = ["--local-root", str(tmp_path)]
-    assert local_trigger.main(["--env", "dev", "--num-epochs", "3", "--learning-rate", "0.1", *root]) == 2
+    assert (
+        local_trigger.main(
+            ["--pipeline", "penguins", "--env", "dev", "--num-epochs", "3", "--learning-rate", "0.1", *root]
+        )
+        == 2
+    )
     assert "is not local" in capsys.readouterr().err
-    assert local_trigger.main(root) == 2
+    assert local_trigger.main(root) == 2  # the local environment has two pipelines: which one?
+    assert "has 2 pipelines (diabetes, penguins): name one" in capsys.readouterr().err
+    assert local_trigger.main(["--pipeline", "penguins", *root]) == 2
     assert "--num-epochs and --learning-rate, or --schedule" in capsys.readouterr().err
-    assert local_trigger.main(["--schedule", "nightly", *root]) == 2
+    assert local_trigger.main(["--pipeline", "penguins", "--schedule", "nightly", *root]) == 2
     assert "no schedule 'nightly'" in capsys.readouterr().err
     assert not (tmp_path / "function").exists()
 
@@ -73,10 +80,10 @@ class FakeFunction:
 
 
 def test_a_refused_message_says_why(tmp_path, monkeypatch, capsys):
-    log = tmp_path / "function" / "server.log"
+    log = tmp_path / "function" / "penguins" / "server.log"
     refusal = {"event": "refused", "field": "num_epochs", "reason": "0 is outside [1, 1000]"}
     FakeFunction(log, refusal).install(monkeypatch)
-    argv = ["--num-epochs", "0", "--learning-rate", "0.1", "--local-root", str(tmp_path)]
+    argv = ["--pipeline", "penguins", "--num-epochs", "0", "--learning-rate", "0.1", "--local-root", str(tmp_path)]
     assert local_trigger.main(argv) == 2
     err = capsys.readouterr().err
     assert "the function refused the message: num_epochs: 0 is outside [1, 1000]" in err
@@ -91,25 +98,49 @@ def test_a_schedule_with_an_idempotency_key_reports_and_follows_that_job(tmp_pat
     assert local_trigger.expected_job_id("penguins-local", {"idempotency_key": "weekly-2026-w47"}, "m-1") == expected
     assert local_trigger.expected_job_id("penguins-local", {}, "m-1") == job_id_for("penguins-local", "m-1")
     fake = FakeFunction(
-        tmp_path / "function" / "server.log", {"event": "submitted", "job_id": expected, "created": False}
+        tmp_path / "function" / "penguins" / "server.log", {"event": "submitted", "job_id": expected, "created": False}
     )
     fake.install(monkeypatch)
     assert (
-        local_trigger.main(["--env", str(env_file), "--schedule", "weekly-retrain", "--local-root", str(tmp_path)]) == 0
+        local_trigger.main(
+            [
+                "--pipeline",
+                "penguins",
+                "--env",
+                str(env_file),
+                "--schedule",
+                "weekly-retrain",
+                "--local-root",
+                str(tmp_path),
+            ]
+        )
+        == 0
     )
     assert fake.followed == [expected]
     assert f"pipeline run {expected}: already submitted" in capsys.readouterr().out
 
 
 def test_without_the_functions_log_line_the_job_is_derived_from_the_payload(tmp_path, monkeypatch):
-    fake = FakeFunction(tmp_path / "function" / "server.log", {"event": "other"})
+    fake = FakeFunction(tmp_path / "function" / "penguins" / "server.log", {"event": "other"})
     fake.install(monkeypatch)
     monkeypatch.setattr(local_trigger, "OUTCOME_TIMEOUT_S", 0.2)
     env_file = tmp_path / "local.yaml"
     text = (REPO_ROOT / "envs" / "local.yaml").read_text()
     env_file.write_text(text.replace("source: scheduler}", "source: scheduler, idempotency_key: k-1}"))
     assert (
-        local_trigger.main(["--env", str(env_file), "--schedule", "weekly-retrain", "--local-root", str(tmp_path)]) == 0
+        local_trigger.main(
+            [
+                "--pipeline",
+                "penguins",
+                "--env",
+                str(env_file),
+                "--schedule",
+                "weekly-retrain",
+                "--local-root",
+                str(tmp_path),
+            ]
+        )
+        == 0
     )
     assert fake.followed == [job_id_for("penguins-local", "k-1")]
 
@@ -119,8 +150,13 @@ def test_without_the_functions_log_line_the_job_is_derived_from_the_payload(tmp_
     [({"event": "retry", "message": "submission failed: OSError: disk full"}, 500, "disk full")],
 )
 def test_a_failed_submission_says_so(tmp_path, monkeypatch, capsys, entry, status, says):
-    fake = FakeFunction(tmp_path / "function" / "server.log", entry)
+    fake = FakeFunction(tmp_path / "function" / "penguins" / "server.log", entry)
     fake.install(monkeypatch)
     monkeypatch.setattr(local_trigger, "post", lambda *args: fake.post(*args) and status)
-    assert local_trigger.main(["--num-epochs", "3", "--learning-rate", "0.1", "--local-root", str(tmp_path)]) == 2
+    assert (
+        local_trigger.main(
+            ["--pipeline", "penguins", "--num-epochs", "3", "--learning-rate", "0.1", "--local-root", str(tmp_path)]
+        )
+        == 2
+    )
     assert says in capsys.readouterr().err and fake.followed == []

@@ -24,7 +24,7 @@ LINEAGE = Lineage(
 
 @pytest.fixture
 def registry(tmp_path):
-    return open_registry(registry_target(load_environment("local"), tmp_path / "root"))
+    return open_registry(registry_target(load_environment("local", "penguins"), tmp_path / "root"))
 
 
 def model(tmp_path, name, content):

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow  # seconds: `nox -s tests` runs it, the push workf
 
 @pytest.fixture
 def root(tmp_path):
-    registry = open_registry(registry_target(load_environment("local"), tmp_path))
+    registry = open_registry(registry_target(load_environment("local", "penguins"), tmp_path))
     for name in ("one", "two"):
         folder = tmp_path / "models" / name
         folder.mkdir(parents=True)
@@ -33,7 +33,7 @@ def models(root, *args):
 
 
 def history(root):
-    return committed(LocalMover(open_registry(registry_target(load_environment("local"), root))).entries())
+    return committed(LocalMover(open_registry(registry_target(load_environment("local", "penguins"), root))).entries())
 
 
 @pytest.fixture
@@ -98,7 +98,7 @@ def test_failing_model_tests_move_nothing_and_are_recorded(root, capsys):
     assert models(root, "promote", "1") == 1
     err = capsys.readouterr().err
     assert "smoke test failed" in err and "did not move" in err
-    registry = open_registry(registry_target(load_environment("local"), root))
+    registry = open_registry(registry_target(load_environment("local", "penguins"), root))
     assert registry.alias_version(CHAMPION) is None and history(root) == []
     (outcome,) = [json.loads(line) for line in (root / "registry" / "model-tests.jsonl").read_text().splitlines()]
     assert (outcome["version"], outcome["passed"]) == ("1", False) and "smoke test failed" in outcome["detail"]
@@ -128,7 +128,9 @@ def test_promote_auto_promote_rollback_history_and_repair(root, capsys, passing)
 
 def test_an_environment_needing_approval_needs_approve(root, tmp_path, capsys, passing):
     env = tmp_path / "strict.yaml"
-    env.write_text(load_environment("local").model_dump_json().replace('"auto_promote":true', '"auto_promote":false'))
+    env.write_text(
+        load_environment("local", "penguins").model_dump_json().replace('"auto_promote":true', '"auto_promote":false')
+    )
     assert models(root, "promote", "1", "--env", str(env)) == 2
     assert "--approve" in capsys.readouterr().err
     assert models(root, "auto-promote", "1", "--env", str(env)) == 2

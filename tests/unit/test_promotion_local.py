@@ -320,10 +320,10 @@ def test_a_worker_killed_between_register_and_promote_is_promoted_by_the_rerun(r
     assert [v.version for v in registry.versions()] == ["1"] and registry.alias_version(CHAMPION) is None
     monkeypatch.setattr("release.model_tests.suite.run_suite", helpers.passes)
     monkeypatch.setattr(run_worker, "_execute", lambda root_, record, env: helpers._registered(root_, "model-a"))
-    run_store.reserve(root, RunRecord(job_id="run-b", env="local"))
+    run_store.reserve(root, RunRecord(job_id="run-b", env="local", pipeline="penguins"))
     assert run_worker.main(["--job-id", "run-b", "--local-root", str(root)]) == 0
     assert run_store.load(root, "run-b").promotion == "champion"
     assert helpers.agreement(registry) == ("1", "1", "1", [])
-    run_store.reserve(root, RunRecord(job_id="run-c", env="local"))
+    run_store.reserve(root, RunRecord(job_id="run-c", env="local", pipeline="penguins"))
     assert run_worker.main(["--job-id", "run-c", "--local-root", str(root)]) == 0
     assert run_store.load(root, "run-c").promotion == "already champion"

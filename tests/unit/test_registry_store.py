@@ -26,7 +26,7 @@ LINEAGE = Lineage(pipeline_run_id="run-1", commit="c" * 40, dirty=False, modules
 
 @pytest.fixture
 def registry(tmp_path):
-    return open_registry(registry_target(load_environment("local"), tmp_path / "root"))
+    return open_registry(registry_target(load_environment("local", "penguins"), tmp_path / "root"))
 
 
 @pytest.fixture(scope="module")

@@ -78,7 +78,7 @@ def wait_for(predicate, timeout=15.0):
 
 @pytest.fixture
 def paths(tmp_path):
-    return load_environment("local").local_paths(tmp_path / "root")
+    return load_environment("local", "penguins").local_paths(tmp_path / "root")
 
 
 @pytest.fixture
@@ -237,7 +237,7 @@ from contracts.config import environment_file
 from localcloud import run_service
 from contracts.run_request import RunRequest
 run_service.worker_command = lambda job_id, env, root: [sys.executable, "-c", "pass"]
-paths = load_environment("local").local_paths(Path({str(paths.root)!r}))
+paths = load_environment("local", "penguins").local_paths(Path({str(paths.root)!r}))
 submitter = run_service.LocalSubmitter(environment_file("local"), paths, "penguins")
 result = submitter.submit(RunRequest("run-a", {{"num_epochs": 5}}))
 heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("tensorflow", "tfx", "apache_beam"))
