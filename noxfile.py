@@ -273,11 +273,19 @@ def unit(session: nox.Session) -> None:
         if arg.startswith("pipeline:"):
             found = pipeline_unit_tests([arg.removeprefix("pipeline:")])
             if not found:
-                session.error(f"{arg}: no tests/unit/test_{arg.removeprefix('pipeline:')}_*.py")
+                session.log(f"{arg}: no tests/unit/test_{arg.removeprefix('pipeline:')}_*.py to run")
             args += found
         else:
             args.append(arg)
+    if session.posargs and not args:
+        return  # only pipelines without tests of their own were named
     run_tfx(session, *SESSION_COMMANDS["unit"], *(args or ["-m", "not slow", "tests/unit"]))
+
+
+@nox.session(python=False)
+def new_pipeline(session: nox.Session) -> None:
+    """A new pipeline, copied from another: `nox -s new_pipeline -- NAME [--from diabetes]` (folder, env entries)."""
+    run_tfx(session, "-m", "release.scaffold", *session.posargs)
 
 
 @nox.session(python=False)
