@@ -1,7 +1,7 @@
 """The champion a local server serves, followed as it moves: a promotion or rollback is picked up without a
 restart and without dropping a request.
 
-What serves is what the champion's pointer names (aliases/champion.json beside the registry): every move
+What serves is what the champion's pointer names (<registry>/models/<model>/aliases/champion.json): every move
 replaces it in one rename as a step of its transaction (release/promotion/local_mover.py), before MLflow's
 alias moves, so the server loads the new version while the command is still importing MLflow; a move that
 stops half way is settled by the next command, which puts the pointer back where the alias is. A stat()
@@ -40,7 +40,7 @@ class ChampionWatcher:
         self.registry = registry
         self.poll_seconds, self.watch_seconds = poll_seconds, watch_seconds
         root = registry.target.root if registry.target.backend == "mlflow" else None
-        self._journal = LocalJournal(Path(root)) if root else None
+        self._journal = LocalJournal(Path(root), registry.target.model_name) if root else None
         self.pointer: Path | None = self._journal.pointer_file(CHAMPION) if self._journal else None
         self.current: Serving | None = None
         self._loaded: dict[str, Serving] = {}

@@ -67,18 +67,29 @@ def gate(registry: Any, tester: Any = passes, by: str = "test") -> Any:
     return ModelTestGate(outcomes_for(registry.target), TESTS_SHA256, lambda: tester, by)
 
 
+def journal(registry: Any) -> Any:
+    """The local journal and pointers of `registry`'s model."""
+    from release.promotion.local_journal import LocalJournal
+
+    return LocalJournal(Path(registry.target.root), registry.target.model_name)
+
+
+def outcomes_file(registry: Any) -> Path:
+    """Where the local model-test outcomes of `registry`'s model are recorded."""
+    return journal(registry).root / "model-tests.jsonl"
+
+
 def agreement(registry: Any) -> tuple[str | None, str | None, str | None, list[str]]:
     """(MLflow's champion, the pointer's, the history's last, pending moves): the first three agree after a
     settled move, and nothing is pending."""
     from release.promotion.journal import committed
-    from release.promotion.local_journal import LocalJournal
 
-    journal = LocalJournal(Path(registry.target.root))
-    entries = journal.entries()
+    journal_ = journal(registry)
+    entries = journal_.entries()
     history = committed(entries)
     last = history[-1].to_version if history else None
     pending = [e.describe() for e in entries if e.state == "pending"]
-    return registry.alias_version(CHAMPION), journal.pointer(CHAMPION), last, pending
+    return registry.alias_version(CHAMPION), journal_.pointer(CHAMPION), last, pending
 
 
 def kill_at(step: str) -> Any:

@@ -53,7 +53,7 @@ def _env(tmp_path, on_failed):
 
 
 def _outcomes(root):
-    return [json.loads(line) for line in (root / "registry" / "model-tests.jsonl").read_text().splitlines()]
+    return [json.loads(line) for line in helpers.outcomes_file(helpers.registry(root)).read_text().splitlines()]
 
 
 def test_a_passing_champion_is_recorded_with_the_tests_it_passed(root, failing, capsys):

@@ -11,7 +11,7 @@ from contracts.registry import CHAMPION, registry_target
 from release import models_cli
 from release.promotion.journal import committed
 from release.promotion.local_mover import LocalMover
-from tests.promotion_helpers import LINEAGE
+from tests.promotion_helpers import LINEAGE, outcomes_file
 
 pytestmark = pytest.mark.slow  # seconds: `nox -s tests` runs it, the push workflows' unit step does not
 
@@ -100,7 +100,8 @@ def test_failing_model_tests_move_nothing_and_are_recorded(root, capsys):
     assert "smoke test failed" in err and "did not move" in err
     registry = open_registry(registry_target(load_environment("local"), root))
     assert registry.alias_version(CHAMPION) is None and history(root) == []
-    (outcome,) = [json.loads(line) for line in (root / "registry" / "model-tests.jsonl").read_text().splitlines()]
+    outcomes = outcomes_file(registry).read_text().splitlines()
+    (outcome,) = [json.loads(line) for line in outcomes]
     assert (outcome["version"], outcome["passed"]) == ("1", False) and "smoke test failed" in outcome["detail"]
     assert models(root, "promote", "1") == 1  # The recorded verdict stands without a second run.
     assert "(recorded " in capsys.readouterr().err

@@ -176,8 +176,8 @@ class PointerRegistry:
 
     def __init__(self, tmp_path):
         self.version, self.reads = "1", 0
-        self.target = type("Target", (), {"backend": "mlflow", "root": str(tmp_path)})
-        self.pointer = tmp_path / "aliases" / "champion.json"
+        self.target = type("Target", (), {"backend": "mlflow", "root": str(tmp_path), "model_name": "m-local"})
+        self.pointer = tmp_path / "models" / "m-local" / "aliases" / "champion.json"
 
     def alias_version(self, alias):
         assert alias == CHAMPION
@@ -200,7 +200,7 @@ def test_the_watcher_sees_a_move_through_the_pointer_long_before_its_poll(tmp_pa
         assert watcher.current.version == "1" and watcher.current.predictor == "loaded model-1"
         time.sleep(0.2)
         assert registry.reads == 1  # No move, no registry read: the stat() alone.
-        registry.pointer.parent.mkdir()
+        registry.pointer.parent.mkdir(parents=True)
         registry.pointer.write_text('{"alias": "champion", "version": "2", "at": "t"}')
         deadline = time.monotonic() + 2
         while watcher.current.version != "2" and time.monotonic() < deadline:
