@@ -353,8 +353,9 @@ def models(session: nox.Session) -> None:
     """The model registry: `nox -s models -- list | show VERSION | promote VERSION | auto-promote VERSION |
     rollback [--to VERSION] | approve BUILD_ID [--reject] | history | repair`.
 
-    Each takes `--env` (a name in envs/; default local), `--local-root DIR` and `--json`. A version must have
-    passed the model tests (a recorded pass, or they run first); every move is a recorded transaction, and
+    Each takes `--env` (a name in envs/; default local), `--pipeline NAME` (the pipeline whose model it works on;
+    needed where the environment has several), `--local-root DIR` and `--json`. A version must have passed its
+    pipeline's model tests (a recorded pass, or they run first); every move is a recorded transaction, and
     `repair` settles one that stopped half way. Where release.auto_promote is off a move needs an approval:
     locally `--approve NAME`; on Google Cloud promote and rollback start the approval-gated promote build and
     print its id, which `approve` decides.
@@ -364,10 +365,13 @@ def models(session: nox.Session) -> None:
 
 @nox.session(python=False)
 def model_tests(session: nox.Session) -> None:
-    """The model tests on the environment's champion: `nox -s model_tests -- [--env local] [--local-root DIR]`.
+    """The model tests on a pipeline's champion: `nox -s model_tests -- [--env local] [--pipeline NAME |
+    --all-pipelines] [--local-root DIR]`.
 
-    What the `model-tests` route runs when release/model_tests/ changes: tests the current champion, records the
-    outcome with its version, and rolls a failing champion back where release.on_failed_model_tests says so.
+    What the `model-tests` route runs when release/model_tests/ or a pipeline's model tests change: tests the
+    current champion with its pipeline's tests, records the outcome with its version, and rolls a failing
+    champion back where release.on_failed_model_tests says so. `--pipeline` is needed where the environment has
+    several pipelines; `--all-pipelines` tests each one's champion in turn.
     """
     run_tfx(session, *SESSION_COMMANDS["model_tests"], *session.posargs)
 

@@ -41,7 +41,7 @@ RESULTS = REPO_ROOT / "benchmarks" / "results" / "serving.json"
 TIME_LIMIT_SECONDS = 120
 MLFLOW_START_SECONDS = 180
 # A Gentoo from the smoke test's shipped records: raw features, as a request sends them.
-INSTANCE = shipped_records()[0][-1]
+INSTANCE = shipped_records("penguins")[0][-1]
 BODY = json.dumps({"instances": [INSTANCE]}).encode()
 
 

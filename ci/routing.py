@@ -122,9 +122,14 @@ ROUTES: tuple[Route, ...] = (
     Route(
         workflow="model-tests",
         config="ci/cloudbuild/model-tests.yaml",
-        # The model tests and what they import to load a champion, test it and roll it back.
+        # The model tests and what they import to load a champion, test it and roll it back; each pipeline's
+        # model tests (its shipped records) and its definition, which says how its smoke test judges.
         included=(
             "release/model_tests/**",
+            "pipelines/*/model_tests/**",
+            "pipelines/*/pipeline.py",
+            "pipelines/__init__.py",
+            "pipelines/sources.py",
             "release/promotion/**",
             "release/__init__.py",
             "release/cloud_errors.py",

@@ -78,7 +78,7 @@ def test_module_change_runs_the_fast_path_and_docs_run_nothing(tmp_path):
     assert current["job_id"] == json.loads((work_dir / "submit.json").read_text())["job_id"]
 
     # Stricter model tests: only the champion is re-tested, and its verdict recorded with the new tests.
-    records = repo / "release" / "model_tests" / "smoke_records.json"
+    records = repo / "pipelines" / "penguins" / "model_tests" / "smoke_records.json"
     records.write_text(records.read_text() + "\n")
     commit(repo, "model tests: a reformatted record file")
     code, out = _cicd(repo)

@@ -25,7 +25,7 @@ from release.model_tests.smoke import shipped_records
 pytestmark = pytest.mark.e2e
 
 # A Gentoo from the smoke test's shipped records: raw features, as a request sends them.
-INSTANCE = shipped_records()[0][-1]
+INSTANCE = shipped_records("penguins")[0][-1]
 
 
 @pytest.fixture(scope="module")
