@@ -8,6 +8,8 @@ stops half way is settled by the next command, which puts the pointer back where
 every `watch_seconds` is cheap, and the pointer is also read every `poll_seconds` regardless, so a move the
 stat missed is still picked up. Without a pointer (a registry no move has touched yet) the alias is read.
 
+One watcher follows one registered model (a pipeline's); the local server runs one per pipeline it serves.
+
 The new version is loaded beside the old one and swapped in with one assignment, so a request in flight
 finishes on the model it started with and the next one gets the new model.
 The previous champion stays loaded, so a rollback needs no load.
@@ -45,7 +47,8 @@ class ChampionWatcher:
         self.current: Serving | None = None
         self._loaded: dict[str, Serving] = {}
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._follow, name="champion-watcher", daemon=True)
+        name = f"champion-watcher {registry.target.model_name}"
+        self._thread = threading.Thread(target=self._follow, name=name, daemon=True)
 
     def refresh(self) -> Serving | None:
         """Load the champion if it moved; keep serving the old one if the new one does not load."""
@@ -64,10 +67,11 @@ class ChampionWatcher:
             self._loaded = {v: s for v, s in self._loaded.items() if current and v == current.version}
             self._loaded[version] = serving
             self.current = serving
-            print(f"serving version {version}", file=sys.stderr, flush=True)
+            print(f"serving version {version} of {self.registry.target.model_name}", file=sys.stderr, flush=True)
         except Exception as err:  # A broken version must not take the server down; the old one keeps serving.
             print(
-                f"warning: champion {version} did not load, still serving {current and current.version}: {err}",
+                f"warning: {self.registry.target.model_name}: champion {version} did not load, still serving "
+                f"{current and current.version}: {err}",
                 file=sys.stderr,
                 flush=True,
             )
