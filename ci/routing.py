@@ -108,8 +108,8 @@ ROUTES: tuple[Route, ...] = (
         ),
         # The modules are not in the image: they are published by content hash and referenced by the
         # compiled spec, so a change to them alone takes the `modules` fast path. The script that derived a
-        # pipeline's shipped spans runs nowhere.
-        ignored=(*DOCS, "pipelines/*/modules/**", "pipelines/*/data/*.py"),
+        # pipeline's shipped spans runs nowhere. A pipeline's model tests run outside the image (their route).
+        ignored=(*DOCS, "pipelines/*/modules/**", "pipelines/*/data/*.py", "pipelines/*/model_tests/**"),
         description="rebuild the pipeline image, compile against its digest, publish, run the pipeline",
     ),
     Route(
