@@ -371,8 +371,9 @@ def models(session: nox.Session) -> None:
     """The model registry: `nox -s models -- list | show VERSION | promote VERSION | auto-promote VERSION |
     rollback [--to VERSION] | approve BUILD_ID [--reject] | history | repair`.
 
-    Each takes `--env` (a name in envs/; default local), `--local-root DIR` and `--json`. A version must have
-    passed the model tests (a recorded pass, or they run first); every move is a recorded transaction, and
+    Each takes `--env` (a name in envs/; default local), `--pipeline NAME` (the pipeline whose model it works on;
+    needed where the environment has several), `--local-root DIR` and `--json`. A version must have passed its
+    pipeline's model tests (a recorded pass, or they run first); every move is a recorded transaction, and
     `repair` settles one that stopped half way. Where release.auto_promote is off a move needs an approval:
     locally `--approve NAME`; on Google Cloud promote and rollback start the approval-gated promote build and
     print its id, which `approve` decides.
@@ -382,30 +383,37 @@ def models(session: nox.Session) -> None:
 
 @nox.session(python=False)
 def model_tests(session: nox.Session) -> None:
-    """The model tests on the environment's champion: `nox -s model_tests -- [--env local] [--local-root DIR]`.
+    """The model tests on a pipeline's champion: `nox -s model_tests -- [--env local] [--pipeline NAME |
+    --all-pipelines] [--local-root DIR]`.
 
-    What the `model-tests` route runs when release/model_tests/ changes: tests the current champion, records the
-    outcome with its version, and rolls a failing champion back where release.on_failed_model_tests says so.
+    What the `model-tests` route runs when release/model_tests/ or a pipeline's model tests change: tests the
+    current champion with its pipeline's tests, records the outcome with its version, and rolls a failing
+    champion back where release.on_failed_model_tests says so. `--pipeline` is needed where the environment has
+    several pipelines; `--all-pipelines` tests each one's champion in turn.
     """
     run_tfx(session, *SESSION_COMMANDS["model_tests"], *session.posargs)
 
 
 @nox.session(python=False)
 def serve(session: nox.Session) -> None:
-    """Serve the registry's champion on 127.0.0.1: `nox -s serve -- [--env local] [--local-root DIR] [--port 8080]`.
+    """Serve each pipeline's champion on 127.0.0.1, one port for all: `nox -s serve -- [--env local]
+    [--pipeline NAME] [--local-root DIR] [--port 8080]`.
 
-    `POST /v1/models/<pipeline>:predict` with {"instances": [...raw features...]}; a promotion or rollback is
-    served as soon as the new version is loaded (a rollback: at once), without a restart. The server is the
-    image's serving/ package; on a Vertex AI endpoint the image runs it as `python -m serving --vertex`.
+    `POST /v1/models/<pipeline>:predict` with {"instances": [...raw features...]} answers with that pipeline's
+    champion (an unknown pipeline: 404 naming those served); every pipeline of the environment by default,
+    `--pipeline NAME` for one. A promotion or rollback is served as soon as the new version is loaded (a
+    rollback: at once), without a restart. The server is the image's serving/ package; on a Vertex AI endpoint
+    the image runs it as `python -m serving --vertex`, one model per endpoint.
     """
     run_tfx(session, "-m", "localcloud.serving", *session.posargs)
 
 
 @nox.session(python=False)
 def bench_serve(session: nox.Session) -> None:
-    """Benchmark the local server (loopback, bounded): throughput, p50/p99 with 16 senders vs in process (direct
-    and micro-batched) and vs MLflow's own server on the same champion; promote and rollback (to the new version
-    answering) and models list, typed through ci/nox, medians of 5."""
+    """Benchmark the local server (loopback, bounded) on one pipeline's champion (`-- --pipeline NAME` where the
+    environment has several): throughput, p50/p99 with 16 senders vs in process (direct and micro-batched) and vs
+    MLflow's own server on the same champion; promote and rollback (to the new version answering) and models
+    list, typed through ci/nox, medians of 5."""
     run_tfx(session, "-m", "benchmarks.serving", *session.posargs)
 
 

@@ -1,8 +1,10 @@
 """Benchmark of the local prediction server on loopback, bounded in requests and time.
 
-    nox -s bench_serve [-- --local-root DIR --requests 2000 --senders 16 --repeats 5]
+    nox -s bench_serve [-- --pipeline NAME --local-root DIR --requests 2000 --senders 16 --repeats 5]
 
-Needs a local registry with two blessed versions (the environment's, or --local-root); with fewer it trains
+Measures one pipeline's champion (--pipeline; needed where the environment has several), with the last of
+its shipped smoke records as the instance. Needs a local registry with two blessed versions of that
+pipeline (the environment's, or --local-root); with fewer it trains
 two into build/bench-serve first (a few minutes), and reuses them on later runs. Measures, for one
 raw-feature instance per request: throughput, p50 and p99 of the server (its own process) under 16
 concurrent keep-alive senders, against the same model called in process by the same 16 threads (directly,
@@ -33,16 +35,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from benchmarks import serving_commands
-from contracts.config import REPO_ROOT, load_environment
+from contracts.config import REPO_ROOT, add_pipeline_argument, load_pipeline_environment
 from contracts.registry import CHAMPION, registry_target
+from release.model_tests.behaviour import same
 from release.model_tests.smoke import shipped_records
 
 RESULTS = REPO_ROOT / "benchmarks" / "results" / "serving.json"
 TIME_LIMIT_SECONDS = 120
 MLFLOW_START_SECONDS = 180
-# A Gentoo from the smoke test's shipped records: raw features, as a request sends them.
-INSTANCE = shipped_records()[0][-1]
-BODY = json.dumps({"instances": [INSTANCE]}).encode()
 
 
 def _percentiles(latencies: list[float]) -> dict[str, float]:
@@ -84,11 +84,13 @@ def _concurrently(senders: int, requests: int, call) -> dict[str, float]:
     }
 
 
-def _http_call(port: int, path: str):
+def _http_call(port: int, path: str, instance: dict):
+    request = json.dumps({"instances": [instance]}).encode()
+
     def call(state: dict) -> dict:
         if "conn" not in state:
             state["conn"] = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        state["conn"].request("POST", path, BODY, {"Content-Type": "application/json"})
+        state["conn"].request("POST", path, request, {"Content-Type": "application/json"})
         response = state["conn"].getresponse()
         body = json.loads(response.read())
         if response.status != 200:
@@ -107,10 +109,10 @@ def _batching(port: int, status_path: str) -> dict[str, float]:
     return {"model_calls": batching["batches"], "mean_batch": batching["instances"] / max(batching["batches"], 1)}
 
 
-def _ensure_two_versions(env: str, root: Path | None) -> Path:
+def _ensure_two_versions(env: str, pipeline: str | None, root: Path | None) -> Path:
     from components.registry import open_registry
 
-    config = load_environment(env)
+    config = load_pipeline_environment(env, pipeline)
     paths = config.local_paths(root)
     if len(open_registry(registry_target(config, paths.root)).versions()) >= 2:
         return paths.root
@@ -120,21 +122,22 @@ def _ensure_two_versions(env: str, root: Path | None) -> Path:
     print(f"fewer than two versions under {paths.root}: training two into {scratch}", flush=True)
     for epochs in (20, 30):
         args = ["--env", env, "--local-root", str(scratch), "--num-epochs", str(epochs)]
+        args += ["--pipeline", pipeline] if pipeline else []
         subprocess.run([sys.executable, "-m", "localcloud.pipeline_run", *args], check=True, cwd=REPO_ROOT)
     return scratch
 
 
 def _models(env: str, root: Path, *args: str) -> None:
-    command = serving_commands.direct_models(env, root, *args)
+    command = serving_commands.direct_models(env, root, *args)  # `args` name the pipeline where needed
     subprocess.run(command, check=True, cwd=REPO_ROOT, stdout=subprocess.DEVNULL)
 
 
-def _served_version(port: int, path: str):
-    call, state = _http_call(port, path), {}
+def _served_version(port: int, path: str, instance: dict):
+    call, state = _http_call(port, path, instance), {}
     return lambda: call(state)["model_version"]
 
 
-def _mlflow_server(registry, port: int, senders: int, requests: int, expected: dict) -> dict:
+def _mlflow_server(registry, port: int, senders: int, requests: int, instance: dict, expected: dict) -> dict:
     """MLflow's own server on the champion (`models:/<name>@champion`), loaded like ours, then the same load."""
     # It starts `uvicorn` by name: the TFX environment's bin folder must be on PATH (nox puts it there).
     path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
@@ -150,11 +153,11 @@ def _mlflow_server(registry, port: int, senders: int, requests: int, expected: d
         try:
             _wait_until_ready(server, port, start, log)
             startup = time.perf_counter() - start
-            first = _http_call(port, "/invocations")({})["predictions"][0]
-            if first["species"] != expected["species"]:
+            first = _http_call(port, "/invocations", instance)({})["predictions"][0]
+            if not same(first, expected):
                 raise RuntimeError(f"MLflow's server predicted {first}, ours {expected}: not the same model")
             load_before = os.getloadavg()[0]
-            measured = _concurrently(senders, requests, _http_call(port, "/invocations"))
+            measured = _concurrently(senders, requests, _http_call(port, "/invocations", instance))
         finally:
             if server.poll() is None:
                 os.killpg(server.pid, signal.SIGTERM)
@@ -181,10 +184,10 @@ def _wait_until_ready(server: subprocess.Popen, port: int, start: float, log) ->
 
 
 @contextmanager
-def _our_server(env: str, root: Path, port: int) -> Iterator[subprocess.Popen]:
-    """The local server (`nox -s serve`'s module) in its own process, listening; stopped afterwards."""
-    command = [sys.executable, "-m", "localcloud.serving", "--env", env, "--local-root", str(root),
-               "--port", str(port), "--poll-seconds", "1"]  # fmt: skip
+def _our_server(env: str, pipeline: str, root: Path, port: int) -> Iterator[subprocess.Popen]:
+    """The local server (`nox -s serve`'s module) in its own process for the pipeline, listening; stopped after."""
+    command = [sys.executable, "-m", "localcloud.serving", "--env", env, "--pipeline", pipeline,
+               "--local-root", str(root), "--port", str(port), "--poll-seconds", "1"]  # fmt: skip
     server = subprocess.Popen(command, cwd=REPO_ROOT, env={**os.environ}, stdout=subprocess.PIPE, text=True)
     try:
         assert server.stdout is not None
@@ -207,6 +210,7 @@ def _side_by_side(ours: dict, theirs: dict) -> dict:
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench_serve", description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="local")
+    add_pipeline_argument(parser)
     parser.add_argument("--local-root", type=Path)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--senders", type=int, default=16)
@@ -222,29 +226,36 @@ def main(argv: list[str] | None = None) -> int:
     from components.registry.predictor import Predictor
     from serving.batching import MicroBatcher
 
-    root = _ensure_two_versions(args.env, args.local_root)
-    config = load_environment(args.env)
+    root = _ensure_two_versions(args.env, args.pipeline, args.local_root)
+    config = load_pipeline_environment(args.env, args.pipeline)
+    pipeline = config.dataset
+    # The last of the pipeline's shipped smoke records (penguins: a Gentoo): raw features, as a request sends them.
+    instance = shipped_records(pipeline)[0][-1]
     registry = open_registry(registry_target(config, root))
     older, newer = [v.version for v in registry.versions()][-2:]
     if registry.alias_version(CHAMPION) != newer:
-        _models(args.env, root, "promote", newer, "--reason", "bench_serve setup", "--approve", "bench")
+        promote = ("promote", newer, "--reason", "bench_serve setup", "--approve", "bench", "--pipeline", pipeline)
+        _models(args.env, root, *promote)
     predictor = Predictor(registry.get(newer).uri, newer)
-    expected = predictor.predict([INSTANCE])[0]
-    in_process = _concurrently(args.senders, args.requests, lambda state: predictor.predict([INSTANCE]))
+    expected = predictor.predict([instance])[0]
+    in_process = _concurrently(args.senders, args.requests, lambda state: predictor.predict([instance]))
     # The same model through the server's micro-batcher, without HTTP: what batching alone gives.
     batcher = MicroBatcher()
-    batched = _concurrently(args.senders, args.requests, lambda state: batcher.predict(predictor, [INSTANCE]))
+    batched = _concurrently(args.senders, args.requests, lambda state: batcher.predict(predictor, [instance]))
     batcher.stop()
     load_before = os.getloadavg()
-    path = f"/v1/models/{config.pipeline_name}:predict"
-    with _our_server(args.env, root, args.port):
-        served = _concurrently(args.senders, args.requests, _http_call(args.port, path))
+    path = f"/v1/models/{pipeline}:predict"
+    with _our_server(args.env, pipeline, root, args.port):
+        served = _concurrently(args.senders, args.requests, _http_call(args.port, path, instance))
         served.update(_batching(args.port, path.removesuffix(":predict")))
-        serving_commands.run(serving_commands.nox_models(args.env, root, "list"))  # ci/nox's first call installs.
-        moves = serving_commands.moves(args.env, root, older, newer, args.repeats, _served_version(args.port, path))
-    listing = serving_commands.listing(args.env, root, args.repeats)
-    mlflow_served = _mlflow_server(registry, args.mlflow_port, args.senders, args.requests, expected)
+        # ci/nox's first call installs.
+        serving_commands.run(serving_commands.nox_models(args.env, root, "list", "--pipeline", pipeline))
+        served_version = _served_version(args.port, path, instance)
+        moves = serving_commands.moves(args.env, pipeline, root, older, newer, args.repeats, served_version)
+    listing = serving_commands.listing(args.env, pipeline, root, args.repeats)
+    mlflow_served = _mlflow_server(registry, args.mlflow_port, args.senders, args.requests, instance, expected)
     results = {
+        "pipeline": pipeline,
         "senders": args.senders,
         "server": served,
         "mlflow_server": mlflow_served,

@@ -72,18 +72,23 @@ def median_of(samples: list[dict[str, float]] | list[float]) -> dict:
     return {**medians, "samples": samples}
 
 
-def moves(env: str, root: Path, older: str, newer: str, repeats: int, served: Callable[[], str]) -> dict[str, dict]:
-    """`repeats` rounds of `promote OLDER` then `rollback` (back to NEWER), typed; the champion starts at NEWER."""
+def moves(
+    env: str, pipeline: str, root: Path, older: str, newer: str, repeats: int, served: Callable[[], str]
+) -> dict[str, dict]:
+    """`repeats` rounds of `promote OLDER` then `rollback` (back to NEWER) of `pipeline`'s champion, typed; the
+    champion starts at NEWER."""
     promote, rollback = [], []
     for _ in range(repeats):
-        promote.append(time_to_serve(nox_models(env, root, "promote", older, "--approve", "bench"), older, served))
-        rollback.append(time_to_serve(nox_models(env, root, "rollback", "--approve", "bench"), newer, served))
+        command = nox_models(env, root, "promote", older, "--approve", "bench", "--pipeline", pipeline)
+        promote.append(time_to_serve(command, older, served))
+        command = nox_models(env, root, "rollback", "--approve", "bench", "--pipeline", pipeline)
+        rollback.append(time_to_serve(command, newer, served))
     return {"promote": median_of(promote), "rollback": median_of(rollback)}
 
 
-def listing(env: str, root: Path, repeats: int) -> dict[str, dict]:
-    """`models list`, typed (through ci/nox) and without nox, `repeats` times each."""
+def listing(env: str, pipeline: str, root: Path, repeats: int) -> dict[str, dict]:
+    """`models list` of `pipeline`, typed (through ci/nox) and without nox, `repeats` times each."""
     return {
-        "nox": median_of([run(nox_models(env, root, "list")) for _ in range(repeats)]),
-        "direct": median_of([run(direct_models(env, root, "list")) for _ in range(repeats)]),
+        "nox": median_of([run(nox_models(env, root, "list", "--pipeline", pipeline)) for _ in range(repeats)]),
+        "direct": median_of([run(direct_models(env, root, "list", "--pipeline", pipeline)) for _ in range(repeats)]),
     }

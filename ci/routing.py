@@ -109,8 +109,8 @@ ROUTES: tuple[Route, ...] = (
         ),
         # The modules are not in the image: they are published by content hash and referenced by the
         # compiled spec, so a change to them alone takes the `modules` fast path. The script that derived a
-        # pipeline's shipped spans runs nowhere.
-        ignored=(*DOCS, "pipelines/*/modules/**", "pipelines/*/data/*.py"),
+        # pipeline's shipped spans runs nowhere. A pipeline's model tests run outside the image (their route).
+        ignored=(*DOCS, "pipelines/*/modules/**", "pipelines/*/data/*.py", "pipelines/*/model_tests/**"),
         description="rebuild the pipeline image, compile against its digest, publish, run the pipeline",
     ),
     Route(
@@ -123,9 +123,14 @@ ROUTES: tuple[Route, ...] = (
     Route(
         workflow="model-tests",
         config="ci/cloudbuild/model-tests.yaml",
-        # The model tests and what they import to load a champion, test it and roll it back.
+        # The model tests and what they import to load a champion, test it and roll it back; each pipeline's
+        # model tests (its shipped records) and its definition, which says how its smoke test judges.
         included=(
             "release/model_tests/**",
+            "pipelines/*/model_tests/**",
+            "pipelines/*/pipeline.py",
+            "pipelines/__init__.py",
+            "pipelines/sources.py",
             "release/promotion/**",
             "release/__init__.py",
             "release/cloud_errors.py",

@@ -1,12 +1,14 @@
 """The champion a local server serves, followed as it moves: a promotion or rollback is picked up without a
 restart and without dropping a request.
 
-What serves is what the champion's pointer names (aliases/champion.json beside the registry): every move
+What serves is what the champion's pointer names (<registry>/models/<model>/aliases/champion.json): every move
 replaces it in one rename as a step of its transaction (release/promotion/local_mover.py), before MLflow's
 alias moves, so the server loads the new version while the command is still importing MLflow; a move that
 stops half way is settled by the next command, which puts the pointer back where the alias is. A stat()
 every `watch_seconds` is cheap, and the pointer is also read every `poll_seconds` regardless, so a move the
 stat missed is still picked up. Without a pointer (a registry no move has touched yet) the alias is read.
+
+One watcher follows one registered model (a pipeline's); the local server runs one per pipeline it serves.
 
 The new version is loaded beside the old one and swapped in with one assignment, so a request in flight
 finishes on the model it started with and the next one gets the new model.
@@ -40,12 +42,13 @@ class ChampionWatcher:
         self.registry = registry
         self.poll_seconds, self.watch_seconds = poll_seconds, watch_seconds
         root = registry.target.root if registry.target.backend == "mlflow" else None
-        self._journal = LocalJournal(Path(root)) if root else None
+        self._journal = LocalJournal(Path(root), registry.target.model_name) if root else None
         self.pointer: Path | None = self._journal.pointer_file(CHAMPION) if self._journal else None
         self.current: Serving | None = None
         self._loaded: dict[str, Serving] = {}
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._follow, name="champion-watcher", daemon=True)
+        name = f"champion-watcher {registry.target.model_name}"
+        self._thread = threading.Thread(target=self._follow, name=name, daemon=True)
 
     def refresh(self) -> Serving | None:
         """Load the champion if it moved; keep serving the old one if the new one does not load."""
@@ -64,10 +67,11 @@ class ChampionWatcher:
             self._loaded = {v: s for v, s in self._loaded.items() if current and v == current.version}
             self._loaded[version] = serving
             self.current = serving
-            print(f"serving version {version}", file=sys.stderr, flush=True)
+            print(f"serving version {version} of {self.registry.target.model_name}", file=sys.stderr, flush=True)
         except Exception as err:  # A broken version must not take the server down; the old one keeps serving.
             print(
-                f"warning: champion {version} did not load, still serving {current and current.version}: {err}",
+                f"warning: {self.registry.target.model_name}: champion {version} did not load, still serving "
+                f"{current and current.version}: {err}",
                 file=sys.stderr,
                 flush=True,
             )

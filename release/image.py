@@ -39,8 +39,9 @@ from contracts.handover import write_result
 IMAGE_FIXED = ("Dockerfile", ".dockerignore", "requirements/pipeline.txt")
 IMAGE_TREES = ("components", "pipelines", "serving")
 # Not in the image, in each pipeline's folder (pipelines/<name>/<excluded>/): the modules are published by content
-# hash and each compiled spec points at its own; the shipped spans are seeded into the data area, not read here.
-IMAGE_EXCLUDED = ("modules", "data")
+# hash and each compiled spec points at its own; the shipped spans are seeded into the data area, not read here;
+# the model tests' records are read by release/model_tests/, which runs outside the image.
+IMAGE_EXCLUDED = ("modules", "data", "model_tests")
 _SKIPPED_SUFFIXES = (".md", ".pyc")
 _DIGEST_REF = re.compile(r"^[a-z0-9][a-z0-9._/:-]*@sha256:[0-9a-f]{64}$")
 
@@ -63,7 +64,8 @@ def _tree_files(root: Path) -> list[Path]:
 
 
 def excluded_from_image(rel: str) -> bool:
-    """Whether the repository path `rel` is in a pipeline's modules/ or data/ folder (never in the image)."""
+    """Whether the repository path `rel` is in a pipeline's modules/, data/ or model_tests/ folder (never in the
+    image)."""
     parts = rel.split("/")
     return len(parts) > 3 and parts[0] == "pipelines" and parts[2] in IMAGE_EXCLUDED
 

@@ -1,6 +1,6 @@
 """The model registry from the command line: list, show, promote, auto-promote, roll back, approve, history, repair.
 
-    python -m release.models_cli list [--env local] [--local-root DIR] [--json]
+    python -m release.models_cli list [--env local] [--pipeline NAME] [--local-root DIR] [--json]
     python -m release.models_cli show VERSION
     python -m release.models_cli promote VERSION [--approve NAME] [--reason TEXT]
     python -m release.models_cli auto-promote VERSION          # what runs after a version is registered
@@ -9,12 +9,14 @@
     python -m release.models_cli history
     python -m release.models_cli repair                         # settle a stopped move, put serving back
 
-The environment decides the backend (MLflow under the local root, or Vertex AI) and whether a move needs an
+Each command works on one pipeline's registered model (--pipeline NAME; optional where the environment has one
+pipeline, and without it an environment with several is refused, exit status 2, listing them). The
+environment decides the backend (MLflow under the local root, or Vertex AI) and whether a move needs an
 approval (release.auto_promote); --env takes the environments in envs/, or a file that names no approval-gated
 environment's project and location (release/promotion/targets.py). Locally the approval is `--approve NAME`;
 on Google Cloud it is Cloud Build's: promote and rollback start the approval-gated promote build and print its
 id, `approve` decides it, and the approved build makes the move (release/approvals.py). A version must have
-passed the model tests (release/model_tests/), and every move is one recorded transaction
+passed its pipeline's model tests (release/model_tests/), and every move is one recorded transaction
 (release/promotion/): a move stopped half way is settled by the next move or by `repair`.
 Exit status: 0 done, 1 a step failed (the model tests, a deploy; nothing moved), 2 bad input (nothing
 changed), 3 retry (Google Cloud unavailable, a deploy still running, another move in progress), 4 Google
@@ -31,7 +33,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from contracts.config import ConfigError
+from contracts.config import ConfigError, add_pipeline_argument
 from contracts.environment import EnvironmentConfig
 from contracts.registry import (
     CHAMPION,
@@ -43,7 +45,7 @@ from contracts.registry import (
 )
 from release.cloud_errors import UNAVAILABLE, cloud_failure
 from release.model_tests import ModelTestsNotRunError
-from release.promotion.targets import load_target
+from release.promotion.targets import load_pipeline_target, load_target
 
 MOVES = ("promote", "auto-promote", "rollback", "repair")
 
@@ -51,6 +53,7 @@ MOVES = ("promote", "auto-promote", "rollback", "repair")
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--env", default="local", help="environment: a name in envs/, or a file")
+    add_pipeline_argument(common)
     common.add_argument("--local-root", type=Path, help="local: state folder (default: the environment's)")
     common.add_argument("--json", action="store_true", help="print JSON instead of text")
     mover = argparse.ArgumentParser(add_help=False)
@@ -86,13 +89,14 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _line(version: ModelVersion) -> str:
+def _line(version: ModelVersion, metric: str) -> str:
+    """One version as `list` shows it, with its value of `metric` (the gate metric's key, e.g. its accuracy)."""
     lineage = version.lineage
-    accuracy = lineage.metrics.get("sparse_categorical_accuracy")
+    value = lineage.metrics.get(metric)
     spans = ",".join(str(s.number) for s in lineage.spans) or "-"
     return (
         f"{version.version:>8}  {','.join(version.aliases) or '-':<10} {version.created_at[:19]}  "
-        f"commit {lineage.commit or '-':<12}  spans {spans:<4} accuracy {accuracy if accuracy is not None else '-'}"
+        f"commit {lineage.commit or '-':<12}  spans {spans:<4} {metric} {value if value is not None else '-'}"
     )
 
 
@@ -110,16 +114,17 @@ def _print(args: argparse.Namespace, data: Any, text: str) -> None:
 def run(args: argparse.Namespace) -> None:
     from components.registry import open_registry
 
-    config = load_target(args.env)
-    if args.command == "approve":
-        _decide(args, config)
+    if args.command == "approve":  # A build's decision: whichever pipeline it moves.
+        _decide(args, load_target(args.env))
         return
+    config = load_pipeline_target(args.env, args.pipeline)
     registry = open_registry(registry_target(config, args.local_root))
     if registry.target.backend == "mlflow" and args.command not in MOVES:
         _settle_locally(registry)
     if args.command == "list":
         versions = registry.versions()
-        _print(args, [v.model_dump(mode="json") for v in versions], "\n".join(map(_line, versions)) or "no versions")
+        text = "\n".join(_line(v, config.evaluation.gate.key) for v in versions) or "no versions"
+        _print(args, [v.model_dump(mode="json") for v in versions], text)
     elif args.command == "show":
         version = registry.get(args.version)
         _print(args, version.model_dump(mode="json"), json.dumps(version.model_dump(mode="json"), indent=2))
@@ -225,7 +230,7 @@ def _move(args: argparse.Namespace, config: EnvironmentConfig, registry: Any) ->
         approved = _approved(args, config, version)
         by, reason, approved_by = approved.by, approved.reason, approved.approved_by
     mover = moves.open_mover(registry)
-    gate = _gate(registry, f"{args.command} by {by}")
+    gate = _gate(registry, config.dataset, f"{args.command} by {by}")
     if args.command == "promote":
         move = moves.promote(mover, version, gate, by=by, reason=reason, approved_by=approved_by)
     elif args.command == "auto-promote":
@@ -238,8 +243,9 @@ def _move(args: argparse.Namespace, config: EnvironmentConfig, registry: Any) ->
         _print(args, move.model_dump(mode="json"), _move_line(move))
 
 
-def _gate(registry: Any, by: str) -> Any:
-    """The model tests a move needs: a recorded pass, or a run in a child process started only when needed."""
+def _gate(registry: Any, pipeline: str, by: str) -> Any:
+    """The model tests of `pipeline` a move needs: a recorded pass, or a run in a child process started only
+    when needed."""
     from release.model_tests.process import SuiteProcess
     from release.model_tests.records import outcomes_for
     from release.model_tests.suite import suite_sha256
@@ -247,7 +253,7 @@ def _gate(registry: Any, by: str) -> Any:
 
     target = registry.target
     outcomes = outcomes_for(target, credentials=getattr(registry, "credentials", None))
-    return ModelTestGate(outcomes, suite_sha256(), lambda: SuiteProcess(target.project), by)
+    return ModelTestGate(outcomes, suite_sha256(pipeline), lambda: SuiteProcess(pipeline, target.project), by)
 
 
 def _approved(args: argparse.Namespace, config: EnvironmentConfig, version: str | None) -> Any:

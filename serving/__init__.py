@@ -1,6 +1,6 @@
 """The prediction server, one HTTP layer for both places it runs.
 
-- Locally (`nox -s serve`, localcloud/serving.py): the registry's champion, followed as it moves.
+- Locally (`nox -s serve`, localcloud/serving.py): each pipeline's champion on one port, followed as it moves.
 - On a Vertex AI endpoint (`python -m serving --vertex`, in the pipeline image): the one SavedModel Vertex
   hands it at AIP_STORAGE_URI.
 

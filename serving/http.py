@@ -1,15 +1,17 @@
 """The HTTP layer both serving modes share: routes, body limits, validation errors as 4xx, one write per answer.
 
-A request it cannot serve gets a 4xx whose message names the problem; 503 only while there is no model
-loaded yet (the health route says the same). The model a request is answered by is read once, so the
-version reported is the one that predicted, even while a new one is swapped in.
+A server serves one model or several (`Endpoint`s: the local server, one per pipeline), each on its own paths
+and with its own micro-batcher, so a batch never waits on, or mixes with, another model's requests. A request
+it cannot serve gets a 4xx whose message names the problem (an unknown path: the paths, or the models, there
+are); 503 only while its model is not loaded yet (the health route says the same). The model a request is
+answered by is read once, so the version reported is the one that predicted, even while a new one is swapped in.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,16 +38,40 @@ class Routes:
     unavailable: str = "no model loaded yet"  # the 503's message
 
 
+@dataclass(frozen=True)
+class Endpoint:
+    """One model a server serves, answering on each of its paths: POST predict, GET status, GET health."""
+
+    current: Callable[[], Serving | None]
+    predict: tuple[str, ...]
+    status: tuple[str, ...] = ()
+    health: tuple[str, ...] = ()
+    unavailable: str = "no model loaded yet"  # the 503's message
+
+    @classmethod
+    def of(cls, routes: Routes, current: Callable[[], Serving | None]) -> Endpoint:
+        """One model on one set of routes (a Vertex replica's)."""
+        status = (routes.status,) if routes.status else ()
+        health = (routes.health,) if routes.health else ()
+        return cls(current, (routes.predict,), status, health, routes.unavailable)
+
+
 class _RefusedError(Exception):
     def __init__(self, status: HTTPStatus, message: str) -> None:
         super().__init__(message)
         self.status = status
 
 
-def _handler(
-    routes: Routes, current: Callable[[], Serving | None], batcher: MicroBatcher
-) -> type[BaseHTTPRequestHandler]:
+def _handler(endpoints: Sequence[tuple[Endpoint, MicroBatcher]], not_found: str | None) -> type[BaseHTTPRequestHandler]:
     from components.registry.predictor import InputError
+
+    posts = {path: served for served in endpoints for path in served[0].predict}
+    gets = {
+        path: (kind, served)
+        for served in endpoints
+        for kind in ("status", "health")
+        for path in getattr(served[0], kind)
+    }
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # Keep-alive: senders reuse their connections.
@@ -78,32 +104,36 @@ def _handler(
                 raise _RefusedError(HTTPStatus.BAD_REQUEST, f"body is not JSON: {err}") from None
 
         def do_GET(self) -> None:
-            serving = current()
-            if self.path == routes.health:
+            if self.path not in gets:
+                hint = f" ({not_found})" if not_found else ""
+                self._answer(
+                    HTTPStatus.NOT_FOUND, {"error": f"unknown path {self.path}; GET serves {sorted(gets)}{hint}"}
+                )
+                return
+            kind, (endpoint, batcher) = gets[self.path]
+            serving = endpoint.current()
+            if kind == "health":
                 if serving is None:
-                    self._answer(HTTPStatus.SERVICE_UNAVAILABLE, {"error": routes.unavailable})
+                    self._answer(HTTPStatus.SERVICE_UNAVAILABLE, {"error": endpoint.unavailable})
                 else:
                     self._answer(HTTPStatus.OK, {"status": "ready", "model_version": serving.version})
-            elif self.path == routes.status:
+            else:
                 version = serving.version if serving else None
                 batching = {"batches": batcher.batches, "instances": batcher.instances}
                 self._answer(HTTPStatus.OK, {"model_version": version, "batching": batching})
-            else:
-                known = [r for r in (routes.status, routes.health) if r]
-                self._answer(HTTPStatus.NOT_FOUND, {"error": f"unknown path {self.path}; GET serves {known}"})
 
         def do_POST(self) -> None:
             try:
-                if self.path != routes.predict:
-                    raise _RefusedError(
-                        HTTPStatus.NOT_FOUND, f"unknown path {self.path}; predictions are at {routes.predict}"
-                    )
+                if self.path not in posts:
+                    known = not_found or f"predictions are at {', '.join(posts)}"
+                    raise _RefusedError(HTTPStatus.NOT_FOUND, f"unknown path {self.path}; {known}")
+                endpoint, batcher = posts[self.path]
                 body = self._body()
                 if not isinstance(body, dict) or "instances" not in body:
                     raise _RefusedError(HTTPStatus.BAD_REQUEST, 'expected a JSON object {"instances": [...]}')
-                serving = current()  # Read once: the version that predicts is the one reported.
+                serving = endpoint.current()  # Read once: the version that predicts is the one reported.
                 if serving is None:
-                    raise _RefusedError(HTTPStatus.SERVICE_UNAVAILABLE, routes.unavailable)
+                    raise _RefusedError(HTTPStatus.SERVICE_UNAVAILABLE, endpoint.unavailable)
                 try:
                     predictions = batcher.predict(serving.predictor, body["instances"])
                 except InputError as err:
@@ -123,17 +153,36 @@ SWITCH_INTERVAL_S = 0.001
 
 
 class PredictionServer(ThreadingHTTPServer):
-    """A threading server (one thread per connection) that owns its micro-batcher."""
+    """A threading server (one thread per connection) that owns a micro-batcher per model it serves.
+
+    `PredictionServer(address, routes, current)` serves one model; `PredictionServer(address, [Endpoint, ...],
+    not_found=...)` several, `not_found` saying in a 404 which there are.
+    """
 
     daemon_threads = True
     # socketserver's default listen backlog of 5 resets connections that a burst of senders opens at once.
     request_queue_size = 128
 
-    def __init__(self, address: tuple[str, int], routes: Routes, current: Callable[[], Serving | None]) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        endpoints: Routes | Sequence[Endpoint],
+        current: Callable[[], Serving | None] | None = None,
+        *,
+        not_found: str | None = None,
+    ) -> None:
+        if isinstance(endpoints, Routes):
+            if current is None:
+                raise ValueError("one model's routes need what it serves (current)")
+            endpoints = [Endpoint.of(endpoints, current)]
+        paths = [path for endpoint in endpoints for path in (*endpoint.predict, *endpoint.status, *endpoint.health)]
+        if not endpoints or len(paths) != len(set(paths)):
+            raise ValueError(f"a server needs at least one model, each path once: {paths}")
         sys.setswitchinterval(SWITCH_INTERVAL_S)  # Process-wide: a serving process serves, nothing else.
-        self.batcher = MicroBatcher()
-        super().__init__(address, _handler(routes, current, self.batcher))
+        self.batchers = [MicroBatcher() for _ in endpoints]
+        super().__init__(address, _handler(list(zip(endpoints, self.batchers, strict=True)), not_found))
 
     def server_close(self) -> None:
         super().server_close()
-        self.batcher.stop()
+        for batcher in self.batchers:
+            batcher.stop()

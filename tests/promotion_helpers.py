@@ -13,7 +13,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from contracts.config import load_environment
+from contracts.config import REPO_ROOT, load_environment
 from contracts.registry import CHAMPION, Lineage, Span, registry_target
 
 # Stand-in digest of "the model tests": outcomes are recorded against it.
@@ -44,6 +44,20 @@ def config(auto_promote: bool = True) -> Any:
     return local.model_copy(update={"release": local.release.model_copy(update={"auto_promote": False})})
 
 
+def two_pipelines(folder: Path) -> Path:
+    """envs/local.yaml with the diabetes pipeline beside penguins (its gate: RMSE at most 65, 3 worse at most),
+    written to `folder`: an environment with several pipelines."""
+    import yaml
+
+    raw = yaml.safe_load(Path(REPO_ROOT, "envs", "local.yaml").read_text())
+    raw["pipelines"]["diabetes"] = {
+        "evaluation": {"metric": "RootMeanSquaredError", "direction": "lower", "bound": 65, "max_regression": 3}
+    }
+    path = folder / "two-pipelines.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
 def registry(root: Path, auto_promote: bool = True) -> Any:
     from components.registry import open_registry
 
@@ -56,8 +70,8 @@ def register(registry: Any, root: Path, *contents: str) -> list[str]:
     return [registry.register(folder, LINEAGE, blessed=True)[0].version for folder in folders]
 
 
-def passes(version: Any) -> None:
-    """A tester whose model tests pass."""
+def passes(version: Any, **options: Any) -> None:
+    """A tester whose model tests pass (also in place of suite.run_suite, which takes the pipeline and more)."""
 
 
 def gate(registry: Any, tester: Any = passes, by: str = "test") -> Any:
@@ -67,18 +81,29 @@ def gate(registry: Any, tester: Any = passes, by: str = "test") -> Any:
     return ModelTestGate(outcomes_for(registry.target), TESTS_SHA256, lambda: tester, by)
 
 
+def journal(registry: Any) -> Any:
+    """The local journal and pointers of `registry`'s model."""
+    from release.promotion.local_journal import LocalJournal
+
+    return LocalJournal(Path(registry.target.root), registry.target.model_name)
+
+
+def outcomes_file(registry: Any) -> Path:
+    """Where the local model-test outcomes of `registry`'s model are recorded."""
+    return journal(registry).root / "model-tests.jsonl"
+
+
 def agreement(registry: Any) -> tuple[str | None, str | None, str | None, list[str]]:
     """(MLflow's champion, the pointer's, the history's last, pending moves): the first three agree after a
     settled move, and nothing is pending."""
     from release.promotion.journal import committed
-    from release.promotion.local_journal import LocalJournal
 
-    journal = LocalJournal(Path(registry.target.root))
-    entries = journal.entries()
+    journal_ = journal(registry)
+    entries = journal_.entries()
     history = committed(entries)
     last = history[-1].to_version if history else None
     pending = [e.describe() for e in entries if e.state == "pending"]
-    return registry.alias_version(CHAMPION), journal.pointer(CHAMPION), last, pending
+    return registry.alias_version(CHAMPION), journal_.pointer(CHAMPION), last, pending
 
 
 def kill_at(step: str) -> Any:
@@ -100,7 +125,12 @@ def _promote_killed(root: str, version: str, step: str, env: str | None = None) 
         local, tests = registry(Path(root)), gate(registry(Path(root)))
     else:
         local = open_registry(registry_target(load_environment(env), Path(root)))
-        tests = ModelTestGate(outcomes_for(local.target), suite_sha256(), lambda: run_suite, "child")
+        config = load_environment(env)
+
+        def tester(candidate: Any) -> None:
+            run_suite(candidate, pipeline=config.dataset)
+
+        tests = ModelTestGate(outcomes_for(local.target), suite_sha256(config.dataset), lambda: tester, "child")
     mover = LocalMover(local, after_step=kill_at(step))
     promote(mover, version, tests, by="child", reason="killed", approved_by="crash test")
 

@@ -8,8 +8,8 @@
 A version is an MLflow model (components/registry/mlflow_model.py) linked to the MLflow run of the pipeline
 run that trained it (components/registry/mlflow_runs.py), so `models:/<name>@champion` loads it.
 
-Registering and reading only: what moves an alias, its journal and the alias pointers beside this folder,
-is release/promotion/ (local_mover.py), outside the pipeline image.
+Registering and reading only: what moves an alias, its journal and the alias pointers (in models/<name>/ of
+this folder, one per registered model), is release/promotion/ (local_mover.py), outside the pipeline image.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ local prediction server both call it, so what was smoke-tested is what serves.
 Each instance is checked against the model's own `serving_raw` signature (names and types), so a bad request
 is refused naming the instance and the feature instead of failing inside TensorFlow. `columns` (the check) and
 `run` (the model call) are apart so the server can check each request alone and call the model once per batch.
+An answer holds every output of the signature, by name, one value per instance (savedmodel_pyfunc.per_instance,
+as the MLflow pyfunc answers): {"species": "Gentoo", "probabilities": [...]} from the penguins classifier,
+{"progression": 151.3} from the diabetes regressor.
 
 A gs:// SavedModel (a Vertex version in the registry bucket) is downloaded through google-cloud-storage to a
 temporary folder first, kept as long as the Predictor: TensorFlow's own GCS filesystem cannot be pointed at
@@ -18,7 +21,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-RAW_SIGNATURE = "serving_raw"  # pipelines/penguins/modules/model.py
+from components.registry.savedmodel_pyfunc import RAW_SIGNATURE, per_instance
+
 MAX_INSTANCES = 1000
 
 
@@ -104,7 +108,6 @@ class Predictor:
         import tensorflow as tf
 
         tensors = {name: tf.constant(values, dtype=self.features[name]) for name, values in columns.items()}
-        outputs = self._fn(**tensors)
-        species = [s.decode() for s in outputs["species"].numpy()]
-        probabilities = outputs["probabilities"].numpy().tolist()
-        return [{"species": s, "probabilities": p} for s, p in zip(species, probabilities, strict=True)]
+        count = len(next(iter(columns.values()))) if columns else 0
+        outputs = per_instance(self._fn(**tensors), count)
+        return [{name: values[index] for name, values in outputs.items()} for index in range(count)]

@@ -1,7 +1,8 @@
 """What the penguins pipeline is: a classifier of a penguin's species from its measurements (Palmer penguins).
 
 Its parts are in this folder (pipelines/sources.py): data/ (span 1, how it was derived, its licence),
-schema/schema.pbtxt and modules/ (preprocessing.py for Transform, model.py for the Trainer). Plain constants
+schema/schema.pbtxt, modules/ (preprocessing.py for Transform, model.py for the Trainer) and model_tests/ (the
+records its smoke test predicts, judged by the SMOKE_ constants here). Plain constants
 and `eval_config()` only; TFMA is imported when the eval_config is built, so the data check and the
 registry can read the rest without it.
 """
@@ -21,6 +22,12 @@ LABEL_XF = "species_xf"
 CLASSES = ("Adelie", "Chinstrap", "Gentoo")
 # The metrics the Evaluator computes for every slice; an environment's gate names one of them (evaluation.metric).
 METRICS = ("SparseCategoricalAccuracy", "ExampleCount")
+# The other output of `serving_raw`: one probability per class of CLASSES, in that order.
+PROBABILITIES = "probabilities"
+# The smoke test (release/model_tests/smoke.py) on model_tests/smoke_records.json, two typical penguins of each
+# species from span 1: a blessed model (accuracy >= 0.9) gets them right, so at least this many must be, and
+# every answer's PROBABILITIES must be a distribution over CLASSES.
+SMOKE_MIN_CORRECT = 5
 
 
 def eval_config() -> Any:

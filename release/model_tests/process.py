@@ -19,8 +19,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 class SuiteProcess:
-    def __init__(self, project: str | None = None) -> None:
-        self.project = project
+    """Tests versions of `pipeline` (release/model_tests/suite.py)."""
+
+    def __init__(self, pipeline: str, project: str | None = None) -> None:
+        self.pipeline, self.project = pipeline, project
         self._child = subprocess.Popen(
             [sys.executable, "-m", "release.model_tests.process"],
             cwd=REPO,
@@ -31,7 +33,7 @@ class SuiteProcess:
 
     def __call__(self, version: ModelVersion) -> None:
         assert self._child.stdin is not None and self._child.stdout is not None
-        ask = {"version": json.loads(version.model_dump_json()), "project": self.project}
+        ask = {"version": json.loads(version.model_dump_json()), "pipeline": self.pipeline, "project": self.project}
         try:
             self._child.stdin.write(json.dumps(ask) + "\n")
             self._child.stdin.flush()
@@ -75,7 +77,8 @@ def _child() -> int:
     reply: dict[str, str | None] = {"error": None, "untested": None}
     try:
         ask = json.loads(line)
-        run_suite(ModelVersion.model_validate(ask["version"]), project=ask.get("project"))
+        version = ModelVersion.model_validate(ask["version"])
+        run_suite(version, pipeline=ask["pipeline"], project=ask.get("project"))
     except SmokeTestFailedError as err:
         reply["error"] = str(err)
     except Exception as err:  # Not a verdict on the model (a download failed, a malformed ask): said so.

@@ -1,7 +1,7 @@
 """Model-test outcomes, recorded with the version they tested and the tests they ran.
 
-    local:   <registry>/model-tests.jsonl, one outcome per line, appended and fsynced (a torn last line is
-             ignored, as in the move journal)
+    local:   <registry>/models/<model>/model-tests.jsonl, beside the model's move journal, one outcome per
+             line, appended and fsynced (a torn last line is ignored, as in the journal)
     Vertex:  gs://<prefix>-registry/<model>/history/model-tests/<version>-<tests sha256>.json, create-only:
              inside the move journal's folder, so the one grant that lets the promote builds write the history
              (infra/access.py) covers them, and nothing else may write them
@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict
 
 from contracts.registry import RegistryError, RegistryTarget
-from release.promotion.local_journal import append_line, read_lines
+from release.promotion.local_journal import append_line, model_folder, read_lines
 
 LOCAL_FILE = "model-tests.jsonl"
 
@@ -55,8 +55,9 @@ class Outcomes(Protocol):
 
 
 class LocalOutcomes:
-    def __init__(self, registry_root: Path) -> None:
-        self.path = registry_root / LOCAL_FILE
+    def __init__(self, folder: Path) -> None:
+        """`folder`: the model's (release/promotion/local_journal.py: model_folder)."""
+        self.path = folder / LOCAL_FILE
 
     def record(self, outcome: Outcome) -> Outcome:
         append_line(self.path, outcome.model_dump_json())
@@ -107,7 +108,7 @@ def outcomes_for(target: RegistryTarget, storage_client: Any = None, credentials
     """Where `target`'s model-test outcomes are kept (in its move journal's folder, below the journal's entries)."""
     if target.backend == "mlflow":
         assert target.root is not None
-        return LocalOutcomes(Path(target.root))
+        return LocalOutcomes(model_folder(Path(target.root), target.model_name))
     assert target.history_uri is not None
     bucket, _, history = target.history_uri.removeprefix("gs://").partition("/")
     client = storage_client or _storage(target, credentials)

@@ -1,15 +1,18 @@
-"""The model-tests route: an environment's champion held to the model tests as they are now.
+"""The model-tests route: a pipeline's champion held to the model tests as they are now.
 
-    python -m release.model_tests.run [--env local] [--local-root DIR] [--build BUILD_ID] [--json]
+    python -m release.model_tests.run [--env local] [--pipeline NAME | --all-pipelines] [--local-root DIR]
+                                      [--build BUILD_ID] [--json]
 
-Runs when release/model_tests/ changes (ci/routing.py: `model-tests`; locally `nox -s cicd` runs it). It
-loads the environment's current champion, runs the tests (suite.py) and records the outcome with the version
-and the tests' digest (records.py; a verdict already recorded for both is reused, the tests being
-deterministic). A champion that fails is reported, and where the environment says
+Runs when release/model_tests/ or a pipeline's model tests change (ci/routing.py: `model-tests`; locally
+`nox -s cicd` runs it). It loads the pipeline's current champion, runs that pipeline's tests (suite.py) and
+records the outcome with the version and the tests' digest (records.py; a verdict already recorded for both
+is reused, the tests being deterministic). A champion that fails is reported, and where the environment says
 `release.on_failed_model_tests: rollback`, rolled back to the champion before it, provided that one passes
 the same tests; the rollback is a recorded move like any other (release/promotion/).
-Exit status: 0 the champion passed (or there is none), 1 it failed (rolled back or not), 2 bad input,
-3 retry (Google Cloud unavailable, a move in progress), 4 Google Cloud refused.
+--pipeline is needed when the environment has several pipelines (without it: exit status 2, listing them);
+--all-pipelines tests each pipeline's champion in turn (what the route runs) and reports each.
+Exit status: 0 the champion passed (or there is none), 1 it failed (rolled back or not; with --all-pipelines,
+one of them), 2 bad input, 3 retry (Google Cloud unavailable, a move in progress), 4 Google Cloud refused.
 """
 
 from __future__ import annotations
@@ -22,16 +25,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from contracts.config import ConfigError
+from contracts.config import ConfigError, add_pipeline_argument
 from contracts.registry import RegistryError, SmokeTestFailedError, registry_target
 from release.cloud_errors import UNAVAILABLE, exit_status
 from release.model_tests import ModelTestsNotRunError
-from release.promotion.targets import load_target
+from release.promotion.targets import load_pipeline_target, load_target
 
 
 @dataclass
 class Report:
     environment: str
+    pipeline: str
+    # The registered model: <pipeline>-<environment>.
+    model: str
     champion: str | None = None
     tests_sha256: str = ""
     passed: bool | None = None
@@ -41,9 +47,9 @@ class Report:
 
     def text(self) -> str:
         if self.champion is None:
-            return f"{self.environment}: no champion to test"
+            return f"{self.model}: no champion to test"
         verdict = "passed" if self.passed else f"FAILED: {self.detail}"
-        lines = [f"{self.environment}: champion {self.champion}, model tests {self.tests_sha256[:12]}: {verdict}"]
+        lines = [f"{self.model}: champion {self.champion}, model tests {self.tests_sha256[:12]}: {verdict}"]
         if self.rolled_back_to:
             lines.append(f"  rolled back to version {self.rolled_back_to}")
         return "\n".join(lines + [f"  {note}" for note in self.notes])
@@ -52,6 +58,10 @@ class Report:
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="model_tests", description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="local", help="environment: a name in envs/, or a file")
+    add_pipeline_argument(parser)
+    parser.add_argument(
+        "--all-pipelines", action="store_true", help="test each pipeline's champion in turn (the model-tests route)"
+    )
     parser.add_argument("--local-root", type=Path, help="local: state folder (default: the environment's)")
     parser.add_argument("--build", metavar="BUILD_ID", help="Google Cloud: the build this runs in (for the records)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -59,15 +69,17 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 
 def check_champion(config: Any, local_root: Path | None, by: str) -> Report:
-    """Test the champion of `config`'s registry, record the verdict, roll back where the environment says so."""
+    """Test the champion of `config`'s pipeline (a config for one pipeline) with that pipeline's tests, record the
+    verdict, roll back where the environment says so."""
     from components.registry import open_registry
     from release.model_tests.records import outcomes_for
     from release.model_tests.suite import run_suite, suite_sha256
     from release.promotion.moves import ModelTestGate, open_mover
 
+    pipeline = config.dataset
     registry = open_registry(registry_target(config, local_root))
     mover = open_mover(registry)
-    report = Report(config.name, tests_sha256=suite_sha256())
+    report = Report(config.name, pipeline, config.pipeline_name, tests_sha256=suite_sha256(pipeline))
     with mover.locked():
         report.notes += [f"settled {e.describe()}" for e in mover.settle()]
         report.champion = mover.current()
@@ -76,7 +88,7 @@ def check_champion(config: Any, local_root: Path | None, by: str) -> Report:
     project = registry.target.project
 
     def tester(version: Any) -> None:
-        run_suite(version, project=project)
+        run_suite(version, pipeline=pipeline, project=project)
 
     gate = ModelTestGate(outcomes_for(registry.target), report.tests_sha256, lambda: tester, by)
     try:
@@ -117,9 +129,15 @@ def _roll_back(mover: Any, gate: Any, report: Report, by: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=FutureWarning)  # google-cloud's Python 3.10 notices.
     args = _parse(argv)
+    by = f"model-tests{f' build {args.build}' if args.build else ''}"
     try:
-        config = load_target(args.env)
-        report = check_champion(config, args.local_root, f"model-tests{f' build {args.build}' if args.build else ''}")
+        if args.all_pipelines and args.pipeline:
+            raise ConfigError("--pipeline and --all-pipelines: give one")
+        if args.all_pipelines:
+            configs = load_target(args.env).each_pipeline()
+        else:
+            configs = [load_pipeline_target(args.env, args.pipeline)]
+        reports = [check_champion(config, args.local_root, by) for config in configs]
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -130,8 +148,12 @@ def main(argv: list[str] | None = None) -> int:
         return UNAVAILABLE if isinstance(err, MoveInProgressError) else 2 if isinstance(err, RegistryError) else 1
     except Exception as err:
         return exit_status(err)
-    print(json.dumps(asdict(report), indent=2) if args.json else report.text())
-    return 0 if report.passed is not False else 1
+    if args.json:
+        data: Any = [asdict(r) for r in reports] if args.all_pipelines else asdict(reports[0])
+        print(json.dumps(data, indent=2))
+    else:
+        print("\n".join(report.text() for report in reports))
+    return 0 if all(report.passed is not False for report in reports) else 1
 
 
 if __name__ == "__main__":

@@ -12,12 +12,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from contracts.environment import EnvironmentConfig
-from contracts.registry import RegistryError, registry_target
+from contracts.registry import ModelVersion, RegistryError, registry_target
 from release.model_tests import ModelTestsNotRunError
 
 
 def after_registration(config: EnvironmentConfig, local_root: Path | None, version: str, *, by: str) -> str:
-    """Test `version` (in this process: a local run has TensorFlow loaded) and auto-promote it; what happened.
+    """Test `version` of `config`'s pipeline (in this process: a local run has TensorFlow loaded) and auto-promote
+    it; what happened. `config` is for one pipeline (the run's): its registered model, its model tests.
 
     "champion", "already champion", "tested; ..." (where promotion needs an approval) or "not promoted: <why>".
     A refusal or a failed test is said, not raised: the run that registered the version succeeded whatever
@@ -28,8 +29,13 @@ def after_registration(config: EnvironmentConfig, local_root: Path | None, versi
     from release.model_tests.suite import run_suite, suite_sha256
     from release.promotion.moves import ModelTestGate, auto_promote, open_mover
 
+    pipeline = config.dataset
     registry = open_registry(registry_target(config, local_root))
-    gate = ModelTestGate(outcomes_for(registry.target), suite_sha256(), lambda: run_suite, by)
+
+    def tester(candidate: ModelVersion) -> None:
+        run_suite(candidate, pipeline=pipeline)
+
+    gate = ModelTestGate(outcomes_for(registry.target), suite_sha256(pipeline), lambda: tester, by)
     try:
         if not config.release.auto_promote:
             gate.require(registry, version)

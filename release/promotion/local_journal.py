@@ -1,15 +1,20 @@
-"""The local move journal and alias pointers, beside the MLflow registry under the local root.
+"""The local move journal and alias pointers, beside the MLflow registry under the local root, one folder per
+registered model (each pipeline has its own, <pipeline>-<environment>, in the same MLflow registry):
 
-    <registry>/alias-history.jsonl        one JSON record per line, appended and fsynced, never rewritten:
-                                          {"sequence": 7, "state": "pending", "move": {...}} (the intent),
-                                          then {"sequence": 7, "state": "committed"|"aborted", ...} (the outcome)
-    <registry>/aliases/<alias>.json       where the alias points, replaced in one rename (the local server
-                                          watches the champion's)
+    <registry>/models/<model>/alias-history.jsonl   one JSON record per line, appended and fsynced, never
+                                          rewritten: {"sequence": 7, "state": "pending", "move": {...}} (the
+                                          intent), then {"sequence": 7, "state": "committed"|"aborted", ...}
+    <registry>/models/<model>/aliases/<alias>.json  where the alias points, replaced in one rename (the local
+                                          server watches each champion's)
 
 A process killed while appending leaves a torn last line: readers ignore it (that record was never written,
 and nothing after it happened), and the next append cuts it off first. A damaged line before the last one is
 not a crash's doing: reading stops there, naming the file and the line. Lines written before moves had
 states (a bare move) are committed moves.
+
+A registry from before these folders kept one model's files at its root (alias-history.jsonl, aliases/,
+model-tests.jsonl): the local mover moves them into that model's folder (`adopt_root_files`) when the registry
+holds that model alone; with several models they stay where they are, for a person to move.
 """
 
 from __future__ import annotations
@@ -24,10 +29,42 @@ from contracts.registry import AliasMove, RegistryError
 from release.promotion.journal import STATES, Entry, State
 
 JOURNAL = "alias-history.jsonl"
+MODELS = "models"
+POINTERS = "aliases"
+# What a registry kept at its root for its one model before each model had a folder (records.py: LOCAL_FILE).
+ROOT_FILES = (JOURNAL, POINTERS, "model-tests.jsonl")
 
 
-def pointer_path(registry_root: Path, alias: str) -> Path:
-    return registry_root / "aliases" / f"{alias}.json"
+def model_folder(registry_root: Path, model_name: str) -> Path:
+    """Where one registered model's moves, pointers and model-test outcomes are kept: <registry>/models/<model>."""
+    return registry_root / MODELS / model_name
+
+
+def pointer_path(folder: Path, alias: str) -> Path:
+    """The pointer of `alias` in a model's folder (`model_folder`)."""
+    return folder / POINTERS / f"{alias}.json"
+
+
+def root_files(registry_root: Path) -> list[Path]:
+    """The files a registry from before per-model folders kept at its root, for its one model."""
+    return [registry_root / name for name in ROOT_FILES if (registry_root / name).exists()]
+
+
+def adopt_root_files(registry_root: Path, model_name: str) -> list[str]:
+    """Move the root's files into `model_name`'s folder, if that has none of its own yet; what moved.
+
+    The caller holds the registry lock and knows the registry holds that model alone (they were its files).
+    """
+    folder = model_folder(registry_root, model_name)
+    found = root_files(registry_root)
+    if not found or any((folder / path.name).exists() for path in found):
+        return []
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in found:
+        os.replace(path, folder / path.name)
+    _fsync_folder(folder)
+    _fsync_folder(registry_root)
+    return [path.name for path in found]
 
 
 def read_lines(path: Path) -> list[tuple[int, bytes]]:
@@ -67,9 +104,11 @@ def _fsync_folder(folder: Path) -> None:
 
 
 class LocalJournal:
-    def __init__(self, registry_root: Path) -> None:
-        self.root = registry_root
-        self.path = registry_root / JOURNAL
+    """The journal and pointers of one registered model of the local registry at `registry_root`."""
+
+    def __init__(self, registry_root: Path, model_name: str) -> None:
+        self.root = model_folder(registry_root, model_name)
+        self.path = self.root / JOURNAL
 
     def entries(self) -> list[Entry]:
         found: dict[int, Entry] = {}

@@ -1,7 +1,7 @@
 """A move on the local registry (MLflow on SQLite), one transaction under the registry's file lock.
 
     intent    the journal's pending record, fsynced
-    pointer   aliases/<alias>.json replaced: the local server starts serving the new version
+    pointer   aliases/<alias>.json (in the model's folder) replaced: the local server starts serving it
     alias     MLflow's alias moved (compare-and-set: it must still be on the move's from_version): the commit point
     outcome   the journal's committed record, fsynced
 
@@ -9,11 +9,13 @@ The pointer goes before the alias so that the server loads the new version while
 (seconds); on Vertex the endpoint's traffic likewise moves before the alias. A move that stops anywhere is
 settled under the same lock by the next command: committed if MLflow's alias had moved, else aborted, and the
 pointer is put back where the alias is. The lock is an flock: a killed mover releases it, so a pending record
-seen under the lock always belongs to a mover that is gone.
+seen under the lock always belongs to a mover that is gone. Each registered model (one per pipeline) has its
+own journal and pointers (release/promotion/local_journal.py); the lock is the registry's, shared by all.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -22,7 +24,7 @@ from typing import Any
 
 from contracts.registry import CHAMPION, AliasMove, RegistryError
 from release.promotion.journal import Entry, StepHook, committed, no_hook, outcome
-from release.promotion.local_journal import LocalJournal
+from release.promotion.local_journal import LocalJournal, adopt_root_files, root_files
 
 
 class LocalMover:
@@ -30,24 +32,38 @@ class LocalMover:
         if registry.target.backend != "mlflow" or not registry.target.root:
             raise RegistryError(f"{registry.target.model_name}: the local mover needs the local (mlflow) registry")
         self.registry = registry
-        self.journal = LocalJournal(Path(registry.target.root))
+        self.journal = LocalJournal(Path(registry.target.root), registry.target.model_name)
         self._after = after_step
 
     @contextmanager
     def locked(self) -> Iterator[None]:
         with self.registry.locked():
+            self._adopt_root_files()
             yield
+
+    def _adopt_root_files(self) -> None:
+        """A registry from before per-model folders: its root's journal, pointers and outcomes were its one
+        model's; they become this model's when the registry holds it alone (a stat when there are none)."""
+        root = Path(self.registry.target.root)
+        if not root_files(root):
+            return
+        names = [model.name for model in self.registry.client().search_registered_models()]
+        if names == [self.registry.target.model_name]:
+            moved = adopt_root_files(root, self.registry.target.model_name)
+            if moved:
+                print(f"moved {', '.join(moved)} of {names[0]} into {self.journal.root}", file=sys.stderr)
 
     def entries(self) -> list[Entry]:
         return self.journal.entries()
 
     def current(self) -> str | None:
-        """The champion from the pointer, without MLflow; the alias move checks it against MLflow's."""
+        """The champion from the pointer, without MLflow (the alias move checks it against MLflow's); from the
+        history, or MLflow's alias where no move was recorded (an alias set outside the journal)."""
         pointed = self.journal.pointer(CHAMPION)
         if pointed is not None:
             return pointed
         history = committed(self.entries())
-        return history[-1].to_version if history else None
+        return history[-1].to_version if history else self.registry.alias_version(CHAMPION)
 
     def settle(self) -> list[Entry]:
         return [self._settle(entry) for entry in self.entries() if entry.state == "pending"]

@@ -92,7 +92,9 @@ def registry(tmp_path, monkeypatch):
         local.register(str(folder), Lineage(pipeline_run_id=f"run-{name}"), blessed=True)
     monkeypatch.setattr("components.registry.open_registry", lambda target, credentials=None: local)
     # `models promote` runs the model tests in a child process: here they pass.
-    monkeypatch.setattr("release.model_tests.process.SuiteProcess", lambda project=None: promotion_helpers.passes)
+    monkeypatch.setattr(
+        "release.model_tests.process.SuiteProcess", lambda pipeline, project=None: promotion_helpers.passes
+    )
     return local
 
 

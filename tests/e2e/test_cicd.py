@@ -86,13 +86,14 @@ def test_module_change_runs_the_fast_path_and_docs_run_nothing(tmp_path):
     assert current["job_id"] == json.loads((work_dir / "penguins" / "submit.json").read_text())["job_id"]
 
     # Stricter model tests: only the champion is re-tested, and its verdict recorded with the new tests.
-    records = repo / "release" / "model_tests" / "smoke_records.json"
+    records = repo / "pipelines" / "penguins" / "model_tests" / "smoke_records.json"
     records.write_text(records.read_text() + "\n")
     commit(repo, "model tests: a reformatted record file")
     code, out = _cicd(repo)
     assert code == 0, out
     assert "workflows: model-tests" in out and "champion " + pipeline["pushed_version"] in out
-    outcomes = (repo / ".local" / "registry" / "model-tests.jsonl").read_text().splitlines()
+    outcomes = repo / ".local" / "registry" / "models" / "penguins-local" / "model-tests.jsonl"
+    outcomes = outcomes.read_text().splitlines()
     tested = json.loads(outcomes[-1])
     assert (tested["version"], tested["passed"], tested["by"]) == (pipeline["pushed_version"], True, "model-tests")
     assert len({json.loads(line)["tests_sha256"] for line in outcomes}) == 2  # As registered, and re-tested.

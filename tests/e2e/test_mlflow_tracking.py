@@ -80,7 +80,7 @@ def test_the_version_is_linked_to_the_run_and_carries_the_same_lineage(trained):
 def test_the_champion_loads_through_models_uri_and_predicts_raw_features(trained, tmp_path):
     _, _, registry, summary = trained
     registry.client().set_registered_model_alias(registry.name, CHAMPION, summary.pushed_version)
-    records, labels = shipped_records()
+    records, labels = shipped_records("penguins")
     predictions = predict_through_models_uri(registry, records, tmp_path)
     assert sum(p["species"] == label for p, label in zip(predictions, labels, strict=True)) >= 5
     assert all(abs(sum(p["probabilities"]) - 1) < 1e-4 for p in predictions)

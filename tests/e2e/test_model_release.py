@@ -25,7 +25,7 @@ from release.model_tests.smoke import shipped_records
 pytestmark = pytest.mark.e2e
 
 # A Gentoo from the smoke test's shipped records: raw features, as a request sends them.
-INSTANCE = shipped_records()[0][-1]
+INSTANCE = shipped_records("penguins")[0][-1]
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +163,7 @@ def champion_everywhere(trained, capsys):
     assert models(trained, "history", "--json") == 0
     history = json.loads(capsys.readouterr().out)
     registry = open_registry(registry_target(config, root))
-    pointer = LocalJournal(root / "registry").pointer(CHAMPION)
+    pointer = LocalJournal(root / "registry", config.pipeline_name).pointer(CHAMPION)
     return history[-1]["to_version"] if history else None, registry.alias_version(CHAMPION), pointer
 
 

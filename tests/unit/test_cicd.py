@@ -165,7 +165,7 @@ def test_state_is_replaced_whole(repo):
 def test_a_change_to_the_model_tests_re_tests_the_champion_and_nothing_else(repo):
     first = git(repo, "rev-parse", "HEAD").strip()
     cicd.write_state(repo, "local", {"commit": first})
-    _edit(repo, "release/model_tests/smoke_records.json")
+    _edit(repo, "pipelines/penguins/model_tests/smoke_records.json")
     commit(repo, "stricter records")
     code, out = _run(repo, "--dry-run")
     assert code == 0

@@ -34,7 +34,8 @@ def failing(monkeypatch):
     """The new model tests fail the versions put in the set (and record what they tested)."""
     failing, tested = set(), []
 
-    def run_suite(version, project=None, storage_client=None):
+    def run_suite(version, pipeline, project=None, storage_client=None):
+        assert pipeline == "penguins"
         tested.append(version.version)
         if version.version in failing:
             raise SmokeTestFailedError(f"version {version.version}: smoke test failed: 3 of 6 shipped records right")
@@ -53,15 +54,15 @@ def _env(tmp_path, on_failed):
 
 
 def _outcomes(root):
-    return [json.loads(line) for line in (root / "registry" / "model-tests.jsonl").read_text().splitlines()]
+    return [json.loads(line) for line in helpers.outcomes_file(helpers.registry(root)).read_text().splitlines()]
 
 
 def test_a_passing_champion_is_recorded_with_the_tests_it_passed(root, failing, capsys):
     _, tested = failing
     assert route.main(["--local-root", str(root)]) == 0
-    assert f"local: champion 3, model tests {suite_sha256()[:12]}: passed" in capsys.readouterr().out
+    assert f"local: champion 3, model tests {suite_sha256('penguins')[:12]}: passed" in capsys.readouterr().out
     recorded = _outcomes(root)[-1]
-    assert (recorded["version"], recorded["tests_sha256"], recorded["passed"]) == ("3", suite_sha256(), True)
+    assert (recorded["version"], recorded["tests_sha256"], recorded["passed"]) == ("3", suite_sha256("penguins"), True)
     assert route.main(["--local-root", str(root)]) == 0  # The same tests on the same version: the verdict stands.
     assert tested == ["3"]
 
@@ -74,7 +75,7 @@ def test_a_failing_champion_is_rolled_back_where_the_environment_says_so(root, f
     assert "3 of 6 shipped records right" in report["detail"]
     last = committed(LocalMover(helpers.registry(root)).entries())[-1]
     assert (last.kind, last.from_version, last.to_version) == ("rollback", "3", "2")
-    assert last.reason.startswith(f"champion 3 failed model tests {suite_sha256()[:12]}")
+    assert last.reason.startswith(f"champion 3 failed model tests {suite_sha256('penguins')[:12]}")
     assert last.approved_by == "local's policy (release.on_failed_model_tests: rollback)"
     assert helpers.agreement(helpers.registry(root)) == ("2", "2", "2", [])
     assert [(o["version"], o["passed"]) for o in _outcomes(root)[-2:]] == [("3", False), ("2", True)]

@@ -11,7 +11,7 @@ from contracts.registry import CHAMPION, registry_target
 from release import models_cli
 from release.promotion.journal import committed
 from release.promotion.local_mover import LocalMover
-from tests.promotion_helpers import LINEAGE
+from tests.promotion_helpers import LINEAGE, outcomes_file
 
 pytestmark = pytest.mark.slow  # seconds: `nox -s tests` runs it, the push workflows' unit step does not
 
@@ -41,7 +41,7 @@ def passing(monkeypatch):
     """Model tests that pass, in place of the child process that loads the model with TensorFlow."""
 
     class Passing:
-        def __init__(self, project=None):
+        def __init__(self, pipeline, project=None):
             self.tested = []
 
         def __call__(self, version):
@@ -100,7 +100,8 @@ def test_failing_model_tests_move_nothing_and_are_recorded(root, capsys):
     assert "smoke test failed" in err and "did not move" in err
     registry = open_registry(registry_target(load_environment("local", "penguins"), root))
     assert registry.alias_version(CHAMPION) is None and history(root) == []
-    (outcome,) = [json.loads(line) for line in (root / "registry" / "model-tests.jsonl").read_text().splitlines()]
+    outcomes = outcomes_file(registry).read_text().splitlines()
+    (outcome,) = [json.loads(line) for line in outcomes]
     assert (outcome["version"], outcome["passed"]) == ("1", False) and "smoke test failed" in outcome["detail"]
     assert models(root, "promote", "1") == 1  # The recorded verdict stands without a second run.
     assert "(recorded " in capsys.readouterr().err
@@ -173,3 +174,34 @@ def test_the_approval_gate_is_by_project_and_location(tmp_path):
     assert load_target(tmp_path / "other-project.yaml").gcp.project == "my-own-project"
     with pytest.raises(ConfigError, match=r"copy-of-prod\.yaml: names project my-prod-project in europe-west4"):
         load_target(_copy_of("prod", tmp_path, auto_promote=False))
+
+
+def test_an_environment_of_several_pipelines_needs_the_pipeline_named(root, tmp_path, capsys):
+    from tests.promotion_helpers import two_pipelines
+
+    env = str(two_pipelines(tmp_path))
+    for command in (["list"], ["promote", "1"], ["rollback"], ["history"]):
+        assert models(root, *command, "--env", env) == 2
+        err = capsys.readouterr().err
+        assert "2 pipelines (diabetes, penguins): name one (--pipeline NAME)" in err, err
+    assert models(root, "list", "--env", env, "--pipeline", "nowhere") == 2
+    assert "its pipelines: diabetes, penguins" in capsys.readouterr().err
+    # Each pipeline has its own registered model: the versions registered above are penguins'.
+    assert models(root, "list", "--env", env, "--pipeline", "diabetes", "--json") == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert models(root, "list", "--env", env, "--pipeline", "penguins", "--json") == 0
+    assert [v["version"] for v in json.loads(capsys.readouterr().out)] == ["1", "2"]
+
+
+def test_the_model_tests_command_needs_the_pipeline_too_or_takes_them_all(tmp_path, capsys):
+    from release.model_tests import run as route
+    from tests.promotion_helpers import two_pipelines
+
+    env = str(two_pipelines(tmp_path))
+    assert route.main(["--env", env, "--local-root", str(tmp_path)]) == 2
+    assert "name one (--pipeline NAME)" in capsys.readouterr().err
+    assert route.main(["--env", env, "--local-root", str(tmp_path), "--pipeline", "diabetes"]) == 0
+    assert capsys.readouterr().out == "diabetes-local: no champion to test\n"
+    assert route.main(["--env", env, "--local-root", str(tmp_path), "--all-pipelines"]) == 0
+    out = capsys.readouterr().out
+    assert out == "diabetes-local: no champion to test\npenguins-local: no champion to test\n"

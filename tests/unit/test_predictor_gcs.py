@@ -37,7 +37,7 @@ def bucket_with_model(tmp_path, monkeypatch):
 
 def test_a_gs_version_is_downloaded_through_the_seam_and_predicts(bucket_with_model):
     predictor = Predictor(f"gs://penguins-dev-registry/{FOLDER}", "3")
-    records, _ = shipped_records()
+    records, _ = shipped_records("penguins")
     predictions = predictor.predict(records)
     expected = ["Gentoo" if r["flipper_length_mm"] >= 206 else "Chinstrap" if r["bill_length_mm"] >= 44 else "Adelie"
                 for r in records]  # fmt: skip

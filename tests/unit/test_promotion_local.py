@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +16,6 @@ from contracts.config import REPO_ROOT
 from contracts.registry import CHAMPION, NoEarlierChampionError, NotPromotableError, RegistryError
 from contracts.registry import SmokeTestFailedError as SmokeFailed
 from release.promotion.journal import committed
-from release.promotion.local_journal import LocalJournal
 from release.promotion.local_mover import LocalMover
 from release.promotion.moves import auto_promote, promote, repair, rollback
 from tests import promotion_helpers as helpers
@@ -78,7 +78,7 @@ def test_the_pointer_follows_every_move_and_is_replaced_whole(registry, root):
     helpers.register(registry, root, "one", "two")
     _promote(registry, "1")
     _promote(registry, "2")
-    pointer = LocalJournal(root / "registry").pointer_file(CHAMPION)
+    pointer = helpers.journal(registry).pointer_file(CHAMPION)
     assert json.loads(pointer.read_text())["version"] == "2"
     assert [p.name for p in pointer.parent.iterdir()] == ["champion.json"]
     assert {v.version: v.aliases for v in registry.versions()} == {"1": (), "2": (CHAMPION,)}
@@ -137,7 +137,7 @@ def test_the_gate_runs_the_tests_once_per_version_and_records_the_verdict(regist
     with pytest.raises(SmokeFailed, match=r"1 of 6 .*\(recorded .* by test\)"):
         promote(mover, "2", helpers.gate(registry, never), by="a", reason="r")
     _promote(registry, "1")  # already champion
-    records = [json.loads(line) for line in (root / "registry" / "model-tests.jsonl").read_text().splitlines()]
+    records = [json.loads(line) for line in helpers.outcomes_file(registry).read_text().splitlines()]
     assert [(r["version"], r["passed"]) for r in records] == [("1", True), ("2", False)]
     assert helpers.agreement(registry) == ("1", "1", "1", [])
 
@@ -168,7 +168,7 @@ def test_a_champion_moved_outside_the_journal_aborts_the_move_and_the_pointer_go
         _promote(registry, "2")
     entries = LocalMover(registry).entries()
     assert [e.state for e in entries] == ["committed", "aborted"]
-    assert LocalJournal(root / "registry").pointer(CHAMPION) == "3"  # Serving follows the alias.
+    assert helpers.journal(registry).pointer(CHAMPION) == "3"  # Serving follows the alias.
     assert repair(LocalMover(registry)) == ([], [])
 
 
@@ -261,7 +261,7 @@ def test_repair_settles_a_killed_move_and_the_history_reads_in_between(registry,
     )
     mover = LocalMover(registry)
     assert [m.to_version for m in committed(mover.entries())] == ["1"]  # The pending move is not history.
-    assert LocalJournal(root / "registry").pointer(CHAMPION) == "2"  # Serving ran ahead of the commit point.
+    assert helpers.journal(registry).pointer(CHAMPION) == "2"  # Serving ran ahead of the commit point.
     settled, changed = repair(mover)
     assert [(e.sequence, e.state) for e in settled] == [(2, "aborted")] and changed == []
     assert "rolled back" in settled[0].note
@@ -271,7 +271,7 @@ def test_repair_settles_a_killed_move_and_the_history_reads_in_between(registry,
 def test_a_torn_last_line_is_ignored_and_cut_off_by_the_next_record(registry, root):
     helpers.register(registry, root, "one", "two")
     _promote(registry, "1")
-    journal = LocalJournal(root / "registry")
+    journal = helpers.journal(registry)
     with open(journal.path, "ab") as handle:
         handle.write(b'{"sequence": 2, "state": "pend')  # A writer killed mid-line.
     assert [e.state for e in journal.entries()] == ["committed"]  # Not a JSONDecodeError.
@@ -282,7 +282,7 @@ def test_a_torn_last_line_is_ignored_and_cut_off_by_the_next_record(registry, ro
 
 
 def test_a_damaged_line_before_the_last_is_named(registry, root):
-    journal = LocalJournal(root / "registry")
+    journal = helpers.journal(registry)
     journal.path.parent.mkdir(parents=True)
     journal.path.write_text('{"not": "a record"}\n{"also": "not"}\n')
     with pytest.raises(RegistryError, match=r"alias-history.jsonl, line 1: not a journal record"):
@@ -291,15 +291,59 @@ def test_a_damaged_line_before_the_last_is_named(registry, root):
 
 def test_moves_recorded_before_the_journal_had_states_are_history(registry, root):
     helpers.register(registry, root, "one", "two")
-    journal = LocalJournal(root / "registry")
+    journal = helpers.journal(registry)
     old = {"alias": CHAMPION, "from_version": None, "to_version": "1", "at": "2026-01-01T00:00:00+00:00"}
     old |= {"by": "pipeline:run-1", "reason": "blessed", "kind": "promote"}
+    journal.path.parent.mkdir(parents=True)
     journal.path.write_text(json.dumps(old) + "\n")
     registry.client().set_registered_model_alias(registry.target.model_name, CHAMPION, "1")
     journal.write_pointer(CHAMPION, "1", old["at"])
     assert _promote(registry, "2").from_version == "1"
     assert [(e.sequence, e.state) for e in journal.entries()] == [(1, "committed"), (2, "committed")]
     assert _rollback(registry).to_version == "1"
+
+
+def _root_files(registry, *moves):
+    """What a registry from before per-model folders kept at its root: `moves` committed, the pointer on the last."""
+    root = Path(registry.target.root)
+    lines = []
+    for sequence, (before, after) in enumerate(moves, start=1):
+        move = {"alias": CHAMPION, "from_version": before, "to_version": after, "at": "2026-01-01T00:00:00+00:00"}
+        move |= {"by": "ci", "reason": "r", "kind": "promote"}
+        lines += [{"sequence": sequence, "state": state, "move": move} for state in ("pending", "committed")]
+        registry.client().set_registered_model_alias(registry.target.model_name, CHAMPION, after)
+    (root / "alias-history.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    (root / "aliases").mkdir()
+    (root / "aliases" / "champion.json").write_text(json.dumps({"alias": CHAMPION, "version": moves[-1][1]}))
+    (root / "model-tests.jsonl").write_text("")
+
+
+def test_a_registry_from_before_per_model_folders_keeps_its_history(registry, root):
+    """Its root's journal, pointer and outcomes were its one model's: the first move takes them into that
+    model's folder, and a rollback follows that history."""
+    helpers.register(registry, root, "one", "two", "three")
+    _root_files(registry, (None, "1"), ("1", "2"))
+    assert _promote(registry, "3").from_version == "2"
+    assert not (root / "registry" / "alias-history.jsonl").exists()
+    folder = helpers.journal(registry).root
+    assert sorted(p.name for p in folder.iterdir()) == ["alias-history.jsonl", "aliases", "model-tests.jsonl"]
+    assert [m.to_version for m in committed(LocalMover(registry).entries())] == ["1", "2", "3"]
+    assert _rollback(registry).to_version == "2"
+    assert helpers.agreement(registry) == ("2", "2", "2", [])
+
+
+def test_root_files_stay_where_the_registry_holds_several_models(registry, root, tmp_path):
+    """Whose they were is not known then: left for a person; the champion is read from MLflow meanwhile."""
+    from components.registry import open_registry
+    from contracts.registry import registry_target
+
+    helpers.register(registry, root, "one", "two")
+    _root_files(registry, (None, "1"))
+    other = helpers.config().model_copy(update={"name": "dev"})  # Another registered model in the same registry.
+    helpers.register(open_registry(registry_target(other, root)), root, "other")
+    assert _promote(registry, "2").from_version == "1"
+    assert (root / "registry" / "alias-history.jsonl").exists()
+    assert [m.to_version for m in committed(LocalMover(registry).entries())] == ["2"]
 
 
 def test_a_worker_killed_between_register_and_promote_is_promoted_by_the_rerun(root, monkeypatch):

@@ -109,7 +109,7 @@ def test_the_champion_loads_through_models_uri_in_a_fresh_process(registry, tiny
     registry.register(str(tiny[0]), LINEAGE, blessed=True)
     version, _ = registry.register(str(tiny[1]), LINEAGE, blessed=True)
     registry.client().set_registered_model_alias(registry.name, CHAMPION, version.version)
-    records, _ = shipped_records()
+    records, _ = shipped_records("penguins")
     predictions = predict_through_models_uri(registry, records, tmp_path)
     # Version 2's rule (a Gentoo from flipper 230): none of the shipped Gentoos reach it.
     expected = ["Gentoo" if r["flipper_length_mm"] >= 230 else "Chinstrap" if r["bill_length_mm"] >= 44 else "Adelie"

@@ -51,7 +51,8 @@ CASES = [
     (["components/validation_gate.py"], ["full"], ["full"]),
     # What only the release commands run retrains nothing; the model tests re-test the champion.
     (["release/models_cli.py", "release/approvals.py", "release/datacheck/check.py"], [], []),
-    (["release/model_tests/smoke_records.json"], ["model-tests"], ["model-tests"]),
+    (["release/model_tests/smoke.py"], ["model-tests"], ["model-tests"]),
+    (["pipelines/diabetes/model_tests/smoke_records.json"], ["model-tests"], ["model-tests"]),
     (["release/promotion/moves.py"], ["model-tests"], ["model-tests"]),
     (["components/registry/predictor.py"], ["full", "model-tests"], ["full", "model-tests"]),
     (["release/submit.py"], ["full"], ["full"]),

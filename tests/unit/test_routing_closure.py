@@ -99,7 +99,8 @@ def test_a_python_file_outside_the_retraining_closures_retrains_nothing():
         "release/promotion/moves.py",
         "release/promotion/vertex_mover.py",
         "release/model_tests/smoke.py",
-        "release/model_tests/smoke_records.json",
+        "pipelines/penguins/model_tests/smoke_records.json",
+        "pipelines/diabetes/model_tests/smoke_records.json",
         "release/datacheck/check.py",
         "localcloud/run_worker.py",
     ],
@@ -108,7 +109,14 @@ def test_a_change_to_what_only_the_release_commands_run_never_retrains(path):
     assert not _retrains(path), plan_workflows([path])
 
 
-@pytest.mark.parametrize("path", ["release/model_tests/smoke_records.json", "release/model_tests/suite.py"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "release/model_tests/behaviour.py",
+        "release/model_tests/suite.py",
+        "pipelines/penguins/model_tests/smoke_records.json",
+    ],
+)
 def test_a_change_to_the_model_tests_fires_their_route_alone(path):
     from ci.plan import plan
 
@@ -130,6 +138,7 @@ def test_the_image_identity_is_the_image_closure_and_nothing_else():
         p for p in inputs if p.startswith(("localcloud/", "release/", "ci/", "tests/")) or image.excluded_from_image(p)
     ]
     assert not [p for p in inputs if p.startswith("pipelines/") and ("/modules/" in p or "/data/" in p)]
+    assert not [p for p in inputs if p.startswith("pipelines/") and "/model_tests/" in p]
     assert {"Dockerfile", ".dockerignore", "requirements/pipeline.txt"} <= data
 
 

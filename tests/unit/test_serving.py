@@ -15,7 +15,7 @@ from components.registry.predictor import InputError
 from contracts.registry import CHAMPION
 from localcloud.champion import ChampionWatcher
 from serving.batching import MicroBatcher, ModelError
-from serving.http import PredictionServer, Routes, Serving
+from serving.http import Endpoint, PredictionServer, Routes, Serving
 from serving.vertex import VertexConfigError, settings
 
 
@@ -157,6 +157,40 @@ def test_a_burst_of_new_connections_is_served_not_reset(served):
     assert answers == [(200, {"predictions": [{"y": 2 * i}], "model_version": "1"}) for i in range(48)]
 
 
+def test_one_server_serves_several_models_each_on_its_paths_with_its_own_batcher():
+    state = {"a": Serving("1", Doubler()), "b": None}
+    endpoints = [
+        Endpoint(
+            lambda: state["a"], predict=("/v1/models/a:predict", "/v1/models/a-x:predict"), status=("/v1/models/a",)
+        ),
+        Endpoint(lambda: state["b"], predict=("/v1/models/b:predict",), status=("/v1/models/b",), unavailable="no b"),
+    ]
+    server = PredictionServer(("127.0.0.1", 0), endpoints, not_found="the models here: a, b")
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        for path in ("/v1/models/a:predict", "/v1/models/a-x:predict"):
+            assert _ask(port, "POST", path, {"instances": [{"x": 2}]}) == (
+                200,
+                {"predictions": [{"y": 4}], "model_version": "1"},
+            )
+        assert _ask(port, "POST", "/v1/models/b:predict", {"instances": [{"x": 2}]}) == (503, {"error": "no b"})
+        state["b"] = Serving("9", Doubler())
+        assert _ask(port, "POST", "/v1/models/b:predict", {"instances": [{"x": 3}]})[1]["model_version"] == "9"
+        status, body = _ask(port, "POST", "/v1/models/c:predict", {"instances": [{"x": 1}]})
+        assert status == 404 and body["error"] == "unknown path /v1/models/c:predict; the models here: a, b"
+        assert _ask(port, "GET", "/v1/models/a")[1]["batching"] == {"batches": 2, "instances": 2}
+        assert _ask(port, "GET", "/v1/models/b")[1] == {
+            "model_version": "9",
+            "batching": {"batches": 1, "instances": 1},
+        }
+    finally:
+        server.shutdown()
+        server.server_close()
+    with pytest.raises(ValueError, match="each path once"):
+        PredictionServer(("127.0.0.1", 0), [endpoints[0], endpoints[0]])
+
+
 def test_vertex_settings_read_what_vertex_sets():
     env = {"AIP_STORAGE_URI": "gs://b/model", "AIP_PREDICT_ROUTE": "/predict", "AIP_HEALTH_ROUTE": "/health"}
     config = settings({**env, "AIP_DEPLOYED_MODEL_ID": "123"})
@@ -176,8 +210,8 @@ class PointerRegistry:
 
     def __init__(self, tmp_path):
         self.version, self.reads = "1", 0
-        self.target = type("Target", (), {"backend": "mlflow", "root": str(tmp_path)})
-        self.pointer = tmp_path / "aliases" / "champion.json"
+        self.target = type("Target", (), {"backend": "mlflow", "root": str(tmp_path), "model_name": "m-local"})
+        self.pointer = tmp_path / "models" / "m-local" / "aliases" / "champion.json"
 
     def alias_version(self, alias):
         assert alias == CHAMPION
@@ -200,7 +234,7 @@ def test_the_watcher_sees_a_move_through_the_pointer_long_before_its_poll(tmp_pa
         assert watcher.current.version == "1" and watcher.current.predictor == "loaded model-1"
         time.sleep(0.2)
         assert registry.reads == 1  # No move, no registry read: the stat() alone.
-        registry.pointer.parent.mkdir()
+        registry.pointer.parent.mkdir(parents=True)
         registry.pointer.write_text('{"alias": "champion", "version": "2", "at": "t"}')
         deadline = time.monotonic() + 2
         while watcher.current.version != "2" and time.monotonic() < deadline:
