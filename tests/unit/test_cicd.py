@@ -75,7 +75,7 @@ def test_first_run_plans_every_workflow(repo):
     code, out = _run(repo, "--dry-run")
     assert code == 0
     assert "first run on 'local'" in out
-    assert "workflows: full (penguins), infra" in out
+    assert "workflows: full (penguins), model-tests, infra" in out
     # Per pipeline: each step of the release names its pipeline.
     assert "full: compile penguins: nox -s compile -- --env local --pipeline penguins" in out
     assert not cicd.state_path(repo, "local").exists()

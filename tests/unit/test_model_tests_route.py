@@ -59,11 +59,13 @@ def _outcomes(root):
 
 def test_a_passing_champion_is_recorded_with_the_tests_it_passed(root, failing, capsys):
     _, tested = failing
-    assert route.main(["--local-root", str(root)]) == 0
+    assert route.main(["--pipeline", "penguins", "--local-root", str(root)]) == 0
     assert f"local: champion 3, model tests {suite_sha256('penguins')[:12]}: passed" in capsys.readouterr().out
     recorded = _outcomes(root)[-1]
     assert (recorded["version"], recorded["tests_sha256"], recorded["passed"]) == ("3", suite_sha256("penguins"), True)
-    assert route.main(["--local-root", str(root)]) == 0  # The same tests on the same version: the verdict stands.
+    assert (
+        route.main(["--pipeline", "penguins", "--local-root", str(root)]) == 0
+    )  # The same tests on the same version: the verdict stands.
     assert tested == ["3"]
 
 
@@ -98,5 +100,5 @@ def test_no_rollback_to_a_champion_that_fails_the_same_tests(root, failing, caps
 
 
 def test_no_champion_is_nothing_to_test(tmp_path, failing, capsys):
-    assert route.main(["--local-root", str(tmp_path)]) == 0
+    assert route.main(["--pipeline", "penguins", "--local-root", str(tmp_path)]) == 0
     assert "local: no champion to test" in capsys.readouterr().out

@@ -29,7 +29,9 @@ def root(tmp_path):
 
 
 def models(root, *args):
-    return models_cli.main([*args, "--local-root", str(root)])
+    """`models ...` on the penguins pipeline (the local environment has two)."""
+    pipeline = [] if "--pipeline" in args or args[:1] == ("approve",) else ["--pipeline", "penguins"]
+    return models_cli.main([*args, *pipeline, "--local-root", str(root)])
 
 
 def history(root):
@@ -181,7 +183,7 @@ def test_an_environment_of_several_pipelines_needs_the_pipeline_named(root, tmp_
 
     env = str(two_pipelines(tmp_path))
     for command in (["list"], ["promote", "1"], ["rollback"], ["history"]):
-        assert models(root, *command, "--env", env) == 2
+        assert models_cli.main([*command, "--env", env, "--local-root", str(root)]) == 2
         err = capsys.readouterr().err
         assert "2 pipelines (diabetes, penguins): name one (--pipeline NAME)" in err, err
     assert models(root, "list", "--env", env, "--pipeline", "nowhere") == 2
