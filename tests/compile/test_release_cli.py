@@ -66,7 +66,8 @@ def test_publish_refuses_bad_input(tmp_path, capsys):
 )
 @pytest.mark.parametrize("env", ["local", "dev"])
 def test_submit_rejects_bad_parameters_before_submitting(tmp_path, capsys, env, extra, message):
-    argv = ["--env", env, "--local-root", str(tmp_path / "root"), "--template", str(tmp_path / "t.json"), *extra]
+    argv = ["--env", env, "--pipeline", "penguins", "--local-root", str(tmp_path / "root")]
+    argv += ["--template", str(tmp_path / "t.json"), *extra]
     assert submit.main(argv) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "root").exists()

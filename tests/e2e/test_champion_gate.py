@@ -41,7 +41,12 @@ def registry(root):
 
 
 def models(*argv):
-    assert models_cli.main([*argv, "--env", "local", "--reason", "e2e: the gate against the champion"]) == 0
+    assert (
+        models_cli.main(
+            [*argv, "--env", "local", "--pipeline", "penguins", "--reason", "e2e: the gate against the champion"]
+        )
+        == 0
+    )
 
 
 def make_champion(root, version):

@@ -65,7 +65,7 @@ def test_no_champion_yet_trains_on_the_window_ending_at_the_new_span_through_the
     from release.datacheck import cli
 
     generate(tmp_path / "data" / "penguins" / "incoming", 120, 2, None, 2, seed=3, pipeline="penguins")
-    assert cli.main(["--local-root", str(tmp_path)]) == 0
+    assert cli.main(["--pipeline", "penguins", "--local-root", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "120 valid records -> span-2, 2 quarantined; no champion yet" in out
     [record] = run_store.list_runs(tmp_path)
@@ -77,5 +77,5 @@ def test_no_champion_yet_trains_on_the_window_ending_at_the_new_span_through_the
     assert record.labels["source"] == "data" and record.labels["spans"] == "1-2"
     (version,) = open_registry(registry_target(load_environment("local", "penguins"), tmp_path)).versions()
     assert [s.number for s in version.lineage.spans] == [1, 2]
-    assert cli.main(["--local-root", str(tmp_path)]) == 0
+    assert cli.main(["--pipeline", "penguins", "--local-root", str(tmp_path)]) == 0
     assert len(run_store.list_runs(tmp_path)) == 1
