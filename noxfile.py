@@ -425,11 +425,11 @@ def bench_release(session: nox.Session) -> None:
 
 @nox.session(python=False)
 def data_check(session: nox.Session) -> None:
-    """The new-data check: `nox -s data_check -- [--env local|dev|prod] [--local-root DIR] [--json]`.
+    """The new-data check: `nox -s data_check -- [--env local|dev|prod] [--pipeline P] [--local-root DIR] [--json]`.
 
-    Freezes the labelled records in <data>/penguins/incoming/ (local, or gs://<prefix>-data on Google Cloud) as a
-    batch, quarantines bad records with reasons, makes the valid ones the next span, evaluates the champion and
-    submits a retraining run on the rolling window when it falls short.
+    Freezes the labelled records in <data>/<pipeline>/incoming/ (local, or gs://<prefix>-data on Google Cloud) as a
+    batch, quarantines bad records with reasons, makes the valid ones the next span, evaluates the champion by the
+    gate's metric and submits a retraining run on the rolling window when it falls short.
     """
     run_tfx(session, "-m", "release.datacheck", *session.posargs)
 
@@ -445,7 +445,7 @@ def bench_data(session: nox.Session) -> None:
 
 @nox.session(python=False)
 def labelled_data(session: nox.Session) -> None:
-    """New labelled penguins into the local incoming/ area: `-- --records 200 [--drift shift|relabel] [--bad N]`."""
+    """New labelled records of a pipeline into its local incoming/: `-- --pipeline P --records 200 [--drift relabel]`."""
     run_tfx(session, "-m", "localcloud.labelled_data", *session.posargs)
 
 
