@@ -445,7 +445,7 @@ def bench_data(session: nox.Session) -> None:
 
 @nox.session(python=False)
 def labelled_data(session: nox.Session) -> None:
-    """New labelled records of a pipeline into its local incoming/: `-- --pipeline P --records 200 [--drift relabel]`."""
+    """New labelled records of a pipeline into its local incoming/: `-- --pipeline P --records 200 [--drift ...]`."""
     run_tfx(session, "-m", "localcloud.labelled_data", *session.posargs)
 
 
