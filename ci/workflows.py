@@ -133,14 +133,17 @@ def _synth_and_check() -> list[Step]:
 def steps(workflow: str, ctx: Context, pipelines: list[str] | None = None) -> list[Step]:
     """The local steps of `workflow`, in order; `full` and `modules` release each of `pipelines`."""
     pipelines = list(pipelines or [])
-    own = tuple(f"pipeline:{pipeline}" for pipeline in pipelines)
+    # The fast path tests the changed pipelines' own tests (what `nox -s unit -- pipeline:NAME` runs on Cloud
+    # Build), named as files so every runner runs the same; a pipeline without any runs none.
+    own = pipeline_unit_tests(pipelines)
     tests = Step("unit tests", "unit", own if workflow == "modules" else UNIT_TESTS.get(workflow, ()))
     if workflow == "full":
         build = Step("image", "image", ("--env", ctx.env, "--commit", ctx.commit, "--output", image_file(ctx)))
         return [replace(tests, background=True), *_release(ctx, build, pipelines)]
     if workflow == "modules":
         existing = Step("image (existing)", "image", ("--env", ctx.env, "--existing", "--output", image_file(ctx)))
-        return [replace(tests, background=True), *_release(ctx, existing, pipelines)]
+        background = [replace(tests, background=True)] if own else []
+        return [*background, *_release(ctx, existing, pipelines)]
     if workflow == "infra":
         return [*_synth_and_check(), Step("plan", "tfplan", ("--env", ctx.env))]
     if workflow == "function":
