@@ -23,7 +23,7 @@ pytestmark = pytest.mark.e2e
 
 
 def run(root, *, env="local", num_epochs=20, learning_rate=0.01, config=None):
-    config = config or load_environment(env)
+    config = config or load_environment(env, "penguins")
     out = io.StringIO()
     summary = execute(
         LocalRun(config=config, paths=config.local_paths(root), num_epochs=num_epochs, learning_rate=learning_rate),
@@ -155,7 +155,7 @@ def missing_column(fields, rows):
 )
 def test_broken_data_stops_at_validation_naming_the_anomaly(tmp_path, capsys, mutate, feature, anomaly):
     broken_span(tmp_path, mutate)
-    assert local_runner.main(["--local-root", str(tmp_path)]) == 1
+    assert local_runner.main(["--pipeline", "penguins", "--local-root", str(tmp_path)]) == 1
     printed = capsys.readouterr().out
     assert f"feature '{feature}'" in printed
     assert anomaly.lower() in printed.lower()
