@@ -164,15 +164,19 @@ PIPELINES = ("diabetes", "penguins")
         # One pipeline's modules: only its fast path; the other pipeline does not run at all.
         (["pipelines/diabetes/modules/model.py"], {"modules": ["diabetes"]}),
         # One pipeline's definition, schema or spans: only that pipeline retrains.
-        (["pipelines/penguins/pipeline.py"], {"full": ["penguins"]}),
+        # (A definition also says how its model tests judge: its champion is re-tested.)
+        (["pipelines/penguins/pipeline.py"], {"full": ["penguins"], "model-tests": []}),
         (["pipelines/diabetes/schema/schema.pbtxt"], {"full": ["diabetes"]}),
         (["pipelines/penguins/data/span-1/penguins.csv"], {"full": ["penguins"]}),
         # Both at once: each its own workflow; full supersedes modules per pipeline only.
         (
             ["pipelines/diabetes/modules/model.py", "pipelines/penguins/pipeline.py"],
-            {"full": ["penguins"], "modules": ["diabetes"]},
+            {"full": ["penguins"], "model-tests": [], "modules": ["diabetes"]},
         ),
-        (["pipelines/penguins/modules/model.py", "pipelines/penguins/pipeline.py"], {"full": ["penguins"]}),
+        (
+            ["pipelines/penguins/modules/model.py", "pipelines/penguins/pipeline.py"],
+            {"full": ["penguins"], "model-tests": []},
+        ),
         # A shared component or the image: every pipeline retrains.
         (["components/span_range.py"], {"full": ["diabetes", "penguins"]}),
         (["pipelines/diabetes/modules/model.py", "Dockerfile"], {"full": ["diabetes", "penguins"]}),

@@ -17,7 +17,7 @@ from pipelines import local_runner
 )
 def test_bad_input_exits_2_and_writes_nothing(tmp_path, capsys, argv, message):
     root = tmp_path / "root"
-    assert local_runner.main([*argv, "--local-root", str(root)]) == 2
+    assert local_runner.main([*argv, "--pipeline", "penguins", "--local-root", str(root)]) == 2
     assert message in capsys.readouterr().err
     assert not root.exists()
 
