@@ -61,10 +61,10 @@ def load_environment(name_or_path: str | Path, pipeline: str | None = None) -> E
     folders = REPO_ROOT / "pipelines"
     missing = [name for name in config.pipelines if not (folders / name / "pipeline.py").is_file()]
     if missing:
-        known = sorted(p.parent.name for p in folders.glob("*/pipeline.py"))
+        present = sorted(p.parent.name for p in folders.glob("*/pipeline.py"))
         raise ConfigError(
             f"{path}: pipelines.{missing[0]}: no folder pipelines/{missing[0]}/ with a pipeline.py "
-            f"(the repository's pipelines: {', '.join(known) or 'none'})"
+            f"(the repository's pipelines: {', '.join(present) or 'none'})"
         )
     if pipeline is None:
         return config
