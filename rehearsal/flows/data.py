@@ -32,6 +32,8 @@ def seed_incoming(env: Env) -> list[str]:
                 "localcloud.labelled_data",
                 "--env",
                 "local",
+                "--pipeline",
+                env.pipeline,
                 "--local-root",
                 root,
                 "--records",
