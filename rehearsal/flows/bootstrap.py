@@ -27,11 +27,12 @@ def seed_session(noxfile: Path) -> str | None:
     return next((name for name in SEED_SESSIONS if name in sessions), None)
 
 
-def shipped_spans(repository_root: Path, dataset: str) -> dict[str, bytes]:
-    """The spans the repository ships: <dataset>/span-N/<file> -> bytes."""
-    base = repository_root / "data" / dataset
+def shipped_spans(repository_root: Path, pipeline: str) -> dict[str, bytes]:
+    """The spans a pipeline's folder ships (pipelines/<name>/data/span-N/<file>), by object name in its data area:
+    <pipeline>/span-N/<file> -> bytes."""
+    base = repository_root / "pipelines" / pipeline / "data"
     return {
-        f"{dataset}/{path.relative_to(base).as_posix()}": path.read_bytes()
+        f"{pipeline}/{path.relative_to(base).as_posix()}": path.read_bytes()
         for path in sorted(base.glob("span-*/*"))
         if path.is_file()
     }
@@ -49,8 +50,11 @@ def run(env: Env) -> None:
         + ", ".join(f"{n} {k}(s)" for k, n in kinds.items())
         + ")",
     )
-    spans = shipped_spans(env.repository.root, env.config.dataset)
+    spans = shipped_spans(env.repository.root, env.pipeline)
     data = env.bucket("data")
+    if not spans:
+        env.fail(FLOW, f"pipelines/{env.pipeline}/data holds no span-<N> files: nothing to seed nor to check")
+        return
     session = seed_session(env.repository.root / "noxfile.py")
     if session is None:
         env.fail(
