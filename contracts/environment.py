@@ -524,6 +524,19 @@ class EnvironmentConfig(_Strict):
         return self
 
     @model_validator(mode="after")
+    def _one_pipeline_per_cloud_environment(self) -> EnvironmentConfig:
+        # The stacks, the trigger function, the Scheduler jobs, the Vertex registry model and endpoint are named per
+        # environment (gcp.name(kind)) today: a second pipeline would share the first's model, champion and
+        # endpoint. Refused at load until infra provisions per pipeline (docs/limits.md).
+        if self.gcp is not None and len(self.pipelines) > 1:
+            raise ValueError(
+                f"pipelines: a Google Cloud environment runs one pipeline today, got {len(self.pipelines)} "
+                f"({', '.join(sorted(self.pipelines))}): its registry model, endpoint, trigger and schedules are "
+                "named per environment, so pipelines would share them; keep one (docs/limits.md, many pipelines)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _backend_has_settings(self) -> EnvironmentConfig:
         if self.backend == "local" and self.local is None:
             raise ValueError("backend 'local' needs a 'local' section")

@@ -314,3 +314,15 @@ def test_an_approval_gated_environment_cannot_auto_promote(tmp_path):
         load_environment(write(tmp_path, json.dumps(raw)))
     raw["gcp"]["ci"]["require_approval"] = False
     assert load_environment(write(tmp_path, json.dumps(raw))).release.auto_promote is True
+
+
+def test_a_cloud_environment_with_two_pipelines_is_refused_at_load_naming_them(tmp_path):
+    # Until infra provisions per pipeline, two pipelines would share one registry model, champion and endpoint.
+    raw = load_environment("dev").model_dump(mode="json", exclude_none=True)
+    raw["pipelines"]["diabetes"] = load_environment("local").pipelines["diabetes"].model_dump(mode="json")
+    path = write(tmp_path, json.dumps(raw))
+    with pytest.raises(ConfigError) as err:
+        load_environment(path)
+    assert str(path) in str(err.value)
+    assert "a Google Cloud environment runs one pipeline today" in str(err.value)
+    assert "diabetes, penguins" in str(err.value)
