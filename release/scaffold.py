@@ -6,7 +6,8 @@ Copies pipelines/<TEMPLATE>/ to pipelines/<NAME>/ (definition, modules, schema, 
 <NAME>.csv; not the template's derive script and data README, which describe the template's source), points
 the copy's imports and paths at its own folder, copies the template's modules tests
 (tests/unit/test_<TEMPLATE>_modules*.py) as tests/unit/test_<NAME>_modules*.py, and adds a `pipelines.<NAME>`
-entry with the template's settings to each environment file that has the template (or those named by --env).
+entry with the template's settings to each local environment file that has the template (or those named by
+--env; a Google Cloud environment runs one pipeline today, so naming one is refused).
 The copy trains on its first run (`nox -s pipeline -- --pipeline NAME`); then make it yours: its data, schema,
 modules, gate.
 
@@ -24,10 +25,11 @@ import tempfile
 from pathlib import Path
 
 import yaml
+from pydantic import ValidationError
 
 from contracts.config import REPO_ROOT, ConfigError, environment_file, load_environment
 from contracts.data_layout import span_file
-from contracts.environment import PIPELINE_NAME
+from contracts.environment import PIPELINE_NAME, EnvironmentConfig
 from pipelines.sources import pipeline_names
 
 # Files of a template that describe where its data came from: not true of a copy.
@@ -62,11 +64,23 @@ def _env_entry(path: Path, template: str, name: str) -> str:
         raise ScaffoldError(f"{path}: `pipelines:` is not the last setting; add pipelines.{name} by hand")
     settings = yaml.safe_dump({name: pipelines[template]}, sort_keys=False, default_flow_style=False)
     indented = "".join(f"  {line}\n" for line in settings.splitlines())
-    return (
+    added = (
         text.rstrip("\n")
         + f"\n  # Copied from {template} by `nox -s new_pipeline`: make its gate and data yours.\n"
         + indented
     )
+    try:  # what would be written must load (a Google Cloud environment runs one pipeline today)
+        EnvironmentConfig.model_validate(yaml.safe_load(added))
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}" for e in err.errors())
+        raise ScaffoldError(f"{path}: with pipelines.{name} added it would not load: {problems}") from None
+    return added
+
+
+def _environment_files(root: Path) -> dict[str, dict]:
+    """Each environment file under `root`/envs, by name, as parsed YAML (empty when not a mapping)."""
+    files = {p.stem: yaml.safe_load(p.read_text()) for p in sorted((root / "envs").glob("*.yaml"))}
+    return {name: raw if isinstance(raw, dict) else {} for name, raw in files.items()}
 
 
 def scaffold(name: str, template: str, envs: list[str] | None = None, root: Path = REPO_ROOT) -> list[Path]:
@@ -80,12 +94,9 @@ def scaffold(name: str, template: str, envs: list[str] | None = None, root: Path
     if target.exists():
         raise ScaffoldError(f"{target.relative_to(root)} exists already")
     if envs is None:
-        envs = [p.stem for p in sorted((root / "envs").glob("*.yaml"))]
-        envs = [
-            e
-            for e in envs
-            if template in (yaml.safe_load((root / "envs" / f"{e}.yaml").read_text()) or {}).get("pipelines", {})
-        ]
+        envs = [e for e, raw in _environment_files(root).items() if template in raw.get("pipelines", {})]
+        # Google Cloud environments run one pipeline each today (docs/limits.md): the local ones only.
+        envs = [e for e in envs if "gcp" not in _environment_files(root)[e]]
     env_texts = {}
     for env in envs:
         path = environment_file(env) if root == REPO_ROOT else root / "envs" / f"{env}.yaml"
