@@ -72,7 +72,14 @@ def manual_source(gcp: Gcp, route: Route) -> dict[str, dict[str, str]]:
 
 def substitutions(config: EnvironmentConfig, gcp: Gcp, logs_bucket: str, route: Route) -> dict[str, str]:
     """What every build config (ci/cloudbuild/*.yaml) may read; the logs bucket without gs://."""
-    fixed = {"_ENV": config.name, "_REGION": gcp.region, "_NAME_PREFIX": gcp.name_prefix, "_LOGS_BUCKET": logs_bucket}
+    fixed = {
+        "_ENV": config.name,
+        "_REGION": gcp.region,
+        "_NAME_PREFIX": gcp.name_prefix,
+        # The environment's pipeline (a Google Cloud environment runs one today): its folder's name.
+        "_PIPELINE": config.selected,
+        "_LOGS_BUCKET": logs_bucket,
+    }
     # What a manual build's request sets is declared empty: a build started without it fails loudly.
     return {**fixed, **dict.fromkeys(route.requested, "")}
 

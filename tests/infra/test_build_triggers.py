@@ -124,6 +124,7 @@ def test_triggers_set_exactly_the_substitutions_each_build_config_declares(stack
         assert set(trigger["substitutions"]) == set(declared), config
         assert trigger["substitutions"]["_ENV"] == env
         assert trigger["substitutions"]["_NAME_PREFIX"] == configs[env].gcp.name_prefix
+        assert trigger["substitutions"]["_PIPELINE"] == configs[env].selected == "penguins"
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])

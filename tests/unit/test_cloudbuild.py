@@ -139,8 +139,8 @@ def test_modules_never_builds_an_image_and_runs_the_local_fast_path_tests():
     config = _load("modules")
     assert not any("kaniko" in step["name"] or "docker" in step["name"] for step in config["steps"])
     unit = next(step for step in config["steps"] if _session_of(step) == "unit")
-    # The pipeline's own tests, as the local fast path runs them (its trigger is the penguins pipeline's).
-    assert tuple(unit["args"][unit["args"].index("--") + 1 :]) == ("pipeline:penguins",)
+    # The pipeline's own tests, as the local fast path runs them: the trigger's pipeline (infra sets _PIPELINE).
+    assert tuple(unit["args"][unit["args"].index("--") + 1 :]) == ("pipeline:${_PIPELINE}",)
     assert "--existing" in next(s for s in config["steps"] if _session_of(s) == "image")["args"]
 
 
