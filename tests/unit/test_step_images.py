@@ -165,11 +165,17 @@ def _test_paths(nodes: list[ast.AST], posargs: list[str]) -> list[str]:
     def test_path(text: str) -> bool:
         return re.fullmatch(r"(--ignore=)?tests(/[\w./-]*)?", text) is not None
 
-    # `pipeline:NAME` is that pipeline's own tests (the unit session expands it: ci.workflows.pipeline_unit_tests).
+    # `pipeline:NAME` is that pipeline's own tests (the unit session expands it: ci.workflows.pipeline_unit_tests);
+    # `pipeline:${_PIPELINE}` (a per-pipeline trigger's build) any pipeline's, so every pipeline's.
+    from ci.routing import repository_pipelines
     from ci.workflows import pipeline_unit_tests
 
+    def named(arg: str) -> list[str]:
+        name = arg.removeprefix("pipeline:")
+        return list(repository_pipelines(REPO_ROOT)) if name == "${_PIPELINE}" else [name]
+
     given = [arg for arg in posargs if test_path(arg)]
-    given += [t for arg in posargs if arg.startswith("pipeline:") for t in pipeline_unit_tests([arg[9:]])]
+    given += [t for arg in posargs if arg.startswith("pipeline:") for t in pipeline_unit_tests(named(arg))]
     return given or [text for n in nodes if (text := _constant(n)) is not None and test_path(text)]
 
 
@@ -276,6 +282,8 @@ def test_the_needs_follow_the_sessions_and_their_arguments():
     assert "node" not in session_needs("checkov", ["--synthesized"])
     assert "git" in session_needs("unit", [])  # tests/unit/test_cicd.py
     assert "git" not in session_needs("unit", ["tests/unit/test_penguins_model.py"])
+    # Every pipeline's own tests, for a trigger that may be any pipeline's: they call no git either.
+    assert "git" not in session_needs("unit", ["pipeline:${_PIPELINE}"])
     assert session_needs("tests", []) >= session_needs("checkov", []) | session_needs("infra_tests", [])
 
 
