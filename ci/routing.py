@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -48,6 +48,22 @@ class Route:
     def __post_init__(self) -> None:
         if self.event not in EVENTS:
             raise ValueError(f"route {self.workflow!r}: event {self.event!r}; expected one of {', '.join(EVENTS)}")
+
+    def for_pipeline(self, pipeline: str) -> Route:
+        """This route as one pipeline's own trigger applies it: the globs that name every pipeline's folder
+        (`pipelines/**`, `pipelines/*/...`) name that pipeline's only, and the shared files directly under
+        pipelines/ (the factory, compile, the local runner) stay. A change in another pipeline's folder then
+        fires nothing here, and a shared one fires every pipeline's trigger, as `fired_pipelines` decides
+        (tests/unit/test_routing.py checks the two agree on every file of the repository)."""
+        own: list[str] = []
+        for glob in self.included:
+            if glob == "pipelines/**":
+                own += ["pipelines/*", f"pipelines/{pipeline}/**"]
+            elif glob.startswith("pipelines/*/"):
+                own.append(f"pipelines/{pipeline}/{glob.removeprefix('pipelines/*/')}")
+            else:
+                own.append(glob)
+        return replace(self, included=tuple(own))
 
 
 EVENTS = ("push", "pull_request", "manual")

@@ -239,6 +239,12 @@ class Gcp(_Strict):
         """The one naming rule for every resource: <name_prefix>-<kind>, e.g. penguins-dev-artifacts."""
         return f"{self.name_prefix}-{kind}"
 
+    def pipeline_resource(self, pipeline: str, kind: str) -> str:
+        """The naming rule of a resource one pipeline has of its own: <name_prefix>-<pipeline>-<kind>, e.g. the
+        penguins pipeline's `full` trigger in dev, penguins-dev-penguins-full (at most 22+1+20+1+11 characters:
+        within Cloud Build's 64 for a trigger)."""
+        return self.name(f"{pipeline}-{kind}")
+
     def role_id(self, kind: str) -> str:
         """A custom IAM role's id: the naming rule with underscores (role ids allow no hyphens)."""
         return self.name(kind).replace("-", "_")

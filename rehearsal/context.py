@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ci.routing import PER_PIPELINE
 from contracts.environment import EnvironmentConfig
 from rehearsal.builds import BuildRunner
 from rehearsal.report import Report, decisive
@@ -56,8 +57,14 @@ class Env:
     def account(self, kind: str) -> str:
         return f"{self.gcp.name(kind)}@{self.project}.iam.gserviceaccount.com"
 
+    def trigger_name(self, workflow: str) -> str:
+        """The workflow's trigger: the pipeline's own for a per-pipeline workflow (infra/parts/build_triggers.py)."""
+        if workflow in PER_PIPELINE:
+            return str(self.gcp.pipeline_resource(self.pipeline, workflow))
+        return str(self.gcp.name(workflow))
+
     def trigger(self, workflow: str) -> Trigger | None:
-        name = self.gcp.name(workflow)
+        name = self.trigger_name(workflow)
         return next((t for t in self.standin.cloudbuild.triggers if t.project == self.project and t.name == name), None)
 
     def jobs(self) -> list[dict[str, Any]]:

@@ -127,7 +127,7 @@ _DONE = ("SUCCESS", "FAILURE", "INTERNAL_ERROR", "TIMEOUT", "CANCELLED", "EXPIRE
 
 
 def full_build(config: EnvironmentConfig, branch: str, wait: float, sleep: Callable[[float], None] = time.sleep) -> int:
-    """Start the environment's `full` trigger on `branch` and follow the build to its end (at most `wait` s).
+    """Start the pipeline's `full` trigger on `branch` and follow the build to its end (at most `wait` s).
 
     0 when it succeeded (the image, the template, a first run and the pointer are there), 1 when it failed or
     is still running when the wait is over (its log in the build-logs bucket says why).
@@ -138,13 +138,15 @@ def full_build(config: EnvironmentConfig, branch: str, wait: float, sleep: Calla
 
     gcp = config.gcp
     assert gcp is not None
+    # The pipeline's own full trigger (infra/parts/build_triggers.py: one per pipeline for full and modules).
+    trigger = gcp.pipeline_resource(config.selected, "full")
     cloud_build = approvals.client()
     request = RunBuildTriggerRequest(
-        name=f"projects/{gcp.project}/locations/{gcp.region}/triggers/{gcp.name('full')}",
+        name=f"projects/{gcp.project}/locations/{gcp.region}/triggers/{trigger}",
         source=RepoSource(project_id=gcp.project, branch_name=branch),
     )
     build_id = str(cloud_build.run_build_trigger(request=request).metadata.build.id)
-    print(f"started build {build_id} of {gcp.name('full')} on {branch}: image, compile, publish, first run, pointer")
+    print(f"started build {build_id} of {trigger} on {branch}: image, compile, publish, first run, pointer")
     name = approvals.build_name(gcp, build_id)
     deadline = time.monotonic() + wait
     while True:

@@ -1,7 +1,11 @@
-"""Cloud Build triggers from the routing table (ci/routing.py): one per route, filters copied verbatim.
+"""Cloud Build triggers from the routing table (ci/routing.py): one per route, and for the routes that run per
+pipeline (full, modules) one per pipeline of the environment, named by the per-pipeline rule
+(<prefix>-<pipeline>-<workflow>, Gcp.pipeline_resource) and filtered by that pipeline's globs
+(Route.for_pipeline: its own folder and the shared files), its builds told which pipeline by _PIPELINE.
 
 The routing table is the single source: the local planner (`nox -s cicd`) and these triggers apply the same
-included/ignored globs, so what fires locally is what fires on Google Cloud (tests/infra checks they agree).
+included/ignored globs, so what fires locally is what fires on Google Cloud, pipeline by pipeline
+(tests/infra and tests/unit/test_routing.py check they agree).
 A route's event picks the trigger's: a push to the CI branch, or a pull request to it (the `checks`, which a
 branch protection rule can require before a merge), or none (`promote`, `datacheck`: manual triggers that
 only triggers.run starts, building the CI branch). Triggers use a 2nd-gen GitHub connection that a platform
@@ -21,7 +25,7 @@ import re
 from cdktf_cdktf_provider_google.cloudbuild_trigger import CloudbuildTrigger
 from constructs import Construct
 
-from ci.routing import ROUTES, Route
+from ci.routing import PER_PIPELINE, ROUTES, Route
 from contracts.environment import EnvironmentConfig, Gcp
 from infra import access
 from infra.parts.buckets import Buckets
@@ -76,7 +80,8 @@ def substitutions(config: EnvironmentConfig, gcp: Gcp, logs_bucket: str, route: 
         "_ENV": config.name,
         "_REGION": gcp.region,
         "_NAME_PREFIX": gcp.name_prefix,
-        # The environment's pipeline (a Google Cloud environment runs one today): its folder's name.
+        # The trigger's pipeline (its folder's name); a route that runs once per environment gets the environment's
+        # (a Google Cloud environment runs one today).
         "_PIPELINE": config.selected,
         "_LOGS_BUCKET": logs_bucket,
     }
@@ -106,6 +111,21 @@ def _source(config: EnvironmentConfig, route: Route, gcp: Gcp) -> dict[str, obje
     return {"filename": build_config(config, route), "repository_event_config": repository_event_config(route, gcp)}
 
 
+def planned_triggers(
+    config: EnvironmentConfig, routes: tuple[Route, ...] = ROUTES
+) -> list[tuple[str, EnvironmentConfig, Route]]:
+    """(name kind, config, route) of every trigger: a per-pipeline route's for each of the environment's pipelines
+    (kind <pipeline>-<workflow>, the config for that pipeline, the route with its globs), the others' once."""
+    planned: list[tuple[str, EnvironmentConfig, Route]] = []
+    for route in routes:
+        if route.workflow not in PER_PIPELINE:
+            planned.append((route.workflow, config, route))
+            continue
+        for each in config.each_pipeline():
+            planned.append((f"{each.selected}-{route.workflow}", each, route.for_pipeline(each.selected)))
+    return planned
+
+
 class BuildTriggers(Construct):
     def __init__(
         self,
@@ -118,23 +138,24 @@ class BuildTriggers(Construct):
         routes: tuple[Route, ...] = ROUTES,
     ) -> None:
         super().__init__(scope, id_)
+        # Keyed by the name's kind: the workflow, or <pipeline>-<workflow> for a per-pipeline route.
         self.triggers = {
-            route.workflow: CloudbuildTrigger(
+            kind: CloudbuildTrigger(
                 self,
-                route.workflow,
+                kind,
                 project=gcp.project,
                 location=gcp.region,
-                name=gcp.name(route.workflow),
-                description=description(config, route),
+                name=gcp.name(kind),
+                description=description(each, route),
                 # An empty list is no filter: left out rather than synthesized as [].
                 included_files=list(route.included) or None,
                 ignored_files=list(route.ignored) or None,
-                **_source(config, route, gcp),  # type: ignore[arg-type]
+                **_source(each, route, gcp),  # type: ignore[arg-type]
                 # The account's full resource name: projects/<project>/serviceAccounts/<email>.
                 service_account=accounts.accounts[access.build_account(route.workflow)].id,
-                substitutions=substitutions(config, gcp, buckets.name("build-logs"), route),
+                substitutions=substitutions(each, gcp, buckets.name("build-logs"), route),
                 # A route that never waits says why (ci/routing.py: approval_exempt; infra/checks.py allows it).
                 approval_config={"approval_required": gcp.ci.require_approval and not route.approval_exempt},
             )
-            for route in routes
+            for kind, each, route in planned_triggers(config, routes)
         }

@@ -1,8 +1,8 @@
 """Flow 1, a code change: a push fires `full` (and `modules`); each must create a PipelineJob on the template it
 published (prod: the template dev published, byte for byte, D6) and then move the current-template pointer (D7).
 
-The push is rehearsed as Cloud Build sees it: a build of the environment's `<prefix>-full`/`-modules` trigger
-from its config file at the checked-out commit. The job a build created is the one labelled with its build
+The push is rehearsed as Cloud Build sees it: a build of the pipeline's `<prefix>-<pipeline>-full`/`-modules`
+trigger from its config file at the checked-out commit. The job a build created is the one labelled with its build
 id (`--trigger-id=$BUILD_ID`). A job created from a gs:// template carries the spec inline (the Vertex SDK
 sends no templateUri for one), so the template it runs is the published templates/<sha256>/pipeline.json
 whose pipelineSpec it carries.
@@ -73,7 +73,7 @@ def _workflow(env: Env, workflow: str, dev: Env | None) -> None:
     flow = f"1 {workflow}"
     trigger = env.trigger(workflow)
     if trigger is None:
-        env.fail(flow, f"the stack has no trigger {env.gcp.name(workflow)}")
+        env.fail(flow, f"the stack has no trigger {env.trigger_name(workflow)}")
         return
     mark = env.log_mark()
     build = env.standin.cloudbuild.start(trigger, {}, started_by="push")

@@ -59,7 +59,7 @@ def test_the_full_build_is_started_on_the_branch_and_followed_to_its_end(monkeyp
     slept = []
     assert bootstrap.full_build(load_environment("dev"), "main", 600, sleep=slept.append) == code
     run, *polls = fake.requests
-    assert run.name == "projects/my-dev-project/locations/europe-west4/triggers/penguins-dev-full"
+    assert run.name == "projects/my-dev-project/locations/europe-west4/triggers/penguins-dev-penguins-full"
     assert run.source.branch_name == "main" and run.source.project_id == "my-dev-project"
     assert polls == ["projects/my-dev-project/locations/europe-west4/builds/b-1"] * len(states)
     assert len(slept) == len(states) - 1

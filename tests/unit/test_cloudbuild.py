@@ -120,6 +120,15 @@ def test_the_pointer_moves_only_after_the_run_was_submitted(workflow):
     assert pointer["args"][-2:] == ["--set-current", f"--from={result}"] and "waitFor" not in pointer
 
 
+@pytest.mark.parametrize("workflow", ["full", "modules", "adopt"])
+def test_the_per_pipeline_builds_compile_publish_and_submit_the_triggers_pipeline(workflow):
+    """Each pipeline has its own full and modules trigger (infra/parts/build_triggers.py), which sets _PIPELINE:
+    every step that takes one pipeline is told which, or an environment with two would refuse to choose."""
+    for step in _load(workflow)["steps"]:
+        if _session_of(step) in ("compile", "publish", "submit", "adopt"):
+            assert "--pipeline=${_PIPELINE}" in step["args"], f"{workflow}: step {step['id']}"
+
+
 def test_adopt_waits_for_the_commits_template_and_submits_it_once_per_commit():
     """prod builds nothing: it finds what dev published for $COMMIT_SHA, and both of a push's triggers submit
     the same job (its id derives from the commit, not the build)."""

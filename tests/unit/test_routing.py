@@ -195,3 +195,40 @@ def test_the_plan_names_the_pipelines_a_change_fires():
     result = plan(["pipelines/diabetes/modules/preprocessing.py"], PIPELINES)
     assert (result["workflows"], result["pipelines"]) == (["modules"], {"modules": ["diabetes"]})
     assert plan(["README.md"], PIPELINES)["pipelines"] == {}
+
+
+def _every_path() -> list[str]:
+    """Every file of the checkout, and what a new one could be: in a pipeline's folder, in a folder of pipelines/
+    that is no pipeline, directly under pipelines/, in each place a per-pipeline glob names."""
+    import subprocess
+
+    from contracts.config import REPO_ROOT
+
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    made_up = ["pipelines/new.py", "pipelines/notapipeline/x.py", "pipelines/README.md", "Dockerfile"]
+    for name in PIPELINES:
+        made_up += [f"pipelines/{name}/{rest}" for rest in ("x.py", "modules/new.py", "data/span-9/x.csv", "a/b/c")]
+    return sorted(set(tracked.stdout.split()) | set(made_up))
+
+
+@pytest.mark.parametrize("workflow", ["full", "modules"])
+def test_each_pipelines_own_trigger_fires_exactly_when_the_plan_runs_that_pipeline(workflow):
+    """What infra provisions per pipeline (Route.for_pipeline: its globs) and what the local plan decides
+    (fired_pipelines) agree on every file: each decides per file, so agreeing on each file is agreeing on any
+    change. A change in one pipeline's folder fires its trigger only; a shared one fires every pipeline's."""
+    from ci.routing import PER_PIPELINE, fired_pipelines
+
+    assert workflow in PER_PIPELINE
+    own = {name: route(workflow).for_pipeline(name) for name in PIPELINES}
+    disagreements = [
+        (path, name)
+        for path in _every_path()
+        for name in PIPELINES
+        if fires(own[name], [path]) != (name in fired_pipelines(workflow, [path], PIPELINES))
+    ]
+    assert disagreements == []
+    # Not vacuous: each pipeline's own files fire its trigger and not the other's.
+    assert fires(own["diabetes"], ["pipelines/diabetes/modules/model.py"]) == (workflow == "modules")
+    assert fires(own["penguins"], ["pipelines/diabetes/pipeline.py"]) is False
+    assert fires(own["penguins"], ["pipelines/penguins/pipeline.py"]) == (workflow == "full")
+    assert fires(own["penguins"], ["components/span_range.py"]) == (workflow == "full")
