@@ -1,13 +1,13 @@
 """Adopt a release: wait for the template the release store published for a commit, and hand it to `submit`.
 
-    python -m release.adopt --env prod --commit SHA --branch main [--wait 5400] --result-file FILE
+    python -m release.adopt --env prod [--pipeline P] --commit SHA --branch main [--wait 5400] --result-file FILE
 
 An environment that runs another's releases (gcp.releases_from: prod runs what dev published and tested)
 compiles and publishes nothing. On a push that makes dev build, its adopt build (ci/cloudbuild/adopt.yaml)
-waits here until dev's build has published the commit's template (its commit record, templates/commits/<sha>
-.json in dev's artifacts bucket), polling for at most --wait seconds, then writes the result a publish writes
-(template, template_sha256, modules_sha256, commit, branch, image) so that the `submit` step runs exactly
-those bytes with this environment's values and the pointer step records them.
+waits here until dev's build has published the commit's template for the pipeline (its commit record,
+templates/commits/<pipeline>/<sha>.json in dev's artifacts bucket), polling for at most --wait seconds, then
+writes the result a publish writes (template, template_sha256, modules_sha256, commit, branch, image) so that
+the `submit` step runs exactly those bytes with this environment's values and the pointer step records them.
 
 Exit status: 0 found, 1 not published within the wait (dev's build of the commit failed or is still running:
 its builds say which), 2 bad input, 3 Google Cloud unavailable (retry), 4 Google Cloud refused (missing
@@ -57,8 +57,9 @@ def release_store_of(config: EnvironmentConfig) -> EnvironmentConfig:
     return source
 
 
-def find_release(store: Any, commit: str) -> dict[str, str | None] | None:
-    """What the store published for `commit` (a publish result), or None while it has no commit record."""
+def find_release(store: Any, pipeline: str, commit: str) -> dict[str, str | None] | None:
+    """What the store published for `commit` and `pipeline` (a publish result), or None while it has no commit
+    record for them."""
     from release.publishing.templates import (
         TemplateNotFoundError,
         commit_record_path,
@@ -66,10 +67,10 @@ def find_release(store: Any, commit: str) -> dict[str, str | None] | None:
         resolve_template,
     )
 
-    if not store.exists(commit_record_path(commit)):
+    if not store.exists(commit_record_path(pipeline, commit)):
         return None
     try:
-        template = resolve_template(store, f"commit:{commit}")
+        template = resolve_template(store, f"commit:{commit}", pipeline)
     except TemplateNotFoundError:
         return None  # the record names a template that is not (yet) readable: wait like for the record
     sha = template_sha256(template)
@@ -90,6 +91,7 @@ def find_release(store: Any, commit: str) -> dict[str, str | None] | None:
 
 def wait_for_release(
     store: Any,
+    pipeline: str,
     commit: str,
     wait_seconds: float,
     *,
@@ -98,23 +100,24 @@ def wait_for_release(
     sleep: Callable[[float], None] = time.sleep,
     say: Callable[[str], None] = print,
 ) -> dict[str, str | None]:
-    """Poll the store until it has the commit's template; NotPublishedError once `wait_seconds` are over."""
+    """Poll the store until it has the commit's template for the pipeline; NotPublishedError once `wait_seconds`
+    are over."""
     from release.publishing.templates import commit_record_path
 
-    record = store.uri(commit_record_path(commit))
+    record = store.uri(commit_record_path(pipeline, commit))
     deadline = clock() + wait_seconds
     while True:
-        found = find_release(store, commit)
+        found = find_release(store, pipeline, commit)
         if found is not None:
             return found
         left = deadline - clock()
         if left <= 0:
             raise NotPublishedError(
-                f"no template published for commit {commit} after waiting {wait_seconds:g} s ({record} does not "
-                "exist): its publishing build (full or modules) failed or is still running; see that environment's "
-                "builds, then rerun this one"
+                f"no {pipeline} template published for commit {commit} after waiting {wait_seconds:g} s "
+                f"({record} does not exist): its publishing build (full or modules) failed or is still running; "
+                "see that environment's builds, then rerun this one"
             )
-        say(f"waiting for the template of commit {commit[:12]}: {record} ({left:.0f} s left)")
+        say(f"waiting for the {pipeline} template of commit {commit[:12]}: {record} ({left:.0f} s left)")
         sleep(min(poll_seconds, left))
 
 
@@ -135,9 +138,10 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--wait {args.wait:g}: expected seconds, 0 or more")
         from release.publishing.store import store_for
 
-        source = release_store_of(load_pipeline_environment(args.env, args.pipeline))
+        config = load_pipeline_environment(args.env, args.pipeline)
+        source = release_store_of(config)
         store = store_for(source.location("artifacts"))
-        found = wait_for_release(store, args.commit, args.wait)
+        found = wait_for_release(store, config.selected, args.commit, args.wait)
     except (ConfigError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

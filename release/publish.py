@@ -58,7 +58,9 @@ def publish_compiled(
     # The modules of the pipeline the template is (the compile names it after its pipeline folder).
     pipeline = json.loads(spec.read_text())["pipelineSpec"]["pipelineInfo"]["name"]
     modules = publish_modules(store, pipeline_sources(pipeline).modules_dir)
-    template = publish_template(store, spec, commit_sha=commit_sha, branch=branch, modules_sha256=modules.sha256)
+    template = publish_template(
+        store, spec, pipeline=pipeline, commit_sha=commit_sha, branch=branch, modules_sha256=modules.sha256
+    )
     published = {"template": template.uri, "template_sha256": template.sha256, "modules_sha256": modules.sha256}
     return {**published, "commit": commit_sha or "", "branch": branch}
 

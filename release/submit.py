@@ -136,7 +136,7 @@ def resolve_template(config: EnvironmentConfig, ref: str | None) -> ResolvedTemp
         raise SubmissionError(str(err)) from None
     if not ref.startswith(("gs://", "/")) and not Path(ref).exists():
         # A sha256 or commit:<sha>: published in the release store (prod's is dev's: gcp.releases_from).
-        ref = find_published(store_for(release_source(config).location("artifacts")), ref)
+        ref = find_published(store_for(release_source(config).location("artifacts")), ref, config.selected)
     return ResolvedTemplate(ref, "explicit", Lineage(template_sha256=template_sha256(ref)))
 
 

@@ -8,5 +8,7 @@ of the content, so publishing the same content twice is a no-op and a run refere
     modules/<sha256>/MANIFEST.json         written last; only a version with a manifest is published
     templates/<sha256>/pipeline.json       a compiled pipeline template
     templates/<sha256>/lineage.json        its lineage: commit, dirty, modules hash, image (first committed publish)
-    templates/commits/<commit_sha>.json    which template a commit published (create-only record)
+    templates/commits/<pipeline>/<commit_sha>.json
+                                           which template a commit published for a pipeline (create-only record;
+                                           one commit publishes one template per pipeline)
 """

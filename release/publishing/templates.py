@@ -61,25 +61,28 @@ def lineage_record_path(sha256: str) -> str:
     return lineage_location(template_object_path(sha256))
 
 
-def commit_record_path(commit_sha: str) -> str:
-    """The store path of a commit's record."""
-    return f"templates/commits/{commit_sha}.json"
+def commit_record_path(pipeline: str, commit_sha: str) -> str:
+    """The store path of the record of what a commit published for a pipeline: a commit compiles every pipeline
+    it fires, so each has its own record (templates/commits/<pipeline>/<commit_sha>.json)."""
+    return f"templates/commits/{pipeline}/{commit_sha}.json"
 
 
 def publish_template(
     store: ArtifactStore,
     template_path: Path,
     *,
+    pipeline: str,
     commit_sha: str | None,
     branch: str,
     modules_sha256: str | None = None,
 ) -> PublishedTemplate:
-    """Upload the template under its sha256, then its lineage record and the record for `commit_sha`.
+    """Upload the template under its sha256, then its lineage record and the record for `commit_sha` and
+    `pipeline` (the pipeline the template is).
 
-    Both records are create-only. Republishing a commit with the same template is a no-op; with a different
-    one it raises PublishConflictError. The lineage record names the first commit that published the template
-    (another commit compiling to the same bytes keeps it). Without a commit (uncommitted code) only the
-    template is uploaded: lineage and commit records name committed code only.
+    Both records are create-only. Republishing a commit with the same template for the pipeline is a no-op;
+    with a different one it raises PublishConflictError. The lineage record names the first commit that published
+    the template (another commit compiling to the same bytes keeps it). Without a commit (uncommitted code) only
+    the template is uploaded: lineage and commit records name committed code only.
     """
     if commit_sha is not None and not _COMMIT.match(commit_sha):
         raise ValueError(f"commit_sha {commit_sha!r}: expected a full lowercase hex git commit id")
@@ -100,7 +103,7 @@ def publish_template(
         # Published with its commit: the template is that commit's code (the caller vouches for it).
         lineage = Lineage(commit=commit_sha, modules_sha256=modules_sha256, image=template_image(spec), dirty=False)
         _record_lineage(store, sha, lineage)
-        record, created = _record_commit(store, sha, commit_sha, branch)
+        record, created = _record_commit(store, sha, pipeline, commit_sha, branch)
     return PublishedTemplate(
         sha256=sha,
         uri=store.uri(template_object_path(sha)),
@@ -158,10 +161,11 @@ def template_lineage(uri: str) -> Lineage:
     return read_lineage_record(data, store.uri(LINEAGE_FILE), uri)
 
 
-def resolve_template(store: ArtifactStore, ref: str) -> str:
-    """The uri of a published template, by its sha256 or by `commit:<sha>`; TemplateNotFoundError otherwise."""
+def resolve_template(store: ArtifactStore, ref: str, pipeline: str) -> str:
+    """The uri of a published template, by its sha256 or by `commit:<sha>` (what that commit published for
+    `pipeline`); TemplateNotFoundError otherwise."""
     if ref.startswith(COMMIT_REF_PREFIX):
-        sha = _template_of_commit(store, ref.removeprefix(COMMIT_REF_PREFIX))
+        sha = _template_of_commit(store, pipeline, ref.removeprefix(COMMIT_REF_PREFIX))
     elif _SHA256.match(ref):
         sha = ref
     else:
@@ -174,9 +178,12 @@ def resolve_template(store: ArtifactStore, ref: str) -> str:
     return store.uri(path)
 
 
-def _record_commit(store: ArtifactStore, sha: str, commit_sha: str, branch: str) -> tuple[dict[str, str], bool]:
-    """Create the commit's record, or accept an existing one for the same template. Returns (record, created)."""
-    path = commit_record_path(commit_sha)
+def _record_commit(
+    store: ArtifactStore, sha: str, pipeline: str, commit_sha: str, branch: str
+) -> tuple[dict[str, str], bool]:
+    """Create the commit's record for the pipeline, or accept an existing one for the same template. Returns
+    (record, created)."""
+    path = commit_record_path(pipeline, commit_sha)
     existing = _read_record(store, path)
     if existing is None:
         record = {"template_sha256": sha, "branch": branch, "published_at": _now()}
@@ -190,7 +197,7 @@ def _record_commit(store: ArtifactStore, sha: str, commit_sha: str, branch: str)
                 raise
     if existing["template_sha256"] != sha:
         raise PublishConflictError(
-            f"commit {commit_sha} already published template {existing['template_sha256']} "
+            f"commit {commit_sha} already published template {existing['template_sha256']} for {pipeline} "
             f"({store.uri(path)}); refusing to record a different template {sha} for it"
         )
     return existing, False
@@ -204,13 +211,15 @@ def _read_record(store: ArtifactStore, path: str) -> dict[str, str] | None:
     return record
 
 
-def _template_of_commit(store: ArtifactStore, commit_sha: str) -> str:
+def _template_of_commit(store: ArtifactStore, pipeline: str, commit_sha: str) -> str:
     if not _COMMIT.match(commit_sha):
         raise TemplateNotFoundError(
             f"template reference commit:{commit_sha}: expected a full lowercase hex git commit id"
         )
-    path = commit_record_path(commit_sha)
+    path = commit_record_path(pipeline, commit_sha)
     record = _read_record(store, path)
     if record is None:
-        raise TemplateNotFoundError(f"no template published for commit {commit_sha}: {store.uri(path)} does not exist")
+        raise TemplateNotFoundError(
+            f"no template published for commit {commit_sha} and pipeline {pipeline}: {store.uri(path)} does not exist"
+        )
     return record["template_sha256"]

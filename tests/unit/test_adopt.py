@@ -13,12 +13,14 @@ from release.publishing.templates import publish_template
 COMMIT = "c" * 40
 
 
-def publish(store: LocalStore, tmp_path, commit: str = COMMIT) -> str:
+def publish(store: LocalStore, tmp_path, commit: str = COMMIT, pipeline: str = "penguins") -> str:
     spec = tmp_path / "pipeline.json"
     image = "europe-west4-docker.pkg.dev/my-dev-project/penguins-dev-images/pipeline@sha256:" + "1" * 64
     executor = {"container": {"image": image}}
     spec.write_text(json.dumps({"pipelineSpec": {"deploymentSpec": {"executors": {"a": executor}}}}))
-    return publish_template(store, spec, commit_sha=commit, branch="main", modules_sha256="2" * 64).uri
+    return publish_template(
+        store, spec, pipeline=pipeline, commit_sha=commit, branch="main", modules_sha256="2" * 64
+    ).uri
 
 
 class Clock:
@@ -37,7 +39,9 @@ def test_a_published_commit_is_found_at_once_with_its_lineage(tmp_path):
     store = LocalStore(tmp_path / "dev-artifacts")
     uri = publish(store, tmp_path)
     clock = Clock()
-    found = adopt.wait_for_release(store, COMMIT, 60, clock=lambda: clock.now, sleep=clock.sleep, say=lambda _: None)
+    found = adopt.wait_for_release(
+        store, "penguins", COMMIT, 60, clock=lambda: clock.now, sleep=clock.sleep, say=lambda _: None
+    )
     assert found["template"] == uri and uri.endswith(f"/templates/{found['template_sha256']}/pipeline.json")
     assert (found["commit"], found["modules_sha256"]) == (COMMIT, "2" * 64)
     assert found["image"].endswith("@sha256:" + "1" * 64)
@@ -49,22 +53,31 @@ def test_it_waits_for_the_publishing_build_then_adopts(tmp_path):
     clock = Clock(on_sleep=lambda now: publish(store, tmp_path) if now >= 90 else None)
     said: list[str] = []
     found = adopt.wait_for_release(
-        store, COMMIT, 600, poll_seconds=30, clock=lambda: clock.now, sleep=clock.sleep, say=said.append
+        store, "penguins", COMMIT, 600, poll_seconds=30, clock=lambda: clock.now, sleep=clock.sleep, say=said.append
     )
     assert found["commit"] == COMMIT and clock.slept == [30, 30, 30]
-    assert "waiting for the template of commit cccccccccccc" in said[0]
+    assert "waiting for the penguins template of commit cccccccccccc" in said[0]
 
 
 def test_a_commit_never_published_fails_clearly_when_the_wait_is_over(tmp_path):
     store = LocalStore(tmp_path / "dev-artifacts")
     publish(store, tmp_path, commit="d" * 40)  # another commit's template is not this one's
+    publish(store, tmp_path, pipeline="diabetes")  # nor another pipeline's of this commit
     clock = Clock()
     with pytest.raises(
         adopt.NotPublishedError,
-        match=rf"commit {COMMIT} after waiting 100 s \(.*/templates/commits/{COMMIT}.json does not exist\)",
+        match=rf"penguins template published for commit {COMMIT} after waiting 100 s "
+        rf"\(.*/templates/commits/penguins/{COMMIT}.json does not exist\)",
     ):
         adopt.wait_for_release(
-            store, COMMIT, 100, poll_seconds=30, clock=lambda: clock.now, sleep=clock.sleep, say=lambda _: None
+            store,
+            "penguins",
+            COMMIT,
+            100,
+            poll_seconds=30,
+            clock=lambda: clock.now,
+            sleep=clock.sleep,
+            say=lambda _: None,
         )
     assert clock.slept == [30, 30, 30, 10]  # bounded: never past the deadline
 
@@ -97,7 +110,7 @@ def test_main_exit_1_when_nothing_was_published_in_time(tmp_path, monkeypatch, c
         str(tmp_path / "r"),
     ]
     assert adopt.main(args) == 1
-    assert f"no template published for commit {COMMIT}" in capsys.readouterr().err
+    assert f"no penguins template published for commit {COMMIT}" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
 
 

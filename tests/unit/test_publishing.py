@@ -285,57 +285,75 @@ def test_publish_modules_needs_a_folder_with_modules(store, tmp_path):
 
 
 def test_publish_and_resolve_template_by_sha_and_by_commit(store, template):
-    published = publish_template(store, template, commit_sha=COMMIT, branch="main")
+    published = publish_template(store, template, pipeline="penguins", commit_sha=COMMIT, branch="main")
     sha = hashlib.sha256(template.read_bytes()).hexdigest()
     assert (published.sha256, published.branch, published.created) == (sha, "main", True)
     assert published.uri == store.uri(f"templates/{sha}/pipeline.json")
     assert store.read(f"templates/{sha}/pipeline.json") == template.read_bytes()
-    record = json.loads(store.read(f"templates/commits/{COMMIT}.json"))
+    record = json.loads(store.read(f"templates/commits/penguins/{COMMIT}.json"))
     assert record == {"template_sha256": sha, "branch": "main", "published_at": published.published_at}
-    assert resolve_template(store, sha) == published.uri
-    assert resolve_template(store, f"commit:{COMMIT}") == published.uri
+    assert resolve_template(store, sha, "penguins") == published.uri
+    assert resolve_template(store, f"commit:{COMMIT}", "penguins") == published.uri
 
 
 def test_republishing_a_commit(store, template):
-    first = publish_template(store, template, commit_sha=COMMIT, branch="main")
-    again = publish_template(store, template, commit_sha=COMMIT, branch="main")
+    first = publish_template(store, template, pipeline="penguins", commit_sha=COMMIT, branch="main")
+    again = publish_template(store, template, pipeline="penguins", commit_sha=COMMIT, branch="main")
     assert (again.sha256, again.published_at, again.created) == (first.sha256, first.published_at, False)
 
     template.write_text(json.dumps({"pipelineInfo": {"name": "edited"}}))
-    with pytest.raises(PublishConflictError, match=rf"commit {COMMIT} already published template {first.sha256}"):
-        publish_template(store, template, commit_sha=COMMIT, branch="main")
-    assert resolve_template(store, f"commit:{COMMIT}") == first.uri
+    with pytest.raises(
+        PublishConflictError, match=rf"commit {COMMIT} already published template {first.sha256} for penguins"
+    ):
+        publish_template(store, template, pipeline="penguins", commit_sha=COMMIT, branch="main")
+    assert resolve_template(store, f"commit:{COMMIT}", "penguins") == first.uri
 
-    other = publish_template(store, template, commit_sha=OTHER_COMMIT, branch="feature")
+    other = publish_template(store, template, pipeline="penguins", commit_sha=OTHER_COMMIT, branch="feature")
     assert other.created
     assert other.sha256 != first.sha256
-    assert resolve_template(store, f"commit:{OTHER_COMMIT}") == other.uri
+    assert resolve_template(store, f"commit:{OTHER_COMMIT}", "penguins") == other.uri
+
+
+def test_one_commit_publishes_a_template_for_each_pipeline(store, tmp_path):
+    """A commit that fires two pipelines publishes two templates: each pipeline has its own commit record, and
+    `commit:<sha>` resolves to the pipeline's own."""
+    penguins, diabetes = compiled_template(tmp_path, "penguins"), compiled_template(tmp_path, "diabetes")
+    first = publish_template(store, penguins, pipeline="penguins", commit_sha=COMMIT, branch="main")
+    second = publish_template(store, diabetes, pipeline="diabetes", commit_sha=COMMIT, branch="main")
+    assert first.sha256 != second.sha256 and first.created and second.created
+    assert resolve_template(store, f"commit:{COMMIT}", "penguins") == first.uri
+    assert resolve_template(store, f"commit:{COMMIT}", "diabetes") == second.uri
+    assert sorted(store.list("templates/commits/")) == [
+        f"templates/commits/diabetes/{COMMIT}.json",
+        f"templates/commits/penguins/{COMMIT}.json",
+    ]
 
 
 def test_unknown_templates(store):
     unknown = "f" * 64
     with pytest.raises(TemplateNotFoundError, match=rf"template {unknown} is not published: .* does not exist"):
-        resolve_template(store, unknown)
+        resolve_template(store, unknown, "penguins")
     with pytest.raises(
         TemplateNotFoundError,
-        match=rf"no template published for commit {COMMIT}: \S+/templates/commits/{COMMIT}\.json does not exist",
+        match=rf"no template published for commit {COMMIT} and pipeline penguins: "
+        rf"\S+/templates/commits/penguins/{COMMIT}\.json does not exist",
     ):
-        resolve_template(store, f"commit:{COMMIT}")
+        resolve_template(store, f"commit:{COMMIT}", "penguins")
     with pytest.raises(TemplateNotFoundError, match="expected a template sha256"):
-        resolve_template(store, "latest")
+        resolve_template(store, "latest", "penguins")
     with pytest.raises(TemplateNotFoundError, match="full lowercase hex git commit id"):
-        resolve_template(store, "commit:abc123")
+        resolve_template(store, "commit:abc123", "penguins")
 
 
 def test_publish_template_rejects_bad_input(store, tmp_path, template):
     with pytest.raises(ValueError, match="commit_sha"):
-        publish_template(store, template, commit_sha="abc123", branch="main")
+        publish_template(store, template, pipeline="penguins", commit_sha="abc123", branch="main")
     with pytest.raises(ValueError, match="branch"):
-        publish_template(store, template, commit_sha=COMMIT, branch="")
+        publish_template(store, template, pipeline="penguins", commit_sha=COMMIT, branch="")
     broken = tmp_path / "broken.json"
     broken.write_text("{not json")
     with pytest.raises(ValueError, match="not a compiled pipeline template"):
-        publish_template(store, broken, commit_sha=COMMIT, branch="main")
+        publish_template(store, broken, pipeline="penguins", commit_sha=COMMIT, branch="main")
     assert store.list("templates/") == []
 
 
@@ -351,7 +369,7 @@ def test_uncommitted_code_publishes_the_template_without_a_commit_record(tmp_pat
     store = LocalStore(tmp_path / "store")
     template = tmp_path / "pipeline.json"
     template.write_text('{"pipelineSpec": {}}')
-    published = publish_template(store, template, commit_sha=None, branch="main")
+    published = publish_template(store, template, pipeline="penguins", commit_sha=None, branch="main")
     assert published.commit_sha is None and published.created
     assert store.list("templates/commits/") == []
     assert store.exists(f"templates/{published.sha256}/pipeline.json")
@@ -377,7 +395,12 @@ def compiled_template(tmp_path, name="penguins"):
 
 def test_a_committed_template_gets_its_lineage_beside_it(store, tmp_path):
     published = publish_template(
-        store, compiled_template(tmp_path), commit_sha=COMMIT, branch="main", modules_sha256=MODULES
+        store,
+        compiled_template(tmp_path),
+        pipeline="penguins",
+        commit_sha=COMMIT,
+        branch="main",
+        modules_sha256=MODULES,
     )
     path = lineage_record_path(published.sha256)
     assert path == f"templates/{published.sha256}/lineage.json"
@@ -391,19 +414,23 @@ def test_a_committed_template_gets_its_lineage_beside_it(store, tmp_path):
 
 def test_the_first_commit_to_publish_a_template_keeps_its_lineage(store, tmp_path):
     template = compiled_template(tmp_path)
-    first = publish_template(store, template, commit_sha=COMMIT, branch="main", modules_sha256=MODULES)
+    first = publish_template(
+        store, template, pipeline="penguins", commit_sha=COMMIT, branch="main", modules_sha256=MODULES
+    )
     record = store.read(lineage_record_path(first.sha256))
     # Another commit compiling to the same bytes (e.g. a change outside the pipeline): its own commit record,
     # the first lineage.
-    again = publish_template(store, template, commit_sha=OTHER_COMMIT, branch="main", modules_sha256=MODULES)
+    again = publish_template(
+        store, template, pipeline="penguins", commit_sha=OTHER_COMMIT, branch="main", modules_sha256=MODULES
+    )
     assert again.sha256 == first.sha256 and again.created
     assert store.read(lineage_record_path(first.sha256)) == record
-    assert resolve_template(store, f"commit:{OTHER_COMMIT}") == first.uri
+    assert resolve_template(store, f"commit:{OTHER_COMMIT}", "penguins") == first.uri
 
 
 def test_uncommitted_code_gets_no_lineage_record(store, tmp_path):
     published = publish_template(
-        store, compiled_template(tmp_path), commit_sha=None, branch="main", modules_sha256=MODULES
+        store, compiled_template(tmp_path), pipeline="penguins", commit_sha=None, branch="main", modules_sha256=MODULES
     )
     assert not store.exists(lineage_record_path(published.sha256))
 
