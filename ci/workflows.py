@@ -80,16 +80,18 @@ def submit_file(ctx: Context, pipeline: str) -> str:
 
 
 def _release(ctx: Context, image_step: Step, pipelines: list[str]) -> list[Step]:
-    """image, then per pipeline compile -> publish -> submit -> set current: what `full` and `modules` share
-    after their tests. One image serves every pipeline; each pipeline has its template, run and pointer."""
-    steps = [image_step]
+    """image, then every pipeline's compile, then per pipeline publish -> submit -> set current: what `full` and
+    `modules` share after their tests. One image serves every pipeline; each pipeline has its template, run and
+    pointer. The compiles come first so that they all run alongside the tests, which the first publish waits for."""
     # A template of uncommitted code gets no commit record: commit records name committed code only.
     commit = () if ctx.dirty else ("--commit", ctx.commit)
+    compiles: list[Step] = []
+    releases: list[Step] = []
     for index, pipeline in enumerate(pipelines):
         target = ("--env", ctx.env, "--pipeline", pipeline)
         compiled = ("--output-dir", compiled_dir(ctx, pipeline))
-        steps += [
-            Step(f"compile {pipeline}", "compile", (*target, "--image-from", image_file(ctx), *compiled)),
+        compiles.append(Step(f"compile {pipeline}", "compile", (*target, "--image-from", image_file(ctx), *compiled)))
+        releases += [
             # Publishing makes a release visible: it waits for the tests, which ran alongside image and compile.
             Step(
                 f"publish {pipeline}",
@@ -122,7 +124,7 @@ def _release(ctx: Context, image_step: Step, pipelines: list[str]) -> list[Step]
                 f"set current {pipeline}", "publish", (*target, "--set-current", "--from", submit_file(ctx, pipeline))
             ),
         ]
-    return steps
+    return [image_step, *compiles, *releases]
 
 
 def _synth_and_check() -> list[Step]:

@@ -171,3 +171,26 @@ def test_a_change_to_the_model_tests_re_tests_the_champion_and_nothing_else(repo
     assert code == 0
     assert "workflows: model-tests" in out
     assert "model-tests: model tests: nox -s model_tests -- --env local" in out
+
+
+@pytest.mark.parametrize("workflow", ["full", "modules"])
+def test_every_pipelines_compile_runs_alongside_the_tests_and_each_releases_in_turn(workflow):
+    """Compiles need only the image: all of them come before the first publish, the step that waits for the
+    tests; then each pipeline publishes, submits and moves its pointer."""
+    from ci.workflows import Context, steps
+
+    ctx = Context(env="local", commit="c" * 40, branch="main", run_id="cicd-1", dirty=False, work_dir="build/cicd/1")
+    planned = steps(workflow, ctx, ["diabetes", "penguins"])
+    names = [s.name for s in planned]
+    assert names[0] == "unit tests" and planned[0].background
+    assert names[2:] == [
+        "compile diabetes",
+        "compile penguins",
+        "publish diabetes",
+        "submit diabetes",
+        "set current diabetes",
+        "publish penguins",
+        "submit penguins",
+        "set current penguins",
+    ]
+    assert [s.name for s in planned if s.joins] == ["publish diabetes"]
