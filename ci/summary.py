@@ -48,9 +48,13 @@ def render_summary(
     submits = {path.parent.name: _read(path) for path in sorted(work_dir.glob("*/submit.json"))}
     lines = [f"=== cicd summary ({run_id})"]
     data: dict[str, Any] = {"run_id": run_id, "workflows": workflows, "steps": []}
+    # The step column as wide as its longest name (a pipeline's steps carry its name: set current diabetes).
+    width = max([18, *(len(result.step.name) + 2 for _, result in results)])
     for workflow, result in results:
         note = _image_note(image) if result.step.session == "image" and result.status == "ok" else result.detail
-        lines.append(f"  {workflow:<12}{result.step.name:<18}{result.status:<8}{result.seconds:7.1f}s  {note}".rstrip())
+        lines.append(
+            f"  {workflow:<12}{result.step.name:<{width}}{result.status:<8}{result.seconds:7.1f}s  {note}".rstrip()
+        )
         data["steps"].append(
             {
                 "workflow": workflow,

@@ -194,3 +194,19 @@ def test_every_pipelines_compile_runs_alongside_the_tests_and_each_releases_in_t
         "set current penguins",
     ]
     assert [s.name for s in planned if s.joins] == ["publish diabetes"]
+
+
+def test_the_summary_keeps_its_columns_apart_for_a_pipelines_long_step_names(tmp_path):
+    from ci.runner import StepResult
+    from ci.summary import render_summary
+    from ci.workflows import Step
+
+    results = [
+        ("full", StepResult(Step("set current diabetes", "publish", ()), "ok", 1.1)),
+        ("full", StepResult(Step("image", "image", ()), "skipped", 0.2, "no Docker engine")),
+    ]
+    summary = render_summary(tmp_path, results, started=0.0, run_id="cicd-1", workflows=["full"])
+    lines = summary.text.splitlines()[1:3]
+    assert lines[0].split() == ["full", "set", "current", "diabetes", "ok", "1.1s"]
+    # The status column starts at the same place on every line.
+    assert lines[0].index(" ok ") + 1 == lines[1].index("skipped")
