@@ -19,7 +19,7 @@ from contracts.engines import Dataflow, VertexTraining
 from contracts.metrics import Direction, GateMetric, gate_metric
 from contracts.parameters import LEARNING_RATE, NUM_EPOCHS, WINDOW_SPANS
 from contracts.regions import check_region
-from contracts.trigger_message import MessageError, parse_message
+from contracts.trigger_message import PIPELINE_PATTERN, MessageError, parse_message
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -385,9 +385,9 @@ class DataSchedule(CronSchedule):
     """When the data check runs on Google Cloud (data.schedule)."""
 
 
-# A pipeline's name: its folder under pipelines/ (a Python package), and a part of every per-pipeline resource
-# name (the naming rule: `EnvironmentConfig.pipeline_name`), so lowercase letters and digits only.
-PIPELINE_NAME = r"^[a-z][a-z0-9]{1,19}$"
+# A pipeline's name: its folder under pipelines/ and a part of every per-pipeline resource name (the naming rule:
+# `EnvironmentConfig.pipeline_name`); the trigger message's contract, which names one too, holds the rule.
+PIPELINE_NAME = PIPELINE_PATTERN
 
 
 class PipelineChoiceError(ValueError):
@@ -527,6 +527,20 @@ class EnvironmentConfig(_Strict):
                 "release.auto_promote: true promotes without an approver, but gcp.ci.require_approval: true gates "
                 "every build on one; set auto_promote: false (promotion then waits for an approval)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _schedules_are_their_pipelines(self) -> EnvironmentConfig:
+        # A schedule's message names its pipeline when sent (infra/parts/scheduler.py); a payload that names
+        # another would be refused by the function on every run.
+        for name, settings in self.pipelines.items():
+            for schedule in settings.schedules:
+                named = schedule.payload.get("pipeline")
+                if named is not None and named != name:
+                    raise ValueError(
+                        f"pipelines.{name}.schedules.{schedule.name}.payload.pipeline: {named!r}, but the schedule is "
+                        f"{name}'s (leave it out: the message names its own pipeline)"
+                    )
         return self
 
     @model_validator(mode="after")

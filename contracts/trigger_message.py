@@ -3,7 +3,11 @@
     {"num_epochs": 3, "learning_rate": 1e-2}                    the article's message
     {"num_epochs": "3", "learning_rate": "1e-2"}                what its Cloud Scheduler job sends (strings)
     {"schema_version": 1, "num_epochs": 5, "learning_rate": 0.02, "span_start": 4, "span_end": 4,
-     "enable_caching": false, "source": "scheduler", "idempotency_key": "weekly-2024-06-03"}
+     "enable_caching": false, "source": "scheduler", "idempotency_key": "weekly-2024-06-03",
+     "pipeline": "diabetes"}
+
+`pipeline` names the pipeline the message is for (its folder under pipelines/); a function runs one pipeline
+and refuses a message naming another, and a message without it is for the function's own pipeline.
 
 Everything else is refused with a MessageError naming the field: unknown fields, wrong types, booleans or null
 where numbers belong, NaN and Infinity (also as the strings "nan", "inf"), values out of range.
@@ -36,6 +40,10 @@ ATTRIBUTE_FIELDS = ("source", "idempotency_key")
 # Vertex label values: lowercase letters, digits, '_' and '-', at most 63 characters.
 _SOURCE = re.compile(r"^[a-z0-9_-]{1,63}$")
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# A pipeline's name: its folder under pipelines/ (a Python package) and a part of every per-pipeline resource
+# name (contracts/environment.py: the naming rule), so lowercase letters and digits only.
+PIPELINE_PATTERN = r"^[a-z][a-z0-9]{1,19}$"
+_PIPELINE_RE = re.compile(PIPELINE_PATTERN)
 _SOURCE_CHAR, _IDEMPOTENCY_KEY_CHAR = re.compile(r"[a-z0-9_-]"), re.compile(r"[A-Za-z0-9._:-]")
 # A plain decimal number: no whitespace, no '_' separators, no hex; NaN and Infinity are refused separately.
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
@@ -178,6 +186,8 @@ class TriggerMessage(BaseModel):
     source: str = Field("pubsub", pattern=_SOURCE.pattern)
     # Messages with the same key start one run, whatever their Pub/Sub message ids.
     idempotency_key: str | None = Field(None, pattern=_IDEMPOTENCY_KEY.pattern)
+    # The pipeline the message is for; None: the receiving function's own.
+    pipeline: str | None = Field(None, pattern=PIPELINE_PATTERN)
 
     @model_validator(mode="before")
     @classmethod
@@ -245,12 +255,36 @@ class TriggerMessage(BaseModel):
             raise MessageError("idempotency_key", _pattern_problem(value, _IDEMPOTENCY_KEY_CHAR, 128, what))
         return value
 
+    @field_validator("pipeline", mode="before")
+    @classmethod
+    def _pipeline(cls, value: Any) -> str:
+        _not_null("pipeline", value, required=False)
+        if not isinstance(value, str):
+            raise MessageError("pipeline", f"expected a pipeline's name, got {_json_type(value)}")
+        if not _PIPELINE_RE.fullmatch(value):
+            raise MessageError(
+                "pipeline",
+                f"{_show(value)} is not a pipeline's name (2-20 lowercase letters and digits, a letter first)",
+            )
+        return value
+
     @model_validator(mode="after")
     def _check_spans(self) -> TriggerMessage:
         # The pipeline's own span rule (contracts.parameters), naming the field to change.
         problem = span_range_problem(self.span_start, self.span_end)
         if problem is not None:
             raise MessageError(*problem)
+        return self
+
+    def for_pipeline(self, pipeline: str | None) -> TriggerMessage:
+        """This message, checked to be for `pipeline` (the receiver's; None: a receiver of any pipeline):
+        MessageError naming the field when it names another one."""
+        if pipeline is not None and self.pipeline is not None and self.pipeline != pipeline:
+            raise MessageError(
+                "pipeline",
+                f"the message is for pipeline {self.pipeline!r}; this function runs {pipeline!r} "
+                f"(publish to {self.pipeline}'s trigger instead)",
+            )
         return self
 
     def parameters(self) -> dict[str, int | float]:

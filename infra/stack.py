@@ -51,7 +51,7 @@ class EnvironmentStack(TerraformStack):
         # An environment that runs another's releases (prod) builds no image: it uses the release store's.
         registry = Registry(self, "registry", gcp) if gcp.releases_from is None else None
         trigger = PipelineTrigger(self, "trigger", config, gcp, accounts, buckets, project.number)
-        Schedules(self, "schedules", gcp, config.schedules, accounts, trigger.topic)
+        Schedules(self, "schedules", gcp, config.selected, config.schedules, accounts, trigger.topic)
         builds = BuildTriggers(self, "build-triggers", config, gcp, accounts, buckets)
         if config.data.schedule is not None:
             DataCheckSchedule(self, "datacheck", gcp, config.data.schedule, builds.triggers["datacheck"], accounts)

@@ -250,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
         payload = {"num_epochs": args.num_epochs, "learning_rate": args.learning_rate}
     if args.span_start is not None or args.span_end is not None:
         payload.update(span_start=args.span_start or 0, span_end=args.span_end or 0)
+    # The message names its pipeline, as every publisher's should (the function runs only its own).
+    payload["pipeline"] = config.selected
     message_id = args.message_id or uuid.uuid4().hex
     return _send(root, environment_file(args.env).resolve(), config, payload, message_id)
 

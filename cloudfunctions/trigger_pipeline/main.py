@@ -9,10 +9,12 @@ A 2nd-gen Cloud Function, entry point `trigger_pipeline`. The message data is a 
     local     a local run (localcloud.run_service): only from a checkout of the repository (local.py)
     dry-run   one JSON line per submission appended to DRY_RUN_LOG (dry_run.py)
 
-The job id is derived from the message's idempotency_key, else from the Pub/Sub message id, so a redelivered
-message (or a resent one with the same key) starts one run (submission.py). A message that can never become
-a run is acknowledged (a 2xx) after one structured log line naming the field, so Pub/Sub does not retry it;
-anything else that fails (the backend, the dry-run log, the settings) raises, so Pub/Sub retries the message.
+The function runs one pipeline (PIPELINE, set by infra): a message naming another in its `pipeline` field is
+refused, one naming none is for this one. The job id is derived from the message's idempotency_key, else from
+the Pub/Sub message id, so a redelivered message (or a resent one with the same key) starts one run
+(submission.py). A message that can never become a run is acknowledged (a 2xx) after one structured log line
+naming the field, so Pub/Sub does not retry it; anything else that fails (the backend, the dry-run log, the
+settings) raises, so Pub/Sub retries the message.
 
 The contracts come from the `contracts` package, shipped in the deployed source beside these files
 (infra/function_source.py). Imports stay light (no TensorFlow, no google-cloud-aiplatform or -storage at
@@ -45,6 +47,8 @@ def trigger_pipeline(cloud_event: Any) -> None:
         message_id = pubsub.message_id
         message = parse_message(pubsub.data, pubsub.attributes)
         settings = Settings.from_env(os.environ)
+        # A message naming another pipeline is not this function's to run (MessageError: acknowledged, logged).
+        message = message.for_pipeline(settings.pipeline)
         backend = backend_for(settings)
         submission = submission_for(message, pubsub.message_id, settings.pipeline_name, backend.lineage())
         result = backend.submit(submission)

@@ -10,6 +10,9 @@ TRIGGER_BACKEND=dry-run. The vertex backend's:
     ARTIFACTS_URI, PIPELINE  where the pipeline's current-template pointer is
                              (ARTIFACTS_URI/templates/current/<PIPELINE>.json), read per message
     TEMPLATE_URI             a pinned template (gcp.template_sha256): set only for a pin, which wins
+
+PIPELINE is also the pipeline the function runs, for every backend: a message whose `pipeline` names another is
+refused (main.py). Unset (a dry run, a pinned template): messages are not checked against one.
 """
 
 from __future__ import annotations
@@ -24,14 +27,13 @@ from typing import Any
 from contracts.environment_parameters import REGISTRY, ParameterValue, check_environment_values
 from contracts.registry import RegistryTarget
 from contracts.run_request import SubmissionError, check_immutable_template
+from contracts.trigger_message import PIPELINE_PATTERN
 
 BACKENDS = ("vertex", "local", "dry-run")
 DEFAULT_PIPELINE_NAME = "penguins"
 # What the vertex backend cannot do without (NETWORK is optional; TEMPLATE_URI or ARTIFACTS_URI); infra sets them.
 VERTEX_VARIABLES = ("PROJECT", "REGION", "PIPELINE_ROOT", "SERVICE_ACCOUNT", "ENVIRONMENT_PARAMETERS")
 _PIPELINE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,59}$")
-# A pipeline's folder name (contracts.environment.PIPELINE_NAME).
-_PIPELINE = re.compile(r"^[a-z][a-z0-9]{1,19}$")
 
 
 class SettingsError(RuntimeError):
@@ -72,15 +74,20 @@ class Settings:
             raise SettingsError(
                 f"PIPELINE_NAME {pipeline_name!r}: use lowercase letters, digits and '-', start with a letter, <= 60"
             )
+        # The pipeline this function runs (a message naming another is refused); every backend may be told it.
+        pipeline = variables.get("PIPELINE")
+        if pipeline is not None and not re.fullmatch(PIPELINE_PATTERN, pipeline):
+            raise SettingsError(f"PIPELINE {pipeline!r}: a pipeline's name (2-20 lowercase letters and digits)")
         if backend == "dry-run":
-            return cls(backend, pipeline_name, dry_run_log=Path(variables.require(backend, "DRY_RUN_LOG")[0]))
+            log = Path(variables.require(backend, "DRY_RUN_LOG")[0])
+            return cls(backend, pipeline_name, dry_run_log=log, pipeline=pipeline)
         if backend == "local":
             env_file, root = variables.get("LOCAL_ENV_FILE"), variables.get("LOCAL_ROOT")
             return cls(
                 backend,
                 pipeline_name,
                 # Which pipeline of the environment the local submitter runs (its only one when not set).
-                pipeline=variables.get("PIPELINE"),
+                pipeline=pipeline,
                 local_env_file=Path(env_file) if env_file else None,
                 local_root=Path(root) if root else None,
             )
@@ -95,7 +102,7 @@ class Settings:
             raise SettingsError(
                 "TRIGGER_BACKEND=vertex needs ARTIFACTS_URI (where the current-template pointer is) or TEMPLATE_URI"
             )
-        if template is None and (pipeline is None or not _PIPELINE.match(pipeline)):
+        if template is None and pipeline is None:
             got = "is not set" if pipeline is None else f"is {pipeline!r}"
             raise SettingsError(f"PIPELINE {got}: ARTIFACTS_URI holds one pointer per pipeline; name the pipeline")
         if template is not None:

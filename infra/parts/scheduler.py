@@ -1,7 +1,8 @@
 """Cloud Scheduler jobs from `schedules:` in the environment file: each publishes its TriggerMessage.
 
 The payload is validated by the function's own schema (parse_message) and the job sends what that schema
-accepted, serialized, so an invalid schedule fails synthesis rather than every run in production.
+accepted, serialized and naming the schedule's pipeline, so an invalid schedule fails synthesis rather than
+every run in production.
 
 Why an HTTP target (the Pub/Sub publish API) rather than `pubsub_target`: a pubsub_target job publishes as the
 Cloud Scheduler service agent, whose project-wide role may publish to every topic; an HTTP target calls
@@ -24,17 +25,19 @@ from contracts.trigger_message import parse_message
 from infra.parts.service_accounts import ServiceAccounts
 
 
-def message_data(schedule: Schedule) -> bytes:
-    """The TriggerMessage the job sends, as the JSON bytes the function decodes (raises MessageError)."""
-    message = parse_message(schedule.payload)
-    data = json.dumps(message.model_dump(mode="json", exclude_none=True), sort_keys=True, separators=(",", ":"))
+def message_data(schedule: Schedule, pipeline: str) -> bytes:
+    """The TriggerMessage the job sends, naming its pipeline, as the JSON bytes the function decodes (raises
+    MessageError, also for a payload that names another pipeline)."""
+    message = parse_message(schedule.payload).for_pipeline(pipeline)
+    fields = {**message.model_dump(mode="json", exclude_none=True), "pipeline": pipeline}
+    data = json.dumps(fields, sort_keys=True, separators=(",", ":"))
     parse_message(data)  # What we send must round-trip through the function's parser.
     return data.encode()
 
 
-def publish_body(schedule: Schedule) -> dict[str, Any]:
+def publish_body(schedule: Schedule, pipeline: str) -> dict[str, Any]:
     """The topics.publish request body: one message whose data is the base64 TriggerMessage."""
-    return {"messages": [{"data": base64.b64encode(message_data(schedule)).decode()}]}
+    return {"messages": [{"data": base64.b64encode(message_data(schedule, pipeline)).decode()}]}
 
 
 class Schedules(Construct):
@@ -43,6 +46,7 @@ class Schedules(Construct):
         scope: Construct,
         id_: str,
         gcp: Gcp,
+        pipeline: str,
         schedules: list[Schedule],
         accounts: ServiceAccounts,
         topic: PubsubTopic,
@@ -59,7 +63,7 @@ class Schedules(Construct):
                 cron=schedule.cron,
                 time_zone=schedule.time_zone,
                 uri=f"https://pubsub.googleapis.com/v1/projects/{gcp.project}/topics/{topic.name}:publish",
-                body=base64.b64encode(json.dumps(publish_body(schedule)).encode()).decode(),
+                body=base64.b64encode(json.dumps(publish_body(schedule, pipeline)).encode()).decode(),
                 oauth_scope="https://www.googleapis.com/auth/pubsub",
             )
             for schedule in schedules

@@ -92,6 +92,8 @@ BAD_MESSAGES = [
     pytest.param({**ARTICLE_MESSAGE, "span_start": 3, "span_end": 103}, "span_end", id="span-window-too-long"),
     pytest.param({**ARTICLE_MESSAGE, "span_start": 3}, "span_end", id="span-start-only"),
     pytest.param({**ARTICLE_MESSAGE, "schema_version": 2}, "schema_version", id="future-version"),
+    pytest.param({**ARTICLE_MESSAGE, "pipeline": f"Pen guins {SECRET}"}, "pipeline", id="bad-pipeline-name"),
+    pytest.param({**ARTICLE_MESSAGE, "pipeline": 7}, "pipeline", id="pipeline-not-a-string"),
     pytest.param([3, 0.01], "message", id="non-object"),
     pytest.param(f"not json {SECRET}", "message", id="non-json"),
 ]
@@ -227,6 +229,7 @@ def test_a_failing_backend_is_retried(client, dry_run, monkeypatch):
         ({"TRIGGER_BACKEND": "cloud"}, "TRIGGER_BACKEND"),
         ({"TRIGGER_BACKEND": "dry-run"}, "DRY_RUN_LOG"),
         ({"TRIGGER_BACKEND": "dry-run", "DRY_RUN_LOG": "/tmp/x", "PIPELINE_NAME": "Penguins!"}, "PIPELINE_NAME"),
+        ({"TRIGGER_BACKEND": "dry-run", "DRY_RUN_LOG": "/tmp/x", "PIPELINE": "pen-guins"}, "PIPELINE"),
         ({"TRIGGER_BACKEND": "vertex", "TEMPLATE_URI": "/t.json"}, "PROJECT, REGION, PIPELINE_ROOT, SERVICE_ACCOUNT"),
     ],
 )
@@ -236,3 +239,20 @@ def test_bad_settings_are_named_and_retried(client, clean_env, capsys, env, vari
     assert post(client, ARTICLE_MESSAGE, "1").status_code >= 500
     (entry,) = function_logs(capsys)
     assert entry["severity"] == "ERROR" and entry["event"] == "retry" and variable in entry["message"]
+
+
+@pytest.mark.parametrize("mode", ["binary", "structured"])
+def test_a_message_names_its_pipeline_and_a_function_runs_only_its_own(client, dry_run, clean_env, capsys, mode):
+    """The function runs the pipeline PIPELINE names (infra sets it): a message for it, or naming none, starts
+    a run; a message for another pipeline is acknowledged, logged naming the field, and starts nothing."""
+    clean_env.setenv("PIPELINE", "penguins")
+    assert post(client, {**ARTICLE_MESSAGE, "pipeline": "diabetes"}, "1", mode).status_code == 200
+    assert read_log(dry_run) == []
+    (entry,) = function_logs(capsys)
+    assert entry["event"] == "refused" and entry["field"] == "pipeline"
+    assert "for pipeline 'diabetes'; this function runs 'penguins'" in entry["reason"]
+
+    assert post(client, {**ARTICLE_MESSAGE, "pipeline": "penguins"}, "2", mode).status_code == 200
+    assert post(client, ARTICLE_MESSAGE, "3", mode).status_code == 200
+    assert [line["message_id"] for line in read_log(dry_run)] == ["2", "3"]
+    assert TriggerMessage.model_validate(read_log(dry_run)[0]["message"]).pipeline == "penguins"

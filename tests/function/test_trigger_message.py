@@ -96,6 +96,12 @@ REJECTED = [
     pytest.param(with_(enable_caching="yes"), "enable_caching", "true or false", id="caching-yes"),
     pytest.param(with_(enable_caching=1), "enable_caching", "true or false", id="caching-1"),
     pytest.param(with_(source=7), "source", "string", id="source-number"),
+    pytest.param(with_(pipeline="Penguins"), "pipeline", "not a pipeline's name", id="pipeline-uppercase"),
+    pytest.param(with_(pipeline="p"), "pipeline", "2-20 lowercase letters", id="pipeline-too-short"),
+    pytest.param(with_(pipeline=None), "pipeline", "null is not allowed", id="pipeline-null"),
+    pytest.param(
+        with_(pipeline=["penguins"]), "pipeline", "expected a pipeline's name, got an array", id="pipeline-list"
+    ),
     pytest.param(with_(source="Cloud Scheduler"), "source", "character 'C' at position 0", id="source-label"),
     pytest.param(with_(source=""), "source", "has 0 characters; use 1-63", id="source-empty"),
     pytest.param(with_(source="s" * 64), "source", "has 64 characters", id="source-64"),
@@ -282,3 +288,13 @@ def test_the_span_rule_is_the_pipelines():
             except MessageError as err:
                 message_error = str(err)
             assert message_error == pipeline_error, (start, end)
+
+
+def test_a_message_may_name_its_pipeline_and_is_refused_by_another_pipelines_receiver():
+    message = parse_message({**ARTICLE_MESSAGE, "pipeline": "diabetes"})
+    assert message.pipeline == "diabetes" and "pipeline" not in message.parameters()
+    assert message.for_pipeline("diabetes") is message and message.for_pipeline(None) is message
+    with pytest.raises(MessageError, match=r"^pipeline: the message is for pipeline 'diabetes'; this function runs"):
+        message.for_pipeline("penguins")
+    # A message naming none is for whichever pipeline receives it (the article's message).
+    assert parse_message(ARTICLE_MESSAGE).for_pipeline("penguins").pipeline is None

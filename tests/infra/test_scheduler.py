@@ -27,8 +27,9 @@ def test_every_schedule_is_a_job_whose_message_the_function_accepts(stacks, conf
         assert (job["schedule"], job["time_zone"]) == (schedule.cron, schedule.time_zone)
         (data,) = _published_messages(job)
         message = parse_message(data)
-        assert message == parse_message(schedule.payload)
-        assert message.source == "scheduler"
+        # The schedule's payload, naming the pipeline whose schedule it is (the function runs only its own).
+        assert message == parse_message({**schedule.payload, "pipeline": configs[env].selected})
+        assert message.source == "scheduler" and message.pipeline == "penguins"
 
 
 def test_job_publishes_as_the_scheduler_account_to_the_trigger_topic(stacks):
@@ -44,13 +45,22 @@ def test_job_publishes_as_the_scheduler_account_to_the_trigger_topic(stacks):
 
 def test_payload_is_the_validated_message_typed():
     schedule = Schedule(name="weekly", cron="0 9 * * 1", payload={"num_epochs": "20", "learning_rate": "1e-2"})
-    sent = json.loads(message_data(schedule))
-    assert sent["num_epochs"] == 20 and sent["learning_rate"] == 0.01
-    assert publish_body(schedule)["messages"][0]["data"] == base64.b64encode(message_data(schedule)).decode()
+    sent = json.loads(message_data(schedule, "diabetes"))
+    assert sent["num_epochs"] == 20 and sent["learning_rate"] == 0.01 and sent["pipeline"] == "diabetes"
+    data = publish_body(schedule, "diabetes")["messages"][0]["data"]
+    assert data == base64.b64encode(message_data(schedule, "diabetes")).decode()
+
+
+PAYLOAD = {"num_epochs": "20", "learning_rate": "1e-2"}
 
 
 def test_invalid_payload_fails_synthesis_naming_the_field():
     # model_construct skips the schema's own check: the construct must still refuse it.
     schedule = Schedule.model_construct(name="bad", cron="0 9 * * 1", time_zone="Etc/UTC", payload={"num_epochs": 3})
     with pytest.raises(MessageError, match="learning_rate"):
-        message_data(schedule)
+        message_data(schedule, "penguins")
+    other = Schedule.model_construct(
+        name="other", cron="0 9 * * 1", time_zone="Etc/UTC", payload={**PAYLOAD, "pipeline": "diabetes"}
+    )
+    with pytest.raises(MessageError, match=r"^pipeline: the message is for pipeline 'diabetes'"):
+        message_data(other, "penguins")

@@ -142,6 +142,15 @@ def test_invalid_schedules_fail_at_load_naming_the_field(tmp_path, cron, tz, pay
     assert message in str(err.value)
 
 
+def test_a_schedules_payload_naming_another_pipeline_is_refused_at_load(tmp_path):
+    payload = '{num_epochs: "3", learning_rate: "1e-2", pipeline: diabetes}'
+    text = SCHEDULE.format(cron="0 9 * * 1", tz="Europe/Amsterdam", payload=payload)
+    with pytest.raises(ConfigError, match=r"pipelines.penguins.schedules.weekly.payload.pipeline: 'diabetes'"):
+        load_environment(write(tmp_path, VALID_LOCAL + pipeline_settings(text)))
+    own = SCHEDULE.format(cron="0 9 * * 1", tz="Etc/UTC", payload=payload.replace("diabetes", "penguins"))
+    assert load_environment(write(tmp_path, VALID_LOCAL + pipeline_settings(own))).schedules[0].name == "weekly"
+
+
 def test_schedules_accept_the_articles_string_payload(tmp_path):
     text = SCHEDULE.format(cron="0 9 * * 1", tz="Europe/Amsterdam", payload='{num_epochs: "3", learning_rate: "1e-2"}')
     config = load_environment(write(tmp_path, VALID_LOCAL + pipeline_settings(text)))
