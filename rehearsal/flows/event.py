@@ -3,12 +3,17 @@
 The job's publish request goes to the stand-in as the scheduler account; Pub/Sub pushes the message to the
 trigger function (served from its deployed zip) as Eventarc's trigger account; the function must acknowledge
 it and have created exactly one PipelineJob, labelled with the template it ran. The same message delivered
-again must be acknowledged and start nothing new.
+again must be acknowledged and start nothing new. The message names its pipeline; one naming another pipeline,
+published by the same account, must be acknowledged and start nothing (the function runs only its own).
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import time
+
+import requests
 
 from rehearsal.context import Env
 from rehearsal.flows import scheduler
@@ -78,6 +83,38 @@ def run(env: Env) -> None:
         FLOW,
         "a redelivery of the same message is acknowledged and starts nothing new",
         f"the redelivery: {[d.attempts[-1][0] for d in redelivered if d.attempts]}, {len(after)} job(s) now",
+    )
+    sent = json.loads(base64.b64decode(env.standin.pubsub.messages[message_id].data))
+    _another_pipelines_message(env, job, sent, before)
+
+
+def _another_pipelines_message(env: Env, job: scheduler.Job, sent: dict, before: set[str]) -> None:
+    """The job's message names the environment's pipeline; the same one naming another is refused."""
+    if not env.check(
+        sent.get("pipeline") == env.pipeline,
+        FLOW,
+        f"the Scheduler's message names its pipeline ({env.pipeline})",
+        f"the Scheduler's message names pipeline {sent.get('pipeline')!r}, not {env.pipeline!r}",
+    ):
+        return
+    other = {**sent, "pipeline": "another", "idempotency_key": "rehearsal-another-pipeline"}
+    body = {"messages": [{"data": base64.b64encode(json.dumps(other).encode()).decode()}]}
+    token = env.standin.identities.token_for(job.account)
+    url = f"{env.standin.base_url}/{job.uri.removeprefix('https://')}"
+    answer = requests.post(url, json=body, headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    if answer.status_code != 200:
+        env.fail(FLOW, f"publishing another pipeline's message answered {answer.status_code}: {answer.text[:200]}")
+        return
+    [message_id] = answer.json()["messageIds"]
+    for delivery in [d for d in env.standin.pubsub.deliveries if d.message_id == message_id]:
+        delivery.done.wait(max(1.0, env.deadline - time.monotonic()))
+    delivered = [d for d in env.standin.pubsub.deliveries if d.message_id == message_id]
+    started = [j for j in env.jobs() if j["name"] not in before]
+    env.check(
+        bool(delivered) and all(d.acknowledged for d in delivered) and len(started) == 1,
+        FLOW,
+        "a message naming another pipeline is acknowledged and starts nothing",
+        f"another pipeline's message: acknowledged {[d.acknowledged for d in delivered]}, {len(started)} job(s) now",
     )
 
 
