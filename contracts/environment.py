@@ -249,19 +249,23 @@ class Gcp(_Strict):
         """A custom IAM role's id: the naming rule with underscores (role ids allow no hyphens)."""
         return self.name(kind).replace("-", "_")
 
-    @property
-    def endpoint_id(self) -> str:
-        """The Vertex AI endpoint's id, derived from its name (Vertex wants at most 10 digits, no leading zero).
+    def model_name(self, pipeline: str) -> str:
+        """The pipeline's Vertex AI registry model (its id and display name): <prefix>-<pipeline>-model. Each
+        pipeline has its own, with its own versions and champion."""
+        return self.pipeline_resource(pipeline, "model")
+
+    def endpoint_id(self, pipeline: str) -> str:
+        """The pipeline's Vertex AI endpoint's id, derived from its name, <prefix>-<pipeline>-endpoint (Vertex
+        wants at most 10 digits, no leading zero).
 
         Derived, not random: infra creates the endpoint under this id and the release path finds it by it.
         """
-        number = int(hashlib.sha256(self.name("endpoint").encode()).hexdigest(), 16)
+        number = int(hashlib.sha256(self.pipeline_resource(pipeline, "endpoint").encode()).hexdigest(), 16)
         return str(1_000_000_000 + number % 9_000_000_000)
 
-    @property
-    def endpoint(self) -> str:
-        """The endpoint's resource name: projects/<project>/locations/<region>/endpoints/<endpoint_id>."""
-        return f"projects/{self.project}/locations/{self.region}/endpoints/{self.endpoint_id}"
+    def endpoint(self, pipeline: str) -> str:
+        """The pipeline's endpoint: projects/<project>/locations/<region>/endpoints/<endpoint_id>."""
+        return f"projects/{self.project}/locations/{self.region}/endpoints/{self.endpoint_id(pipeline)}"
 
     @property
     def serving_service_account(self) -> str:
@@ -545,14 +549,14 @@ class EnvironmentConfig(_Strict):
 
     @model_validator(mode="after")
     def _one_pipeline_per_cloud_environment(self) -> EnvironmentConfig:
-        # The stacks, the trigger function, the Scheduler jobs, the Vertex registry model and endpoint are named per
-        # environment (gcp.name(kind)) today: a second pipeline would share the first's model, champion and
-        # endpoint. Refused at load until infra provisions per pipeline (docs/limits.md).
+        # The registry model, the endpoint and the full/modules triggers are per pipeline; the trigger function,
+        # the Scheduler jobs, the data-check, promote and autopromote builds still act on the environment's one
+        # pipeline. Refused at load until infra provisions those per pipeline too (docs/limits.md).
         if self.gcp is not None and len(self.pipelines) > 1:
             raise ValueError(
                 f"pipelines: a Google Cloud environment runs one pipeline today, got {len(self.pipelines)} "
-                f"({', '.join(sorted(self.pipelines))}): its registry model, endpoint, trigger and schedules are "
-                "named per environment, so pipelines would share them; keep one (docs/limits.md, many pipelines)"
+                f"({', '.join(sorted(self.pipelines))}): its trigger function, schedules, data check and promotion "
+                "builds are provisioned for one pipeline; keep one (docs/limits.md, many pipelines)"
             )
         return self
 

@@ -162,17 +162,19 @@ def registry_target(config: EnvironmentConfig, local_root: Path | None = None) -
     """The registry of environment `config`: Vertex AI where it has a gcp section, else MLflow under the local root."""
     if config.gcp is not None:
         gcp = config.gcp
+        # The pipeline's own model and endpoint (Gcp.model_name, Gcp.endpoint: the per-pipeline naming rule).
+        model = gcp.model_name(config.selected)
         return RegistryTarget(
             backend="vertex",
-            model_name=gcp.name("model"),
+            model_name=model,
             auto_promote=config.release.auto_promote,
             project=gcp.project,
             region=gcp.region,
-            store_uri=f"{gcp.bucket_uri('registry')}/{gcp.name('model')}",
-            history_uri=f"{gcp.bucket_uri('registry')}/{gcp.name('model')}/history",
+            store_uri=f"{gcp.bucket_uri('registry')}/{model}",
+            history_uri=f"{gcp.bucket_uri('registry')}/{model}/history",
             topic=f"projects/{gcp.project}/topics/{gcp.name('model-registered')}",
             serving_image=gcp.serving_image,
-            endpoint=gcp.endpoint,
+            endpoint=gcp.endpoint(config.selected),
             serving=config.release.serving,
             route_name=config.pipeline_name,
             serving_service_account=gcp.serving_service_account,

@@ -20,7 +20,7 @@ from infra.access_model import CUSTOM, STATE, Grant, Objects, Resource
 README = Path(__file__).resolve().parent / "README.md"
 START = "<!-- access table: generated from infra/access.py by `python -m infra.access_readme --write` -->"
 END = "<!-- end of the access table -->"
-# The file whose names stand for the generic ones (<prefix>, <dataset>) in object conditions.
+# The file whose names stand for the generic ones (<prefix>, <pipeline>) in object conditions.
 EXAMPLE_ENV = "dev"
 
 
@@ -41,7 +41,7 @@ def _resource(on: Resource) -> str:
 
 def _only(only: Objects, example: EnvironmentConfig) -> str:
     assert example.gcp is not None
-    path = only.path(example).replace(example.gcp.name_prefix, "<prefix>").replace(example.dataset, "<dataset>", 1)
+    path = only.path(example).replace(example.gcp.name_prefix, "<prefix>").replace(example.dataset, "<pipeline>", 1)
     return {"exact": f", only `{path}`", "prefix": f", only `{path}*`", "outside": f", except `{path}*`"}[only.match]
 
 

@@ -80,9 +80,12 @@ class EnvironmentStack(TerraformStack):
             "function": trigger.function.name,
             "image_path": image_path(config),
             "dead_letter_setup": trigger.dead_letter_setup,
-            "endpoint": gcp.endpoint,
-            "endpoint_display_name": serving.endpoint.display_name,
         }
+        for pipeline, endpoint in serving.endpoints.items():
+            outputs |= {
+                f"endpoint_{pipeline}": gcp.endpoint(pipeline),
+                f"endpoint_display_name_{pipeline}": endpoint.display_name,
+            }
         for name, value in outputs.items():
             TerraformOutput(self, name, value=value)
 

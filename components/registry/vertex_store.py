@@ -1,5 +1,6 @@
-"""The Vertex AI Model Registry backend: one registered model per environment (<prefix>-model), a version per
-blessed model, the `champion` alias read from its versions (release/promotion/ moves it).
+"""The Vertex AI Model Registry backend: one registered model per pipeline of an environment
+(<prefix>-<pipeline>-model), a version per blessed model, the `champion` alias read from its versions
+(release/promotion/ moves it).
 
 Each version's SavedModel is copied first (create-only, content-addressed) to the registry bucket,
 gs://<prefix>-registry/<model>/<sha256>/Format-Serving/, which no lifecycle rule empties; the version's `uri`

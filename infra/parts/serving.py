@@ -1,6 +1,7 @@
-"""Serving: the champion's Vertex AI endpoint, created empty under the naming rule.
+"""Serving: each pipeline's champion has its Vertex AI endpoint, created empty under the per-pipeline naming rule.
 
-Display name <prefix>-endpoint, id Gcp.endpoint_id. The promote builds deploy versions onto it and move its
+Display name <prefix>-<pipeline>-endpoint, id Gcp.endpoint_id(pipeline). The promote builds deploy versions onto it and
+move its
 traffic (release/promotion/), so Terraform ignores the traffic split it does not own. The deployed container
 runs as the `serving` account, which reads the model and nothing else; the deployer is always the CI account
 (the promote build, approval-gated in prod, or the autopromote build where release.auto_promote), which
@@ -20,16 +21,21 @@ from contracts.environment import EnvironmentConfig, Gcp
 class Serving(Construct):
     def __init__(self, scope: Construct, id_: str, config: EnvironmentConfig, gcp: Gcp) -> None:
         super().__init__(scope, id_)
-        self.endpoint = VertexAiEndpoint(
-            self,
-            "endpoint",
-            name=gcp.endpoint_id,
-            display_name=gcp.name("endpoint"),
-            description=f"The champion of {gcp.name('model')}: 100% of traffic, the previous champion at 0%",
-            project=gcp.project,
-            location=gcp.region,
-            region=gcp.region,
-            labels={"model": gcp.name("model"), "pipeline": config.pipeline_name},
-            # Deployed models and their traffic are the release path's, not Terraform's.
-            lifecycle={"ignore_changes": ["traffic_split"]},
-        )
+        self.endpoints = {
+            each.selected: VertexAiEndpoint(
+                self,
+                f"endpoint-{each.selected}",
+                name=gcp.endpoint_id(each.selected),
+                display_name=gcp.pipeline_resource(each.selected, "endpoint"),
+                description=(
+                    f"The champion of {gcp.model_name(each.selected)}: 100% of traffic, the previous champion at 0%"
+                ),
+                project=gcp.project,
+                location=gcp.region,
+                region=gcp.region,
+                labels={"model": gcp.model_name(each.selected), "pipeline": each.pipeline_name},
+                # Deployed models and their traffic are the release path's, not Terraform's.
+                lifecycle={"ignore_changes": ["traffic_split"]},
+            )
+            for each in config.each_pipeline()
+        }

@@ -135,7 +135,7 @@ def push(env: Env, job: dict[str, Any], fixture: Path, model: str) -> dict[str, 
 
 
 def model_versions(env: Env) -> list[tuple[Any, Any]]:
-    model = env.standin.vertex.models.get((env.project, env.gcp.region, env.gcp.name("model")))
+    model = env.standin.vertex.models.get((env.project, env.gcp.region, env.gcp.model_name(env.pipeline)))
     return (
         [] if model is None else [(model, v) for v in sorted(model.versions.values(), key=lambda v: int(v.version_id))]
     )
@@ -146,8 +146,8 @@ def check_version(env: Env, version_id: str, job: dict[str, Any]) -> None:
     if not env.check(
         bool(found),
         FLOW,
-        f"Model {env.gcp.name('model')} has version {version_id}",
-        f"the stand-in's Vertex AI holds no version {version_id} of {env.gcp.name('model')}",
+        f"Model {env.gcp.model_name(env.pipeline)} has version {version_id}",
+        f"the stand-in's Vertex AI holds no version {version_id} of {env.gcp.model_name(env.pipeline)}",
     ):
         return
     version = found[0][1]

@@ -36,7 +36,7 @@ LINEAGE = Lineage(
     pipeline_run_id="penguins-dev-ci-0123456789abcdef",
     image="europe-west4-docker.pkg.dev/my-dev-project/penguins-dev-images/pipeline@sha256:" + "0" * 64,
 )
-MODEL = "projects/my-dev-project/locations/europe-west4/models/penguins-dev-model"
+MODEL = "projects/my-dev-project/locations/europe-west4/models/penguins-dev-penguins-model"
 
 
 def passes(version):
@@ -120,7 +120,7 @@ def test_the_first_promotion_deploys_at_no_traffic_then_gives_it_all(world):
     (deploy,) = world.endpoint.of("deploy")
     assert deploy.endpoint == world.target.endpoint
     deployed = deploy.deployed_model
-    assert deployed.model == f"{MODEL}@1" and deployed.display_name == "penguins-dev-model-v1"
+    assert deployed.model == f"{MODEL}@1" and deployed.display_name == "penguins-dev-penguins-model-v1"
     resources = deployed.dedicated_resources
     assert resources.machine_spec.machine_type == "n1-standard-2"
     assert (resources.min_replica_count, resources.max_replica_count) == (1, 1)

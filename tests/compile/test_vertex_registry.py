@@ -37,12 +37,12 @@ def test_target_follows_the_environment():
     target = registry_target(load_environment("dev"))
     assert (target.backend, target.model_name, target.project, target.region) == (
         "vertex",
-        "penguins-dev-model",
+        "penguins-dev-penguins-model",
         "my-dev-project",
         "europe-west4",
     )
     assert target.auto_promote and not registry_target(load_environment("prod")).auto_promote
-    assert target.history_uri == "gs://penguins-dev-registry/penguins-dev-model/history"
+    assert target.history_uri == "gs://penguins-dev-registry/penguins-dev-penguins-model/history"
 
 
 def test_upload_requests_carry_lineage_and_versions(registry, model_dir):
@@ -54,8 +54,8 @@ def test_upload_requests_carry_lineage_and_versions(registry, model_dir):
     assert len(uploads) == 2
     one, two = uploads
     assert one.parent == "projects/my-dev-project/locations/europe-west4"
-    assert one.model_id == "penguins-dev-model" and not one.parent_model
-    assert two.parent_model == "projects/my-dev-project/locations/europe-west4/models/penguins-dev-model"
+    assert one.model_id == "penguins-dev-penguins-model" and not one.parent_model
+    assert two.parent_model == "projects/my-dev-project/locations/europe-west4/models/penguins-dev-penguins-model"
     assert "default" in one.model.version_aliases and "default" not in two.model.version_aliases
     labels = dict(two.model.labels)
     assert labels["commit"] == "abc123def456" and labels["modules"] == "8502dcf44e3d" and labels["spans"] == "3"
@@ -66,7 +66,7 @@ def test_upload_requests_carry_lineage_and_versions(registry, model_dir):
     # The registry's own copy, content-addressed, in a bucket no lifecycle rule empties.
     assert (
         two.model.artifact_uri
-        == f"gs://penguins-dev-registry/penguins-dev-model/{second.content_sha256}/Format-Serving"
+        == f"gs://penguins-dev-registry/penguins-dev-penguins-model/{second.content_sha256}/Format-Serving"
     )
     assert second.uri == two.model.artifact_uri
     # The run's own pipeline image, by digest, running the project's server on the local server's routes.

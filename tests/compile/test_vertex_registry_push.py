@@ -33,7 +33,7 @@ RUN_ID = "penguins-dev-ci-0123456789abcdef"
 TRAINER = "penguins-dev-pipeline-root/penguins/123456789012/penguins-dev-ci/Trainer_123/model"
 IMAGE = "europe-west4-docker.pkg.dev/my-dev-project/penguins-dev-images/pipeline@sha256:" + "0" * 64
 MODEL_FILES = {"saved_model.pb": b"graph" * 40, "variables/variables.index": b"index", "assets/vocab": b"a\nb\n"}
-MODEL = "projects/my-dev-project/locations/europe-west4/models/penguins-dev-model"
+MODEL = "projects/my-dev-project/locations/europe-west4/models/penguins-dev-penguins-model"
 TOPIC = "projects/my-dev-project/topics/penguins-dev-model-registered"
 
 
@@ -137,7 +137,7 @@ def digest_of_model(tmp_path) -> str:
 
 def test_the_target_names_the_registry_bucket_and_the_topic():
     target = registry_target(load_environment("dev"))
-    assert target.store_uri == "gs://penguins-dev-registry/penguins-dev-model"
+    assert target.store_uri == "gs://penguins-dev-registry/penguins-dev-penguins-model"
     assert target.topic == TOPIC
     assert (
         registry_target(load_environment("prod")).topic
@@ -149,7 +149,7 @@ def test_a_push_copies_to_the_registry_bucket_uploads_there_and_announces(cloud,
     gcs, pubsub, models = cloud
     pushed = push()
     sha = digest_of_model(tmp_path)
-    copy = f"penguins-dev-model/{sha}/Format-Serving"
+    copy = f"penguins-dev-penguins-model/{sha}/Format-Serving"
     # Every file rewritten server-side, create-only, pinned to the generation that was hashed.
     rewrites = gcs.calls("POST", "/rewriteTo/")
     assert sorted(r.path for r in rewrites) == sorted(
@@ -163,7 +163,10 @@ def test_a_push_copies_to_the_registry_bucket_uploads_there_and_announces(cloud,
     assert gcs.names("penguins-dev-registry") == sorted(f"{copy}/{rel}" for rel in MODEL_FILES)
     # One upload: the Model's artifactUri and the version's uri are the registry's copy.
     (upload,) = [r for kind, r in models.requests if kind == "upload"]
-    assert upload.parent == "projects/my-dev-project/locations/europe-west4" and upload.model_id == "penguins-dev-model"
+    assert (
+        upload.parent == "projects/my-dev-project/locations/europe-west4"
+        and upload.model_id == "penguins-dev-penguins-model"
+    )
     assert upload.model.artifact_uri == f"gs://penguins-dev-registry/{copy}"
     record = json.loads(upload.model.version_description)
     assert record["uri"] == f"gs://penguins-dev-registry/{copy}" and record["content_sha256"] == sha
@@ -211,7 +214,7 @@ def test_a_push_that_stopped_after_copying_finishes_on_the_rerun(cloud):
 def test_a_registry_copy_with_other_bytes_is_refused_before_any_upload(cloud, tmp_path):
     gcs, pubsub, models = cloud
     sha = digest_of_model(tmp_path)
-    gcs.put("penguins-dev-registry", f"penguins-dev-model/{sha}/Format-Serving/saved_model.pb", b"tampered")
+    gcs.put("penguins-dev-registry", f"penguins-dev-penguins-model/{sha}/Format-Serving/saved_model.pb", b"tampered")
     with pytest.raises(RegistryError, match=r"does not match the model \(differing or missing: \['saved_model.pb'\]"):
         push()
     assert not models.versions and not pubsub.published
@@ -225,7 +228,7 @@ def test_large_objects_are_rewritten_in_several_calls(cloud):
     assert len(graph) == 4 and [("rewriteToken" in r.query) for r in graph] == [False, True, True, True]
     sha = models.versions[0].artifact_uri.split("/")[-2]
     assert (
-        gcs.objects[("penguins-dev-registry", f"penguins-dev-model/{sha}/Format-Serving/saved_model.pb")][1]
+        gcs.objects[("penguins-dev-registry", f"penguins-dev-penguins-model/{sha}/Format-Serving/saved_model.pb")][1]
         == (MODEL_FILES["saved_model.pb"])
     )
 

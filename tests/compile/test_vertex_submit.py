@@ -15,7 +15,7 @@ from release.publishing.store import LocalStore
 from release.vertex import VertexSubmitter
 from tests.compile.test_vertex_compile import compiled  # noqa: F401 - the module-scoped compile fixture.
 
-CHAMPION = Baseline("4", "gs://penguins-dev-registry/penguins-dev-model/" + "c" * 64)
+CHAMPION = Baseline("4", "gs://penguins-dev-registry/penguins-dev-penguins-model/" + "c" * 64)
 COMMIT = "b" * 40
 
 REQUEST = RunRequest(
@@ -267,4 +267,4 @@ def test_dev_and_prod_submit_the_byte_identical_template_with_their_own_paramete
         "data_root", "gate_bound", "gate_max_regression", "registry", "training_config", "dataflow_project",
         "dataflow_temp_location", "dataflow_service_account", "dataflow_max_workers", "dataflow_subnetwork",
     }  # fmt: skip
-    assert values["prod"]["gate_bound"] == 0.95 and values["prod"]["registry"].find("penguins-prod-model") > 0
+    assert values["prod"]["gate_bound"] == 0.95 and values["prod"]["registry"].find("penguins-prod-penguins-model") > 0

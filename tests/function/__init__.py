@@ -41,7 +41,7 @@ VERTEX_ENV = {
     "ENVIRONMENT_PARAMETERS": json.dumps(environment_values(load_environment("dev")), sort_keys=True),
 }
 # dev's registry model, whose champion is a run's baseline (GetModel <model>@champion).
-MODEL = "projects/my-dev-project/locations/europe-west4/models/penguins-dev-model"
+MODEL = "projects/my-dev-project/locations/europe-west4/models/penguins-dev-penguins-model"
 # What `nox -s publish` records beside a template published from a commit (release/publishing/templates.py).
 LINEAGE = {
     "commit": "c0ffee" + "0" * 34,

@@ -176,7 +176,7 @@ def test_a_template_on_gcs_without_a_lineage_record_still_runs(client, vertex, g
     assert "commit" not in labels_of(request) and labels_of(request)["template"] == sha[:12]
 
 
-REGISTRY = "gs://penguins-dev-registry/penguins-dev-model"
+REGISTRY = "gs://penguins-dev-registry/penguins-dev-penguins-model"
 
 
 def test_the_champion_is_the_runs_baseline_and_its_label(client, vertex, capsys):

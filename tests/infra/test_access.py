@@ -75,7 +75,7 @@ def test_only_ci_writes_the_alias_history_and_the_pipeline_writes_everything_els
         for b in access.bindings(configs[env])
         if b.resource == registry and b.role != "roles/storage.objectViewer"
     }
-    history = f"projects/_/buckets/{registry}/objects/penguins-{env}-model/history/"
+    history = f"projects/_/buckets/{registry}/objects/penguins-{env}-penguins-model/history/"
     assert writers == {
         (f"penguins-{env}-ci", f'resource.name.startsWith("{history}")'),
         (f"penguins-{env}-pipeline", f'!resource.name.startsWith("{history}")'),

@@ -81,8 +81,8 @@ OUTPUTS = {
     "function",
     "image_path",
     "dead_letter_setup",
-    "endpoint",
-    "endpoint_display_name",
+    "endpoint_penguins",
+    "endpoint_display_name_penguins",
 }
 
 

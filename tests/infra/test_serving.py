@@ -15,22 +15,21 @@ def test_the_endpoint_follows_the_naming_rule(synthesized, stacks, configs, env)
         synthesized[env],
         "google_vertex_ai_endpoint",
         {
-            "name": gcp.endpoint_id,
-            "display_name": f"penguins-{env}-endpoint",
+            "name": gcp.endpoint_id("penguins"),
+            "display_name": f"penguins-{env}-penguins-endpoint",
             "location": "europe-west4",
             "region": "europe-west4",
             "project": f"my-{env}-project",
-            "labels": {"model": f"penguins-{env}-model", "pipeline": f"penguins-{env}"},
+            "labels": {"model": f"penguins-{env}-penguins-model", "pipeline": f"penguins-{env}"},
         },
     )
     (endpoint,) = resources(stacks[env], "google_vertex_ai_endpoint")
     # The release path owns the deployed models and their traffic.
     assert endpoint["lifecycle"] == {"ignore_changes": ["traffic_split"]}
     outputs = stacks[env]["output"]
-    assert (
-        outputs["endpoint"]["value"] == f"projects/my-{env}-project/locations/europe-west4/endpoints/{gcp.endpoint_id}"
-    )
-    assert outputs["endpoint_display_name"]["value"].endswith(".display_name}")
+    endpoint = f"projects/my-{env}-project/locations/europe-west4/endpoints/{gcp.endpoint_id('penguins')}"
+    assert outputs["endpoint_penguins"]["value"] == endpoint
+    assert outputs["endpoint_display_name_penguins"]["value"].endswith(".display_name}")
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])

@@ -1,7 +1,7 @@
 """The Vertex AI Model Registry backend against the real dev project (skipped without credentials).
 
 Registers a tiny stand-in folder under the dev artifacts bucket as a version of a throw-away model
-(`<prefix>-model-live-test`), checks content-idempotency and an alias move with its history, then deletes it.
+(`<prefix>-<pipeline>-model-live-test`), checks content-idempotency and an alias move with its history, then deletes it.
 The stand-in is never deployed (no endpoint here: tests/live/test_endpoint_live.py checks the endpoint).
 """
 
@@ -25,7 +25,9 @@ def test_register_and_promote_on_the_dev_registry():
 
     config = load_environment("dev")
     run = uuid.uuid4().hex[:8]
-    target = registry_target(config).model_copy(update={"model_name": f"{config.gcp.name('model')}-live-{run}"})
+    target = registry_target(config).model_copy(
+        update={"model_name": f"{config.gcp.model_name(config.selected)}-live-{run}"}
+    )
     target = target.model_copy(update={"history_uri": f"{target.history_uri}-live-{run}", "endpoint": None})
     # Recorded as the container of the never-deployed stand-in; upload does not pull it.
     repository = f"{config.gcp.region}-docker.pkg.dev/{config.gcp.project}/{config.gcp.name('images')}"

@@ -247,12 +247,16 @@ def test_no_serving_image_by_default_each_version_serves_with_its_own_pipeline_i
     assert load_environment("dev").gcp.serving_image is None
 
 
-def test_the_endpoint_id_follows_the_naming_rule():
+def test_each_pipelines_model_and_endpoint_follow_the_per_pipeline_naming_rule():
     dev, prod = load_environment("dev").gcp, load_environment("prod").gcp
     for gcp in (dev, prod):
-        assert len(gcp.endpoint_id) == 10 and gcp.endpoint_id.isdigit() and gcp.endpoint_id[0] != "0"
-        assert gcp.endpoint == f"projects/{gcp.project}/locations/europe-west4/endpoints/{gcp.endpoint_id}"
-    assert dev.endpoint_id != prod.endpoint_id
+        for pipeline in ("penguins", "diabetes"):
+            endpoint_id = gcp.endpoint_id(pipeline)
+            assert len(endpoint_id) == 10 and endpoint_id.isdigit() and endpoint_id[0] != "0"
+            assert gcp.endpoint(pipeline) == f"projects/{gcp.project}/locations/europe-west4/endpoints/{endpoint_id}"
+        assert gcp.endpoint_id("penguins") != gcp.endpoint_id("diabetes")
+        assert gcp.model_name("diabetes") == f"{gcp.name_prefix}-diabetes-model"
+    assert dev.endpoint_id("penguins") != prod.endpoint_id("penguins")
     assert dev.serving_service_account == "penguins-dev-serving@my-dev-project.iam.gserviceaccount.com"
 
 
@@ -326,7 +330,7 @@ def test_an_approval_gated_environment_cannot_auto_promote(tmp_path):
 
 
 def test_a_cloud_environment_with_two_pipelines_is_refused_at_load_naming_them(tmp_path):
-    # Until infra provisions per pipeline, two pipelines would share one registry model, champion and endpoint.
+    # Until infra provisions per pipeline, their function, schedules, data check and promotion act on one pipeline.
     raw = load_environment("dev").model_dump(mode="json", exclude_none=True)
     raw["pipelines"]["diabetes"] = load_environment("local").pipelines["diabetes"].model_dump(mode="json")
     path = write(tmp_path, json.dumps(raw))

@@ -44,7 +44,7 @@ def test_dev_and_prod_give_their_own_values_for_the_same_parameters():
     assert dev["window_spans"] == prod["window_spans"] == 3
     registry = RegistryTarget.model_validate_json(prod["registry"])
     assert (registry.model_name, registry.project, registry.auto_promote) == (
-        "penguins-prod-model",
+        "penguins-prod-penguins-model",
         "my-prod-project",
         False,
     )

@@ -17,7 +17,7 @@ from tests.tiny_model import save_tiny_model
 
 pytestmark = pytest.mark.slow  # TensorFlow and a loopback server: seconds
 
-FOLDER = "penguins-dev-model/" + "a" * 64 + "/Format-Serving"
+FOLDER = "penguins-dev-penguins-model/" + "a" * 64 + "/Format-Serving"
 
 
 @pytest.fixture
