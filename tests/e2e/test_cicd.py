@@ -80,7 +80,7 @@ def test_module_change_runs_the_fast_path_and_docs_run_nothing(tmp_path):
     assert json.loads(cicd.state_path(repo, "local").read_text())["commit"] == changed
     # The template was published for the commit, in the local artifacts store, and became the current one.
     published = repo / ".local" / "published" / "templates"
-    record = json.loads((published / "commits" / f"{changed}.json").read_text())
+    record = json.loads((published / "commits" / "penguins" / f"{changed}.json").read_text())
     current = json.loads((published / "current" / "penguins.json").read_text())
     assert current["template_sha256"] == record["template_sha256"] and current["commit"] == changed
     assert current["job_id"] == json.loads((work_dir / "penguins" / "submit.json").read_text())["job_id"]
