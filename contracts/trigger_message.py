@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
@@ -103,6 +103,17 @@ def _json_type(value: object) -> str:
 def _not_null(field: str, value: object, required: bool) -> None:
     if value is None:
         raise MessageError(field, "is required, got null" if required else "null is not allowed; omit the field")
+
+
+def _text(field: str, value: Any, pattern: re.Pattern[str], expected: str, problem: Callable[[str], str]) -> str:
+    """An optional text field: null refused, another type named, a value `pattern` does not match explained by
+    `problem` (which never quotes what it must not)."""
+    _not_null(field, value, required=False)
+    if not isinstance(value, str):
+        raise MessageError(field, f"expected {expected}, got {_json_type(value)}")
+    if not pattern.fullmatch(value):
+        raise MessageError(field, problem(value))
+    return value
 
 
 def _decimal_string(field: str, value: str) -> Decimal:
@@ -236,37 +247,31 @@ class TriggerMessage(BaseModel):
     @field_validator("source", mode="before")
     @classmethod
     def _source(cls, value: Any) -> str:
-        _not_null("source", value, required=False)
-        if not isinstance(value, str):
-            raise MessageError("source", f"expected a string, got {_json_type(value)}")
-        if not _SOURCE.fullmatch(value):
-            what = "lowercase letters, digits, '_' or '-'"
-            raise MessageError("source", _pattern_problem(value, _SOURCE_CHAR, 63, what))
-        return value
+        what = "lowercase letters, digits, '_' or '-'"
+        return _text("source", value, _SOURCE, "a string", lambda v: _pattern_problem(v, _SOURCE_CHAR, 63, what))
 
     @field_validator("idempotency_key", mode="before")
     @classmethod
     def _idempotency_key(cls, value: Any) -> str:
-        _not_null("idempotency_key", value, required=False)
-        if not isinstance(value, str):
-            raise MessageError("idempotency_key", f"expected a string, got {_json_type(value)}")
-        if not _IDEMPOTENCY_KEY.fullmatch(value):
-            what = "letters, digits, '.', '_', ':' or '-'"
-            raise MessageError("idempotency_key", _pattern_problem(value, _IDEMPOTENCY_KEY_CHAR, 128, what))
-        return value
+        what = "letters, digits, '.', '_', ':' or '-'"
+        return _text(
+            "idempotency_key",
+            value,
+            _IDEMPOTENCY_KEY,
+            "a string",
+            lambda v: _pattern_problem(v, _IDEMPOTENCY_KEY_CHAR, 128, what),
+        )
 
     @field_validator("pipeline", mode="before")
     @classmethod
     def _pipeline(cls, value: Any) -> str:
-        _not_null("pipeline", value, required=False)
-        if not isinstance(value, str):
-            raise MessageError("pipeline", f"expected a pipeline's name, got {_json_type(value)}")
-        if not _PIPELINE_RE.fullmatch(value):
-            raise MessageError(
-                "pipeline",
-                f"{_show(value)} is not a pipeline's name (2-20 lowercase letters and digits, a letter first)",
-            )
-        return value
+        return _text(
+            "pipeline",
+            value,
+            _PIPELINE_RE,
+            "a pipeline's name",
+            lambda v: f"{_show(v)} is not a pipeline's name (2-20 lowercase letters and digits, a letter first)",
+        )
 
     @model_validator(mode="after")
     def _check_spans(self) -> TriggerMessage:
