@@ -309,6 +309,13 @@ def fired_on_pull_request(changed: Iterable[str]) -> list[str]:
 PER_PIPELINE: tuple[str, ...] = ("full", "modules")
 
 
+def trigger_kind(workflow: str, pipeline: str) -> str:
+    """The kind of the Cloud Build trigger that runs `workflow` for `pipeline` (Gcp.name makes its name): a
+    per-pipeline workflow's trigger is the pipeline's own, <pipeline>-<workflow> (so <prefix>-<pipeline>-<workflow>,
+    Gcp.pipeline_resource's rule); the others' is the environment's, <workflow>."""
+    return f"{pipeline}-{workflow}" if workflow in PER_PIPELINE else workflow
+
+
 def repository_pipelines(root: Path) -> tuple[str, ...]:
     """The pipelines of a checkout: the folders of pipelines/ that hold a pipeline.py (pipelines/sources.py)."""
     return tuple(sorted(p.parent.name for p in (root / "pipelines").glob("*/pipeline.py")))

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ci.routing import PER_PIPELINE
+from ci.routing import trigger_kind
 from contracts.environment import EnvironmentConfig
 from rehearsal.builds import BuildRunner
 from rehearsal.report import Report, decisive
@@ -59,9 +59,7 @@ class Env:
 
     def trigger_name(self, workflow: str) -> str:
         """The workflow's trigger: the pipeline's own for a per-pipeline workflow (infra/parts/build_triggers.py)."""
-        if workflow in PER_PIPELINE:
-            return str(self.gcp.pipeline_resource(self.pipeline, workflow))
-        return str(self.gcp.name(workflow))
+        return str(self.gcp.name(trigger_kind(workflow, self.pipeline)))
 
     def trigger(self, workflow: str) -> Trigger | None:
         name = self.trigger_name(workflow)

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ci.changes import ChangesError, changes_since, head_commit
+from ci.routing import trigger_kind
 from contracts.config import (
     REPO_ROOT,
     ConfigError,
@@ -139,7 +140,7 @@ def full_build(config: EnvironmentConfig, branch: str, wait: float, sleep: Calla
     gcp = config.gcp
     assert gcp is not None
     # The pipeline's own full trigger (infra/parts/build_triggers.py: one per pipeline for full and modules).
-    trigger = gcp.pipeline_resource(config.selected, "full")
+    trigger = gcp.name(trigger_kind("full", config.selected))
     cloud_build = approvals.client()
     request = RunBuildTriggerRequest(
         name=f"projects/{gcp.project}/locations/{gcp.region}/triggers/{trigger}",

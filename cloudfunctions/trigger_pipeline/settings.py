@@ -91,20 +91,18 @@ class Settings:
                 local_env_file=Path(env_file) if env_file else None,
                 local_root=Path(root) if root else None,
             )
-        return cls._vertex(variables, pipeline_name)
+        return cls._vertex(variables, pipeline_name, pipeline)
 
     @classmethod
-    def _vertex(cls, variables: _Variables, pipeline_name: str) -> Settings:
+    def _vertex(cls, variables: _Variables, pipeline_name: str, pipeline: str | None) -> Settings:
         project, region, root, account, parameters = variables.require("vertex", *VERTEX_VARIABLES)
         template, artifacts = variables.get("TEMPLATE_URI"), variables.get("ARTIFACTS_URI")
-        pipeline = variables.get("PIPELINE")
         if template is None and artifacts is None:
             raise SettingsError(
                 "TRIGGER_BACKEND=vertex needs ARTIFACTS_URI (where the current-template pointer is) or TEMPLATE_URI"
             )
         if template is None and pipeline is None:
-            got = "is not set" if pipeline is None else f"is {pipeline!r}"
-            raise SettingsError(f"PIPELINE {got}: ARTIFACTS_URI holds one pointer per pipeline; name the pipeline")
+            raise SettingsError("PIPELINE is not set: ARTIFACTS_URI holds one pointer per pipeline; name the pipeline")
         if template is not None:
             try:
                 check_immutable_template(template)

@@ -25,7 +25,7 @@ import re
 from cdktf_cdktf_provider_google.cloudbuild_trigger import CloudbuildTrigger
 from constructs import Construct
 
-from ci.routing import PER_PIPELINE, ROUTES, Route
+from ci.routing import PER_PIPELINE, ROUTES, Route, trigger_kind
 from contracts.environment import EnvironmentConfig, Gcp
 from infra import access
 from infra.parts.buckets import Buckets
@@ -122,7 +122,7 @@ def planned_triggers(
             planned.append((route.workflow, config, route))
             continue
         for each in config.each_pipeline():
-            planned.append((f"{each.selected}-{route.workflow}", each, route.for_pipeline(each.selected)))
+            planned.append((trigger_kind(route.workflow, each.selected), each, route.for_pipeline(each.selected)))
     return planned
 
 

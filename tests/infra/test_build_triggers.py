@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ci.routing import PER_PIPELINE, PULL_REQUEST_ROUTES, PUSH_ROUTES, ROUTES, Route
+from ci.routing import PER_PIPELINE, PULL_REQUEST_ROUTES, PUSH_ROUTES, ROUTES, Route, trigger_kind
 from ci.routing import route as route_of
 from contracts.environment import REPO_ROOT, Gcp
 from infra import access
@@ -183,6 +183,6 @@ def test_each_pipeline_of_an_environment_has_its_own_full_and_modules_triggers(c
         for workflow in PER_PIPELINE:
             each, route = planned[f"{pipeline}-{workflow}"]
             assert each.selected == pipeline and route == route_of(workflow).for_pipeline(pipeline)
-            assert dev.gcp.name(f"{pipeline}-{workflow}") == dev.gcp.pipeline_resource(pipeline, workflow)
+            assert dev.gcp.name(trigger_kind(workflow, pipeline)) == dev.gcp.pipeline_resource(pipeline, workflow)
     assert "pipelines/penguins/modules/**" in planned["penguins-modules"][1].included
     assert not any("diabetes" in glob for glob in planned["penguins-full"][1].included)
