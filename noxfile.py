@@ -351,11 +351,12 @@ def adopt(session: nox.Session) -> None:
 def bootstrap(session: nox.Session) -> None:
     """A new project after `cdktf deploy`: seed the shipped spans, publish (or adopt) a first template, run it.
 
-    `nox -s bootstrap -- --env dev` seeds gs://<prefix>-data create-only, then starts the pipeline's
-    `<prefix>-<pipeline>-full` build on the CI branch and follows it (it builds the image, compiles, publishes,
-    submits a first run and sets the current-template pointer); with `--image REF@sha256:D` this process
-    compiles, publishes, submits and sets the pointer itself. `-- --env prod [--commit SHA]` runs the template dev
-    published for the commit instead. Safe to rerun.
+    `nox -s bootstrap -- --env dev` does each pipeline of the environment in turn (`--pipeline P`: that one):
+    it seeds gs://<prefix>-data/<pipeline> create-only, then starts the pipeline's `<prefix>-<pipeline>-full`
+    build on the CI branch and follows it (it builds the image, compiles, publishes, submits a first run and sets
+    the current-template pointer); with `--image REF@sha256:D` this process compiles, publishes, submits and
+    sets the pointer itself. `-- --env prod [--commit SHA]` runs the template dev published for the commit
+    instead. Safe to rerun.
     """
     run_tfx(session, "-m", "release.bootstrap", *session.posargs)
 

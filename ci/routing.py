@@ -303,10 +303,12 @@ def fired_on_pull_request(changed: Iterable[str]) -> list[str]:
     return fired(changed, PULL_REQUEST_ROUTES)
 
 
-# The workflows that run per pipeline: a change to one pipeline's folder (pipelines/<name>/...) runs them for that
-# pipeline only; a change to anything they share (components, the image, the factory, the release steps) for every
-# pipeline. The others (model tests, infra, function) run once for the environment.
-PER_PIPELINE: tuple[str, ...] = ("full", "modules")
+# The workflows that run per pipeline, each pipeline's with its own trigger: a change to one pipeline's folder
+# (pipelines/<name>/...) runs full or modules for that pipeline only, a change to anything they share (components,
+# the image, the factory, the release steps) for every pipeline; promote and datacheck are started for one
+# pipeline (by `models`, by the pipeline's Scheduler job). The others (checks, model tests, infra, function) run
+# once for the environment.
+PER_PIPELINE: tuple[str, ...] = ("full", "modules", "promote", "datacheck")
 
 
 def trigger_kind(workflow: str, pipeline: str) -> str:

@@ -11,7 +11,7 @@ Vertex, <local root>/registry/artifacts locally) and the version points there. C
 whose files equal a registered version's gets that version back, and nothing is added.
 
 It never promotes. On Vertex it announces the version (registered now or found registered) on the
-environment's `<prefix>-model-registered` topic, so a rerun after a failure announces again; what promotes
+environment's `<prefix>-<pipeline>-model-registered` topic, so a rerun after a failure announces again; what promotes
 listens there (release/promotion). Locally nothing is announced: the local run worker promotes after the run.
 All its Google Cloud I/O is google-cloud-storage and REST clients built through contracts/google_apis.py.
 """

@@ -113,8 +113,13 @@ def release_source(config: EnvironmentConfig) -> EnvironmentConfig:
 
 
 def pinned_template_uri(config: EnvironmentConfig) -> str | None:
-    """The template `gcp.template_sha256` pins, in the release store; None when nothing is pinned."""
-    if config.gcp is None or config.gcp.template_sha256 is None:
+    """The template the config's pipeline pins (`pipelines.<name>.template_sha256`), in the release store; None
+    when nothing is pinned or the environment has no gcp section. PipelineChoiceError when the environment has
+    several pipelines and none is chosen."""
+    if config.gcp is None:
+        return None
+    sha = config.settings.template_sha256
+    if sha is None:
         return None
     store = release_source(config).location("artifacts")
-    return f"{store}/templates/{config.gcp.template_sha256}/pipeline.json"
+    return f"{store}/templates/{sha}/pipeline.json"

@@ -3,8 +3,8 @@ that choice is.
 
 Each environment's artifacts location holds one per pipeline, `templates/current/<pipeline>.json`. CI's
 `full` and `modules` workflows (and prod's adopt) move it after their run was submitted; the trigger function,
-the schedules (through it) and the data check read it when they run. An environment file may pin a template
-instead (`gcp.template_sha256`): the pin wins. Runs are labelled with the template's sha256 and
+the schedules (through it) and the data check read it when they run. An environment file may pin a pipeline's
+template instead (`pipelines.<name>.template_sha256`): the pin wins. Runs are labelled with the template's sha256 and
 `template_source` (pointer, pin, or explicit for a template named on the command line).
 
 Standard library only: the trigger function's archive ships it.

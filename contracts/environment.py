@@ -215,9 +215,6 @@ class Gcp(_Strict):
     # The environment whose published templates, wheels and pipeline image this one runs (its artifacts bucket
     # and images repository: the release store); None: its own. prod runs what dev published and tested.
     releases_from: str | None = Field(None, pattern=_NAME)
-    # An explicit pin: the published template (templates/<sha256>/pipeline.json in the release store) every
-    # run of this environment submits. None: the current-template pointer CI moves after each submitted run.
-    template_sha256: str | None = Field(None, pattern=_SHA256)
     # VPC network for pipeline jobs (projects/<number>/global/networks/<name>); none: Google's default.
     network: str | None = None
     # The Terraform state bucket, created before the first deploy (infra/README.md); default: <prefix>-tfstate.
@@ -405,6 +402,10 @@ class PipelineSettings(_Strict):
     evaluation: Evaluation
     data: Data = Data()
     schedules: list[Schedule] = []
+    # Google Cloud: an explicit pin, the published template (templates/<sha256>/pipeline.json in the release store)
+    # every run of this pipeline in this environment submits. None: the current-template pointer CI moves after
+    # each submitted run (templates/current/<pipeline>.json).
+    template_sha256: str | None = Field(None, pattern=_SHA256)
 
     @model_validator(mode="after")
     def _unique_schedules(self) -> PipelineSettings:
@@ -548,16 +549,16 @@ class EnvironmentConfig(_Strict):
         return self
 
     @model_validator(mode="after")
-    def _one_pipeline_per_cloud_environment(self) -> EnvironmentConfig:
-        # The registry model, the endpoint and the full/modules triggers are per pipeline; the trigger function,
-        # the Scheduler jobs, the data-check, promote and autopromote builds still act on the environment's one
-        # pipeline. Refused at load until infra provisions those per pipeline too (docs/limits.md).
-        if self.gcp is not None and len(self.pipelines) > 1:
-            raise ValueError(
-                f"pipelines: a Google Cloud environment runs one pipeline today, got {len(self.pipelines)} "
-                f"({', '.join(sorted(self.pipelines))}): its trigger function, schedules, data check and promotion "
-                "builds are provisioned for one pipeline; keep one (docs/limits.md, many pipelines)"
-            )
+    def _pins_need_a_release_store(self) -> EnvironmentConfig:
+        # A pin names a published template in the artifacts bucket of a Google Cloud environment (or of the one
+        # it releases from); the local environment has no such store to take it from.
+        if self.gcp is None:
+            for name, settings in self.pipelines.items():
+                if settings.template_sha256 is not None:
+                    raise ValueError(
+                        f"pipelines.{name}.template_sha256: a pin names a template in a Google Cloud release store; "
+                        f"environment '{self.name}' has no gcp section"
+                    )
         return self
 
     @model_validator(mode="after")

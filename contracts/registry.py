@@ -145,8 +145,9 @@ class RegistryTarget(_Frozen):
     project: str | None = None
     region: str | None = None
     history_uri: str | None = None
-    # vertex: the Pub/Sub topic a registered version is announced on (projects/<project>/topics/<prefix>-
-    # model-registered), with the attributes version, model and run; what promotes it listens there.
+    # vertex: the Pub/Sub topic a registered version is announced on, the pipeline's own (projects/<project>/
+    # topics/<prefix>-<pipeline>-model-registered), with the attributes version, model and run; what promotes
+    # it (the pipeline's autopromote trigger) listens there.
     topic: str | None = None
     # vertex: an explicit serving container (gcp.serving_image); None: the version's own pipeline image.
     serving_image: str | None = None
@@ -172,7 +173,7 @@ def registry_target(config: EnvironmentConfig, local_root: Path | None = None) -
             region=gcp.region,
             store_uri=f"{gcp.bucket_uri('registry')}/{model}",
             history_uri=f"{gcp.bucket_uri('registry')}/{model}/history",
-            topic=f"projects/{gcp.project}/topics/{gcp.name('model-registered')}",
+            topic=f"projects/{gcp.project}/topics/{gcp.pipeline_resource(config.selected, 'model-registered')}",
             serving_image=gcp.serving_image,
             endpoint=gcp.endpoint(config.selected),
             serving=config.release.serving,

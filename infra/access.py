@@ -48,7 +48,9 @@ def _gcp(config: EnvironmentConfig) -> Gcp:
 
 DATAFLOW = When("with Dataflow (gcp.dataflow.enabled)", lambda c: _gcp(c).dataflow.enabled)
 VERTEX_TRAINING = When("with Vertex AI Training (gcp.training)", lambda c: _gcp(c).training.on_vertex)
-SCHEDULED_CHECK = When("with data.schedule", lambda c: c.data.schedule is not None)
+SCHEDULED_CHECK = When(
+    "with a pipeline's data.schedule", lambda c: any(each.data.schedule is not None for each in c.each_pipeline())
+)
 PUBLISHES = When("where it publishes its own releases", lambda c: _gcp(c).releases_from is None)
 ADOPTS = When("where gcp.releases_from names a release store", lambda c: _gcp(c).releases_from is not None)
 
@@ -138,9 +140,11 @@ REGISTRY, BUILD_LOGS = Resource("bucket", "registry"), Resource("bucket", "build
 STATE_BUCKET = Resource("bucket", STATE)
 RELEASE_ARTIFACTS = Resource("bucket", "artifacts", store="release")
 IMAGES, RELEASE_IMAGES = Resource("repository", "images"), Resource("repository", "images", store="release")
-TRIGGER_TOPIC, DEAD_LETTER_TOPIC = Resource("topic", "trigger"), Resource("topic", "trigger-dead-letter")
-MODEL_REGISTERED = Resource("topic", "model-registered")
-FUNCTION = Resource("run-service", "trigger")
+# Each pipeline's own: its trigger topic, dead-letter topic, announcements topic and trigger function.
+TRIGGER_TOPIC = Resource("topic", "trigger", per_pipeline=True)
+DEAD_LETTER_TOPIC = Resource("topic", "trigger-dead-letter", per_pipeline=True)
+MODEL_REGISTERED = Resource("topic", "model-registered", per_pipeline=True)
+FUNCTION = Resource("run-service", "trigger", per_pipeline=True)
 
 
 def acts_as(account: str) -> Resource:
@@ -558,5 +562,13 @@ def custom_roles(config: EnvironmentConfig) -> list[str]:
 
 def bindings(config: EnvironmentConfig, project_number: str = "PROJECT_NUMBER") -> list[Binding]:
     """Every grant of the environment, resolved: what its stack must grant, exactly (the project number names
-    the service agents; Terraform knows it at apply time, the rehearsal from its stand-in)."""
-    return [bind(config, g, member(config, g.account, project_number)) for g in GRANTS if applies(g, config)]
+    the service agents; Terraform knows it at apply time, the rehearsal from its stand-in). A grant on a
+    resource of each pipeline's own is one binding per pipeline."""
+    found: list[Binding] = []
+    for grant in GRANTS:
+        if not applies(grant, config):
+            continue
+        who = member(config, grant.account, project_number)
+        pipelines = sorted(config.pipelines) if grant.on.per_pipeline else [None]
+        found += [bind(config, grant, who, pipeline) for pipeline in pipelines]
+    return found

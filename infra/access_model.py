@@ -48,16 +48,35 @@ class Resource:
     name: str = ""
     # "release": the resource of the environment whose releases this one runs (gcp.releases_from).
     store: Literal["own", "release"] = "own"
+    # One per pipeline of the environment, <prefix>-<pipeline>-<name> (a pipeline's topics and function): a grant
+    # on it is made on each pipeline's.
+    per_pipeline: bool = False
+
+    def kind_for(self, pipeline: str | None) -> str:
+        """The naming rule's kind of this resource (for `pipeline`, if it is one per pipeline)."""
+        if self.per_pipeline:
+            if pipeline is None:
+                raise ValueError(f"{self.kind} {self.name!r} is one per pipeline: name the pipeline")
+            return f"{pipeline}-{self.name}"
+        return self.name
 
 
 @dataclass(frozen=True)
 class Objects:
-    """An IAM condition on the objects of a bucket grant: one object, a prefix, or everything but a prefix."""
+    """An IAM condition on the objects of a bucket grant: one object, a prefix, or everything but a prefix.
+
+    `path` is asked once per pipeline of the environment (it is given the config for that pipeline): a path of
+    each pipeline's own (its data area, its model's history) makes one condition over all of them, any of the
+    objects or prefixes (exact, prefix), or none of the prefixes (outside)."""
 
     title: str
     match: Literal["exact", "prefix", "outside"]
     path: Callable[[EnvironmentConfig], str]  # the object name, or the prefix (ending with /), in the bucket
     description: str
+
+    def paths(self, config: EnvironmentConfig) -> list[str]:
+        """Every pipeline's path, once each, in pipeline order."""
+        return list(dict.fromkeys(self.path(each) for each in config.each_pipeline()))
 
 
 @dataclass(frozen=True)
@@ -99,6 +118,7 @@ class Binding:
     role: str  # roles/<name> or projects/<project>/roles/<id>
     condition: str | None  # the CEL expression, or None
     grant: Grant
+    pipeline: str | None = None  # the pipeline whose resource it is, for a resource one per pipeline
 
 
 def account_email(gcp: Gcp, key: str) -> str:
@@ -135,8 +155,10 @@ def bucket_name(config: EnvironmentConfig, resource: Resource) -> str:
     return gcp.name(resource.name)
 
 
-def resource_name(config: EnvironmentConfig, resource: Resource) -> str:
+def resource_name(config: EnvironmentConfig, resource: Resource, pipeline: str | None = None) -> str:
     gcp = store_gcp(config, resource.store)
+    if resource.per_pipeline:
+        resource = Resource(resource.kind, resource.kind_for(pipeline), resource.store)
     if resource.kind == "project":
         return gcp.project
     if resource.kind == "bucket":
@@ -152,11 +174,11 @@ def resource_name(config: EnvironmentConfig, resource: Resource) -> str:
 
 
 def condition_expression(bucket: str, only: Objects, config: EnvironmentConfig) -> str:
-    name = f"projects/_/buckets/{bucket}/objects/{only.path(config)}"
+    names = [f"projects/_/buckets/{bucket}/objects/{path}" for path in only.paths(config)]
     if only.match == "exact":
-        return f'resource.name == "{name}"'
-    starts = f'resource.name.startsWith("{name}")'
-    return starts if only.match == "prefix" else f"!{starts}"
+        return " || ".join(f'resource.name == "{name}"' for name in names)
+    starts = [f'resource.name.startsWith("{name}")' for name in names]
+    return " || ".join(starts) if only.match == "prefix" else " && ".join(f"!{each}" for each in starts)
 
 
 def role_name(config: EnvironmentConfig, role: str) -> str:
@@ -166,11 +188,11 @@ def role_name(config: EnvironmentConfig, role: str) -> str:
     return f"projects/{gcp.project}/roles/{gcp.role_id(role.removeprefix(CUSTOM))}"
 
 
-def bind(config: EnvironmentConfig, grant: Grant, member: str) -> Binding:
-    resource = resource_name(config, grant.on)
+def bind(config: EnvironmentConfig, grant: Grant, member: str, pipeline: str | None = None) -> Binding:
+    resource = resource_name(config, grant.on, pipeline)
     condition = None
     if grant.only is not None:
         if grant.on.kind != "bucket":
             raise ValueError(f"{grant.account} {grant.role}: an object condition needs a bucket, not {grant.on.kind}")
         condition = condition_expression(resource, grant.only, config)
-    return Binding(member, grant.on.kind, resource, role_name(config, grant.role), condition, grant)
+    return Binding(member, grant.on.kind, resource, role_name(config, grant.role), condition, grant, pipeline)

@@ -33,16 +33,26 @@ def _resource(on: Resource) -> str:
     if on.kind == "repository":
         return f"{store}repository `<prefix>-{on.name}`"
     if on.kind == "topic":
-        return f"topic `<prefix>-{on.name}`"
+        return (
+            f"each pipeline's topic `<prefix>-<pipeline>-{on.name}`"
+            if on.per_pipeline
+            else f"topic `<prefix>-{on.name}`"
+        )
     if on.kind == "service-account":
         return f"account `<prefix>-{on.name}`"
-    return "the function's Cloud Run service"
+    return "each pipeline's function's Cloud Run service (`<prefix>-<pipeline>-trigger`)"
 
 
 def _only(only: Objects, example: EnvironmentConfig) -> str:
     assert example.gcp is not None
-    path = only.path(example).replace(example.gcp.name_prefix, "<prefix>").replace(example.dataset, "<pipeline>", 1)
-    return {"exact": f", only `{path}`", "prefix": f", only `{path}*`", "outside": f", except `{path}*`"}[only.match]
+    first = example.each_pipeline()[0]  # a path of a pipeline's own reads as <pipeline>'s
+    path = only.path(first).replace(example.gcp.name_prefix, "<prefix>").replace(first.selected, "<pipeline>", 1)
+    each = "each pipeline's " if "<pipeline>" in path else ""
+    return {
+        "exact": f", only {each}`{path}`",
+        "prefix": f", only {each}`{path}*`",
+        "outside": f", except {each}`{path}*`",
+    }[only.match]
 
 
 def _role(grant: Grant) -> str:

@@ -13,6 +13,7 @@ from cdktf_cdktf_provider_google.project_service import ProjectService
 from cdktf_cdktf_provider_google.provider import GoogleProvider
 from constructs import Construct
 
+from ci.routing import trigger_kind
 from contracts.environment import EnvironmentConfig
 from infra import access
 from infra.parts.apis import Apis
@@ -26,7 +27,7 @@ from infra.parts.registry import Registry, image_path
 from infra.parts.scheduler import Schedules
 from infra.parts.service_accounts import ServiceAccounts
 from infra.parts.serving import Serving
-from infra.parts.trigger import PipelineTrigger
+from infra.parts.trigger import FunctionSource, PipelineTrigger
 
 
 class EnvironmentStack(TerraformStack):
@@ -50,37 +51,55 @@ class EnvironmentStack(TerraformStack):
         buckets = Buckets(self, "buckets", gcp)
         # An environment that runs another's releases (prod) builds no image: it uses the release store's.
         registry = Registry(self, "registry", gcp) if gcp.releases_from is None else None
-        trigger = PipelineTrigger(self, "trigger", config, gcp, accounts, buckets, project.number)
-        Schedules(self, "schedules", gcp, config.selected, config.schedules, accounts, trigger.topic)
         builds = BuildTriggers(self, "build-triggers", config, gcp, accounts, buckets)
-        if config.data.schedule is not None:
-            DataCheckSchedule(self, "datacheck", gcp, config.data.schedule, builds.triggers["datacheck"], accounts)
-        registered = ModelRegistered(self, "model-registered", config, gcp, accounts, buckets)
+        source = FunctionSource(self, "function-source", config, buckets)
+        # What each pipeline has of its own (the per-pipeline naming rule, <prefix>-<pipeline>-<kind>): its trigger
+        # topic and function, its Scheduler jobs, its scheduled data check, its announcements and auto-promotion.
+        triggers: dict[str, PipelineTrigger] = {}
+        registered: dict[str, ModelRegistered] = {}
+        for each in config.each_pipeline():
+            pipeline = each.selected
+            triggers[pipeline] = PipelineTrigger(
+                self, f"trigger-{pipeline}", each, gcp, accounts, source, project.number
+            )
+            Schedules(self, f"schedules-{pipeline}", gcp, pipeline, each.schedules, accounts, triggers[pipeline].topic)
+            if each.data.schedule is not None:
+                datacheck = builds.triggers[trigger_kind("datacheck", pipeline)]
+                DataCheckSchedule(self, f"datacheck-{pipeline}", gcp, pipeline, each.data.schedule, datacheck, accounts)
+            registered[pipeline] = ModelRegistered(self, f"model-registered-{pipeline}", each, gcp, accounts, buckets)
         serving = Serving(self, "serving", config, gcp)
-        Monitoring(self, "monitoring", gcp, gcp.name("trigger"), gcp.name("trigger-dead-letter"))
+        Monitoring(
+            self,
+            "monitoring",
+            gcp,
+            {p: (t.function.name, t.dead_letter_subscription.name) for p, t in triggers.items()},
+        )
+        topics = {}
+        for pipeline, trigger in triggers.items():
+            topics[f"{pipeline}-trigger"] = trigger.topic
+            topics[f"{pipeline}-trigger-dead-letter"] = trigger.dead_letter_topic
+            topics[f"{pipeline}-model-registered"] = registered[pipeline].topic
         targets = Targets(
             buckets={kind: bucket.name for kind, bucket in buckets.buckets.items()},
             repositories=registry.repositories if registry else {},
-            topics={
-                "trigger": trigger.topic,
-                "trigger-dead-letter": trigger.dead_letter_topic,
-                "model-registered": registered.topic,
-            },
-            function_service=trigger.function.service_config.service,
+            # Keyed by the naming rule's kind: <pipeline>-<kind> for a pipeline's own (infra/access_model.py).
+            topics=topics,
+            function_services={f"{p}-trigger": t.function.service_config.service for p, t in triggers.items()},
         )
         Iam(self, "iam", config, accounts, targets, project.number)
         _after_apis(self, apis.services)
 
         outputs: dict[str, str] = {f"bucket_{kind.replace('-', '_')}": buckets.name(kind) for kind in buckets.buckets}
         outputs |= {f"service_account_{key}": accounts.email(key) for key in access.accounts(config)}
-        outputs |= {
-            "trigger_topic": trigger.topic.name,
-            "dead_letter_topic": trigger.dead_letter_topic.name,
-            "model_registered_topic": registered.topic.name,
-            "function": trigger.function.name,
-            "image_path": image_path(config),
-            "dead_letter_setup": trigger.dead_letter_setup,
-        }
+        outputs |= {"image_path": image_path(config)}
+        for pipeline, trigger in triggers.items():
+            outputs |= {
+                f"trigger_topic_{pipeline}": trigger.topic.name,
+                f"dead_letter_topic_{pipeline}": trigger.dead_letter_topic.name,
+                f"model_registered_topic_{pipeline}": registered[pipeline].topic.name,
+                f"function_{pipeline}": trigger.function.name,
+                f"dead_letter_setup_{pipeline}": trigger.dead_letter_setup,
+            }
         for pipeline, endpoint in serving.endpoints.items():
             outputs |= {
                 f"endpoint_{pipeline}": gcp.endpoint(pipeline),

@@ -1,7 +1,9 @@
-"""Make a new project usable, right after `cdktf deploy`: its data, its first release, its pointer.
+"""Make a new project usable, right after `cdktf deploy`: each pipeline's data, first release and pointer.
 
-    python -m release.bootstrap --env dev [--image REGION-docker.pkg.dev/P/R/pipeline@sha256:D] [--wait 5400]
-    python -m release.bootstrap --env prod [--commit SHA] [--wait 5400]
+    python -m release.bootstrap --env dev [--pipeline P] [--image REGION-docker.pkg.dev/P/R/pipeline@sha256:D]
+    python -m release.bootstrap --env prod [--pipeline P] [--commit SHA] [--wait 5400]
+
+Every pipeline of the environment, one after the other (or the one --pipeline names), each through these steps:
 
 1. seed      the shipped spans (data/<dataset>/span-*) into the data bucket, create-only: a span already there
              is left as it is, so a first data check never takes span-1 and a rerun writes nothing;
@@ -78,12 +80,14 @@ def release_steps(config: EnvironmentConfig, args: argparse.Namespace, work: Pat
     from pipelines import kubeflow_v2_runner
     from release import adopt, publish, submit
 
-    env, published, submitted = args.env, work / "publish.json", work / "submit.json"
+    published, submitted = work / "publish.json", work / "submit.json"
+    # Every step works on this pipeline of the environment.
+    chosen = ["--env", args.env, "--pipeline", config.selected]
     gcp = config.gcp
     assert gcp is not None
     if gcp.releases_from is not None:
         commit = args.commit or checkout_commit()[0]
-        wanted = ["--env", env, "--commit", commit, "--branch", args.branch, "--wait", str(args.wait)]
+        wanted = [*chosen, "--commit", commit, "--branch", args.branch, "--wait", str(args.wait)]
         steps = [Step("adopt", adopt.main, lambda: [*wanted, "--result-file", str(published)])]
     elif not args.image:
         # A new project has no image: the full build makes it, and does steps 3 and 4 itself.
@@ -97,13 +101,13 @@ def release_steps(config: EnvironmentConfig, args: argparse.Namespace, work: Pat
             Step(
                 "compile",
                 kubeflow_v2_runner.main,
-                lambda: ["--env", env, "--image", args.image, "--output-dir", str(compiled)],
+                lambda: [*chosen, "--image", args.image, "--output-dir", str(compiled)],
             ),
             Step(
                 "publish",
                 publish.main,
                 lambda: [
-                    *("--env", env, "--compiled", str(compiled), *committed),
+                    *(*chosen, "--compiled", str(compiled), *committed),
                     *("--branch", args.branch, "--result-file", str(published)),
                 ],
             ),
@@ -113,12 +117,12 @@ def release_steps(config: EnvironmentConfig, args: argparse.Namespace, work: Pat
         template = json.loads(published.read_text())["template_sha256"]
         trigger = f"bootstrap-{template[:16]}"  # the same template never starts a second first run
         source = ["--source", "bootstrap", "--trigger-id", trigger]
-        return ["--env", env, "--template-from", str(published), *source, "--result-file", str(submitted)]
+        return [*chosen, "--template-from", str(published), *source, "--result-file", str(submitted)]
 
     return [
         *steps,
         Step("submit", submit.main, first_run),
-        Step("set current", publish.main, lambda: ["--env", env, "--set-current", "--from", str(submitted)]),
+        Step("set current", publish.main, lambda: [*chosen, "--set-current", "--from", str(submitted)]),
     ]
 
 
@@ -166,12 +170,16 @@ def full_build(config: EnvironmentConfig, branch: str, wait: float, sleep: Calla
     return 0
 
 
-def run(steps: list[Step]) -> int:
+def run(steps: list[Step], pipeline: str = "") -> int:
+    where = f"{pipeline}: " if pipeline else ""
     for step in steps:
-        print(f"== {step.name}", flush=True)
+        print(f"== {where}{step.name}", flush=True)
         code = step.main(step.argv())
         if code != 0:
-            print(f"bootstrap stopped at {step.name} (exit {code}); fix what it says and run it again", file=sys.stderr)
+            print(
+                f"bootstrap stopped at {where}{step.name} (exit {code}); fix what it says and run it again",
+                file=sys.stderr,
+            )
             if step.hint:
                 print(step.hint, file=sys.stderr)
             return code
@@ -197,22 +205,36 @@ def main(argv: list[str] | None = None) -> int:
                 f"environment '{config.name}' has no gcp section: a local run seeds .local/data itself and the "
                 "local main job (nox -s cicd) publishes; there is nothing to bootstrap"
             )
-        config = load_pipeline_environment(args.env, args.pipeline)
         if args.image and config.gcp.releases_from is not None:
             raise ConfigError(
                 f"--image: environment '{config.name}' builds nothing, it runs {config.gcp.releases_from}'s releases"
             )
-        work = WORK / config.name
-        work.mkdir(parents=True, exist_ok=True)
-        print("== seed", flush=True)
-        seed(config)
-        steps = release_steps(config, args, work)
+        pipelines = [load_pipeline_environment(args.env, args.pipeline)] if args.pipeline else config.each_pipeline()
     except (ConfigError, ChangesError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    for each in pipelines:
+        code = bootstrap_pipeline(each, args)
+        if code != 0:
+            return code
+    return 0
+
+
+def bootstrap_pipeline(config: EnvironmentConfig, args: argparse.Namespace) -> int:
+    """Seed, release and point one pipeline of the environment; its exit status."""
+    pipeline = config.selected
+    try:
+        work = WORK / config.name / pipeline
+        work.mkdir(parents=True, exist_ok=True)
+        print(f"== {pipeline}: seed", flush=True)
+        seed(config)
+        steps = release_steps(config, args, work)
+    except (ConfigError, ChangesError, FileNotFoundError) as err:
+        print(f"error: {pipeline}: {err}", file=sys.stderr)
+        return 2
     except Exception as err:
-        return exit_status(err, note=" (bootstrap stopped at seed; run it again)")
-    return run(steps)
+        return exit_status(err, note=f" (bootstrap stopped at {pipeline}: seed; run it again)")
+    return run(steps, pipeline)
 
 
 if __name__ == "__main__":

@@ -200,7 +200,9 @@ def _request(args: argparse.Namespace, config: EnvironmentConfig, registry: Any)
     version = version or rollback_target(open_mover(registry))
     registry.get(version)  # an unknown version fails here, before anyone is asked to approve it
     by = args.by or getpass.getuser()
-    build_id = approvals.request_move(approvals.client(), config.gcp, args.command, version, by=by, reason=args.reason)
+    build_id = approvals.request_move(
+        approvals.client(), config.gcp, config.selected, args.command, version, by=by, reason=args.reason
+    )
     text = (
         f"{args.command} {version}: approval build {build_id} is waiting for an approver; "
         f"approve it with `nox -s models -- approve {build_id} --env {args.env}` (or --reject)"
@@ -261,7 +263,7 @@ def _approved(args: argparse.Namespace, config: EnvironmentConfig, version: str 
 
     if config.gcp is None or not version:
         raise RegistryError("--build: only on Google Cloud, with the version the build was approved for")
-    return approvals.approved_move(approvals.client(), config.gcp, args.build, args.command, version)
+    return approvals.approved_move(approvals.client(), config.gcp, config.selected, args.build, args.command, version)
 
 
 def _status(err: BaseException) -> tuple[int, str]:

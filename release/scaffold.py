@@ -6,10 +6,11 @@ Copies pipelines/<TEMPLATE>/ to pipelines/<NAME>/ (definition, modules, schema, 
 <NAME>.csv; not the template's derive script and data README, which describe the template's source), points
 the copy's imports and paths at its own folder, copies the template's modules tests
 (tests/unit/test_<TEMPLATE>_modules*.py) as tests/unit/test_<NAME>_modules*.py, and adds a `pipelines.<NAME>`
-entry with the template's settings to each local environment file that has the template (or those named by
---env; a Google Cloud environment runs one pipeline today, so naming one is refused).
+entry with the template's settings to each environment file that has the template (or those named by --env).
 The copy trains on its first run (`nox -s pipeline -- --pipeline NAME`); then make it yours: its data, schema,
-modules, gate.
+modules, gate. On Google Cloud, its resources (its trigger function and topic, Scheduler jobs, build triggers,
+registry model, endpoint) come with the next `cdktf deploy`, and `nox -s bootstrap -- --env ENV --pipeline NAME`
+gives it its data and first release.
 
 Nothing is written unless everything can be: a bad name, an existing folder or an environment file without
 the template stops before the first write. Exit status: 0 created, 2 bad input.
@@ -69,7 +70,7 @@ def _env_entry(path: Path, template: str, name: str) -> str:
         + f"\n  # Copied from {template} by `nox -s new_pipeline`: make its gate and data yours.\n"
         + indented
     )
-    try:  # what would be written must load (a Google Cloud environment runs one pipeline today)
+    try:  # what would be written must load
         EnvironmentConfig.model_validate(yaml.safe_load(added))
     except ValidationError as err:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or '(top level)'}: {e['msg']}" for e in err.errors())
@@ -95,8 +96,6 @@ def scaffold(name: str, template: str, envs: list[str] | None = None, root: Path
         raise ScaffoldError(f"{target.relative_to(root)} exists already")
     if envs is None:
         envs = [e for e, raw in _environment_files(root).items() if template in raw.get("pipelines", {})]
-        # Google Cloud environments run one pipeline each today (docs/limits.md): the local ones only.
-        envs = [e for e in envs if "gcp" not in _environment_files(root)[e]]
     env_texts = {}
     for env in envs:
         path = environment_file(env) if root == REPO_ROOT else root / "envs" / f"{env}.yaml"

@@ -6,8 +6,9 @@
 
 Vertex runs submit the one published template with the environment's values and, as the baseline its gate
 compares against, the registry's champion now. Which template: `--template` (a URI, a sha256 or
-commit:<sha> in the release store; `current`: the environment's current one), else the environment's pin
-(`gcp.template_sha256`), else its current-template pointer (templates/current/<pipeline>.json, which CI moves).
+commit:<sha> in the release store; `current`: the environment's current one), else the environment's pin for the
+pipeline (`pipelines.<name>.template_sha256`), else its current-template pointer (templates/current/<pipeline>.json,
+which CI moves).
 Parameters are validated before anything is published or submitted. The job id is derived from
 --trigger-id (e.g. a Pub/Sub message id), so submitting the same trigger twice starts one run.
 Exit status: 0 submitted (or already running under that job id), 1 a followed run failed, 2 bad input,

@@ -9,7 +9,7 @@ TRIGGER_BACKEND=dry-run. The vertex backend's:
                              (contracts.environment_parameters.environment_values)
     ARTIFACTS_URI, PIPELINE  where the pipeline's current-template pointer is
                              (ARTIFACTS_URI/templates/current/<PIPELINE>.json), read per message
-    TEMPLATE_URI             a pinned template (gcp.template_sha256): set only for a pin, which wins
+    TEMPLATE_URI             a pinned template (pipelines.<name>.template_sha256): set only for a pin, which wins
 
 PIPELINE is also the pipeline the function runs, for every backend: a message whose `pipeline` names another is
 refused (main.py). Unset (a dry run, a pinned template): messages are not checked against one.

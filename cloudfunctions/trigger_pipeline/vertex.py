@@ -162,7 +162,8 @@ def current_template(artifacts: str, pipeline: str, storage: Callable[[], Any]) 
     data = _read(where, storage)
     if data is None:
         raise SettingsError(
-            f"no current template at {where}: CI sets it after its first submitted run (or pin gcp.template_sha256)"
+            f"no current template at {where}: CI sets it after its first submitted run "
+            f"(or pin pipelines.{pipeline}.template_sha256)"
         )
     try:
         current = read_current(data, where)

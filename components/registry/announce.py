@@ -1,4 +1,5 @@
-"""Announcing a registered version: one Pub/Sub message on the environment's `<prefix>-model-registered` topic.
+"""Announcing a registered version: one Pub/Sub message on its pipeline's `<prefix>-<pipeline>-model-registered`
+topic.
 
 RegistryPush registers and announces; it never promotes. What promotes listens on the topic: on Google Cloud,
 where the environment auto-promotes, a Pub/Sub-triggered Cloud Build trigger runs `auto-promote` with

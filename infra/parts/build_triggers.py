@@ -1,5 +1,5 @@
 """Cloud Build triggers from the routing table (ci/routing.py): one per route, and for the routes that run per
-pipeline (full, modules) one per pipeline of the environment, named by the per-pipeline rule
+pipeline (full, modules, promote, datacheck) one per pipeline of the environment, named by the per-pipeline rule
 (<prefix>-<pipeline>-<workflow>, Gcp.pipeline_resource) and filtered by that pipeline's globs
 (Route.for_pipeline: its own folder and the shared files), its builds told which pipeline by _PIPELINE.
 
@@ -76,15 +76,11 @@ def manual_source(gcp: Gcp, route: Route) -> dict[str, dict[str, str]]:
 
 def substitutions(config: EnvironmentConfig, gcp: Gcp, logs_bucket: str, route: Route) -> dict[str, str]:
     """What every build config (ci/cloudbuild/*.yaml) may read; the logs bucket without gs://."""
-    fixed = {
-        "_ENV": config.name,
-        "_REGION": gcp.region,
-        "_NAME_PREFIX": gcp.name_prefix,
-        # The trigger's pipeline (its folder's name); a route that runs once per environment gets the environment's
-        # (a Google Cloud environment runs one today).
-        "_PIPELINE": config.selected,
-        "_LOGS_BUCKET": logs_bucket,
-    }
+    fixed = {"_ENV": config.name, "_REGION": gcp.region, "_NAME_PREFIX": gcp.name_prefix}
+    if route.workflow in PER_PIPELINE:
+        # The trigger's pipeline (its folder's name); a route that runs once per environment has none.
+        fixed["_PIPELINE"] = config.selected
+    fixed["_LOGS_BUCKET"] = logs_bucket
     # What a manual build's request sets is declared empty: a build started without it fails loudly.
     return {**fixed, **dict.fromkeys(route.requested, "")}
 

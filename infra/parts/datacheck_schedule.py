@@ -1,4 +1,5 @@
-"""The scheduled new-data check: the Cloud Scheduler job that runs the manual `datacheck` build trigger.
+"""A pipeline's scheduled new-data check: the Cloud Scheduler job (`<prefix>-<pipeline>-schedule-datacheck`)
+that runs the pipeline's manual `datacheck` build trigger (`<prefix>-<pipeline>-datacheck`, _PIPELINE set).
 
 The check needs TensorFlow (champion evaluation) and the release code, which the trigger function must not
 carry, so the Scheduler job starts a build instead: an HTTP target calling Cloud Build's
@@ -37,6 +38,7 @@ class DataCheckSchedule(Construct):
         scope: Construct,
         id_: str,
         gcp: Gcp,
+        pipeline: str,
         schedule: DataSchedule,
         trigger: CloudbuildTrigger,
         accounts: ServiceAccounts,
@@ -48,8 +50,8 @@ class DataCheckSchedule(Construct):
             "job",
             gcp,
             accounts,
-            name=gcp.name("schedule-datacheck"),
-            description=f"Runs the datacheck build ({schedule.cron}, {schedule.time_zone})",
+            name=gcp.pipeline_resource(pipeline, "schedule-datacheck"),
+            description=f"Runs the {pipeline} datacheck build ({schedule.cron}, {schedule.time_zone})",
             cron=schedule.cron,
             time_zone=schedule.time_zone,
             uri=run_uri(gcp, trigger.trigger_id),

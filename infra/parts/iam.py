@@ -35,8 +35,8 @@ class Targets:
 
     buckets: dict[str, str]  # kind -> bucket name
     repositories: dict[str, ArtifactRegistryRepository]
-    topics: dict[str, PubsubTopic]
-    function_service: str  # the trigger function's Cloud Run service name
+    topics: dict[str, PubsubTopic]  # by the naming rule's kind (<pipeline>-<kind> for a pipeline's own)
+    function_services: dict[str, str]  # the trigger functions' Cloud Run service names, by kind (<pipeline>-trigger)
 
 
 class Iam(Construct):
@@ -101,7 +101,7 @@ class Iam(Construct):
                 self, id_, project=gcp.project, location=gcp.region, repository=repository, **common
             )
         if on.kind == "topic":
-            topic = self.targets.topics[on.name].name
+            topic = self.targets.topics[on.kind_for(binding.pipeline)].name
             return PubsubTopicIamMember(self, id_, project=self.gcp.project, topic=topic, **common)
         if on.kind == "service-account":
             account = self.accounts.accounts[on.name].name
@@ -111,7 +111,7 @@ class Iam(Construct):
             id_,
             project=self.gcp.project,
             location=self.gcp.region,
-            name=self.targets.function_service,
+            name=self.targets.function_services[on.kind_for(binding.pipeline)],
             **common,
         )
 
@@ -125,6 +125,7 @@ def binding_id(binding: Binding) -> str:
     """A readable construct id, unique per row: account, resource, role (and the condition's title)."""
     grant = binding.grant
     on = grant.on
-    where = "-".join(part for part in (on.store if on.store == "release" else "", on.kind, on.name) if part)
+    name = on.kind_for(binding.pipeline)
+    where = "-".join(part for part in (on.store if on.store == "release" else "", on.kind, name) if part)
     role = grant.role.removeprefix(CUSTOM).rsplit("/", 1)[-1].replace(".", "-")
     return "-".join(part for part in (grant.account, where, role, grant.only.title if grant.only else "") if part)

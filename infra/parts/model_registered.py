@@ -1,12 +1,14 @@
-"""ModelRegistered: the topic RegistryPush announces each registered version on, and what auto-promotes it.
+"""ModelRegistered: a pipeline's topic RegistryPush announces each registered version on, and what
+auto-promotes it.
 
-RegistryPush registers a blessed model and publishes `{version, model, run}` as message attributes to
-`<prefix>-model-registered` (the pipeline account may publish: infra/access.py). It never promotes: moving
-the champion deploys onto the endpoint, which takes up to release.serving.deploy_timeout_seconds and belongs
-to the release code outside the pipeline image. Where the environment auto-promotes (release.auto_promote:
-dev), a Pub/Sub-triggered Cloud Build trigger `<prefix>-autopromote` starts one build per message: the promote
-config (ci/cloudbuild/promote.yaml) with `_ACTION=auto-promote` and the version from the message, as the CI
-account, the deployer in every environment. It never waits for an approver: an environment that auto-promotes
+RegistryPush registers a blessed model and publishes `{version, model, run}` as message attributes to its
+pipeline's `<prefix>-<pipeline>-model-registered` (contracts.registry; the pipeline account may publish:
+infra/access.py). It never promotes: moving the champion deploys onto the endpoint, which takes up to
+release.serving.deploy_timeout_seconds and belongs to the release code outside the pipeline image. Where the
+environment auto-promotes (release.auto_promote: dev), a Pub/Sub-triggered Cloud Build trigger
+`<prefix>-<pipeline>-autopromote` starts one build per message: the promote config (ci/cloudbuild/promote.yaml)
+with `_ACTION=auto-promote` and the version from the message, as the CI account, the deployer in every
+environment. It never waits for an approver: an environment that auto-promotes
 said so in its file, and one that gates builds on approval cannot auto-promote (contracts/environment.py
 refuses both at once; infra/checks.py fails a Pub/Sub-triggered build in an approval-gated stack). Without
 auto-promotion (prod) there is no such trigger and announcements are not consumed: promotion is the manual,
@@ -48,8 +50,12 @@ class ModelRegistered(Construct):
         accounts: ServiceAccounts,
         buckets: Buckets,
     ) -> None:
+        """`config`: the environment for one pipeline (config.for_pipeline)."""
         super().__init__(scope, id_)
-        self.topic = PubsubTopic(self, "topic", project=gcp.project, name=gcp.name("model-registered"))
+        pipeline = config.selected
+        self.topic = PubsubTopic(
+            self, "topic", project=gcp.project, name=gcp.pipeline_resource(pipeline, "model-registered")
+        )
         self.trigger: CloudbuildTrigger | None = None
         if not config.release.auto_promote:
             return
@@ -59,8 +65,8 @@ class ModelRegistered(Construct):
             WORKFLOW,
             project=gcp.project,
             location=gcp.region,
-            name=gcp.name(WORKFLOW),
-            description="auto-promote each version RegistryPush announces: deploy it, move the alias",
+            name=gcp.pipeline_resource(pipeline, WORKFLOW),
+            description=f"auto-promote each {pipeline} version RegistryPush announces: deploy it, move the alias",
             pubsub_config={"topic": self.topic.id},
             **manual_source(gcp, promote),  # type: ignore[arg-type]
             service_account=accounts.accounts[access.build_account(WORKFLOW)].id,

@@ -1,4 +1,4 @@
-"""Alerts: a failed pipeline run, a failed trigger function execution, a dead-lettered message.
+"""Alerts: a failed pipeline run, and per pipeline a failed trigger function execution and a dead-lettered message.
 
 Pipeline runs: Vertex AI logs each PipelineJob state change on resource type
 `aiplatform.googleapis.com/PipelineJob`; a log-match condition on PIPELINE_STATE_FAILED fires once per failed
@@ -34,7 +34,8 @@ def function_failure_filter(function_name: str) -> str:
 
 
 class Monitoring(Construct):
-    def __init__(self, scope: Construct, id_: str, gcp: Gcp, function_name: str, dead_letter_subscription: str) -> None:
+    def __init__(self, scope: Construct, id_: str, gcp: Gcp, triggers: dict[str, tuple[str, str]]) -> None:
+        """`triggers`: each pipeline's trigger function and dead-letter subscription, by pipeline."""
         super().__init__(scope, id_)
         channels: list[str] = []
         if gcp.monitoring.alert_email:
@@ -56,50 +57,60 @@ class Monitoring(Construct):
                 "A Vertex AI pipeline run failed: open the run in the console.",
                 "PipelineJob state PIPELINE_STATE_FAILED",
                 pipeline_failure_filter(),
-            ),
-            _log_alert(
-                self,
-                gcp,
-                channels,
-                "trigger-failed",
-                "The trigger function raised: the message will be retried. Check its logs.",
-                "ERROR logged by the trigger function",
-                function_failure_filter(function_name),
-                id_="function-failed",
-            ),
-            MonitoringAlertPolicy(
-                self,
-                "dead-letters",
-                project=gcp.project,
-                display_name=gcp.name("trigger-dead-letters"),
-                combiner="OR",
-                notification_channels=channels,
-                documentation={
-                    "content": "Trigger messages were dead-lettered: runs were requested and never started.",
-                    "mime_type": "text/markdown",
-                },
-                conditions=[
-                    MonitoringAlertPolicyConditions(
-                        display_name="messages on the dead-letter subscription",
-                        condition_threshold=MonitoringAlertPolicyConditionsConditionThreshold(
-                            filter=(
-                                'resource.type="pubsub_subscription" AND '
-                                f'resource.labels.subscription_id="{dead_letter_subscription}" AND '
-                                'metric.type="pubsub.googleapis.com/subscription/num_undelivered_messages"'
-                            ),
-                            comparison="COMPARISON_GT",
-                            threshold_value=0,
-                            duration="0s",
-                            aggregations=[
-                                MonitoringAlertPolicyConditionsConditionThresholdAggregations(
-                                    alignment_period="300s", per_series_aligner="ALIGN_MAX"
-                                )
-                            ],
-                        ),
-                    )
-                ],
-            ),
+            )
         ]
+        for pipeline, (function_name, dead_letter_subscription) in triggers.items():
+            self.policies += [
+                _log_alert(
+                    self,
+                    gcp,
+                    channels,
+                    f"{pipeline}-trigger-failed",
+                    f"The {pipeline} trigger function raised: the message will be retried. Check its logs.",
+                    "ERROR logged by the trigger function",
+                    function_failure_filter(function_name),
+                    id_=f"function-failed-{pipeline}",
+                ),
+                _dead_letter_alert(self, gcp, channels, pipeline, dead_letter_subscription),
+            ]
+
+
+def _dead_letter_alert(
+    scope: Construct, gcp: Gcp, channels: list[str], pipeline: str, subscription: str
+) -> MonitoringAlertPolicy:
+    """Any message on the pipeline's dead-letter subscription: a run was requested and never started."""
+    return MonitoringAlertPolicy(
+        scope,
+        f"dead-letters-{pipeline}",
+        project=gcp.project,
+        display_name=gcp.pipeline_resource(pipeline, "trigger-dead-letters"),
+        combiner="OR",
+        notification_channels=channels,
+        documentation={
+            "content": f"{pipeline} trigger messages were dead-lettered: runs were requested and never started.",
+            "mime_type": "text/markdown",
+        },
+        conditions=[
+            MonitoringAlertPolicyConditions(
+                display_name="messages on the dead-letter subscription",
+                condition_threshold=MonitoringAlertPolicyConditionsConditionThreshold(
+                    filter=(
+                        'resource.type="pubsub_subscription" AND '
+                        f'resource.labels.subscription_id="{subscription}" AND '
+                        'metric.type="pubsub.googleapis.com/subscription/num_undelivered_messages"'
+                    ),
+                    comparison="COMPARISON_GT",
+                    threshold_value=0,
+                    duration="0s",
+                    aggregations=[
+                        MonitoringAlertPolicyConditionsConditionThresholdAggregations(
+                            alignment_period="300s", per_series_aligner="ALIGN_MAX"
+                        )
+                    ],
+                ),
+            )
+        ],
+    )
 
 
 def _log_alert(

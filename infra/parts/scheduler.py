@@ -1,4 +1,5 @@
-"""Cloud Scheduler jobs from `schedules:` in the environment file: each publishes its TriggerMessage.
+"""Cloud Scheduler jobs from each pipeline's `schedules:` in the environment file: each publishes its
+TriggerMessage on its pipeline's trigger topic, as `<prefix>-<pipeline>-schedule-<name>`.
 
 The payload is validated by the function's own schema (parse_message) and the job sends what that schema
 accepted, serialized and naming the schedule's pipeline, so an invalid schedule fails synthesis rather than
@@ -6,8 +7,9 @@ every run in production.
 
 Why an HTTP target (the Pub/Sub publish API) rather than `pubsub_target`: a pubsub_target job publishes as the
 Cloud Scheduler service agent, whose project-wide role may publish to every topic; an HTTP target calls
-`topics.publish` with an OAuth token of the scheduler's own account, which may publish to this topic only (the
-access table's grant, infra/access.py). The message the function receives is the same either way.
+`topics.publish` with an OAuth token of the scheduler's own account, which may publish to the pipelines'
+trigger topics only (the access table's grants, infra/access.py). The message the function receives is the
+same either way.
 """
 
 from __future__ import annotations
@@ -58,8 +60,11 @@ class Schedules(Construct):
                 schedule.name,
                 gcp,
                 accounts,
-                name=gcp.name(f"schedule-{schedule.name}"),
-                description=f"Publishes a TriggerMessage to the trigger topic ({schedule.cron}, {schedule.time_zone})",
+                name=gcp.pipeline_resource(pipeline, f"schedule-{schedule.name}"),
+                description=(
+                    f"Publishes a TriggerMessage to the {pipeline} trigger topic "
+                    f"({schedule.cron}, {schedule.time_zone})"
+                ),
                 cron=schedule.cron,
                 time_zone=schedule.time_zone,
                 uri=f"https://pubsub.googleapis.com/v1/projects/{gcp.project}/topics/{topic.name}:publish",

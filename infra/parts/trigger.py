@@ -1,4 +1,9 @@
-"""PipelineTrigger: the trigger topic, its dead-letter topic, the Cloud Function.
+"""PipelineTrigger: a pipeline's trigger topic, its dead-letter topic, its Cloud Function.
+
+Each pipeline of the environment has its own (`<prefix>-<pipeline>-trigger`, the per-pipeline naming rule,
+Gcp.pipeline_resource), deployed from one shared source archive (FunctionSource) with that pipeline's
+settings (PIPELINE and the rest: function_environment); a message published on a pipeline's topic starts a
+run of that pipeline, and one naming another pipeline is refused by the function.
 
 Who may publish, invoke and dead-letter is the access table's (infra/access.py: the scheduler publishes, the
 trigger account receives and invokes, the Pub/Sub service agent dead-letters).
@@ -11,7 +16,7 @@ itself, and neither google_cloudfunctions2_function nor google_eventarc_trigger 
 (hashicorp/terraform-provider-google#25069, #17697, open). So this construct declares everything dead-lettering
 needs that Terraform can own: the dead-letter topic, a pull subscription that keeps dead-lettered messages for
 7 days (to inspect and replay), and (in the access table) publisher on the dead-letter topic for the Pub/Sub
-service agent; the output `dead_letter_setup` is the one command (run once after the first deploy, and again
+service agent; the output `dead_letter_setup_<pipeline>` is the one command (run once after the first deploy, and again
 only if the function is recreated) that attaches the policy to Eventarc's subscription and grants the agent
 subscriber on it. Until then nothing is lost: a failing message is retried for the subscription's retention
 (24 h) and every failure raises the function-failure alert (parts/monitoring.py). Messages that can never
@@ -74,6 +79,23 @@ def function_environment(config: EnvironmentConfig, gcp: Gcp) -> dict[str, str]:
     return env
 
 
+class FunctionSource(Construct):
+    """The function's source archive, uploaded once to the artifacts bucket under its sha256; every pipeline's
+    function deploys it."""
+
+    def __init__(self, scope: Construct, id_: str, config: EnvironmentConfig, buckets: Buckets) -> None:
+        super().__init__(scope, id_)
+        archive = build_archive(Path(_SOURCES.name) / config.name)
+        asset = TerraformAsset(self, "source-asset", path=str(archive.path), type=AssetType.FILE)
+        self.object = StorageBucketObject(
+            self,
+            "source",
+            bucket=buckets.name("artifacts"),
+            name=f"functions/trigger_pipeline/{archive.sha256}.zip",
+            source=asset.path,
+        )
+
+
 class PipelineTrigger(Construct):
     def __init__(
         self,
@@ -82,12 +104,14 @@ class PipelineTrigger(Construct):
         config: EnvironmentConfig,
         gcp: Gcp,
         accounts: ServiceAccounts,
-        buckets: Buckets,
+        source: FunctionSource,
         project_number: str,
     ) -> None:
+        """`config`: the environment for one pipeline (config.for_pipeline)."""
         super().__init__(scope, id_)
-        self.topic = PubsubTopic(self, "topic", project=gcp.project, name=gcp.name("trigger"))
-        dead_letter = gcp.name("trigger-dead-letter")
+        pipeline = config.selected
+        self.topic = PubsubTopic(self, "topic", project=gcp.project, name=gcp.pipeline_resource(pipeline, "trigger"))
+        dead_letter = gcp.pipeline_resource(pipeline, "trigger-dead-letter")
         self.dead_letter_topic = PubsubTopic(self, "dead-letter", project=gcp.project, name=dead_letter)
         self.dead_letter_subscription = PubsubSubscription(
             self,
@@ -101,26 +125,17 @@ class PipelineTrigger(Construct):
         )
         pubsub_agent = access.member(config, "pubsub-agent", project_number)
 
-        archive = build_archive(Path(_SOURCES.name) / config.name)
-        asset = TerraformAsset(self, "source-asset", path=str(archive.path), type=AssetType.FILE)
-        source = StorageBucketObject(
-            self,
-            "source",
-            bucket=buckets.name("artifacts"),
-            name=f"functions/trigger_pipeline/{archive.sha256}.zip",
-            source=asset.path,
-        )
         self.function = Cloudfunctions2Function(
             self,
             "function",
             project=gcp.project,
             location=gcp.region,
-            name=gcp.name("trigger"),
-            description="Validates a TriggerMessage and submits one Vertex AI pipeline run",
+            name=gcp.pipeline_resource(pipeline, "trigger"),
+            description=f"Validates a TriggerMessage and submits one Vertex AI run of the {pipeline} pipeline",
             build_config={
                 "runtime": "python312",
                 "entry_point": "trigger_pipeline",
-                "source": {"storage_source": {"bucket": source.bucket, "object": source.name}},
+                "source": {"storage_source": {"bucket": source.object.bucket, "object": source.object.name}},
             },
             service_config={
                 "available_memory": f"{gcp.trigger.memory_mib}Mi",

@@ -1,7 +1,7 @@
 """What follows a registered version: its model tests, then auto-promotion where the environment promotes
 automatically. The consumer of RegistryPush's announcement.
 
-On Google Cloud the announcement is a Pub/Sub message that starts the `<prefix>-autopromote` build
+On Google Cloud the announcement is a Pub/Sub message that starts the `<prefix>-<pipeline>-autopromote` build
 (ci/cloudbuild/promote.yaml, `models auto-promote VERSION`); locally the run worker and `nox -s pipeline`
 call `after_registration` once their run has registered a version. Either way it is idempotent: a rerun
 after a crash between the registration and the promotion promotes the version (release/promotion/rules.py).

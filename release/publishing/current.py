@@ -3,8 +3,8 @@ artifacts location.
 
 CI's `full` and `modules` workflows (and prod's adopt) set it after their run was submitted
 (`nox -s publish -- --env ENV --set-current --from <submit result>`); `submit`, the data check and the trigger
-function resolve it when they run (`current_template`), unless the environment pins a template
-(`gcp.template_sha256`), which wins. The record's shape is contracts.current_template.
+function resolve it when they run (`current_template`), unless the environment pins a template for the pipeline
+(`pipelines.<name>.template_sha256`), which wins. The record's shape is contracts.current_template.
 
 Setting it is a compare-and-set: read the record and its version (the GCS generation, 0 when absent), write
 with `ifGenerationMatch` of that version; a writer that loses (412) reads again and retries. A run submitted
@@ -130,7 +130,7 @@ def current_template(config: EnvironmentConfig) -> ResolvedTemplate:
         raise TemplateNotFoundError(
             f"environment '{config.name}' has no current template of {config.dataset} yet: "
             f"{store.uri(current_key(config.dataset))} does not "
-            "exist. CI's full workflow sets it after its first submitted run; or pin gcp.template_sha256, or "
-            "pass --template"
+            "exist. CI's full workflow sets it after its first submitted run; or pin "
+            f"pipelines.{config.dataset}.template_sha256, or pass --template"
         )
     return ResolvedTemplate(current.template, "pointer", current.lineage())

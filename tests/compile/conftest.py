@@ -79,7 +79,7 @@ def vertex(gcs, monkeypatch, request):
     models = FakeModelService().install(monkeypatch)
     # Model.upload builds the Model it returns without the caller's credentials: it falls back to these.
     monkeypatch.setattr(initializer.global_config, "_credentials", AnonymousCredentials())
-    target = registry_target(load_environment("dev"))
+    target = registry_target(load_environment("dev", "penguins"))
     endpoint = FakeEndpointService(target.endpoint).install(monkeypatch)
     target = target.model_copy(update={"history_uri": f"{target.history_uri}/{request.node.name}"})
     credentials = AnonymousCredentials()

@@ -19,8 +19,8 @@ from release.promotion.journal import committed
 from release.promotion.local_mover import LocalMover
 from tests import promotion_helpers
 
-PROD = load_environment("prod")
-TRIGGER = "projects/my-prod-project/locations/europe-west4/triggers/penguins-prod-promote"
+PROD = load_environment("prod", "penguins")
+TRIGGER = "projects/my-prod-project/locations/europe-west4/triggers/penguins-prod-penguins-promote"
 BUILDS = "projects/my-prod-project/locations/europe-west4/builds"
 HOST = "https://cloudbuild.googleapis.com/v1"
 
@@ -51,7 +51,9 @@ class FakeCloudBuild:
         if url == f"{HOST}/{BUILDS}/b-1":
             return self.build
         if url == f"{HOST}/{TRIGGER}":
-            return {"id": "trigger-id-1", "name": "penguins-prod-promote"}
+            return {"id": "trigger-id-1", "name": "penguins-prod-penguins-promote"}
+        if url == f"{HOST}/{TRIGGER.replace('-penguins-promote', '-diabetes-promote')}":
+            return {"id": "trigger-id-2", "name": "penguins-prod-diabetes-promote"}
         raise AssertionError(f"unexpected {method} {url}")
 
     def request(self, method: str, url: str, data=None, **_):
@@ -103,7 +105,12 @@ def history(registry):
 
 
 def test_promote_in_prod_starts_the_promote_trigger_with_the_move_and_moves_nothing(cloud_build, registry, capsys):
-    assert models_cli.main(["promote", "2", "--env", "prod", "--by", "bob", "--reason", "weekly"]) == 0
+    assert (
+        models_cli.main(
+            ["promote", "2", "--env", "prod", "--pipeline", "penguins", "--by", "bob", "--reason", "weekly"]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "b-1" in out and "approve b-1 --env prod" in out
     ((method, url, body),) = cloud_build.requests
@@ -123,7 +130,7 @@ def test_a_rollback_request_names_the_concrete_version_the_approver_sees(cloud_b
 
     for version in ("1", "2"):
         promote(LocalMover(registry), version, promotion_helpers.gate(registry), by="t", reason="t", approved_by="t")
-    assert models_cli.main(["rollback", "--env", "prod", "--reason", "regression"]) == 0
+    assert models_cli.main(["rollback", "--env", "prod", "--pipeline", "penguins", "--reason", "regression"]) == 0
     ((_, _, body),) = cloud_build.requests
     assert {k: body["source"]["substitutions"][k] for k in ("_ACTION", "_VERSION", "_REASON")} == {
         "_ACTION": "rollback",
@@ -147,7 +154,7 @@ def test_approve_and_reject_send_the_decision_cloud_build_records(cloud_build, f
 
 
 def test_the_approved_build_moves_the_champion_recording_the_approver_cloud_build_recorded(cloud_build, registry):
-    assert models_cli.main(["promote", "2", "--env", "prod", "--build", "b-1"]) == 0
+    assert models_cli.main(["promote", "2", "--env", "prod", "--pipeline", "penguins", "--build", "b-1"]) == 0
     called = [(method, url) for method, url, _ in cloud_build.requests]
     assert called == [("GET", f"{HOST}/{BUILDS}/b-1"), ("GET", f"{HOST}/{TRIGGER}")]
     assert registry.alias_version(CHAMPION) == "2"
@@ -161,14 +168,14 @@ def test_the_approved_build_moves_the_champion_recording_the_approver_cloud_buil
         ({"approval": {"state": "PENDING"}}, ["promote", "2"], "no recorded approval (state PENDING)"),
         ({"approval": {"state": "REJECTED"}}, ["promote", "2"], "no recorded approval"),
         ({"status": "SUCCESS"}, ["promote", "2"], "approval is spent"),
-        ({"buildTriggerId": "another"}, ["promote", "2"], "not started by the penguins-prod-promote trigger"),
+        ({"buildTriggerId": "another"}, ["promote", "2"], "not started by the penguins-prod-penguins-promote trigger"),
         ({}, ["promote", "1"], "approved promote 2, not promote 1"),
         ({}, ["rollback", "2"], "approved promote 2, not rollback 2"),
     ],
 )
 def test_the_step_refuses_a_build_that_did_not_approve_this_move(cloud_build, registry, change, args, message, capsys):
     cloud_build.build.update(change)
-    assert models_cli.main([*args, "--env", "prod", "--approved-build", "b-1"]) == 2
+    assert models_cli.main([*args, "--env", "prod", "--pipeline", "penguins", "--approved-build", "b-1"]) == 2
     assert message in capsys.readouterr().err
     assert registry.alias_version(CHAMPION) is None and history(registry) == []
 
@@ -176,12 +183,15 @@ def test_the_step_refuses_a_build_that_did_not_approve_this_move(cloud_build, re
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["promote", "2", "--env", "prod", "--approve", "carol"], "approvals here are Cloud Build's"),
+        (
+            ["promote", "2", "--env", "prod", "--pipeline", "penguins", "--approve", "carol"],
+            "approvals here are Cloud Build's",
+        ),
         (["approve", "b-1", "--env", "local"], "local approvals are `promote --approve NAME`"),
-        (["approve", "../b-1", "--env", "prod"], "no slashes"),
-        (["promote", "9", "--env", "prod"], "version 9"),
-        (["rollback", "--env", "prod"], "no champion"),
-        (["rollback", "1", "--to", "2", "--env", "prod"], "disagree"),
+        (["approve", "../b-1", "--env", "prod", "--pipeline", "penguins"], "no slashes"),
+        (["promote", "9", "--env", "prod", "--pipeline", "penguins"], "version 9"),
+        (["rollback", "--env", "prod", "--pipeline", "penguins"], "no champion"),
+        (["rollback", "1", "--to", "2", "--env", "prod", "--pipeline", "penguins"], "disagree"),
     ],
 )
 def test_bad_input_exits_2_and_asks_cloud_build_nothing(cloud_build, registry, args, message, capsys):
@@ -192,17 +202,43 @@ def test_bad_input_exits_2_and_asks_cloud_build_nothing(cloud_build, registry, a
 
 def test_a_refused_call_names_cloud_build_and_changes_nothing(cloud_build, registry, capsys):
     cloud_build.status = 403
-    assert models_cli.main(["promote", "2", "--env", "prod"]) == 4  # Refused by Google Cloud (release/cloud_errors.py)
+    assert (
+        models_cli.main(["promote", "2", "--env", "prod", "--pipeline", "penguins"]) == 4
+    )  # Refused by Google Cloud (release/cloud_errors.py)
     err = capsys.readouterr().err
-    assert "Cloud Build refused to run penguins-prod-promote" in err and "denied" in err
+    assert "Cloud Build refused to run penguins-prod-penguins-promote" in err and "denied" in err
 
 
 def test_the_autopromote_build_moves_as_itself_and_asks_cloud_build_nothing(cloud_build, registry, capsys):
     """What the Pub/Sub-started build runs (ci/cloudbuild/promote.yaml, _ACTION=auto-promote): no approval to
     read back; the build is recorded as the mover, and a second delivery of the announcement changes nothing."""
-    assert models_cli.main(["auto-promote", "2", "--env", "dev", "--build", "b-9"]) == 0
-    assert models_cli.main(["auto-promote", "2", "--env", "dev", "--build", "b-10"]) == 0
+    assert models_cli.main(["auto-promote", "2", "--env", "dev", "--pipeline", "penguins", "--build", "b-9"]) == 0
+    assert models_cli.main(["auto-promote", "2", "--env", "dev", "--pipeline", "penguins", "--build", "b-10"]) == 0
     assert "already champion: nothing changed" in capsys.readouterr().out
     assert cloud_build.requests == []
     (move,) = history(registry)
     assert (move.to_version, move.by, move.approved_by) == ("2", "cloudbuild:b-9", None)
+
+
+def test_a_build_approved_for_one_pipeline_cannot_move_anothers_champion(cloud_build, registry, capsys):
+    """b-1 was started by penguins' promote trigger: diabetes' step (its own trigger) refuses it."""
+    assert models_cli.main(["promote", "2", "--env", "prod", "--pipeline", "diabetes", "--build", "b-1"]) == 2
+    assert "not started by the penguins-prod-diabetes-promote trigger" in capsys.readouterr().err
+    assert registry.alias_version(CHAMPION) is None
+
+
+def test_a_promotion_request_starts_its_pipelines_own_promote_trigger(cloud_build, registry):
+    cloud_build.build["buildTriggerId"] = "trigger-id-2"
+    diabetes = TRIGGER.replace("-penguins-promote", "-diabetes-promote")
+    answer = cloud_build._answer
+
+    def _answer(method, url):
+        if url == f"{HOST}/{diabetes}:run":
+            return answer(method, f"{HOST}/{TRIGGER}:run")
+        return answer(method, url)
+
+    cloud_build._answer = _answer
+    assert models_cli.main(["promote", "2", "--env", "prod", "--pipeline", "diabetes", "--reason", "weekly"]) == 0
+    [(method, url, body)] = cloud_build.requests
+    assert (method, url) == ("POST", f"{HOST}/{diabetes}:run")
+    assert body["source"]["substitutions"]["_VERSION"] == "2"

@@ -13,7 +13,20 @@ COMMIT = "a" * 40
 
 def test_publish_twice_is_a_no_op_and_pins_the_template(compiled, tmp_path, capsys):  # noqa: F811
     out_dir = compiled[0].spec_path.parent
-    argv = ["--env", "dev", "--compiled", str(out_dir), "--commit", COMMIT, "--branch", "main", "--to", str(tmp_path)]
+    argv = [
+        "--env",
+        "dev",
+        "--pipeline",
+        "penguins",
+        "--compiled",
+        str(out_dir),
+        "--commit",
+        COMMIT,
+        "--branch",
+        "main",
+        "--to",
+        str(tmp_path),
+    ]
     assert publish.main(argv) == 0
     first = json.loads(capsys.readouterr().out)
     files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
@@ -37,6 +50,8 @@ def test_publish_refuses_bad_input(tmp_path, capsys):
             [
                 "--env",
                 "dev",
+                "--pipeline",
+                "penguins",
                 "--compiled",
                 str(tmp_path),
                 "--commit",
@@ -76,7 +91,7 @@ def test_submit_rejects_bad_parameters_before_submitting(tmp_path, capsys, env, 
 def test_submit_vertex_without_a_template_needs_the_current_one(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("release.publishing.store.store_for", lambda uri, client=None: LocalStore(tmp_path))
     monkeypatch.setattr("release.publishing.current.store_for", lambda uri, client=None: LocalStore(tmp_path))
-    assert submit.main(["--env", "dev"]) == 2
+    assert submit.main(["--env", "dev", "--pipeline", "penguins"]) == 2
     err = capsys.readouterr().err
     assert (
         "environment 'dev' has no current template of penguins yet" in err
@@ -100,7 +115,18 @@ def test_submit_vertex_resolves_a_commit_to_its_immutable_template(compiled, tmp
 
     monkeypatch.setattr("release.publishing.store.store_for", lambda uri, client=None: store)
     monkeypatch.setattr("release.vertex.VertexSubmitter", Recorder)
-    argv = ["--env", "dev", "--template", f"commit:{COMMIT}", "--trigger-id", "msg-1", "--num-epochs", "4"]
+    argv = [
+        "--env",
+        "dev",
+        "--pipeline",
+        "penguins",
+        "--template",
+        f"commit:{COMMIT}",
+        "--trigger-id",
+        "msg-1",
+        "--num-epochs",
+        "4",
+    ]
     assert submit.main(argv) == 0
     template, request = sent
     assert template.uri == published["template"] and template.source == "explicit"

@@ -18,7 +18,9 @@ IMAGE = kubeflow_v2_runner.GOLDEN_IMAGE
 
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory):
-    result = compile_pipeline(load_environment("dev"), image=IMAGE, output_dir=tmp_path_factory.mktemp("dev"))
+    result = compile_pipeline(
+        load_environment("dev", "penguins"), image=IMAGE, output_dir=tmp_path_factory.mktemp("dev")
+    )
     return result, json.loads(result.spec_path.read_text())
 
 
@@ -34,7 +36,10 @@ def test_every_environment_value_is_a_runtime_parameter(compiled):
     _, spec = compiled
     declared = spec["pipelineSpec"]["root"]["inputDefinitions"]["parameters"]
     kinds = {str: "STRING", int: "INT", float: "DOUBLE"}
-    expected = {name: kinds[kind] for name, kind in template_shape(load_environment("dev")).parameter_types().items()}
+    expected = {
+        name: kinds[kind]
+        for name, kind in template_shape(load_environment("dev", "penguins")).parameter_types().items()
+    }
     expected.update(num_epochs="INT", learning_rate="DOUBLE", span_start="INT", span_end="INT")
     assert {name: value["type"] for name, value in declared.items()} == expected
 
@@ -61,7 +66,9 @@ def test_a_partial_request_submits_a_valid_job(compiled, tmp_path):
     from release.vertex import VertexSubmitter
 
     result, _ = compiled
-    submitter = VertexSubmitter(load_environment("dev"), str(result.spec_path), credentials=AnonymousCredentials())
+    submitter = VertexSubmitter(
+        load_environment("dev", "penguins"), str(result.spec_path), credentials=AnonymousCredentials()
+    )
     job = submitter.build_job(RunRequest("penguins-dev-partial", {"num_epochs": 3, "learning_rate": 0.05}), Baseline())
     runtime = job._gca_resource.runtime_config
     values = {name: runtime.parameters[name] for name in runtime.parameters}
@@ -106,7 +113,7 @@ def test_no_environment_value_is_in_the_template(compiled):
     text = text.replace("europe-west4-docker.pkg.dev/my-dev-project/penguins-dev-images/", "<images>/")
     text = text.replace("gs://penguins-dev-artifacts/", "<artifacts>/")
     for name in ("dev", "prod"):
-        config = load_environment(name)
+        config = load_environment(name, "penguins")
         for key, value in environment_values(config).items():
             # The gate's metric is also one the DAG computes (its eval_config), which is not an environment's.
             if key == "gate_metric":
@@ -166,7 +173,7 @@ def test_the_schema_and_wheels_are_in_the_release_store(compiled):
 
 
 def test_compiles_the_same_twice(compiled, tmp_path):
-    again = compile_pipeline(load_environment("dev"), image=IMAGE, output_dir=tmp_path)
+    again = compile_pipeline(load_environment("dev", "penguins"), image=IMAGE, output_dir=tmp_path)
     assert normalized(json.loads(again.spec_path.read_text())) == normalized(compiled[1])
     assert set(again.artifacts) == set(compiled[0].artifacts)  # Same content, same names.
 
@@ -174,9 +181,12 @@ def test_compiles_the_same_twice(compiled, tmp_path):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--env", "dev", "--image", "europe-west4-docker.pkg.dev/p/r/pipeline:latest"], "by digest"),
-        (["--env", "dev"], "--image is required"),
-        (["--env", "dev", "--image-from", "/nonexistent/image.json"], "no image step result"),
+        (
+            ["--env", "dev", "--pipeline", "penguins", "--image", "europe-west4-docker.pkg.dev/p/r/pipeline:latest"],
+            "by digest",
+        ),
+        (["--env", "dev", "--pipeline", "penguins"], "--image is required"),
+        (["--env", "dev", "--pipeline", "penguins", "--image-from", "/nonexistent/image.json"], "no image step result"),
         (["--env", "nowhere", "--image", IMAGE], "environment file not found"),
     ],
 )
@@ -195,20 +205,22 @@ def test_a_local_environment_compiles_with_its_local_folders(tmp_path):
 
 
 def test_compiling_for_prod_says_it_runs_devs_templates(tmp_path, capsys):
-    argv = ["--env", "prod", "--image", IMAGE, "--output-dir", str(tmp_path / "out")]
+    argv = ["--env", "prod", "--pipeline", "penguins", "--image", IMAGE, "--output-dir", str(tmp_path / "out")]
     assert kubeflow_v2_runner.main(argv) == 2
     assert "runs the templates 'dev' publishes" in capsys.readouterr().err
     assert not (tmp_path / "out" / "pipeline.json").exists()
 
 
 def test_an_environment_that_needs_another_dag_cannot_share_the_template(tmp_path, monkeypatch):
-    raw = load_environment("prod").model_dump(mode="json", exclude_none=True)
+    raw = load_environment("prod", "penguins").model_dump(mode="json", exclude_none=True)
     raw["gcp"]["training"]["engine"] = "in-step"
     (tmp_path / "prod.yaml").write_text(json.dumps(raw))
-    (tmp_path / "dev.yaml").write_text(json.dumps(load_environment("dev").model_dump(mode="json", exclude_none=True)))
+    (tmp_path / "dev.yaml").write_text(
+        json.dumps(load_environment("dev", "penguins").model_dump(mode="json", exclude_none=True))
+    )
     monkeypatch.setattr(vertex_compile, "ENVS_DIR", tmp_path)
     with pytest.raises(CompileRefusedError, match=r"'prod' runs the templates of 'dev'.*gcp.training.engine"):
-        compile_pipeline(load_environment("dev"), image=IMAGE, output_dir=tmp_path / "out")
+        compile_pipeline(load_environment("dev", "penguins"), image=IMAGE, output_dir=tmp_path / "out")
 
 
 def test_the_registry_push_is_given_its_own_job_name(compiled):

@@ -20,7 +20,9 @@ BEAM_COMPONENTS = ("WindowExampleGen", "StatisticsGen", "Transform", "Evaluator"
 
 @pytest.fixture(scope="module")
 def spec(tmp_path_factory):
-    result = compile_pipeline(load_environment("dev"), image=IMAGE, output_dir=tmp_path_factory.mktemp("dev"))
+    result = compile_pipeline(
+        load_environment("dev", "penguins"), image=IMAGE, output_dir=tmp_path_factory.mktemp("dev")
+    )
     return json.loads(result.spec_path.read_text())
 
 
@@ -32,7 +34,9 @@ def _task_value(spec, task, parameter, env):
     """What Vertex gives `task` for `parameter`: its constant, or the run's value of the pipeline parameter."""
     given = spec["pipelineSpec"]["root"]["dag"]["tasks"][task]["inputs"]["parameters"][parameter]
     if "componentInputParameter" in given:
-        return environment_parameters(load_environment(env), baseline_model="")[given["componentInputParameter"]]
+        return environment_parameters(load_environment(env, "penguins"), baseline_model="")[
+            given["componentInputParameter"]
+        ]
     return given["runtimeValue"]["constantValue"]["stringValue"]
 
 
@@ -88,7 +92,7 @@ def test_the_trainer_is_a_vertex_custom_job_of_the_image_as_the_pipeline_account
     assert pool.replica_count == 1
     assert pool.container_spec.image_uri == IMAGE and "@sha256:" in pool.container_spec.image_uri
     assert list(pool.container_spec.command)[:3] == ["python", "-m", "tfx.scripts.run_executor"]
-    assert request.job_spec.service_account == load_environment(env).gcp.pipeline_service_account
+    assert request.job_spec.service_account == load_environment(env, "penguins").gcp.pipeline_service_account
 
 
 _PLACEHOLDER = re.compile(r"\{\{\$\.inputs\.parameters\['([^']+)'\]\}\}")
@@ -97,7 +101,7 @@ _PLACEHOLDER = re.compile(r"\{\{\$\.inputs\.parameters\['([^']+)'\]\}\}")
 def _beam_args(spec, component, env):
     """The component's Beam args as its container gets them in a run of `env`: placeholders filled in."""
     args = _executor(spec, component)["args"]
-    values = environment_parameters(load_environment(env), baseline_model="")
+    values = environment_parameters(load_environment(env, "penguins"), baseline_model="")
     return [_PLACEHOLDER.sub(lambda m: str(values[m.group(1)]), arg) for arg in args[args.index("{{$}}") + 1 :]]
 
 
@@ -106,7 +110,7 @@ def test_the_beam_components_get_dataflow_with_the_image_and_the_worker_account(
     from apache_beam.options.pipeline_options import GoogleCloudOptions, PipelineOptions, StandardOptions
     from apache_beam.runners.dataflow.internal import apiclient
 
-    gcp = load_environment(env).gcp
+    gcp = load_environment(env, "penguins").gcp
     for component in BEAM_COMPONENTS:
         options = PipelineOptions(_beam_args(spec, component, env))
         assert options.view_as(StandardOptions).runner == "DataflowRunner", component

@@ -54,7 +54,7 @@ class World:
         count_model_service(monkeypatch, self.faults)
         # Model.upload builds the Model it returns without the caller's credentials: it falls back to these.
         monkeypatch.setattr(initializer.global_config, "_credentials", AnonymousCredentials())
-        target = registry_target(load_environment("dev"))
+        target = registry_target(load_environment("dev", "penguins"))
         self.endpoint = OperatedEndpointService(target.endpoint, self.faults, deploy_polls).install(monkeypatch)
         # A journal (and model-test outcomes beside it) of its own.
         history = f"gs://penguins-dev-registry/{uuid.uuid4().hex}/history"

@@ -34,14 +34,14 @@ def model_dir(gcs):
 
 
 def test_target_follows_the_environment():
-    target = registry_target(load_environment("dev"))
+    target = registry_target(load_environment("dev", "penguins"))
     assert (target.backend, target.model_name, target.project, target.region) == (
         "vertex",
         "penguins-dev-penguins-model",
         "my-dev-project",
         "europe-west4",
     )
-    assert target.auto_promote and not registry_target(load_environment("prod")).auto_promote
+    assert target.auto_promote and not registry_target(load_environment("prod", "penguins")).auto_promote
     assert target.history_uri == "gs://penguins-dev-registry/penguins-dev-penguins-model/history"
 
 

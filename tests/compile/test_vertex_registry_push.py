@@ -4,7 +4,7 @@ registry bucket) and Pub/Sub on loopback, the ModelService and the run's Pipelin
 
 What it must send: the model's objects rewritten create-only into gs://<prefix>-registry/<model>/<sha256>/
 Format-Serving/, one UploadModel whose artifactUri (and recorded uri) is that copy, and one publish of
-{version, model, run} to <prefix>-model-registered; a rerun sends no copy and no upload, and announces again.
+{version, model, run} to <prefix>-<pipeline>-model-registered; a rerun sends no copy and no upload, and announces again.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ TRAINER = "penguins-dev-pipeline-root/penguins/123456789012/penguins-dev-ci/Trai
 IMAGE = "europe-west4-docker.pkg.dev/my-dev-project/penguins-dev-images/pipeline@sha256:" + "0" * 64
 MODEL_FILES = {"saved_model.pb": b"graph" * 40, "variables/variables.index": b"index", "assets/vocab": b"a\nb\n"}
 MODEL = "projects/my-dev-project/locations/europe-west4/models/penguins-dev-penguins-model"
-TOPIC = "projects/my-dev-project/topics/penguins-dev-model-registered"
+TOPIC = "projects/my-dev-project/topics/penguins-dev-penguins-model-registered"
 
 
 def metrics_file() -> bytes:
@@ -114,7 +114,7 @@ def push(target: RegistryTarget | None = None):
         "hyperparameters": artifact(standard_artifacts.HyperParameters, f"{run}/HyperparametersGen/hyperparameters/5"),
     }
     outputs = {"pushed_model": artifact(standard_artifacts.PushedModel, f"{run}/RegistryPush/pushed_model/11")}
-    target = target or registry_target(load_environment("dev"))
+    target = target or registry_target(load_environment("dev", "penguins"))
     Executor().Do(
         inputs,
         outputs,
@@ -136,12 +136,15 @@ def digest_of_model(tmp_path) -> str:
 
 
 def test_the_target_names_the_registry_bucket_and_the_topic():
-    target = registry_target(load_environment("dev"))
+    # Each pipeline announces on its own topic (its autopromote trigger listens there).
+    diabetes = registry_target(load_environment("dev", "diabetes"))
+    assert diabetes.topic == "projects/my-dev-project/topics/penguins-dev-diabetes-model-registered"
+    target = registry_target(load_environment("dev", "penguins"))
     assert target.store_uri == "gs://penguins-dev-registry/penguins-dev-penguins-model"
     assert target.topic == TOPIC
     assert (
-        registry_target(load_environment("prod")).topic
-        == "projects/my-prod-project/topics/penguins-prod-model-registered"
+        registry_target(load_environment("prod", "penguins")).topic
+        == "projects/my-prod-project/topics/penguins-prod-penguins-model-registered"
     )
 
 

@@ -39,7 +39,7 @@ def calls(monkeypatch):
 
 
 def submitter(compiled_spec, env="dev"):
-    config = load_environment(env)
+    config = load_environment(env, "penguins")
     return VertexSubmitter(
         config, str(compiled_spec.spec_path), credentials=AnonymousCredentials(), baseline=lambda: CHAMPION
     )
@@ -88,7 +88,7 @@ def test_create_request_carries_everything(compiled, calls, monkeypatch):  # noq
     # Pipeline spec schema 2.0 (TFX): typed values, an int for num_epochs and a double for learning_rate.
     params = job.runtime_config.parameters
     # The request's two, the template's defaults for the spans it left out, and the environment's values.
-    expected = environment_parameters(load_environment("dev"), baseline_model=CHAMPION.uri)
+    expected = environment_parameters(load_environment("dev", "penguins"), baseline_model=CHAMPION.uri)
     assert set(params) == {"num_epochs", "learning_rate", "span_start", "span_end", *expected}
     assert params["span_start"].int_value == 0 and params["span_end"].int_value == 0
     assert params["num_epochs"].int_value == 5
@@ -117,7 +117,10 @@ def test_unavailable_backend_is_transient(compiled, calls, monkeypatch):  # noqa
 
 def test_missing_template_is_a_clear_error(tmp_path):
     vertex = VertexSubmitter(
-        load_environment("dev"), str(tmp_path / "nope.json"), credentials=AnonymousCredentials(), baseline=Baseline
+        load_environment("dev", "penguins"),
+        str(tmp_path / "nope.json"),
+        credentials=AnonymousCredentials(),
+        baseline=Baseline,
     )
     with pytest.raises(SubmissionError, match="not found"):
         vertex.submit(REQUEST)
@@ -126,7 +129,7 @@ def test_missing_template_is_a_clear_error(tmp_path):
 @pytest.mark.parametrize("uri", ["europe-west4-kfp.pkg.dev/p/r/penguins/latest", "gs://b/templates/x:latest"])
 def test_mutable_template_references_are_refused(uri):
     with pytest.raises(SubmissionError, match="immutable"):
-        VertexSubmitter(load_environment("dev"), uri)
+        VertexSubmitter(load_environment("dev", "penguins"), uri)
 
 
 @pytest.mark.parametrize(
@@ -161,7 +164,7 @@ def test_the_job_is_the_contracts_construction(compiled, monkeypatch):  # noqa: 
 
     built = []
     monkeypatch.setattr(aiplatform, "PipelineJob", lambda **kwargs: built.append(kwargs))
-    config = load_environment("dev")
+    config = load_environment("dev", "penguins")
     credentials = AnonymousCredentials()
     VertexSubmitter(config, str(compiled[0].spec_path), credentials=credentials).build_job(REQUEST, CHAMPION)
     expected = pipeline_job_arguments(
@@ -235,7 +238,18 @@ def test_dev_and_prod_submit_the_byte_identical_template_with_their_own_paramete
     jobs = []
     patch_create(monkeypatch, jobs, calls)
     for env in ("dev", "prod"):
-        argv = ["--env", env, "--template", f"commit:{COMMIT}", "--trigger-id", "release-1", "--source", "ci"]
+        argv = [
+            "--env",
+            env,
+            "--pipeline",
+            "penguins",
+            "--template",
+            f"commit:{COMMIT}",
+            "--trigger-id",
+            "release-1",
+            "--source",
+            "ci",
+        ]
         assert submit.main([*argv, "--result-file", str(tmp_path / f"{env}.json")]) == 0
     # Both resolved the commit in dev's artifacts bucket: prod has gcp.releases_from: dev.
     assert stores == ["gs://penguins-dev-artifacts", "gs://penguins-dev-artifacts"]

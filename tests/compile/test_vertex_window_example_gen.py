@@ -34,7 +34,7 @@ def task_parameters(golden, data, span_start, span_end):
     assert {k for k, v in task.items() if "taskOutputParameter" in v} == {"range_config", "window"}
     assert task["input_base"] == {"componentInputParameter": "data_root"}
     values = {k: v["runtimeValue"]["constantValue"] for k, v in task.items() if "runtimeValue" in v}
-    run = environment_parameters(load_environment("dev"), baseline_model="")
+    run = environment_parameters(load_environment("dev", "penguins"), baseline_model="")
     values.update(
         {
             k: {"stringValue": run[v["componentInputParameter"]]}

@@ -23,11 +23,14 @@ def test_a_scaffolded_pipeline_trains_registers_and_is_routed_on_its_own(tmp_pat
     made = _python(repo, "-m", "release.scaffold", "third", "--from", "diabetes")
     assert made.returncode == 0, made.stderr
     assert (repo / "pipelines" / "third" / "data" / "span-1" / "third.csv").is_file()
-    assert "  third:" in (repo / "envs" / "local.yaml").read_text()
-    # Nothing else names it: the folder, its tests and the environment entry are all that changed.
+    for env in ("local", "dev", "prod"):
+        assert "  third:" in (repo / "envs" / f"{env}.yaml").read_text(), env
+    # Nothing else names it: the folder, its tests and the environment entries are all that changed.
     status = subprocess.run(["git", "status", "--porcelain"], cwd=repo, capture_output=True, text=True).stdout
     assert sorted(line[3:] for line in status.splitlines()) == [
+        "envs/dev.yaml",
         "envs/local.yaml",
+        "envs/prod.yaml",
         "pipelines/third/",
         "tests/unit/test_third_modules.py",
     ]

@@ -38,7 +38,7 @@ VERTEX_ENV = {
     "PIPELINE_ROOT": "gs://penguins-dev-pipeline-root/penguins-dev",
     "SERVICE_ACCOUNT": "penguins-dev-pipeline@my-dev-project.iam.gserviceaccount.com",
     "PIPELINE_NAME": "penguins-dev",
-    "ENVIRONMENT_PARAMETERS": json.dumps(environment_values(load_environment("dev")), sort_keys=True),
+    "ENVIRONMENT_PARAMETERS": json.dumps(environment_values(load_environment("dev", "penguins")), sort_keys=True),
 }
 # dev's registry model, whose champion is a run's baseline (GetModel <model>@champion).
 MODEL = "projects/my-dev-project/locations/europe-west4/models/penguins-dev-penguins-model"

@@ -58,8 +58,8 @@ _REFERENCE = re.compile(r"\$\{(data\.)?([a-z0-9_]+)\.([A-Za-z0-9_-]+)\.([a-z_0-9
 
 
 def _referenced(stack: dict[str, Any], data: str | None, rtype: str, name: str, attribute: str) -> str:
-    """The value a reference stands for, for the attributes IAM members name (the project number as the
-    access table's placeholder: Terraform knows it only at apply time)."""
+    """The value a reference stands for, for the attributes IAM members and alert filters name (the project
+    number as the access table's placeholder: Terraform knows it only at apply time)."""
     if data:
         assert (rtype, attribute) == ("google_project", "number"), (rtype, attribute)
         return "PROJECT_NUMBER"
@@ -67,7 +67,7 @@ def _referenced(stack: dict[str, Any], data: str | None, rtype: str, name: str, 
     if rtype == "google_service_account":
         email = f"{body['account_id']}@{body['project']}.iam.gserviceaccount.com"
         return {"email": email, "name": f"projects/{body['project']}/serviceAccounts/{email}"}[attribute]
-    if rtype in ("google_storage_bucket", "google_pubsub_topic"):
+    if rtype in ("google_storage_bucket", "google_pubsub_topic", "google_pubsub_subscription"):
         assert attribute == "name", attribute
         return str(body["name"])
     if rtype == "google_project_iam_custom_role":
@@ -75,7 +75,7 @@ def _referenced(stack: dict[str, Any], data: str | None, rtype: str, name: str, 
     if rtype == "google_artifact_registry_repository":
         return f"projects/{body['project']}/locations/{body['location']}/repositories/{body['repository_id']}"
     if rtype == "google_cloudfunctions2_function":
-        assert attribute == "service_config[0].service", attribute
+        assert attribute in ("name", "service_config[0].service"), attribute
         return str(body["name"])  # a 2nd-gen function's Cloud Run service has its name
     raise AssertionError(f"no resolver for ${{{rtype}.{name}.{attribute}}}")
 

@@ -49,6 +49,8 @@ def test_the_registry_is_where_the_registry_contract_keeps_versions_and_history(
     from contracts.registry import registry_target
 
     for env, config in configs.items():
-        target = registry_target(config)
-        assert target.history_uri.startswith(f"gs://penguins-{env}-registry/")
         assert config.gcp.bucket_uri("registry") == f"gs://penguins-{env}-registry"
+        for each in config.each_pipeline():  # each pipeline's model, in the one registry bucket
+            target = registry_target(each)
+            model = f"gs://penguins-{env}-registry/penguins-{env}-{each.selected}-model"
+            assert (target.store_uri, target.history_uri) == (model, f"{model}/history")

@@ -1,5 +1,5 @@
 """Cloud Build triggers: the routing table and the trigger filters agree, one trigger per workflow, and one per
-pipeline for the workflows that run per pipeline (full, modules)."""
+pipeline for the workflows that run per pipeline (full, modules, promote, datacheck)."""
 
 from __future__ import annotations
 
@@ -22,45 +22,53 @@ def _config(trigger) -> str:
     return trigger.get("filename") or trigger["git_file_source"]["path"]
 
 
-def _name(env: str, route: Route) -> str:
-    """The route's trigger in the environment: the penguins pipeline's own for a per-pipeline route."""
-    own = route.workflow in PER_PIPELINE
-    return f"penguins-{env}-penguins-{route.workflow}" if own else f"penguins-{env}-{route.workflow}"
+def _names(config, route: Route) -> dict[str, str | None]:
+    """The route's triggers in the environment, each with its pipeline: one per pipeline of the environment for a
+    per-pipeline route (each pipeline's own, <prefix>-<pipeline>-<workflow>), else one, the environment's (None)."""
+    if route.workflow in PER_PIPELINE:
+        return {f"penguins-{config.name}-{p}-{route.workflow}": p for p in sorted(config.pipelines)}
+    return {f"penguins-{config.name}-{route.workflow}": None}
 
 
-def _workflow(env: str, name: str) -> str:
-    kind = name.removeprefix(f"penguins-{env}-")
-    own = kind.removeprefix("penguins-")
-    return own if own in PER_PIPELINE else kind
+def _planned(config) -> dict[str, tuple[str | None, Route]]:
+    """Every trigger of the routing table in the environment: its name -> (its pipeline or None, its route)."""
+    return {name: (pipeline, route) for route in ROUTES for name, pipeline in _names(config, route).items()}
+
+
+def _workflow(config, name: str) -> str:
+    return _planned(config)[name][1].workflow
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
 def test_one_trigger_per_route_with_the_routes_filters(stacks, configs, env):
-    """Every route, the data check's included: no route needs a trigger made by hand."""
+    """Every route, the data check's included: no route needs a trigger made by hand; a per-pipeline route has
+    one trigger per pipeline, filtered to that pipeline's folder and the shared files."""
+    config = configs[env]
     triggers = _triggers(stacks[env])
-    assert set(triggers) == {_name(env, route) for route in ROUTES}
-    for route in ROUTES:
-        trigger = triggers[_name(env, route)]
-        own = route.for_pipeline("penguins") if route.workflow in PER_PIPELINE else route
+    assert set(config.pipelines) == {"diabetes", "penguins"}
+    assert set(triggers) == set(_planned(config))
+    assert len(triggers) == len(ROUTES) + len(PER_PIPELINE) * (len(config.pipelines) - 1)
+    for name, (pipeline, route) in _planned(config).items():
+        trigger = triggers[name]
+        own = route.for_pipeline(pipeline) if pipeline else route
         # An empty filter is left out: Cloud Build then considers every changed file.
         assert trigger.get("included_files", []) == list(own.included)
         assert trigger.get("ignored_files", []) == list(own.ignored)
-        assert _config(trigger) == build_config(configs[env], route)
-        if build_config(configs[env], route) == route.config:
+        assert _config(trigger) == build_config(config, route)
+        if build_config(config, route) == route.config:
             assert trigger["description"] == route.description
 
 
-def test_prod_adopts_on_the_publishing_routes_and_dev_publishes(stacks):
-    """prod (gcp.releases_from: dev) compiles nothing: its full and modules triggers run the adopt config."""
+def test_prod_adopts_on_the_publishing_routes_and_dev_publishes(stacks, configs):
+    """prod (gcp.releases_from: dev) compiles nothing: each pipeline's full and modules triggers run the adopt
+    config."""
     for route in ROUTES:
-        dev, prod = (
-            _triggers(stacks["dev"])[_name("dev", route)],
-            _triggers(stacks["prod"])[_name("prod", route)],
-        )
-        assert _config(dev) == route.config
-        assert _config(prod) == (ADOPT_CONFIG if route.workflow in PUBLISHING else route.config)
-        if route.workflow in PUBLISHING:
-            assert "template dev published for the commit" in prod["description"]
+        for dev_name, prod_name in zip(_names(configs["dev"], route), _names(configs["prod"], route), strict=True):
+            dev, prod = _triggers(stacks["dev"])[dev_name], _triggers(stacks["prod"])[prod_name]
+            assert _config(dev) == route.config
+            assert _config(prod) == (ADOPT_CONFIG if route.workflow in PUBLISHING else route.config)
+            if route.workflow in PUBLISHING:
+                assert "template dev published for the commit" in prod["description"]
 
 
 def test_the_publishing_workflows_are_the_routes_whose_config_publishes():
@@ -75,10 +83,10 @@ def test_the_publishing_workflows_are_the_routes_whose_config_publishes():
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
-def test_triggers_run_as_their_workflows_account_on_the_connected_repository(stacks, env):
+def test_triggers_run_as_their_workflows_account_on_the_connected_repository(stacks, configs, env):
     for name, trigger in _triggers(stacks[env]).items():
         # google_service_account.id is projects/<project>/serviceAccounts/<email>, the form Cloud Build wants.
-        account = access.build_account(_workflow(env, name))
+        account = access.build_account(_workflow(configs[env], name))
         assert trigger["service_account"].startswith(f"${{google_service_account.accounts_{account}_")
         assert trigger["service_account"].endswith(".id}")
         assert trigger["location"] == "europe-west4"
@@ -94,9 +102,10 @@ def test_triggers_run_as_their_workflows_account_on_the_connected_repository(sta
 def test_push_routes_fire_on_a_push_to_the_ci_branch(stacks, configs, env):
     triggers = _triggers(stacks[env])
     for route in PUSH_ROUTES:
-        event = triggers[_name(env, route)]["repository_event_config"]
-        assert set(event) == {"repository", "push"}
-        assert event["push"] == {"branch": configs[env].gcp.ci.branch}
+        for name in _names(configs[env], route):
+            event = triggers[name]["repository_event_config"]
+            assert set(event) == {"repository", "push"}
+            assert event["push"] == {"branch": configs[env].gcp.ci.branch}
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
@@ -123,7 +132,7 @@ def test_approval_follows_the_environment_file(stacks, configs, env, required):
     assert configs[env].gcp.ci.require_approval is required
     for name, trigger in _triggers(stacks[env]).items():
         # The scheduled data check is exempt everywhere: its route says why (ci/routing.py: approval_exempt).
-        exempt = route_of(_workflow(env, name)).approval_exempt
+        exempt = route_of(_workflow(configs[env], name)).approval_exempt
         assert trigger["approval_config"] == {"approval_required": required and not exempt}
 
 
@@ -131,35 +140,43 @@ def test_approval_follows_the_environment_file(stacks, configs, env, required):
 def test_triggers_set_exactly_the_substitutions_each_build_config_declares(stacks, configs, env):
     import yaml
 
-    for route in ROUTES:
-        trigger = _triggers(stacks[env])[_name(env, route)]
+    for name, (pipeline, route) in _planned(configs[env]).items():
+        trigger = _triggers(stacks[env])[name]
         config = build_config(configs[env], route)
         declared = yaml.safe_load((REPO_ROOT / config).read_text())["substitutions"]
         assert set(trigger["substitutions"]) == set(declared), config
         assert trigger["substitutions"]["_ENV"] == env
         assert trigger["substitutions"]["_NAME_PREFIX"] == configs[env].gcp.name_prefix
-        assert trigger["substitutions"]["_PIPELINE"] == configs[env].selected == "penguins"
+        # Each pipeline's trigger tells its builds which pipeline; a route that runs once has none.
+        assert trigger["substitutions"].get("_PIPELINE") == pipeline, name
+        assert ("_PIPELINE" in declared) == (route.workflow in PER_PIPELINE), config
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
-def test_the_promote_trigger_is_manual_on_the_ci_branch_and_approval_gated_as_the_file_says(stacks, configs, env):
-    """No push or pull request starts it (no event block, no filters): only run_build_trigger, from `models`."""
+def test_each_pipelines_promote_trigger_is_manual_on_the_ci_branch_and_approval_gated_as_the_file_says(
+    stacks, configs, env
+):
+    """No push or pull request starts one (no event block, no filters): only run_build_trigger, from `models`
+    (--pipeline names whose)."""
     assert route_of("promote").event == "manual"
-    trigger = _triggers(stacks[env])[f"penguins-{env}-promote"]
-    assert "repository_event_config" not in trigger and "filename" not in trigger
-    assert "included_files" not in trigger and "ignored_files" not in trigger
-    repository = f"projects/my-{env}-project/locations/europe-west4/connections/github/repositories/penguins-cicd"
-    assert trigger["source_to_build"] == {"repository": repository, "ref": "refs/heads/main", "repo_type": "GITHUB"}
-    assert trigger["git_file_source"] == {
-        "repository": repository,
-        "revision": "refs/heads/main",
-        "path": "ci/cloudbuild/promote.yaml",
-        "repo_type": "GITHUB",
-    }
-    assert trigger["approval_config"] == {"approval_required": configs[env].gcp.ci.require_approval}
     requested = ("_ACTION", "_VERSION", "_BY", "_REASON")
     assert route_of("promote").requested == requested
-    assert {k: trigger["substitutions"][k] for k in requested} == dict.fromkeys(requested, "")
+    repository = f"projects/my-{env}-project/locations/europe-west4/connections/github/repositories/penguins-cicd"
+    for pipeline in sorted(configs[env].pipelines):
+        trigger = _triggers(stacks[env])[f"penguins-{env}-{pipeline}-promote"]
+        assert "repository_event_config" not in trigger and "filename" not in trigger
+        assert "included_files" not in trigger and "ignored_files" not in trigger
+        source = {"repository": repository, "ref": "refs/heads/main", "repo_type": "GITHUB"}
+        assert trigger["source_to_build"] == source
+        assert trigger["git_file_source"] == {
+            "repository": repository,
+            "revision": "refs/heads/main",
+            "path": "ci/cloudbuild/promote.yaml",
+            "repo_type": "GITHUB",
+        }
+        assert trigger["approval_config"] == {"approval_required": configs[env].gcp.ci.require_approval}
+        assert {k: trigger["substitutions"][k] for k in requested} == dict.fromkeys(requested, "")
+        assert trigger["substitutions"]["_PIPELINE"] == pipeline
 
 
 def test_a_manual_trigger_needs_one_literal_branch(configs):
@@ -170,13 +187,12 @@ def test_a_manual_trigger_needs_one_literal_branch(configs):
         branch_ref(pattern)
 
 
-def test_each_pipeline_of_an_environment_has_its_own_full_and_modules_triggers(configs):
-    """A Google Cloud environment runs one pipeline today (contracts/environment.py refuses two at load), but the
-    triggers are planned per pipeline already: given two, full and modules are one trigger each per pipeline,
-    named by the per-pipeline rule, filtered to that pipeline's folder and telling its builds which pipeline."""
+def test_each_pipeline_of_an_environment_has_its_own_per_pipeline_triggers(configs):
+    """dev has two pipelines: full, modules, promote and datacheck are one trigger each per pipeline, named by
+    the per-pipeline rule, filtered to that pipeline's folder and telling its builds which pipeline."""
     dev = configs["dev"]
-    two = dev.model_copy(update={"pipelines": {**dev.pipelines, "diabetes": dev.pipelines["penguins"]}})
-    planned = {kind: (each, route) for kind, each, route in planned_triggers(two)}
+    assert set(dev.pipelines) == {"diabetes", "penguins"}
+    planned = {kind: (each, route) for kind, each, route in planned_triggers(dev)}
     per_pipeline = {f"{p}-{w}" for p in ("diabetes", "penguins") for w in PER_PIPELINE}
     assert set(planned) == per_pipeline | {r.workflow for r in ROUTES if r.workflow not in PER_PIPELINE}
     for pipeline in ("diabetes", "penguins"):
@@ -184,5 +200,6 @@ def test_each_pipeline_of_an_environment_has_its_own_full_and_modules_triggers(c
             each, route = planned[f"{pipeline}-{workflow}"]
             assert each.selected == pipeline and route == route_of(workflow).for_pipeline(pipeline)
             assert dev.gcp.name(trigger_kind(workflow, pipeline)) == dev.gcp.pipeline_resource(pipeline, workflow)
-    assert "pipelines/penguins/modules/**" in planned["penguins-modules"][1].included
-    assert not any("diabetes" in glob for glob in planned["penguins-full"][1].included)
+    for pipeline, other in (("penguins", "diabetes"), ("diabetes", "penguins")):
+        assert f"pipelines/{pipeline}/modules/**" in planned[f"{pipeline}-modules"][1].included
+        assert not any(other in glob for glob in planned[f"{pipeline}-full"][1].included)

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from ci.routing import PER_PIPELINE, ROUTES
+
+# Both environment files have two pipelines (penguins, diabetes); what each pipeline has of its own is counted
+# per pipeline.
+PIPELINES = ("diabetes", "penguins")
+P = len(PIPELINES)
+# The routes that run once per environment: model-tests, infra, function, checks.
+ONCE = len(ROUTES) - len(PER_PIPELINE)
 COMMON = {
     # 14 + compute and dataflow (both stacks run Beam on Dataflow).
     "google_project_service": 16,
@@ -17,21 +25,23 @@ COMMON = {
     "google_service_account_iam_member": 7,
     # pipeline-root, artifacts, data, registry, build-logs.
     "google_storage_bucket": 5,
-    # The function's source object.
+    # The functions' one source object, shared by every pipeline's function.
     "google_storage_bucket_object": 1,
-    # trigger, its dead letters, model-registered.
-    "google_pubsub_topic": 3,
-    "google_pubsub_subscription": 1,
-    # the scheduler on trigger; the Pub/Sub agent on the dead letters; the pipeline on model-registered.
-    "google_pubsub_topic_iam_member": 3,
-    "google_cloudfunctions2_function": 1,
-    # Eventarc invokes the function as the trigger account.
-    "google_cloud_run_v2_service_iam_member": 1,
-    # the schedules: entry; data.schedule's datacheck build.
-    "google_cloud_scheduler_job": 2,
+    # Each pipeline's trigger, its dead letters, model-registered.
+    "google_pubsub_topic": 3 * P,
+    "google_pubsub_subscription": P,
+    # the scheduler on each trigger topic; the Pub/Sub agent on each dead-letter topic; the pipeline on each
+    # model-registered topic.
+    "google_pubsub_topic_iam_member": 3 * P,
+    "google_cloudfunctions2_function": P,
+    # Eventarc invokes each pipeline's function as the trigger account.
+    "google_cloud_run_v2_service_iam_member": P,
+    # Each pipeline's schedules: entry (one each) and its data.schedule's datacheck build.
+    "google_cloud_scheduler_job": 2 * P,
     "google_monitoring_notification_channel": 1,
-    "google_monitoring_alert_policy": 3,
-    "google_vertex_ai_endpoint": 1,
+    # pipeline-failed for the environment; each pipeline's function failures and dead letters.
+    "google_monitoring_alert_policy": 1 + 2 * P,
+    "google_vertex_ai_endpoint": P,
 }
 # Every *_iam_member count is the access table's (tests/infra/test_access.py checks each grant); these catch a
 # resource the table does not account for.
@@ -47,8 +57,9 @@ INVENTORY = {
         "google_artifact_registry_repository": 1,
         # ci pushes, the Dataflow workers pull.
         "google_artifact_registry_repository_iam_member": 2,
-        # The 8 routes (full, modules, model-tests, infra, function, checks, promote, datacheck) + autopromote.
-        "google_cloudbuild_trigger": 9,
+        # The 8 routes: model-tests, infra, function, checks once, full, modules, promote, datacheck per pipeline;
+        # + each pipeline's autopromote.
+        "google_cloudbuild_trigger": ONCE + len(PER_PIPELINE) * P + P,
     },
     "prod": COMMON
     | {
@@ -58,8 +69,8 @@ INVENTORY = {
         "google_storage_bucket_iam_member": 26,
         # No repository: prod runs dev's image; its Dataflow workers and Vertex AI agent pull it from dev's.
         "google_artifact_registry_repository_iam_member": 2,
-        # The 8 routes; no auto-promotion.
-        "google_cloudbuild_trigger": 8,
+        # The 8 routes, per pipeline as in dev; no auto-promotion.
+        "google_cloudbuild_trigger": ONCE + len(PER_PIPELINE) * P,
     },
 }
 OUTPUTS = {
@@ -75,19 +86,27 @@ OUTPUTS = {
     "service_account_datacheck",
     "service_account_dataflow",
     "service_account_serving",
-    "trigger_topic",
-    "dead_letter_topic",
-    "model_registered_topic",
-    "function",
     "image_path",
-    "dead_letter_setup",
-    "endpoint_penguins",
-    "endpoint_display_name_penguins",
+} | {
+    f"{output}_{pipeline}"
+    for pipeline in PIPELINES
+    for output in (
+        "trigger_topic",
+        "dead_letter_topic",
+        "model_registered_topic",
+        "function",
+        "dead_letter_setup",
+        "endpoint",
+        "endpoint_display_name",
+    )
 }
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
-def test_resource_counts_by_type(stacks, env):
+def test_resource_counts_by_type(stacks, configs, env):
+    assert tuple(sorted(configs[env].pipelines)) == PIPELINES
+    assert all(len(each.schedules) == 1 and each.data.schedule for each in configs[env].each_pipeline())
+    assert (ONCE, len(PER_PIPELINE)) == (4, 4)
     counts = {rtype: len(instances) for rtype, instances in stacks[env]["resource"].items()}
     assert counts == INVENTORY[env]
 
@@ -101,6 +120,15 @@ def test_data_sources_backend_and_outputs(stacks, env, configs):
     }
     assert stack["terraform"]["required_providers"]["google"]["version"] == "6.50.0"
     assert set(stack["output"]) == OUTPUTS
+    gcp = configs[env].gcp
+    for pipeline in PIPELINES:
+        # Each pipeline's outputs name its own resources (constructs <kind>-<pipeline>), never another's.
+        (other,) = set(PIPELINES) - {pipeline}
+        own = {k: v["value"] for k, v in stack["output"].items() if k.endswith(f"_{pipeline}")}
+        assert own.pop(f"endpoint_{pipeline}") == gcp.endpoint(pipeline)
+        assert len(own) == 6
+        for key, value in own.items():
+            assert f"-{pipeline}_" in value and f"-{other}_" not in value, key
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])

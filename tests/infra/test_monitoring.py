@@ -1,11 +1,12 @@
-"""Monitoring: the notification channel and the three alert policies, with filters that name the right things."""
+"""Monitoring: the notification channel, the environment's pipeline-failure alert and each pipeline's function
+failure and dead-letter alerts, with filters that name the right things."""
 
 from __future__ import annotations
 
 import pytest
 
 from infra.parts.monitoring import function_failure_filter, pipeline_failure_filter
-from tests.infra.conftest import resources
+from tests.infra.conftest import resolve, resources
 
 
 def _policies(stack):
@@ -29,16 +30,37 @@ def test_pipeline_failures_alert(stacks):
     assert len(policy["notification_channels"]) == 1
 
 
-def test_function_failures_alert_on_its_cloud_run_service(stacks):
-    policy = _policies(stacks["prod"])["penguins-prod-trigger-failed"]
-    (condition,) = policy["conditions"]
-    assert condition["condition_matched_log"]["filter"] == function_failure_filter("penguins-prod-trigger")
-    assert 'service_name="penguins-prod-trigger"' in condition["condition_matched_log"]["filter"]
-    assert "severity>=ERROR" in condition["condition_matched_log"]["filter"]
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_one_pipeline_failure_alert_and_each_pipelines_function_and_dead_letter_alerts(stacks, configs, env):
+    expected = {f"penguins-{env}-pipeline-failed"} | {
+        f"penguins-{env}-{p}-{kind}"
+        for p in configs[env].pipelines
+        for kind in ("trigger-failed", "trigger-dead-letters")
+    }
+    assert set(_policies(stacks[env])) == expected
+    assert len(expected) == 1 + 2 * len(configs[env].pipelines) == 5
 
 
-def test_dead_letters_alert(stacks):
-    policy = _policies(stacks["dev"])["penguins-dev-trigger-dead-letters"]
-    threshold = policy["conditions"][0]["condition_threshold"]
-    assert 'subscription_id="penguins-dev-trigger-dead-letter"' in threshold["filter"]
-    assert threshold["comparison"] == "COMPARISON_GT"
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_each_pipelines_function_failures_alert_on_its_cloud_run_service(stacks, configs, env):
+    for pipeline in sorted(configs[env].pipelines):
+        policy = _policies(stacks[env])[f"penguins-{env}-{pipeline}-trigger-failed"]
+        (condition,) = policy["conditions"]
+        log_filter = resolve(stacks[env], condition["condition_matched_log"]["filter"])
+        function = f"penguins-{env}-{pipeline}-trigger"
+        assert log_filter == function_failure_filter(function)
+        assert f'service_name="{function}"' in log_filter
+        assert "severity>=ERROR" in log_filter
+        assert policy["alert_strategy"]["notification_rate_limit"] == {"period": "300s"}
+        assert len(policy["notification_channels"]) == 1
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_each_pipelines_dead_letters_alert(stacks, configs, env):
+    for pipeline in sorted(configs[env].pipelines):
+        policy = _policies(stacks[env])[f"penguins-{env}-{pipeline}-trigger-dead-letters"]
+        threshold = policy["conditions"][0]["condition_threshold"]
+        log_filter = resolve(stacks[env], threshold["filter"])
+        assert f'subscription_id="penguins-{env}-{pipeline}-trigger-dead-letter"' in log_filter
+        assert threshold["comparison"] == "COMPARISON_GT"
+        assert len(policy["notification_channels"]) == 1

@@ -1,16 +1,18 @@
-"""Scheduler jobs: payloads validated by the function's schema, published as the scheduler account."""
+"""Scheduler jobs: each pipeline's, payloads validated by the function's schema, published as the scheduler
+account on the pipeline's own trigger topic."""
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 
 import pytest
 
 from contracts.environment import Schedule
 from contracts.trigger_message import MessageError, parse_message
 from infra.parts.scheduler import message_data, publish_body
-from tests.infra.conftest import resources
+from tests.infra.conftest import resolve, resources
 
 
 def _published_messages(job):
@@ -18,29 +20,67 @@ def _published_messages(job):
     return [base64.b64decode(m["data"]) for m in body["messages"]]
 
 
+def _topic(text: str) -> str:
+    """The google_pubsub_topic resource a reference in `text` names."""
+    (address,) = re.findall(r"\$\{google_pubsub_topic\.([A-Za-z0-9_-]+)\.(?:id|name)\}", text)
+    return address
+
+
+def _jobs(stack):
+    """The schedules: entries' jobs by name (the data-check jobs are test_datacheck_schedule.py's)."""
+    jobs = resources(stack, "google_cloud_scheduler_job")
+    return {j["name"]: j for j in jobs if not j["name"].endswith("-schedule-datacheck")}
+
+
 @pytest.mark.parametrize("env", ["dev", "prod"])
 def test_every_schedule_is_a_job_whose_message_the_function_accepts(stacks, configs, env):
-    jobs = [j for j in resources(stacks[env], "google_cloud_scheduler_job") if "datacheck" not in j["name"]]
-    assert len(jobs) == len(configs[env].schedules)
-    for job, schedule in zip(jobs, configs[env].schedules, strict=True):
-        assert job["name"] == f"penguins-{env}-schedule-{schedule.name}"
-        assert (job["schedule"], job["time_zone"]) == (schedule.cron, schedule.time_zone)
-        (data,) = _published_messages(job)
-        message = parse_message(data)
-        # The schedule's payload, naming the pipeline whose schedule it is (the function runs only its own).
-        assert message == parse_message({**schedule.payload, "pipeline": configs[env].selected})
-        assert message.source == "scheduler" and message.pipeline == "penguins"
+    jobs = _jobs(stacks[env])
+    assert len(jobs) == sum(len(each.schedules) for each in configs[env].each_pipeline()) == 2
+    for each in configs[env].each_pipeline():
+        pipeline = each.selected
+        for schedule in each.schedules:
+            job = jobs[f"penguins-{env}-{pipeline}-schedule-{schedule.name}"]
+            assert (job["schedule"], job["time_zone"]) == (schedule.cron, schedule.time_zone)
+            (data,) = _published_messages(job)
+            message = parse_message(data)
+            # The schedule's payload, naming the pipeline whose schedule it is (the function runs only its own).
+            assert message == parse_message({**schedule.payload, "pipeline": pipeline})
+            assert message.source == "scheduler" and message.pipeline == pipeline
 
 
-def test_job_publishes_as_the_scheduler_account_to_the_trigger_topic(stacks):
-    (job,) = [j for j in resources(stacks["prod"], "google_cloud_scheduler_job") if "datacheck" not in j["name"]]
-    target = job["http_target"]
-    assert target["http_method"] == "POST"
-    assert target["uri"].startswith("https://pubsub.googleapis.com/v1/projects/my-prod-project/topics/")
-    assert "trigger_topic" in target["uri"] and target["uri"].endswith(":publish")
-    assert "accounts_scheduler" in target["oauth_token"]["service_account_email"]
-    publishers = [g for g in resources(stacks["prod"], "google_pubsub_topic_iam_member") if "scheduler" in g["member"]]
-    assert [(g["role"], "trigger_topic" in g["topic"]) for g in publishers] == [("roles/pubsub.publisher", True)]
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_each_pipelines_jobs_publish_as_the_scheduler_account_to_its_trigger_topic(stacks, configs, env):
+    jobs = _jobs(stacks[env])
+    for each in configs[env].each_pipeline():
+        pipeline = each.selected
+        for schedule in each.schedules:
+            target = jobs[f"penguins-{env}-{pipeline}-schedule-{schedule.name}"]["http_target"]
+            assert target["http_method"] == "POST"
+            assert target["uri"].startswith(f"https://pubsub.googleapis.com/v1/projects/my-{env}-project/topics/")
+            assert f"${{google_pubsub_topic.trigger-{pipeline}_topic_" in target["uri"]
+            assert target["uri"].endswith(":publish")
+            assert "accounts_scheduler" in target["oauth_token"]["service_account_email"]
+    publishers = [g for g in resources(stacks[env], "google_pubsub_topic_iam_member") if "scheduler" in g["member"]]
+    assert sorted((g["role"], resolve(stacks[env], g["topic"])) for g in publishers) == [
+        ("roles/pubsub.publisher", f"penguins-{env}-{p}-trigger") for p in sorted(configs[env].pipelines)
+    ]
+
+
+def test_a_diabetes_job_publishes_to_the_diabetes_topic_a_message_naming_diabetes(stacks, configs):
+    """The topic the diabetes function subscribes to, not penguins': a message there starts a diabetes run."""
+    stack = stacks["dev"]
+    [schedule] = configs["dev"].pipelines["diabetes"].schedules
+    job = _jobs(stack)[f"penguins-dev-diabetes-schedule-{schedule.name}"]
+    topic = "penguins-dev-diabetes-trigger"
+    uri = f"https://pubsub.googleapis.com/v1/projects/my-dev-project/topics/{topic}:publish"
+    assert resolve(stack, job["http_target"]["uri"]) == uri
+    (data,) = _published_messages(job)
+    assert parse_message(data).pipeline == "diabetes"
+    assert json.loads(data)["pipeline"] == "diabetes"
+    [function] = [f for f in resources(stack, "google_cloudfunctions2_function") if f["name"] == topic]
+    assert function["service_config"]["environment_variables"]["PIPELINE"] == "diabetes"
+    # The same topic resource: the job publishes on what the function's Eventarc trigger subscribes to.
+    assert _topic(function["event_trigger"]["pubsub_topic"]) == _topic(job["http_target"]["uri"])
 
 
 def test_payload_is_the_validated_message_typed():

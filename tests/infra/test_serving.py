@@ -1,4 +1,5 @@
-"""Serving: the champion's endpoint under the naming rule, the serving account, and who may deploy onto it."""
+"""Serving: each pipeline's champion's endpoint under the naming rule, the serving account, and who may deploy
+onto it."""
 
 from __future__ import annotations
 
@@ -9,27 +10,34 @@ from tests.infra.conftest import has_resource, resources
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
-def test_the_endpoint_follows_the_naming_rule(synthesized, stacks, configs, env):
+def test_each_pipelines_endpoint_follows_the_naming_rule(synthesized, stacks, configs, env):
     gcp = configs[env].gcp
-    assert has_resource(
-        synthesized[env],
-        "google_vertex_ai_endpoint",
-        {
-            "name": gcp.endpoint_id("penguins"),
-            "display_name": f"penguins-{env}-penguins-endpoint",
-            "location": "europe-west4",
-            "region": "europe-west4",
-            "project": f"my-{env}-project",
-            "labels": {"model": f"penguins-{env}-penguins-model", "pipeline": f"penguins-{env}"},
-        },
-    )
-    (endpoint,) = resources(stacks[env], "google_vertex_ai_endpoint")
-    # The release path owns the deployed models and their traffic.
-    assert endpoint["lifecycle"] == {"ignore_changes": ["traffic_split"]}
+    endpoints = resources(stacks[env], "google_vertex_ai_endpoint")
+    assert len(endpoints) == len(configs[env].pipelines) == 2
+    assert {e["display_name"] for e in endpoints} == {f"penguins-{env}-{p}-endpoint" for p in configs[env].pipelines}
     outputs = stacks[env]["output"]
-    endpoint = f"projects/my-{env}-project/locations/europe-west4/endpoints/{gcp.endpoint_id('penguins')}"
-    assert outputs["endpoint_penguins"]["value"] == endpoint
-    assert outputs["endpoint_display_name_penguins"]["value"].endswith(".display_name}")
+    for pipeline in sorted(configs[env].pipelines):
+        assert has_resource(
+            synthesized[env],
+            "google_vertex_ai_endpoint",
+            {
+                "name": gcp.endpoint_id(pipeline),
+                "display_name": f"penguins-{env}-{pipeline}-endpoint",
+                "location": "europe-west4",
+                "region": "europe-west4",
+                "project": f"my-{env}-project",
+                "labels": {"model": f"penguins-{env}-{pipeline}-model", "pipeline": f"{pipeline}-{env}"},
+            },
+        )
+        endpoint = f"projects/my-{env}-project/locations/europe-west4/endpoints/{gcp.endpoint_id(pipeline)}"
+        assert outputs[f"endpoint_{pipeline}"]["value"] == endpoint
+        display = outputs[f"endpoint_display_name_{pipeline}"]["value"]
+        assert display.startswith(f"${{google_vertex_ai_endpoint.serving_endpoint-{pipeline}_")
+        assert display.endswith(".display_name}")
+    assert gcp.endpoint_id("penguins") != gcp.endpoint_id("diabetes")
+    for endpoint in endpoints:
+        # The release path owns the deployed models and their traffic.
+        assert endpoint["lifecycle"] == {"ignore_changes": ["traffic_split"]}
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])

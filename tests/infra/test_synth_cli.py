@@ -54,7 +54,10 @@ def SCHEDULES(raw):  # noqa: N802
         (lambda raw: SCHEDULES(raw)[0]["payload"].update(batch_size=3), "pipelines.penguins.schedules.0.payload"),
         (lambda raw: raw["gcp"].pop("project"), "gcp.project"),
         (lambda raw: raw["gcp"]["ci"].update(require_approval="sometimes"), "gcp.ci.require_approval"),
-        (lambda raw: raw["gcp"].update(template_sha256="latest"), "gcp.template_sha256"),
+        (
+            lambda raw: raw["pipelines"]["penguins"].update(template_sha256="latest"),
+            "pipelines.penguins.template_sha256",
+        ),
     ],
 )
 def test_invalid_environment_fails_naming_file_and_field_and_writes_nothing(

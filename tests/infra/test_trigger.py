@@ -1,10 +1,12 @@
-"""PipelineTrigger: topic, dead-letter topic and subscription, the function, its source, its grants."""
+"""PipelineTrigger, one per pipeline: its topic, dead-letter topic and subscription, its function, their one
+shared source, their grants."""
 
 from __future__ import annotations
 
 import ast
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -15,65 +17,112 @@ import pytest
 from contracts.environment_parameters import environment_values
 from infra.function_source import FUNCTION_DIR, build_archive, repository_imports
 from infra.parts.trigger import function_environment
-from tests.infra.conftest import has_resource, resources, synth_stack
+from tests.infra.conftest import has_resource, resolve, resources, synth_stack
 
 SHA = "a" * 64
 
 
+def _functions(stack):
+    return {f["name"]: f for f in resources(stack, "google_cloudfunctions2_function")}
+
+
+def _topic_name(stack, reference: str) -> str:
+    """The name of the google_pubsub_topic a `${google_pubsub_topic.<address>.id}` reference names."""
+    (address,) = re.findall(r"^\$\{google_pubsub_topic\.([A-Za-z0-9_-]+)\.id\}$", reference)
+    return str(stack["resource"]["google_pubsub_topic"][address]["name"])
+
+
 @pytest.mark.parametrize("env", ["dev", "prod"])
-def test_function_runs_the_trigger_code_internally_with_its_own_account(synthesized, env):
-    assert has_resource(
-        synthesized[env],
-        "google_cloudfunctions2_function",
-        {
-            "name": f"penguins-{env}-trigger",
-            "location": "europe-west4",
-            "build_config": {"runtime": "python312", "entry_point": "trigger_pipeline"},
-            "service_config": {
-                "ingress_settings": "ALLOW_INTERNAL_ONLY",
-                "available_memory": "512Mi",
-                "max_instance_count": 3,
-                "timeout_seconds": 120,
+def test_each_pipelines_function_runs_the_trigger_code_internally_with_its_own_account(
+    synthesized, stacks, configs, env
+):
+    pipelines = sorted(configs[env].pipelines)
+    assert set(_functions(stacks[env])) == {f"penguins-{env}-{p}-trigger" for p in pipelines}
+    assert len(pipelines) == 2
+    for pipeline in pipelines:
+        assert has_resource(
+            synthesized[env],
+            "google_cloudfunctions2_function",
+            {
+                "name": f"penguins-{env}-{pipeline}-trigger",
+                "location": "europe-west4",
+                "build_config": {"runtime": "python312", "entry_point": "trigger_pipeline"},
+                "service_config": {
+                    "ingress_settings": "ALLOW_INTERNAL_ONLY",
+                    "available_memory": "512Mi",
+                    "max_instance_count": 3,
+                    "timeout_seconds": 120,
+                },
+                "event_trigger": {
+                    "event_type": "google.cloud.pubsub.topic.v1.messagePublished",
+                    "retry_policy": "RETRY_POLICY_RETRY",
+                    "trigger_region": "europe-west4",
+                },
             },
-            "event_trigger": {
-                "event_type": "google.cloud.pubsub.topic.v1.messagePublished",
-                "retry_policy": "RETRY_POLICY_RETRY",
-                "trigger_region": "europe-west4",
-            },
-        },
-    )
+        )
 
 
-def test_function_and_trigger_identity_is_the_trigger_account(stacks):
-    (function,) = resources(stacks["dev"], "google_cloudfunctions2_function")
-    assert "accounts_trigger" in function["service_config"]["service_account_email"]
-    assert "accounts_trigger" in function["event_trigger"]["service_account_email"]
-    assert "trigger_topic" in function["event_trigger"]["pubsub_topic"]
-    (invoker,) = resources(stacks["dev"], "google_cloud_run_v2_service_iam_member")
-    assert invoker["role"] == "roles/run.invoker" and "accounts_trigger" in invoker["member"]
+def test_each_function_and_its_trigger_identity_is_the_trigger_account(stacks, configs):
+    stack, pipelines = stacks["dev"], sorted(configs["dev"].pipelines)
+    for pipeline in pipelines:
+        function = _functions(stack)[f"penguins-dev-{pipeline}-trigger"]
+        assert "accounts_trigger" in function["service_config"]["service_account_email"]
+        assert "accounts_trigger" in function["event_trigger"]["service_account_email"]
+        assert function["event_trigger"]["pubsub_topic"].startswith(f"${{google_pubsub_topic.trigger-{pipeline}_topic_")
+    invokers = resources(stack, "google_cloud_run_v2_service_iam_member")
+    assert all(i["role"] == "roles/run.invoker" and "accounts_trigger" in i["member"] for i in invokers)
+    # One invoker grant on each pipeline's function's service.
+    assert sorted(resolve(stack, i["name"]) for i in invokers) == [f"penguins-dev-{p}-trigger" for p in pipelines]
 
 
-def test_environment_is_what_settings_from_env_needs(configs):
-    config = configs["prod"]
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_two_pipelines_functions_each_get_their_own_settings_and_topic(stacks, configs, env):
+    """Each pipeline's function runs its pipeline: its PIPELINE, PIPELINE_NAME, PIPELINE_ROOT and
+    ENVIRONMENT_PARAMETERS, and it subscribes to its own trigger topic; the rest is the environment's."""
+    stack, gcp = stacks[env], configs[env].gcp
+    own = ("PIPELINE", "PIPELINE_NAME", "PIPELINE_ROOT", "ENVIRONMENT_PARAMETERS")
+    seen: dict[str, set[str]] = {key: set() for key in own}
+    for each in configs[env].each_pipeline():
+        pipeline = each.selected
+        function = _functions(stack)[f"penguins-{env}-{pipeline}-trigger"]
+        variables = function["service_config"]["environment_variables"]
+        assert variables == function_environment(each, gcp)
+        assert variables["PIPELINE"] == pipeline
+        assert variables["PIPELINE_NAME"] == f"{pipeline}-{env}"
+        assert variables["PIPELINE_ROOT"] == f"gs://penguins-{env}-pipeline-root/{pipeline}-{env}"
+        parameters = json.loads(variables["ENVIRONMENT_PARAMETERS"])
+        assert parameters == json.loads(json.dumps(environment_values(each)))
+        assert parameters["data_root"] == f"gs://penguins-{env}-data/{pipeline}"
+        assert json.loads(parameters["registry"])["model_name"] == f"penguins-{env}-{pipeline}-model"
+        assert _topic_name(stack, function["event_trigger"]["pubsub_topic"]) == f"penguins-{env}-{pipeline}-trigger"
+        for key in own:
+            seen[key].add(variables[key])
+    # Nothing of one pipeline's own is another's.
+    assert all(len(values) == len(configs[env].pipelines) == 2 for values in seen.values()), seen
+
+
+@pytest.mark.parametrize("pipeline", ["diabetes", "penguins"])
+def test_environment_is_what_settings_from_env_needs(configs, pipeline):
+    config = configs["prod"].for_pipeline(pipeline)
     env = function_environment(config, config.gcp)
     assert env == {
         "TRIGGER_BACKEND": "vertex",
-        "PIPELINE_NAME": "penguins-prod",
+        "PIPELINE_NAME": f"{pipeline}-prod",
         "PROJECT": "my-prod-project",
         "REGION": "europe-west4",
-        "PIPELINE_ROOT": "gs://penguins-prod-pipeline-root/penguins-prod",
+        "PIPELINE_ROOT": f"gs://penguins-prod-pipeline-root/{pipeline}-prod",
         "SERVICE_ACCOUNT": "penguins-prod-pipeline@my-prod-project.iam.gserviceaccount.com",
-        # prod's values for the one template, by the computation every submitter uses.
+        # prod's values for the pipeline's template, by the computation every submitter uses.
         "ENVIRONMENT_PARAMETERS": json.dumps(environment_values(config), sort_keys=True),
         # Its own bucket's current-template pointer (which names a template in dev's release store).
         "ARTIFACTS_URI": "gs://penguins-prod-artifacts",
-        # ... of its pipeline: templates/current/penguins.json.
-        "PIPELINE": "penguins",
+        # ... of its pipeline: templates/current/<pipeline>.json.
+        "PIPELINE": pipeline,
     }
     assert env["PIPELINE_ROOT"] == config.gcp.pipeline_root(config.pipeline_name)  # The one naming rule.
     assert set(_vertex_variables()) <= set(env)  # everything Settings.from_env requires (settings.py)
-    # A pin wins over the pointer: TEMPLATE_URI is set only for one.
-    pinned = config.model_copy(update={"gcp": config.gcp.model_copy(update={"template_sha256": SHA})})
+    # A pin (the pipeline's, pipelines.<name>.template_sha256) wins over the pointer: TEMPLATE_URI is set only for one.
+    pinned = config.with_settings(template_sha256=SHA)
     env = function_environment(pinned, pinned.gcp)
     # prod runs what dev published (gcp.releases_from: dev): the pin names a template in dev's release store.
     assert env["TEMPLATE_URI"] == f"gs://penguins-dev-artifacts/templates/{SHA}/pipeline.json"
@@ -91,36 +140,59 @@ def _vertex_variables() -> tuple[str, ...]:
     return variables
 
 
-def test_pinned_template_reaches_the_function(configs):
+def test_pinned_template_reaches_only_its_pipelines_function(configs):
+    # A pin is one pipeline's (pipelines.<name>.template_sha256): the other pipeline's function reads its pointer.
     config = configs["dev"]
-    pinned = config.model_copy(update={"gcp": config.gcp.model_copy(update={"template_sha256": SHA})})
-    (function,) = resources(synth_stack(pinned), "google_cloudfunctions2_function")
-    assert function["service_config"]["environment_variables"]["TEMPLATE_URI"].endswith(f"/{SHA}/pipeline.json")
+    penguins = config.pipelines["penguins"].model_copy(update={"template_sha256": SHA})
+    pinned = config.model_copy(update={"pipelines": {**config.pipelines, "penguins": penguins}})
+    functions = _functions(synth_stack(pinned))
+    variables = functions["penguins-dev-penguins-trigger"]["service_config"]["environment_variables"]
+    assert variables["TEMPLATE_URI"] == f"gs://penguins-dev-artifacts/templates/{SHA}/pipeline.json"
+    assert "TEMPLATE_URI" not in functions["penguins-dev-diabetes-trigger"]["service_config"]["environment_variables"]
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
-def test_dead_lettering_resources(synthesized, stacks, env):
-    name = f"penguins-{env}-trigger-dead-letter"
-    assert has_resource(synthesized[env], "google_pubsub_topic", {"name": f"penguins-{env}-trigger"})
-    assert has_resource(synthesized[env], "google_pubsub_topic", {"name": name})
-    assert has_resource(
-        synthesized[env],
-        "google_pubsub_subscription",
-        {"name": name, "message_retention_duration": "604800s", "expiration_policy": {"ttl": ""}},
-    )
+def test_each_pipelines_dead_lettering_resources(synthesized, stacks, configs, env):
+    pipelines = sorted(configs[env].pipelines)
+    subscriptions = {s["name"] for s in resources(stacks[env], "google_pubsub_subscription")}
+    assert subscriptions == {f"penguins-{env}-{p}-trigger-dead-letter" for p in pipelines}
     agent = [g for g in resources(stacks[env], "google_pubsub_topic_iam_member") if "gcp-sa-pubsub" in g["member"]]
-    assert len(agent) == 1 and agent[0]["role"] == "roles/pubsub.publisher"
-    assert "dead-letter" in agent[0]["topic"]
-    assert agent[0]["member"].startswith("serviceAccount:service-${data.google_project.project.number}@")
-    setup = stacks[env]["output"]["dead_letter_setup"]["value"]
-    assert "--dead-letter-topic=" in setup and "--max-delivery-attempts=5" in setup
+    assert sorted(resolve(stacks[env], g["topic"]) for g in agent) == sorted(subscriptions)
+    assert len(agent) == len(pipelines) == 2
+    for grant in agent:
+        assert grant["role"] == "roles/pubsub.publisher"
+        assert grant["member"].startswith("serviceAccount:service-${data.google_project.project.number}@")
+    for pipeline in pipelines:
+        name = f"penguins-{env}-{pipeline}-trigger-dead-letter"
+        assert has_resource(synthesized[env], "google_pubsub_topic", {"name": f"penguins-{env}-{pipeline}-trigger"})
+        assert has_resource(synthesized[env], "google_pubsub_topic", {"name": name})
+        assert has_resource(
+            synthesized[env],
+            "google_pubsub_subscription",
+            {"name": name, "message_retention_duration": "604800s", "expiration_policy": {"ttl": ""}},
+        )
+        setup = stacks[env]["output"][f"dead_letter_setup_{pipeline}"]["value"]
+        assert "--dead-letter-topic=" in setup and "--max-delivery-attempts=5" in setup
+        # The pipeline's own function's Eventarc subscription, dead-lettered to the pipeline's own topic.
+        assert f"${{google_cloudfunctions2_function.trigger-{pipeline}_function_" in setup
+        assert f"--dead-letter-topic=${{google_pubsub_topic.trigger-{pipeline}_dead-letter_" in setup
+        (other,) = set(pipelines) - {pipeline}
+        assert f"trigger-{other}_" not in setup
 
 
-def test_source_object_is_named_by_content_hash(stacks, tmp_path):
+def test_one_source_object_named_by_content_hash_for_every_function(stacks, tmp_path):
     (obj,) = resources(stacks["dev"], "google_storage_bucket_object")
     archive = build_archive(tmp_path)
     assert obj["name"] == f"functions/trigger_pipeline/{archive.sha256}.zip"
     assert "buckets_artifacts" in obj["bucket"]
+    [address] = stacks["dev"]["resource"]["google_storage_bucket_object"]
+    functions = resources(stacks["dev"], "google_cloudfunctions2_function")
+    assert len(functions) == 2
+    for function in functions:
+        assert function["build_config"]["source"]["storage_source"] == {
+            "bucket": f"${{google_storage_bucket_object.{address}.bucket}}",
+            "object": f"${{google_storage_bucket_object.{address}.name}}",
+        }
 
 
 CONTRACTS_SHIPPED = {

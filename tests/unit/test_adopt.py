@@ -88,7 +88,20 @@ def test_main_writes_the_publish_result_submit_reads(tmp_path, monkeypatch, caps
     seen = []
     monkeypatch.setattr("release.publishing.store.store_for", lambda location: seen.append(location) or store)
     result = tmp_path / "publish.json"
-    code = adopt.main(["--env", "prod", "--commit", COMMIT, "--branch", "main", "--result-file", str(result)])
+    code = adopt.main(
+        [
+            "--env",
+            "prod",
+            "--pipeline",
+            "penguins",
+            "--commit",
+            COMMIT,
+            "--branch",
+            "main",
+            "--result-file",
+            str(result),
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     assert seen == ["gs://penguins-dev-artifacts"]  # prod adopts from dev's store (gcp.releases_from)
     written = json.loads(result.read_text())
@@ -100,6 +113,8 @@ def test_main_exit_1_when_nothing_was_published_in_time(tmp_path, monkeypatch, c
     args = [
         "--env",
         "prod",
+        "--pipeline",
+        "penguins",
         "--commit",
         COMMIT,
         "--branch",
@@ -117,9 +132,18 @@ def test_main_exit_1_when_nothing_was_published_in_time(tmp_path, monkeypatch, c
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--env", "dev", "--commit", COMMIT], "environment 'dev' publishes its own releases"),
-        (["--env", "prod", "--commit", "abc123"], "--commit 'abc123': expected a full lowercase hex git commit id"),
-        (["--env", "prod", "--commit", COMMIT, "--wait", "-1"], "--wait -1: expected seconds"),
+        (
+            ["--env", "dev", "--pipeline", "penguins", "--commit", COMMIT],
+            "environment 'dev' publishes its own releases",
+        ),
+        (
+            ["--env", "prod", "--pipeline", "penguins", "--commit", "abc123"],
+            "--commit 'abc123': expected a full lowercase hex git commit id",
+        ),
+        (
+            ["--env", "prod", "--pipeline", "penguins", "--commit", COMMIT, "--wait", "-1"],
+            "--wait -1: expected seconds",
+        ),
         (["--env", "nope", "--commit", COMMIT], "environment file not found"),
     ],
 )

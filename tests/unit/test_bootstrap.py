@@ -13,13 +13,13 @@ from release import bootstrap
 SHA = "ab" * 32
 
 
-def plan(tmp_path, env, monkeypatch, dirty=False, **options):
+def plan(tmp_path, env, monkeypatch, dirty=False, pipeline="penguins", **options):
     monkeypatch.setattr(bootstrap, "checkout_commit", lambda: ("c" * 40, dirty))
-    defaults = {"env": env, "image": None, "commit": None, "branch": "main", "wait": 5400.0}
+    defaults = {"env": env, "pipeline": None, "image": None, "commit": None, "branch": "main", "wait": 5400.0}
     args = argparse.Namespace(**{**defaults, **options})
     from contracts.config import load_environment
 
-    return bootstrap.release_steps(load_environment(env), args, tmp_path)
+    return bootstrap.release_steps(load_environment(env).for_pipeline(pipeline), args, tmp_path)
 
 
 def test_a_publishing_environment_starts_its_full_build_for_its_first_release(tmp_path, monkeypatch):
@@ -57,7 +57,12 @@ def test_the_full_build_is_started_on_the_branch_and_followed_to_its_end(monkeyp
     fake = FakeCloudBuild(states)
     monkeypatch.setattr(approvals, "client", lambda: fake)
     slept = []
-    assert bootstrap.full_build(load_environment("dev"), "main", 600, sleep=slept.append) == code
+    assert (
+        bootstrap.full_build(
+            load_environment("dev", "penguins").for_pipeline("penguins"), "main", 600, sleep=slept.append
+        )
+        == code
+    )
     run, *polls = fake.requests
     assert run.name == "projects/my-dev-project/locations/europe-west4/triggers/penguins-dev-penguins-full"
     assert run.source.branch_name == "main" and run.source.project_id == "my-dev-project"
@@ -71,7 +76,12 @@ def test_a_full_build_still_running_after_the_wait_is_a_failure_saying_so(monkey
     from release import approvals
 
     monkeypatch.setattr(approvals, "client", lambda: FakeCloudBuild(["WORKING"] * 3))
-    assert bootstrap.full_build(load_environment("dev"), "main", 0, sleep=lambda s: None) == 1
+    assert (
+        bootstrap.full_build(
+            load_environment("dev", "penguins").for_pipeline("penguins"), "main", 0, sleep=lambda s: None
+        )
+        == 1
+    )
     assert "is still WORKING after 0 s" in capsys.readouterr().err
 
 
@@ -79,15 +89,45 @@ def test_a_given_image_skips_the_recorded_one_and_uncommitted_code_gets_no_commi
     image = "europe-west4-docker.pkg.dev/my-dev-project/penguins-dev-images/pipeline@sha256:" + "1" * 64
     steps = plan(tmp_path, "dev", monkeypatch, dirty=True, image=image)
     assert [s.name for s in steps] == ["compile", "publish", "submit", "set current"]
-    assert steps[0].argv()[2:4] == ["--image", image]
+    assert steps[0].argv()[:6] == ["--env", "dev", "--pipeline", "penguins", "--image", image]
     assert "--commit" not in steps[1].argv()
 
 
 def test_an_adopting_environment_runs_the_template_its_release_store_published(tmp_path, monkeypatch):
-    steps = plan(tmp_path, "prod", monkeypatch)
+    steps = plan(tmp_path, "prod", monkeypatch, pipeline="diabetes")
     assert [s.name for s in steps] == ["adopt", "submit", "set current"]
     adopt = steps[0].argv()
-    assert adopt[:4] == ["--env", "prod", "--commit", "c" * 40] and adopt[6:8] == ["--wait", "5400.0"]
+    assert adopt[:6] == ["--env", "prod", "--pipeline", "diabetes", "--commit", "c" * 40]
+    assert adopt[8:10] == ["--wait", "5400.0"]
+
+
+def test_every_step_works_on_the_pipeline_being_bootstrapped(tmp_path, monkeypatch):
+    (tmp_path / "publish.json").write_text(json.dumps({"template_sha256": SHA, "template": "gs://b/t"}))
+    image = "europe-west4-docker.pkg.dev/my-dev-project/penguins-dev-images/pipeline@sha256:" + "1" * 64
+    for steps in (
+        plan(tmp_path, "dev", monkeypatch, pipeline="diabetes", image=image),
+        plan(tmp_path, "prod", monkeypatch, pipeline="diabetes"),
+    ):
+        for step in steps:
+            argv = step.argv()
+            assert argv[argv.index("--pipeline") + 1] == "diabetes", step.name
+
+
+def test_without_pipeline_every_pipeline_is_bootstrapped_in_turn_stopping_at_the_first_failure(monkeypatch):
+    done = []
+
+    def bootstrap_pipeline(config, args):
+        done.append(config.selected)
+        return 3 if config.selected == failing else 0
+
+    monkeypatch.setattr(bootstrap, "bootstrap_pipeline", bootstrap_pipeline)
+    failing = None
+    assert bootstrap.main(["--env", "dev"]) == 0 and done == ["diabetes", "penguins"]
+    done.clear()
+    failing = "diabetes"
+    assert bootstrap.main(["--env", "dev"]) == 3 and done == ["diabetes"]
+    done.clear()
+    assert bootstrap.main(["--env", "dev", "--pipeline", "penguins"]) == 0 and done == ["penguins"]
 
 
 def test_the_first_runs_job_id_follows_the_template_so_a_rerun_starts_nothing_new(tmp_path, monkeypatch):
@@ -116,6 +156,7 @@ def test_the_sequence_stops_at_the_first_failed_step_naming_it(capsys):
         (["--env", "local"], "environment 'local' has no gcp section"),
         (["--env", "prod", "--image", "x@sha256:" + "1" * 64], "--image: environment 'prod' builds nothing"),
         (["--env", "nope"], "environment file not found"),
+        (["--env", "dev", "--pipeline", "nope"], "has no pipeline 'nope'"),
     ],
 )
 def test_bad_input_is_exit_2_before_anything_is_sent(monkeypatch, capsys, argv, message):

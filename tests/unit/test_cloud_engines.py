@@ -25,7 +25,7 @@ def _dev_with(tmp_path, change, name="dev"):
     change(raw["gcp"])
     path = tmp_path / f"{name}-changed.yaml"
     path.write_text(json.dumps(raw))
-    return load_environment(path)
+    return load_environment(path, "penguins")
 
 
 def test_local_and_in_step_environments_get_nothing(tmp_path):
@@ -54,7 +54,7 @@ def test_the_tfx_extension_keys_are_spelled_as_tfx_spells_them():
 
 
 def test_custom_job_runs_as_the_pipeline_account_with_no_image_of_its_own():
-    config = load_environment("dev")
+    config = load_environment("dev", "penguins")
     custom = training_config(config)
     assert custom["ai_platform_enable_vertex"] is True and custom["ai_platform_vertex_region"] == "europe-west4"
     args = custom["ai_platform_training_args"]
@@ -81,7 +81,7 @@ def test_accelerators_replicas_and_network_reach_the_job(tmp_path):
 
 
 def test_the_template_holds_placeholders_where_environments_differ():
-    args = dataflow_beam_args(template_shape(load_environment("dev")), image=IMAGE)
+    args = dataflow_beam_args(template_shape(load_environment("dev", "penguins")), image=IMAGE)
     assert args == [
         "--runner=DataflowRunner",
         "--project={{$.inputs.parameters['dataflow_project']}}",
@@ -131,7 +131,7 @@ def test_the_template_holds_placeholders_where_environments_differ():
     ],
 )
 def test_each_environment_gives_its_own_dataflow_values(env, expected):
-    values = dataflow_values(load_environment(env))
+    values = dataflow_values(load_environment(env, "penguins"))
     assert values == expected
     assert list(values) == [name for _, name in DATAFLOW_ARGUMENTS]
 
@@ -155,8 +155,8 @@ def test_settings_that_change_the_dag_are_named_between_environments(tmp_path):
     def in_step(gcp):
         gcp["training"]["engine"] = "in-step"
 
-    dev = load_environment("dev")
-    assert shape_differences(dev, load_environment("prod")) == []
+    dev = load_environment("dev", "penguins")
+    assert shape_differences(dev, load_environment("prod", "penguins")) == []
     assert shape_differences(dev, _dev_with(tmp_path, public, "prod")) == [
         "gcp.dataflow.use_public_ips (dev: False, prod: True)"
     ]

@@ -76,6 +76,6 @@ def test_submit_exits_with_the_status_and_one_line(error, status, monkeypatch, c
 
     monkeypatch.setattr(submit, "_submitter", lambda args, config: Refusing())
     monkeypatch.setattr(cloud_errors, "ambient_account", lambda: None)
-    assert submit.main(["--env", "dev", "--template", Refusing.template_uri]) == status
+    assert submit.main(["--env", "dev", "--pipeline", "penguins", "--template", Refusing.template_uri]) == status
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and err.startswith("error: ") and "Traceback" not in err

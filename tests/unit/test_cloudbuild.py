@@ -197,17 +197,25 @@ def test_the_promote_build_makes_the_move_it_was_requested_for_and_nothing_else(
     config = _load("promote")
     (step,) = config["steps"]
     assert step["args"][:4] == ["ci/nox", "-s", "models", "--"]
-    assert step["args"][4:] == ["${_ACTION}", "${_VERSION}", "--env=${_ENV}", "--build=$BUILD_ID"]
+    # Its pipeline's: each pipeline has its own promote trigger, which sets _PIPELINE.
+    assert step["args"][4:] == [
+        "${_ACTION}",
+        "${_VERSION}",
+        "--env=${_ENV}",
+        "--pipeline=${_PIPELINE}",
+        "--build=$BUILD_ID",
+    ]
     # What the request sets (release/approvals.py) is declared, empty: a build started without it fails loudly.
     assert {k: config["substitutions"][k] for k in requested} == dict.fromkeys(requested, "")
 
 
 def test_the_datacheck_build_runs_the_check_on_its_environment_and_nothing_else():
-    """One step, the same nox session a user runs, on the environment the trigger names (_ENV)."""
+    """One step, the same nox session a user runs, on the environment and pipeline the trigger names (_ENV,
+    _PIPELINE: each pipeline has its own datacheck trigger)."""
     config = _load("datacheck")
     [step] = config["steps"]
     assert step["entrypoint"] == "bash"
-    assert step["args"] == ["ci/nox", "-s", "data_check", "--", "--env=${_ENV}"]
+    assert step["args"] == ["ci/nox", "-s", "data_check", "--", "--env=${_ENV}", "--pipeline=${_PIPELINE}"]
     assert step["name"].startswith("python:3.10.")  # the TFX venv: the champion is evaluated with TensorFlow
     assert config["options"]["logging"] == "GCS_ONLY" and config["logsBucket"] == "gs://${_LOGS_BUCKET}"
     assert int(step["timeout"].removesuffix("s")) < int(config["timeout"].removesuffix("s"))

@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from contracts.config import ENVS_DIR, ConfigError, load_environment, pinned_template_uri, release_source
+from contracts.environment import PipelineChoiceError
 from contracts.regions import KNOWN_REGIONS
 
 VALID_LOCAL = """
@@ -105,7 +106,7 @@ def test_backend_needs_its_section(tmp_path):
 
 
 def test_bad_project_id_is_named(tmp_path):
-    text = load_environment("dev").model_dump_json()
+    text = load_environment("dev", "penguins").model_dump_json()
     path = write(tmp_path, text.replace('"my-dev-project"', '"My_Project"'))
     with pytest.raises(ConfigError, match=r"gcp.*My_Project"):
         load_environment(path)
@@ -158,33 +159,89 @@ def test_schedules_accept_the_articles_string_payload(tmp_path):
 
 
 def _dev_with(tmp_path, change) -> Path:
-    raw = load_environment("dev").model_dump(mode="json", exclude_none=True)
+    raw = load_environment("dev", "penguins").model_dump(mode="json", exclude_none=True)
     change(raw["gcp"])
     return write(tmp_path, json.dumps(raw))
 
 
 def test_gcp_infra_settings_load_with_defaults_and_prod_requires_approval():
-    dev, prod = load_environment("dev").gcp, load_environment("prod").gcp
+    dev, prod = load_environment("dev", "penguins").gcp, load_environment("prod", "penguins").gcp
     assert dev is not None and prod is not None
     assert (dev.ci.require_approval, prod.ci.require_approval) == (False, True)
     assert dev.terraform_state_bucket == "penguins-dev-tfstate"
     assert dev.ci.connection == "github" and dev.ci.branch == "^main$"
-    assert dev.trigger.memory_mib >= 128 and dev.template_sha256 is None
+    assert dev.trigger.memory_mib >= 128
     assert dev.monitoring.alert_email
 
 
 def test_template_uri_pins_the_published_sha(tmp_path):
     sha = "0123456789abcdef" * 4
-    config = load_environment(_dev_with(tmp_path, lambda gcp: gcp.update(template_sha256=sha)))
+    raw = load_environment("dev", "penguins").model_dump(mode="json", exclude_none=True)
+    raw["pipelines"]["penguins"]["template_sha256"] = sha
+    config = load_environment(write(tmp_path, json.dumps(raw)))
+    assert config.settings.template_sha256 == sha
     assert pinned_template_uri(config) == f"gs://penguins-dev-artifacts/templates/{sha}/pipeline.json"
-    assert pinned_template_uri(load_environment("dev")) is None
+    assert load_environment("dev", "penguins").settings.template_sha256 is None
+    assert pinned_template_uri(load_environment("dev", "penguins")) is None
+    assert pinned_template_uri(load_environment("local", "penguins")) is None
+
+
+def _cloud_env_with_two_pipelines() -> dict:
+    """envs/dev.yaml's data with two pipelines: its own, and local's diabetes entry where it has none."""
+    raw = yaml.safe_load((ENVS_DIR / "dev.yaml").read_text())
+    if "diabetes" not in raw["pipelines"]:
+        raw["pipelines"]["diabetes"] = yaml.safe_load((ENVS_DIR / "local.yaml").read_text())["pipelines"]["diabetes"]
+    return raw
+
+
+def test_each_pipeline_pins_its_own_template(tmp_path):
+    penguins, diabetes = "ab" * 32, "cd" * 32
+    raw = _cloud_env_with_two_pipelines()
+    raw["pipelines"]["penguins"]["template_sha256"] = penguins
+    raw["pipelines"]["diabetes"]["template_sha256"] = diabetes
+    config = load_environment(write(tmp_path, json.dumps(raw)))
+    assert {c.selected: pinned_template_uri(c) for c in config.each_pipeline()} == {
+        "penguins": f"gs://penguins-dev-artifacts/templates/{penguins}/pipeline.json",
+        "diabetes": f"gs://penguins-dev-artifacts/templates/{diabetes}/pipeline.json",
+    }
+    # A pin is one pipeline's: the other follows its pointer.
+    del raw["pipelines"]["diabetes"]["template_sha256"]
+    config = load_environment(write(tmp_path, json.dumps(raw)))
+    assert pinned_template_uri(config.for_pipeline("penguins")) is not None
+    assert pinned_template_uri(config.for_pipeline("diabetes")) is None
+
+
+def test_the_environment_no_longer_takes_one_pin_for_all_its_pipelines(tmp_path):
+    path = _dev_with(tmp_path, lambda gcp: gcp.update(template_sha256="ab" * 32))
+    with pytest.raises(ConfigError, match=r"gcp\.template_sha256: Extra inputs are not permitted"):
+        load_environment(path)
+
+
+def test_a_pin_is_a_sha256(tmp_path):
+    raw = load_environment("dev", "penguins").model_dump(mode="json", exclude_none=True)
+    raw["pipelines"]["penguins"]["template_sha256"] = "latest"
+    path = write(tmp_path, json.dumps(raw))
+    with pytest.raises(ConfigError, match=r"pipelines\.penguins\.template_sha256: String should match pattern"):
+        load_environment(path)
+
+
+def test_the_local_environment_refuses_a_pin(tmp_path):
+    text = VALID_LOCAL.replace(PIPELINE, PIPELINE + pipeline_settings(f"template_sha256: {'ab' * 32}"))
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as err:
+        load_environment(path)
+    assert str(path) in str(err.value)
+    assert (
+        "pipelines.penguins.template_sha256: a pin names a template in a Google Cloud release store; "
+        "environment 'local' has no gcp section"
+    ) in str(err.value)
 
 
 def test_prod_runs_the_release_store_of_dev():
-    prod = load_environment("prod")
+    prod = load_environment("prod", "penguins")
     assert release_source(prod).name == "dev"
-    assert release_source(load_environment("dev")).name == "dev"
-    pinned = prod.model_copy(update={"gcp": prod.gcp.model_copy(update={"template_sha256": "ab" * 32})})
+    assert release_source(load_environment("dev", "penguins")).name == "dev"
+    pinned = prod.with_settings(template_sha256="ab" * 32)
     assert pinned_template_uri(pinned) == f"gs://penguins-dev-artifacts/templates/{'ab' * 32}/pipeline.json"
 
 
@@ -205,7 +262,6 @@ def test_releases_from_must_name_a_publishing_cloud_environment(tmp_path, source
         (lambda gcp: gcp.update(state_bucket="Not_A_Bucket"), "gcp.state_bucket"),
         (lambda gcp: gcp["ci"].update(require_approval="sometimes"), "gcp.ci.require_approval"),
         (lambda gcp: gcp["ci"].update(repo="x"), "gcp.ci.repo"),
-        (lambda gcp: gcp.update(template_sha256="latest"), "gcp.template_sha256"),
         (lambda gcp: gcp.update(releases_from="Dev Env"), "gcp.releases_from"),
         (lambda gcp: gcp["trigger"].update(memory_mib=64), "gcp.trigger.memory_mib"),
         (lambda gcp: gcp["monitoring"].update(alert_email="not-an-email"), "gcp.monitoring.alert_email"),
@@ -224,7 +280,7 @@ def test_known_regions_include_the_shipped_ones():
 
 
 def test_one_location_rule_for_buckets_and_local_folders():
-    dev, local = load_environment("dev"), load_environment("local", "penguins")
+    dev, local = load_environment("dev", "penguins"), load_environment("local", "penguins")
     assert dev.location("artifacts") == "gs://penguins-dev-artifacts"
     assert dev.location("pipeline-root") == "gs://penguins-dev-pipeline-root"
     paths = local.local_paths()
@@ -244,11 +300,11 @@ def test_the_serving_image_must_be_pinned(tmp_path, image):
 
 
 def test_no_serving_image_by_default_each_version_serves_with_its_own_pipeline_image():
-    assert load_environment("dev").gcp.serving_image is None
+    assert load_environment("dev", "penguins").gcp.serving_image is None
 
 
 def test_each_pipelines_model_and_endpoint_follow_the_per_pipeline_naming_rule():
-    dev, prod = load_environment("dev").gcp, load_environment("prod").gcp
+    dev, prod = load_environment("dev", "penguins").gcp, load_environment("prod", "penguins").gcp
     for gcp in (dev, prod):
         for pipeline in ("penguins", "diabetes"):
             endpoint_id = gcp.endpoint_id(pipeline)
@@ -287,7 +343,7 @@ def test_data_check_settings_default_the_retrain_threshold_to_the_release_gate(t
     )
     assert config.retrain_bound == 0.8
     assert load_environment("local", "penguins").data.min_new_records == 50
-    assert load_environment("dev").data_area("incoming") == "gs://penguins-dev-data/penguins/incoming"
+    assert load_environment("dev", "penguins").data_area("incoming") == "gs://penguins-dev-data/penguins/incoming"
 
 
 @pytest.mark.parametrize(
@@ -309,7 +365,7 @@ def test_the_data_check_schedule_is_read_and_optional(tmp_path):
 
 
 def test_custom_role_ids_follow_the_naming_rule_without_hyphens():
-    gcp = load_environment("dev").gcp
+    gcp = load_environment("dev", "penguins").gcp
     assert (
         gcp.role_id("datacheck-runner")
         == gcp.name("datacheck-runner").replace("-", "_")
@@ -329,13 +385,16 @@ def test_an_approval_gated_environment_cannot_auto_promote(tmp_path):
     assert load_environment(write(tmp_path, json.dumps(raw))).release.auto_promote is True
 
 
-def test_a_cloud_environment_with_two_pipelines_is_refused_at_load_naming_them(tmp_path):
-    # Until infra provisions per pipeline, their function, schedules, data check and promotion act on one pipeline.
-    raw = load_environment("dev").model_dump(mode="json", exclude_none=True)
-    raw["pipelines"]["diabetes"] = load_environment("local").pipelines["diabetes"].model_dump(mode="json")
-    path = write(tmp_path, json.dumps(raw))
-    with pytest.raises(ConfigError) as err:
-        load_environment(path)
-    assert str(path) in str(err.value)
-    assert "a Google Cloud environment runs one pipeline today" in str(err.value)
-    assert "diabetes, penguins" in str(err.value)
+def test_a_cloud_environment_runs_both_pipelines_each_with_its_own_names_and_data_area():
+    for env in ("dev", "prod"):
+        config = load_environment(env)
+        assert sorted(config.pipelines) == ["diabetes", "penguins"]
+        prefix = config.gcp.name_prefix
+        for pipeline in ("diabetes", "penguins"):
+            each = config.for_pipeline(pipeline)
+            assert each.pipeline_name == f"{pipeline}-{env}"
+            assert each.data_area("incoming") == f"gs://{prefix}-data/{pipeline}/incoming"
+            assert each.gcp.model_name(pipeline) == f"{prefix}-{pipeline}-model"
+        # Asked for one pipeline's settings without naming it, the environment lists them.
+        with pytest.raises(PipelineChoiceError, match=r"2 pipelines \(diabetes, penguins\)"):
+            _ = config.data

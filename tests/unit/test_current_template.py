@@ -167,14 +167,34 @@ def test_a_stale_local_write_is_refused(tmp_path):
 def test_set_current_refuses_what_is_not_a_submitted_run_of_a_published_template(tmp_path, capsys, result, message):
     path = tmp_path / "submit.json"
     path.write_text(json.dumps(result))
-    argv = ["--env", "dev", "--set-current", "--from", str(path), "--to", str(tmp_path / "store")]
+    argv = [
+        "--env",
+        "dev",
+        "--pipeline",
+        "penguins",
+        "--set-current",
+        "--from",
+        str(path),
+        "--to",
+        str(tmp_path / "store"),
+    ]
     assert publish.main(argv) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "store").exists()
 
 
 def test_set_current_needs_the_submit_result(tmp_path, capsys):
-    argv = ["--env", "dev", "--set-current", "--from", str(tmp_path / "none.json"), "--to", str(tmp_path)]
+    argv = [
+        "--env",
+        "dev",
+        "--pipeline",
+        "penguins",
+        "--set-current",
+        "--from",
+        str(tmp_path / "none.json"),
+        "--to",
+        str(tmp_path),
+    ]
     assert publish.main(argv) == 2
     assert "no submit result" in capsys.readouterr().err
 
@@ -188,7 +208,12 @@ def test_prods_pointer_is_in_prods_bucket_and_names_devs_template(tmp_path, caps
     monkeypatch.setattr("release.publish.store_for", store_for)
     path = tmp_path / "submit.json"
     path.write_text(json.dumps(submitted(job="penguins-prod-adopt-1")))
-    assert publish.main(["--env", "prod", "--set-current", "--from", str(path), "--set-by", "adopt:b-7"]) == 0
+    assert (
+        publish.main(
+            ["--env", "prod", "--pipeline", "penguins", "--set-current", "--from", str(path), "--set-by", "adopt:b-7"]
+        )
+        == 0
+    )
     printed = json.loads(capsys.readouterr().out)
     assert printed["pointer"] == str(tmp_path / "penguins-prod-artifacts" / CURRENT_TEMPLATE)
     record = read_current((tmp_path / "penguins-prod-artifacts" / CURRENT_TEMPLATE).read_bytes(), "p")
@@ -196,7 +221,18 @@ def test_prods_pointer_is_in_prods_bucket_and_names_devs_template(tmp_path, caps
 
 
 def test_prod_publishes_nothing_of_its_own(tmp_path, capsys):
-    argv = ["--env", "prod", "--branch", "main", "--compiled", str(tmp_path), "--to", str(tmp_path / "o")]
+    argv = [
+        "--env",
+        "prod",
+        "--pipeline",
+        "penguins",
+        "--branch",
+        "main",
+        "--compiled",
+        str(tmp_path),
+        "--to",
+        str(tmp_path / "o"),
+    ]
     assert publish.main(argv) == 2
     assert "publish with --env dev" in capsys.readouterr().err
 
@@ -204,13 +240,13 @@ def test_prod_publishes_nothing_of_its_own(tmp_path, capsys):
 def test_the_pin_wins_over_the_pointer_and_without_either_there_is_no_template(tmp_path, monkeypatch):
     store = LocalStore(tmp_path / "dev")
     monkeypatch.setattr(pointer, "store_for", lambda uri, client=None: store)
-    dev = load_environment("dev")
+    dev = load_environment("dev", "penguins")
     with pytest.raises(TemplateNotFoundError, match="no current template of penguins yet"):
         pointer.current_template(dev)
     pointer.set_current(store, pointer.record_for(submitted()), "penguins")
     resolved = pointer.current_template(dev)
     assert (resolved.source, resolved.sha256, resolved.lineage.commit) == ("pointer", SHA1, "c" * 40)
-    pinned = dev.model_copy(update={"gcp": dev.gcp.model_copy(update={"template_sha256": SHA2})})
+    pinned = dev.with_settings(template_sha256=SHA2)
     monkeypatch.setattr(
         "release.publishing.templates.store_for", lambda uri, client=None: LocalStore(tmp_path / "none")
     )
@@ -224,7 +260,7 @@ def test_a_broken_pointer_is_named_when_a_submitter_reads_it(tmp_path, monkeypat
     store.replace(CURRENT_TEMPLATE, b'{"template": 1}', version="")
     monkeypatch.setattr(pointer, "store_for", lambda uri, client=None: store)
     with pytest.raises(TemplateNotFoundError, match=r"current/penguins\.json: missing"):
-        pointer.current_template(load_environment("dev"))
+        pointer.current_template(load_environment("dev", "penguins"))
     # The writer replaces it: a broken record cannot block CI.
     assert pointer.set_current(store, pointer.record_for(submitted()), "penguins").written
 

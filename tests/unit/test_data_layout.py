@@ -29,7 +29,7 @@ def test_a_span_number_is_a_positive_integer(number):
 
 
 def test_the_data_area_follows_the_environment(tmp_path):
-    dev, local = load_environment("dev"), load_environment("local", "penguins")
+    dev, local = load_environment("dev", "penguins"), load_environment("local", "penguins")
     assert dev.data_root() == f"gs://penguins-dev-data/{dev.dataset}"
     assert dev.data_area("batches") == f"gs://penguins-dev-data/{dev.dataset}/batches"
     assert local.data_root(tmp_path) == str(tmp_path.resolve() / "data" / local.dataset)

@@ -17,7 +17,8 @@ def test_a_cloud_environment_without_credentials_stops_saying_so(tmp_path, monke
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))  # no gcloud application-default credentials here
     monkeypatch.setenv("GCE_METADATA_HOST", "127.0.0.1:9")  # and no metadata server to ask
     monkeypatch.setenv("GCE_METADATA_IP", "127.0.0.1:9")
-    assert cli.main(["--env", "dev"]) == 4  # a cloud refusal, told apart from bad input (2) and retry (3)
+    # A cloud refusal, told apart from bad input (2) and retry (3).
+    assert cli.main(["--env", "dev", "--pipeline", "penguins"]) == 4
     err = capsys.readouterr().err
     assert "no Google Cloud credentials" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1

@@ -10,7 +10,7 @@ from contracts.engines import ACCELERATORS, DATAFLOW_MACHINE_TYPES, TRAINING_MAC
 
 
 def _dev_with(tmp_path, change):
-    raw = load_environment("dev").model_dump(mode="json", exclude_none=True)
+    raw = load_environment("dev", "penguins").model_dump(mode="json", exclude_none=True)
     change(raw["gcp"])
     path = tmp_path / "env.yaml"
     path.write_text(json.dumps(raw))

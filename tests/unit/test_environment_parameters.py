@@ -31,9 +31,9 @@ SHA = "a" * 64
 
 
 def test_dev_and_prod_give_their_own_values_for_the_same_parameters():
-    dev, prod = (environment_values(load_environment(name)) for name in ("dev", "prod"))
+    dev, prod = (environment_values(load_environment(name, "penguins")) for name in ("dev", "prod"))
     assert set(dev) == set(prod)
-    assert set(dev) | {BASELINE_MODEL} == set(template_shape(load_environment("dev")).parameter_types())
+    assert set(dev) | {BASELINE_MODEL} == set(template_shape(load_environment("dev", "penguins")).parameter_types())
     assert (
         dev["data_root"] == "gs://penguins-dev-data/penguins"
         and prod["data_root"] == "gs://penguins-prod-data/penguins"
@@ -62,7 +62,7 @@ def test_a_local_environment_gives_its_folders_under_the_root_it_runs_in(tmp_pat
 
 
 def test_the_baseline_is_added_per_run_and_the_values_are_checked():
-    values = environment_values(load_environment("dev"))
+    values = environment_values(load_environment("dev", "penguins"))
     assert with_baseline(values, "gs://r/m/abc")[BASELINE_MODEL] == "gs://r/m/abc"
     # What infra gives the function survives JSON: the same checks pass on it.
     assert check_environment_values(json.loads(json.dumps(values))) == values
@@ -81,7 +81,7 @@ def test_the_baseline_is_added_per_run_and_the_values_are_checked():
     ],
 )
 def test_values_that_do_not_fit_a_template_are_refused_naming_the_parameter(change, message):
-    values = dict(environment_values(load_environment("dev")))
+    values = dict(environment_values(load_environment("dev", "penguins")))
     change(values)
     with pytest.raises(ValueError, match=message):
         with_baseline(values, "")
@@ -134,7 +134,7 @@ def test_the_submitter_labels_the_template_its_source_and_the_baseline():
 
 def test_environment_and_run_parameters_make_one_job_and_never_overlap():
     request = RunRequest("penguins-dev-x", {"num_epochs": 3, "learning_rate": 0.1, "span_start": 0, "span_end": 0})
-    environment = environment_parameters(load_environment("dev"), baseline_model="")
+    environment = environment_parameters(load_environment("dev", "penguins"), baseline_model="")
     arguments = pipeline_job_arguments(
         request, pipeline_name="p", template="/t.json", pipeline_root="gs://r", project="p", location="l",
         environment=environment,

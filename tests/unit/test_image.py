@@ -122,7 +122,7 @@ def test_pushed_digest_is_recorded_and_tags_are_refused(tmp_path, monkeypatch):
 
 def test_cloud_environments_need_the_pushed_image(tmp_path):
     with pytest.raises(image.ImageError, match="--built"):
-        image.resolve(_args(), load_environment("dev"), _tree(tmp_path))
+        image.resolve(_args(), load_environment("dev", "penguins"), _tree(tmp_path))
 
 
 def test_cli_writes_the_result_for_compile(tmp_path, monkeypatch, capsys):

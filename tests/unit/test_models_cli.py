@@ -170,7 +170,7 @@ def test_the_approval_gate_is_by_project_and_location(tmp_path):
     assert load_target("prod").name == "prod" and load_target("dev").release.auto_promote
     assert load_target(_copy_of("dev", tmp_path, auto_promote=False)).name == "dev"  # dev gates nothing
     assert load_target(_copy_of("local", tmp_path, auto_promote=True)).gcp is None  # this machine's registry
-    elsewhere = load_environment("prod")
+    elsewhere = load_environment("prod", "penguins")
     elsewhere = elsewhere.model_copy(update={"gcp": elsewhere.gcp.model_copy(update={"project": "my-own-project"})})
     (tmp_path / "other-project.yaml").write_text(elsewhere.model_dump_json())
     assert load_target(tmp_path / "other-project.yaml").gcp.project == "my-own-project"

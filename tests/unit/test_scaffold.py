@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from contracts.config import REPO_ROOT
-from release.scaffold import ScaffoldError, scaffold
+from release.scaffold import scaffold
 
 
 @pytest.fixture()
@@ -23,18 +23,22 @@ def _pipelines(root: Path, env: str) -> list[str]:
     return sorted(yaml.safe_load((root / "envs" / f"{env}.yaml").read_text())["pipelines"])
 
 
-def test_a_copy_of_penguins_joins_the_local_environment_and_not_the_cloud_ones(root):
+def test_a_copy_of_penguins_joins_every_environment_that_has_penguins(root):
+    from contracts.config import load_environment
+    from contracts.environment import EnvironmentConfig
+
     scaffold("otters", "penguins", root=root)
     assert (root / "pipelines" / "otters" / "pipeline.py").is_file()
-    assert _pipelines(root, "local") == ["diabetes", "otters", "penguins"]
-    assert _pipelines(root, "dev") == _pipelines(root, "prod") == ["penguins"]
+    for env in ("local", "dev", "prod"):
+        assert _pipelines(root, env) == ["diabetes", "otters", "penguins"], env
+        # It loads, with the template's settings (its schedules are its own: the naming rule is per pipeline).
+        raw = yaml.safe_load((root / "envs" / f"{env}.yaml").read_text())
+        config = EnvironmentConfig.model_validate(raw).for_pipeline("otters")
+        assert config.settings == load_environment(env).for_pipeline("penguins").settings
 
 
-def test_naming_a_cloud_environment_is_refused_before_anything_is_written(root):
-    before = (root / "envs" / "dev.yaml").read_text()
-    with pytest.raises(ScaffoldError) as err:
-        scaffold("otters", "penguins", envs=["local", "dev"], root=root)
-    assert "dev.yaml" in str(err.value) and "one pipeline today" in str(err.value)
-    assert not (root / "pipelines" / "otters").exists()
-    assert (root / "envs" / "dev.yaml").read_text() == before
-    assert _pipelines(root, "local") == ["diabetes", "penguins"]
+def test_only_the_named_environment_files_get_the_copy(root):
+    before = (root / "envs" / "prod.yaml").read_text()
+    scaffold("otters", "penguins", envs=["local", "dev"], root=root)
+    assert _pipelines(root, "dev") == _pipelines(root, "local") == ["diabetes", "otters", "penguins"]
+    assert (root / "envs" / "prod.yaml").read_text() == before

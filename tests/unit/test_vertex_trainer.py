@@ -17,7 +17,7 @@ def _pools(config):
 
 
 def test_every_pool_runs_the_templates_image_and_keeps_its_machine(tmp_path):
-    custom = training_config(load_environment("prod"))
+    custom = training_config(load_environment("prod", "penguins"))
     completed = with_worker_image(custom, IMAGE)
     assert [pool["container_spec"] for pool in _pools(completed)] == [{"image_uri": IMAGE}]
     assert _pools(completed)[0]["machine_spec"] == {"machine_type": "n1-standard-4"}
@@ -26,7 +26,7 @@ def test_every_pool_runs_the_templates_image_and_keeps_its_machine(tmp_path):
 
 
 def test_a_pool_naming_another_image_is_refused():
-    custom = training_config(load_environment("dev"))
+    custom = training_config(load_environment("dev", "penguins"))
     _pools(custom)[0]["container_spec"] = {"image_uri": "elsewhere/image@sha256:" + "4" * 64}
     with pytest.raises(ValueError, match="the template's is"):
         with_worker_image(custom, IMAGE)
@@ -41,7 +41,7 @@ def test_a_custom_config_without_worker_pools_is_refused(custom):
 def test_the_executor_hands_tfx_the_completed_config(monkeypatch):
     calls = []
     monkeypatch.setattr(vertex_executor.GenericExecutor, "Do", lambda self, *args: calls.append(args))
-    custom = json.dumps(training_config(load_environment("dev")))
+    custom = json.dumps(training_config(load_environment("dev", "penguins")))
     Executor().Do({}, {}, {"custom_config": custom, "worker_image": IMAGE, "module_path": "m@gs://w.whl"})
     ((_, _, properties),) = calls
     assert "worker_image" not in properties and properties["module_path"] == "m@gs://w.whl"
