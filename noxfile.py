@@ -579,7 +579,7 @@ def bench_synth(session: nox.Session) -> None:
 # Without Python 3.12 this session gets no venv, so its first line can say what is missing.
 @nox.session(python=PY312 or False)
 def rehearse(session: nox.Session) -> None:
-    """The cloud rehearsal: every Google Cloud flow, end to end for dev and prod, against one local stand-in.
+    """The cloud rehearsal: every Google Cloud flow, end to end for each pipeline of dev and prod, on a stand-in.
 
     Synthesizes the stacks, builds the stand-in from their Terraform JSON (buckets, IAM, triggers, schedules,
     the function's zip) and runs what the project ships, as the accounts that run it: the Cloud Build configs'

@@ -29,6 +29,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPOSITORY / "build" / "rehearsal")
     parser.add_argument("--stacks", type=Path, default=REPOSITORY / "build" / "infra" / "stacks")
     parser.add_argument("--budget", type=float, default=600.0, help="seconds before unfinished builds are given up")
+    parser.add_argument(
+        "--pipelines-in-turn",
+        action="store_true",
+        help="an environment's pipelines one after the other (default: each in its own thread; ~340 s against ~210 s "
+        "for two pipelines on 2 cores)",
+    )
     args = parser.parse_args(argv)
     for python in (args.tfx_python, args.infra_python):
         if python and not Path(python).exists():
@@ -42,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         args.infra_python,
         tuple(args.env or ("dev", "prod")),
         args.budget,
+        not args.pipelines_in_turn,
     )
     return rehearse(options)
 

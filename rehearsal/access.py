@@ -4,7 +4,9 @@
 - A synthesized grant that is not a row of the table fails.
 - A row the rehearsal should exercise (it names a rehearsed flow) that no request used fails.
 The table is read through `infra.access.bindings(config, project_number)`: each grant resolved as Google Cloud
-names it. Until infra/access.py exists, the grants used and unused are listed and the check fails saying so.
+names it, once per environment (a grant on a resource of each pipeline's own is one binding per pipeline, so
+every pipeline's flows must use theirs). Until infra/access.py exists, the grants used and unused are listed
+and the check fails saying so.
 The people (rehearsal/operator.py) are not in the stacks and not in the table.
 """
 
@@ -14,6 +16,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
+from contracts.config import load_environment
 from rehearsal.context import Env
 from rehearsal.operator import SOURCE as PEOPLE
 from rehearsal.report import Report
@@ -95,17 +98,20 @@ def run(envs: list[Env], report: Report, out: Path) -> None:
             f"(PLAN D8); {used} synthesized grant(s) used, {len(grants) - used} unused, listed in {listed}",
         )
         return
-    for env in envs:
+    environments = {env.name: env for env in envs}  # one Env per pipeline: the environment once
+    for env in environments.values():
         _both_ways(env, table, grants, report)
 
 
 def _both_ways(env: Env, table: Any, grants: list[Grant], report: Report) -> None:
-    rows = table.bindings(env.config, env.standin.numbers[env.project])
+    """The environment's grants (every pipeline's) against the table's rows for the environment."""
+    rows = table.bindings(load_environment(env.name), env.standin.numbers[env.project])
     by_key = {grant_key(b): b for b in rows}
     mine = [g for g in grants if g.source.startswith(f"{env.name}:")]
     extra = [g for g in mine if _key(g) not in by_key]
-    env.check(
+    report.check(
         not extra,
+        env.name,
         FLOW,
         f"every synthesized grant of {env.name} is a row of infra/access.py ({len(mine)})",
         f"{len(extra)} synthesized grant(s) of {env.name} are not in infra/access.py",
@@ -113,8 +119,9 @@ def _both_ways(env: Env, table: Any, grants: list[Grant], report: Report) -> Non
     )
     used = {_key(g) for g in env.standin.policy.used}
     idle = [b for k, b in by_key.items() if getattr(b.grant, "flow", "") and k not in used]
-    env.check(
+    report.check(
         not idle,
+        env.name,
         FLOW,
         f"every row of infra/access.py that names a rehearsed flow was used in {env.name}",
         f"{len(idle)} row(s) of infra/access.py name a rehearsed flow but no request of {env.name} used them",

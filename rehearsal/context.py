@@ -1,4 +1,7 @@
-"""One environment's rehearsal: its stack, its config, the stand-in, the report, and the helpers the flows share."""
+"""One pipeline of one environment's rehearsal: its stack (the environment's), its config (the environment for
+the pipeline), the stand-in, the report, and the helpers the flows share. Report lines are labelled
+<environment>/<pipeline>; what is once per environment (deploying the stack, serving its functions) is reported
+under the environment's name."""
 
 from __future__ import annotations
 
@@ -24,7 +27,8 @@ from rehearsal.workspace import Repository
 
 @dataclass
 class Env:
-    name: str
+    name: str  # the environment
+    pipeline: str  # the pipeline of the environment this Env drives (config is for it)
     stack: Stack
     config: EnvironmentConfig
     standin: StandIn
@@ -43,9 +47,14 @@ class Env:
         return self.config.gcp
 
     @property
-    def pipeline(self) -> str:
-        """The pipeline the rehearsal drives (the environment's only one)."""
-        return self.config.selected
+    def label(self) -> str:
+        """How the report names it: <environment>/<pipeline>, e.g. dev/diabetes."""
+        return f"{self.name}/{self.pipeline}"
+
+    @property
+    def others(self) -> list[str]:
+        """The environment's other pipelines."""
+        return sorted(p for p in self.config.pipelines if p != self.pipeline)
 
     @property
     def project(self) -> str:
@@ -57,6 +66,10 @@ class Env:
     def account(self, kind: str) -> str:
         return f"{self.gcp.name(kind)}@{self.project}.iam.gserviceaccount.com"
 
+    def resource(self, kind: str) -> str:
+        """A resource of the pipeline's own, by the naming rule: <prefix>-<pipeline>-<kind>."""
+        return str(self.gcp.pipeline_resource(self.pipeline, kind))
+
     def trigger_name(self, workflow: str) -> str:
         """The workflow's trigger: the pipeline's own for a per-pipeline workflow (infra/parts/build_triggers.py)."""
         return str(self.gcp.name(trigger_kind(workflow, self.pipeline)))
@@ -65,17 +78,23 @@ class Env:
         name = self.trigger_name(workflow)
         return next((t for t in self.standin.cloudbuild.triggers if t.project == self.project and t.name == name), None)
 
-    def jobs(self) -> list[dict[str, Any]]:
+    def project_jobs(self) -> list[dict[str, Any]]:
+        """Every PipelineJob of the environment's project, whichever pipeline's."""
         return [job for (project, _, _), job in sorted(self.standin.vertex.jobs.items()) if project == self.project]
 
+    def jobs(self) -> list[dict[str, Any]]:
+        """The pipeline's PipelineJobs: their ids start with its runs' name, <pipeline>-<environment>-."""
+        prefix = f"{self.config.pipeline_name}-"
+        return [job for job in self.project_jobs() if job["name"].rsplit("/", 1)[-1].startswith(prefix)]
+
     def ok(self, flow: str, text: str, evidence: list[str] | None = None) -> None:
-        self.report.ok(self.name, flow, text, evidence)
+        self.report.ok(self.label, flow, text, evidence)
 
     def fail(self, flow: str, text: str, evidence: list[str] | None = None) -> None:
-        self.report.fail(self.name, flow, text, evidence)
+        self.report.fail(self.label, flow, text, evidence)
 
     def check(self, passed: bool, flow: str, good: str, bad: str, evidence: list[str] | None = None) -> bool:
-        return self.report.check(passed, self.name, flow, good, bad, evidence)
+        return self.report.check(passed, self.label, flow, good, bad, evidence)
 
     def log_mark(self) -> int:
         return len(self.standin.server.log)
@@ -130,11 +149,13 @@ class Env:
 
     def command(self, email: str, args: list[str], label: str) -> subprocess.CompletedProcess[str]:
         """`args` in a fresh checkout, as `email` (a person's Application Default Credentials)."""
-        workspace = self.repository.checkout(self.out / "work" / f"{self.name}-{label}-{int(time.time() * 1000)}")
+        workspace = self.repository.checkout(
+            self.out / "work" / f"{self.name}-{self.pipeline}-{label}-{int(time.time() * 1000)}"
+        )
         env = self.runner.environment(email)
         timeout = max(1.0, self.deadline - time.monotonic())
         result = subprocess.run(args, cwd=workspace, env=env, capture_output=True, text=True, timeout=timeout)
-        (self.out / "logs" / f"{self.name}-{label}.log").write_text(result.stdout + result.stderr)
+        (self.out / "logs" / f"{self.name}-{self.pipeline}-{label}.log").write_text(result.stdout + result.stderr)
         return result
 
 

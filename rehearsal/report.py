@@ -11,10 +11,13 @@ from pathlib import Path
 
 from rehearsal.standin.server import LogEntry
 
+# The label column: <environment>/<pipeline>, e.g. prod/penguins (pipeline names have at most 20 characters).
+ENV_WIDTH = 13
+
 
 @dataclass
 class Outcome:
-    env: str
+    env: str  # <environment>/<pipeline>, an environment's name, or "all"
     flow: str
     state: str  # ok or failed
     text: str
@@ -22,8 +25,8 @@ class Outcome:
 
     def lines(self) -> list[str]:
         mark = {"ok": "✓", "failed": "✗"}[self.state]
-        head = f"{self.env:<5} {self.flow:<14} {mark} {self.text}"
-        return [head, *(f"{'':<21}{line}" for line in self.evidence)]
+        head = f"{self.env:<{ENV_WIDTH}} {self.flow:<14} {mark} {self.text}"
+        return [head, *(f"{'':<{ENV_WIDTH + 16}}{line}" for line in self.evidence)]
 
 
 @dataclass

@@ -1,6 +1,8 @@
-"""The rehearsal, in order: synthesize, deploy to the stand-in, bootstrap, the four flows per environment (dev and
-prod side by side; prod's push workflows wait for dev's, whose template they adopt), the lifetime check, the
-access table; then the summary and the request log.
+"""The rehearsal, in order: synthesize, deploy to the stand-in and serve the functions (once per environment), then
+per pipeline of each environment bootstrap and the four flows (each pipeline of dev and prod in its own thread, or
+an environment's pipelines one after the other with --pipelines-in-turn; prod/<p>'s bootstrap and push workflows
+wait for dev/<p>'s, whose template they adopt), the lifetime check, the access table; then the summary and the
+request log.
 
 What the stand-in cannot be faithful to is said in LIMITS, printed with every run.
 """
@@ -24,6 +26,7 @@ from contracts.config import load_environment
 from rehearsal import access, operator
 from rehearsal.builds import BuildRunner
 from rehearsal.context import Env
+from rehearsal.fixture import PIPELINES as FIXTURE_PIPELINES
 from rehearsal.flows import bootstrap, code, data, event, lifetime, release
 from rehearsal.function import Served, serve
 from rehearsal.report import Report, write_log
@@ -48,13 +51,15 @@ class Options:
     infra_python: str | None
     environments: tuple[str, ...]
     budget: float
+    pipelines_in_parallel: bool = True  # each pipeline in its own thread (False: an environment's in turn)
 
 
 def _fixture(options: Options) -> Path:
-    """The push's inputs (rehearsal/fixture.py), built once per version of the fixture and kept under build/."""
+    """The push's inputs (rehearsal/fixture.py), <folder>/<pipeline>/..., built once per version of the fixture and
+    kept under build/."""
     source = (options.repository / "rehearsal" / "fixture.py").read_bytes()
     folder = options.repository / "build" / "rehearsal-fixture" / hashlib.sha256(source).hexdigest()[:16]
-    if not (folder / "hyperparameters" / "hyperparameters.json").exists():
+    if not all((folder / name / "hyperparameters" / "hyperparameters.json").exists() for name in FIXTURE_PIPELINES):
         shutil.rmtree(folder, ignore_errors=True)
         subprocess.run(
             [options.tfx_python, "-m", "rehearsal.fixture", str(folder)],
@@ -158,11 +163,13 @@ def rehearse(options: Options) -> int:
     print(LIMITS, flush=True)
     runner = BuildRunner(standin, repository, options.out / "work", options.out / "logs", deadline)
     standin.cloudbuild.executor = runner
+    # One Env per pipeline of each environment, its pipelines by name.
     envs = [
         Env(
             name,
+            pipeline,
             stack,
-            load_environment(name),
+            load_environment(name, pipeline),
             standin,
             report,
             repository,
@@ -172,6 +179,7 @@ def rehearse(options: Options) -> int:
             deadline,
         )
         for name, stack in stacks.items()
+        for pipeline in sorted(load_environment(name).pipelines)
     ]
     for env in envs:
         env.facts["full done"], env.facts["modules done"] = threading.Event(), threading.Event()
@@ -181,10 +189,20 @@ def rehearse(options: Options) -> int:
         fixture_thread.join()
         if fixture_errors:
             raise RuntimeError(f"the push's fixture could not be built: {fixture_errors[0]}")
-        fixture = _fixture(options)
-        dev = next((e for e in envs if e.name == "dev"), None)
-        with ThreadPoolExecutor(max_workers=len(envs)) as pool:
-            futures = [pool.submit(_environment, env, dev if env is not dev else None, fixture, served) for env in envs]
+        inputs = _fixture(options)
+        dev = {e.pipeline: e for e in envs if e.name == "dev"}
+        by_environment = {name: [e for e in envs if e.name == name] for name in stacks}
+        groups = [[e] for e in envs] if options.pipelines_in_parallel else list(by_environment.values())
+        with ThreadPoolExecutor(max_workers=len(by_environment)) as environments:
+            # Once per environment: its stack deployed, all of its functions served.
+            prepared = [environments.submit(_prepare, group, served) for group in by_environment.values()]
+            for future in prepared:
+                future.result()
+        with ThreadPoolExecutor(max_workers=len(groups)) as pool:
+            futures = [
+                pool.submit(_pipelines, group, {p: e for p, e in dev.items() if e.name != group[0].name}, inputs)
+                for group in groups
+            ]
             for future in futures:
                 future.result()
         lifetime.run(envs, report)
@@ -223,13 +241,32 @@ def write_state(folder: Path, standin: StandIn) -> None:
     (folder / "state.json").write_text(json.dumps(state, indent=1, default=str))
 
 
-def _environment(env: Env, dev: Env | None, fixture: Path, served: list[Served]) -> None:
-    """One environment's flows, in order; an unexpected error is a failed step, not a crash."""
+def _prepare(envs: list[Env], served: list[Served]) -> None:
+    """What is once per environment (`envs`: its pipelines'): `cdktf deploy`, then every function of the stack
+    served; a failure is reported under the environment's name."""
+    env = envs[0]
+    for flow, step in (
+        ("bootstrap", lambda: bootstrap.deploy(env)),
+        ("function", lambda: _serve_functions(envs, served)),
+    ):
+        try:
+            step()
+        except Exception as err:
+            env.report.fail(env.name, flow, f"the rehearsal could not go on: {type(err).__name__}: {err}")
+
+
+def _pipelines(envs: list[Env], dev: dict[str, Env], fixture: Path) -> None:
+    """Pipelines' flows, one pipeline after the other; `dev`: dev's Env of each pipeline (none for dev's own)."""
+    for env in envs:
+        _environment(env, dev.get(env.pipeline), fixture)
+
+
+def _environment(env: Env, dev: Env | None, fixture: Path) -> None:
+    """One pipeline's flows in its environment, in order; an unexpected error is a failed step, not a crash."""
     # A new project's sequence first: prod's bootstrap adopts the template dev's published. The data check runs
     # once a champion serves, so it evaluates one (as it does on a project in use).
     steps: list[tuple[str, Callable[[], None]]] = [
         ("bootstrap", lambda: _bootstrap(env, dev)),
-        ("function", lambda: _serve_functions(env, served)),
         ("1 code", lambda: code.run(env, dev)),
         ("2 schedule", lambda: event.run(env)),
         ("4 release", lambda: release.run(env, fixture)),
@@ -254,10 +291,23 @@ def _bootstrap(env: Env, dev: Env | None) -> None:
     bootstrap.run(env)
 
 
-def _serve_functions(env: Env, served: list[Served]) -> None:
+def _serve_functions(envs: list[Env], served: list[Served]) -> None:
+    """Every function of the environment's stack; each pipeline's flows read their own's log."""
+    env = envs[0]
+    tails: dict[str, Callable[..., list[str]]] = {}
     for resource in env.stack.resources("google_cloudfunctions2_function"):
         function = serve(env.standin, env.stack, resource, env.out / "functions")
         served.append(function)
         env.standin.function_urls[function.name] = function.url
-        env.facts["function log"] = function.tail
-        env.ok("function", f"{function.name} served from its deployed zip under functions-framework ({function.url})")
+        tails[function.name] = function.tail
+        env.report.ok(
+            env.name,
+            "function",
+            f"{function.name} served from its deployed zip under functions-framework ({function.url})",
+        )
+    for each in envs:
+        name = each.resource("trigger")
+        if name in tails:
+            each.facts["function log"] = tails[name]
+        else:
+            each.fail("function", f"the stack has no function {name} for pipeline {each.pipeline}")

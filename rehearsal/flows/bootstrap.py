@@ -1,9 +1,10 @@
 """A new project becomes usable in one sequence (issue 17, deliverable 5): `cdktf deploy`, then one nox session.
 
-`cdktf deploy` is the stand-in built from the stack's Terraform JSON. The seeding session (the first of
-SEED_SESSIONS the noxfile defines) then runs as the platform engineer who deployed, `-- --env <env>`; after it
-the data bucket must hold every shipped span, byte for byte, and a first template must be published with the
-environment's current-template pointer set. Without such a session the step fails naming issue 17 item 5, and
+`cdktf deploy` is the stand-in built from the stack's Terraform JSON, once per environment (`deploy`). The seeding
+session (the first of SEED_SESSIONS the noxfile defines) then runs as the platform engineer who deployed, once
+per pipeline, `-- --env <env> --pipeline <pipeline>` (`run`); after it the data bucket must hold every shipped
+span of the pipeline, byte for byte, and a first template of the pipeline must be published with its
+current-template pointer set. Without such a session the step fails naming issue 17 item 5, and
 the rehearsal puts the spans in place itself (saying so) to go on with the flows that read them.
 """
 
@@ -38,18 +39,24 @@ def shipped_spans(repository_root: Path, pipeline: str) -> dict[str, bytes]:
     }
 
 
-def run(env: Env) -> None:
+def deploy(env: Env) -> None:
+    """`cdktf deploy` of the environment's stack (every pipeline's resources), reported under the environment."""
     created = env.standin.deploy(env.stack)
     kinds = {
         kind: sum(line.startswith(kind) for line in created)
         for kind in ("bucket", "trigger", "topic", "function", "endpoint")
     }
-    env.ok(
+    env.report.ok(
+        env.name,
         FLOW,
         f"cdktf deploy: the stand-in built from {env.stack.folder / 'cdk.tf.json'} ("
         + ", ".join(f"{n} {k}(s)" for k, n in kinds.items())
         + ")",
     )
+
+
+def run(env: Env) -> None:
+    """The pipeline's seed and first release, once the environment's stack is deployed."""
     spans = shipped_spans(env.repository.root, env.pipeline)
     data = env.bucket("data")
     if not spans:
@@ -65,12 +72,13 @@ def run(env: Env) -> None:
         _seed_directly(env, spans, data)
         return
     mark = env.log_mark()
-    result = env.command(ENGINEER, ["bash", "ci/nox", "-s", session, "--", "--env", env.name], f"bootstrap-{session}")
+    args = ["--env", env.name, "--pipeline", env.pipeline]
+    result = env.command(ENGINEER, ["bash", "ci/nox", "-s", session, "--", *args], f"bootstrap-{session}")
     if not env.check(
         result.returncode == 0,
         FLOW,
-        f"nox -s {session} -- --env {env.name} as {ENGINEER}",
-        f"nox -s {session} -- --env {env.name} failed ({result.returncode}): "
+        f"nox -s {session} -- {' '.join(args)} as {ENGINEER}",
+        f"nox -s {session} -- {' '.join(args)} failed ({result.returncode}): "
         f"{last_line(result.stdout + result.stderr)}",
         env.why(mark),
     ):

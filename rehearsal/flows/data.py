@@ -1,5 +1,6 @@
-"""Flow 3, new data: the data-check Scheduler job runs the `datacheck` trigger; its build must read the data
-bucket, write the next span and submit one PipelineJob on the window ending at it.
+"""Flow 3, new data: the pipeline's data-check Scheduler job (<prefix>-<pipeline>-schedule-datacheck) runs its
+`datacheck` trigger (<prefix>-<pipeline>-datacheck); its build must read the pipeline's data area, write the next
+span and submit one PipelineJob of the pipeline on the window ending at it.
 
 Labelled records are put into `incoming/` first, made by `localcloud/labelled_data.py` (the local stand-in for
 the production feed) and written straight into the bucket: the stacks name no account for the producer.
@@ -20,7 +21,7 @@ from rehearsal.standin.cloudbuild import Trigger
 from rehearsal.standin.iam import Grant
 
 FLOW = "3 data check"
-RECORDS = 600  # above dev's and prod's data.min_new_records (500)
+RECORDS = 600  # above every pipeline's data.min_new_records in dev and prod (at most 500)
 
 
 def seed_incoming(env: Env) -> list[str]:
@@ -42,7 +43,8 @@ def seed_incoming(env: Env) -> list[str]:
                 "2",
                 "--seed",
                 "7",
-                # Classes swapped: the champion falls below the threshold on them, so the check retrains.
+                # A classifier's classes swapped, a regression's label times 1.5: the champion falls short
+                # of the retrain bound on them, so the check retrains.
                 "--drift",
                 "relabel",
             ],
@@ -69,9 +71,10 @@ def spans(env: Env) -> list[int]:
 
 
 def run(env: Env) -> None:
-    checks = [job for job in scheduler.jobs(env) if "cloudbuild.googleapis.com" in job.uri]
+    name = env.resource("schedule-datacheck")
+    checks = [job for job in scheduler.jobs(env) if job.name == name and "cloudbuild.googleapis.com" in job.uri]
     if not checks:
-        env.fail(FLOW, "the stack has no Scheduler job that runs the datacheck trigger")
+        env.fail(FLOW, f"the stack has no Scheduler job {name} that runs the datacheck trigger")
         return
     job = checks[0]
     seeded = seed_incoming(env)
@@ -93,7 +96,13 @@ def run(env: Env) -> None:
         return
     build_id = answer.json()["metadata"]["build"]["id"]
     build = env.standin.cloudbuild.builds[build_id]
-    env.ok(FLOW, f"build {build_id[:8]} of {build.trigger.name} as {build.trigger.service_account}")
+    if not env.check(
+        build.trigger.name == env.trigger_name("datacheck"),
+        FLOW,
+        f"build {build_id[:8]} of {build.trigger.name} as {build.trigger.service_account}",
+        f"build {build_id[:8]} is of {build.trigger.name}, not of the pipeline's {env.trigger_name('datacheck')}",
+    ):
+        return
     if not env.wait(build):
         env.fail(FLOW, f"build {build_id[:8]} did not finish before the rehearsal's deadline")
         return

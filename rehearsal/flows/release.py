@@ -1,11 +1,13 @@
-"""Flow 4, a model release: the registry push makes a Model version with its lineage; dev's promotion follows
-the announcement (the autopromote build, D3); prod's waits for an approval, then deploys and moves the alias;
-a rollback switches traffic.
+"""Flow 4, a model release, per pipeline: the registry push makes a version of the pipeline's Model
+(<prefix>-<pipeline>-model) with its lineage and announces it on the pipeline's topic (the registry target's); dev's
+promotion follows the announcement (the pipeline's autopromote build, D3); prod's waits for an approval of the
+pipeline's promote build, then deploys to the pipeline's endpoint and moves the alias; a rollback switches traffic.
 
 The push is the real `components.registry_push.Executor`, run as the pipeline account on the inputs a run of
-flow 1's job would hand it, placed in its pipeline root: the fixture's SavedModels (rehearsal/fixture.py:
-not trained, plainly), the Evaluator's metrics, the hyperparameters, and a blessing. Promotion and rollback
-in prod are the operator's commands (`ci/nox -s models -- promote V --env prod`, `approve BUILD_ID`).
+flow 1's job would hand it, placed in its pipeline root: the fixture's SavedModels of the pipeline
+(rehearsal/fixture.py: not trained, plainly), the Evaluator's metrics, the hyperparameters, and a blessing.
+Promotion and rollback in prod are the operator's commands (`ci/nox -s models -- promote V --env prod --pipeline P`,
+`approve BUILD_ID`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from contracts.registry import registry_target
 from rehearsal.context import Env, json_lines, last_line
 from rehearsal.operator import OPERATOR
 from rehearsal.standin.iam import object_target
@@ -27,7 +30,8 @@ _BUILD_ID = re.compile(r"\b([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9
 
 
 def place(env: Env, job: dict[str, Any], fixture: Path, model: str) -> dict[str, Any]:
-    """The push's input artifacts, written into the job's pipeline root as the pipeline account would."""
+    """The push's input artifacts, written into the job's pipeline root as the pipeline account would
+    (`fixture`: the pipeline's folder of the fixture)."""
     root = str(job["runtimeConfig"]["gcsOutputDirectory"]).rstrip("/")
     run = f"{root}/{job['name'].split('/')[1]}/{job['name'].rsplit('/', 1)[-1]}"
     uris = {
@@ -80,8 +84,8 @@ def _write_as(env: Env, email: str, uri: str, data: bytes) -> None:
 def push(env: Env, job: dict[str, Any], fixture: Path, model: str) -> dict[str, Any] | None:
     """Run RegistryPush as the pipeline account; the pushed artifact's properties, or None (reported)."""
     mark = env.log_mark()
-    request = {"job": job, "task": "RegistryPush", "inputs": place(env, job, fixture, model)}
-    workspace = env.repository.checkout(env.out / "work" / f"{env.name}-push-{model}")
+    request = {"job": job, "task": "RegistryPush", "inputs": place(env, job, fixture / env.pipeline, model)}
+    workspace = env.repository.checkout(env.out / "work" / f"{env.name}-{env.pipeline}-push-{model}")
     request_file = workspace / "push-request.json"
     request_file.write_text(json.dumps(request))
     environment = {
@@ -98,7 +102,7 @@ def push(env: Env, job: dict[str, Any], fixture: Path, model: str) -> dict[str, 
         text=True,
         timeout=max(1.0, env.deadline - time.monotonic()),
     )
-    (env.out / "logs" / f"{env.name}-push-{model}.log").write_text(result.stdout + result.stderr)
+    (env.out / "logs" / f"{env.name}-{env.pipeline}-push-{model}.log").write_text(result.stdout + result.stderr)
     answer = (json_lines(result.stdout) or [{}])[-1]
     storage_past = [
         e
@@ -170,7 +174,7 @@ def check_version(env: Env, version_id: str, job: dict[str, Any]) -> None:
 def champion(env: Env) -> tuple[str | None, dict[str, int]]:
     """(the version holding `champion`, the endpoint's traffic by model version)."""
     holder = next((v.version_id for _, v in model_versions(env) if "champion" in v.aliases), None)
-    endpoint = next((e for (p, _, _), e in env.standin.vertex.endpoints.items() if p == env.project), None)
+    endpoint = _endpoint(env)
     traffic: dict[str, int] = {}
     if endpoint is not None:
         for deployed_id, share in endpoint.traffic.items():
@@ -179,10 +183,23 @@ def champion(env: Env) -> tuple[str | None, dict[str, int]]:
     return holder, traffic
 
 
+def _endpoint(env: Env) -> Any:
+    """The pipeline's endpoint (Gcp.endpoint_id: derived from <prefix>-<pipeline>-endpoint), or None."""
+    return env.standin.vertex.endpoints.get((env.project, env.gcp.region, env.gcp.endpoint_id(env.pipeline)))
+
+
 def run(env: Env, fixture: Path) -> None:
     job = env.facts.get("full job") or env.facts.get("event job") or (env.jobs() or [None])[0]
     if job is None:
         env.fail(FLOW, "no PipelineJob to run the registry push of (flows 1-3 created none)")
+        return
+    if not (fixture / env.pipeline).is_dir():
+        env.fail(
+            FLOW, f"rehearsal/fixture.py makes no stand-in model of pipeline {env.pipeline} (none under {fixture})"
+        )
+        return
+    if _endpoint(env) is None:
+        env.fail(FLOW, f"the stack has no endpoint {env.gcp.endpoint(env.pipeline)} for {env.pipeline}")
         return
     if env.config.release.auto_promote:
         _auto(env, job, fixture)
@@ -197,7 +214,7 @@ def _auto(env: Env, job: dict[str, Any], fixture: Path) -> None:
     if pushed is None:
         return
     check_version(env, str(pushed.get("pushed_version")), job)
-    topic = f"projects/{env.project}/topics/{env.gcp.name('model-registered')}"
+    topic = str(registry_target(env.config).topic)
     messages = [m for m in env.standin.pubsub.messages.values() if m.topic == topic]
     if not env.check(
         bool(messages),
@@ -206,13 +223,21 @@ def _auto(env: Env, job: dict[str, Any], fixture: Path) -> None:
         f"nothing published to {topic}: the push announces no version (D3)",
     ):
         return
-    builds = [b for i, b in env.standin.cloudbuild.builds.items() if i not in before and b.started_by == "pubsub"]
+    autopromote = env.resource("autopromote")
+    # The builds the announcement started: of the triggers on its topic (another pipeline's announcements start
+    # theirs on their own topics meanwhile).
+    started = [
+        b
+        for i, b in list(env.standin.cloudbuild.builds.items())
+        if i not in before and b.started_by == "pubsub" and b.trigger.pubsub_topic == topic
+    ]
+    builds = [b for b in started if b.trigger.name == autopromote and b.trigger.project == env.project]
     if not env.check(
-        bool(builds),
+        bool(builds) and len(started) == len(builds),
         FLOW,
-        f"the announcement started build {builds[0].id[:8] if builds else ''} "
-        f"of {builds[0].trigger.name if builds else ''}",
-        f"no Pub/Sub-triggered build on {topic} (the {env.gcp.name('autopromote')} trigger, D3)",
+        f"the announcement started build {builds[0].id[:8] if builds else ''} of {autopromote}",
+        f"the announcement on {topic} started {[b.trigger.name for b in started]}, not (only) the pipeline's "
+        f"{autopromote} trigger (D3)",
     ):
         return
     build = builds[0]
@@ -239,21 +264,28 @@ def _move(env: Env, action: list[str], expected: str, rollback: bool = False) ->
     label = "-".join(action)
     mark = env.log_mark()
     before_deployed = _deployed_count(env)
-    result = env.command(
-        OPERATOR, ["bash", "ci/nox", "-s", "models", "--", *action, "--env", env.name, "--reason", "rehearsal"], label
-    )
+    command = [*action, "--env", env.name, "--pipeline", env.pipeline]
+    result = env.command(OPERATOR, ["bash", "ci/nox", "-s", "models", "--", *command, "--reason", "rehearsal"], label)
     found = _BUILD_ID.findall(result.stdout + result.stderr)
     build = env.standin.cloudbuild.builds.get(found[-1]) if found else None
     if not env.check(
         result.returncode == 0 and build is not None,
         FLOW,
-        f"`models {' '.join(action)} --env {env.name}` as {OPERATOR} started build {build.id[:8] if build else ''}",
-        f"`models {' '.join(action)} --env {env.name}` as {OPERATOR} failed ({result.returncode}): "
+        f"`models {' '.join(command)}` as {OPERATOR} started build {build.id[:8] if build else ''} "
+        f"of {build.trigger.name if build else ''}",
+        f"`models {' '.join(command)}` as {OPERATOR} failed ({result.returncode}): "
         f"{last_line(result.stdout + result.stderr)}",
         env.why(mark),
     ):
         return False
     assert build is not None
+    if not env.check(
+        build.trigger.name == env.trigger_name("promote"),
+        FLOW,
+        f"it is the pipeline's promote trigger {build.trigger.name}",
+        f"build {build.id[:8]} is of {build.trigger.name}, not the pipeline's {env.trigger_name('promote')}",
+    ):
+        return False
     if not env.check(
         build.status == "PENDING",
         FLOW,
@@ -289,7 +321,8 @@ def _move(env: Env, action: list[str], expected: str, rollback: bool = False) ->
 
 
 def _deployed_count(env: Env) -> int:
-    return sum(len(e.deployed) for (p, _, _), e in env.standin.vertex.endpoints.items() if p == env.project)
+    endpoint = _endpoint(env)
+    return 0 if endpoint is None else len(endpoint.deployed)
 
 
 def _serving(env: Env, version: str, what: str) -> bool:
