@@ -303,7 +303,7 @@ def image(session: nox.Session) -> None:
 def compile(session: nox.Session) -> None:
     """Compile the pipeline to a Vertex AI PipelineJob spec (offline): build/vertex/<env>/pipeline.json.
 
-    `nox -s compile -- --env dev --image REGION-docker.pkg.dev/PROJECT/REPO/pipeline@sha256:DIGEST`, or
+    `nox -s compile -- --env dev --pipeline P --image REGION-docker.pkg.dev/PROJECT/REPO/pipeline@sha256:DIGEST`, or
     `--image-from FILE` (the image step's result). A local environment compiles with its local folders.
     """
     run_tfx(session, *SESSION_COMMANDS["compile"], *session.posargs)
@@ -319,7 +319,7 @@ def golden(session: nox.Session) -> None:
 def publish(session: nox.Session) -> None:
     """Publish a compiled pipeline (wheels, schema, modules, template), content-addressed and create-only.
 
-    `nox -s publish -- --env dev --commit SHA --branch main [--to DIR]`; prints the template URI to submit.
+    `nox -s publish -- --env dev --pipeline P --commit SHA --branch main [--to DIR]`; prints the template URI to submit.
     The local environment publishes to .local/published. After a submitted run,
     `nox -s publish -- --env ENV --set-current --from SUBMIT_RESULT` moves ENV's current-template pointer.
     """
@@ -341,8 +341,9 @@ def submit(session: nox.Session) -> None:
 def adopt(session: nox.Session) -> None:
     """Wait for the template the release store published for a commit (prod adopts dev's), for `submit`.
 
-    `nox -s adopt -- --env prod --commit SHA --branch main --result-file FILE [--wait 5400]`: what prod's push
-    builds run instead of compiling (ci/cloudbuild/adopt.yaml); exit 1 when nothing was published in time.
+    `nox -s adopt -- --env prod --pipeline P --commit SHA --branch main --result-file FILE [--wait 5400]`: what
+    prod's push builds run instead of compiling (ci/cloudbuild/adopt.yaml); exit 1 when nothing was published in
+    time.
     """
     run_tfx(session, "-m", "release.adopt", *session.posargs)
 

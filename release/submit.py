@@ -1,8 +1,8 @@
 """Submit a pipeline run to an environment's backend: local (LocalDagRunner in a worker process) or vertex.
 
     python -m release.submit --env local --num-epochs 5 --learning-rate 0.01 [--follow]
-    python -m release.submit --env dev --num-epochs 5 --learning-rate 0.01          # the current template
-    python -m release.submit --env dev --template commit:<sha> --num-epochs 5 --learning-rate 0.01
+    python -m release.submit --env dev --pipeline P --num-epochs 5 --learning-rate 0.01   # the current template
+    python -m release.submit --env dev --pipeline P --template commit:<sha> --num-epochs 5 --learning-rate 0.01
 
 Vertex runs submit the one published template with the environment's values and, as the baseline its gate
 compares against, the registry's champion now. Which template: `--template` (a URI, a sha256 or
