@@ -13,6 +13,7 @@ TRIGGER_BACKEND=dry-run. The vertex backend's:
 
 PIPELINE is also the pipeline the function runs, for every backend: a message whose `pipeline` names another is
 refused (main.py). Unset (a dry run, a pinned template): messages are not checked against one.
+PIPELINE_NAME is what job ids start with (infra sets <pipeline>-<env>); unset, the PIPELINE, else "pipeline".
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from contracts.run_request import SubmissionError, check_immutable_template
 from contracts.trigger_message import PIPELINE_PATTERN
 
 BACKENDS = ("vertex", "local", "dry-run")
-DEFAULT_PIPELINE_NAME = "penguins"
+# Job ids' prefix when neither PIPELINE_NAME nor PIPELINE is set (a dry run of no pipeline in particular).
+DEFAULT_PIPELINE_NAME = "pipeline"
 # What the vertex backend cannot do without (NETWORK is optional; TEMPLATE_URI or ARTIFACTS_URI); infra sets them.
 VERTEX_VARIABLES = ("PROJECT", "REGION", "PIPELINE_ROOT", "SERVICE_ACCOUNT", "ENVIRONMENT_PARAMETERS")
 _PIPELINE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,59}$")
@@ -69,15 +71,15 @@ class Settings:
         if backend not in BACKENDS:
             got = "is not set" if backend is None else f"is {backend!r}"
             raise SettingsError(f"TRIGGER_BACKEND {got}: choose one of {', '.join(BACKENDS)}")
-        pipeline_name = variables.get("PIPELINE_NAME") or DEFAULT_PIPELINE_NAME
-        if not _PIPELINE_NAME.match(pipeline_name):
-            raise SettingsError(
-                f"PIPELINE_NAME {pipeline_name!r}: use lowercase letters, digits and '-', start with a letter, <= 60"
-            )
         # The pipeline this function runs (a message naming another is refused); every backend may be told it.
         pipeline = variables.get("PIPELINE")
         if pipeline is not None and not re.fullmatch(PIPELINE_PATTERN, pipeline):
             raise SettingsError(f"PIPELINE {pipeline!r}: a pipeline's name (2-20 lowercase letters and digits)")
+        pipeline_name = variables.get("PIPELINE_NAME") or pipeline or DEFAULT_PIPELINE_NAME
+        if not _PIPELINE_NAME.match(pipeline_name):
+            raise SettingsError(
+                f"PIPELINE_NAME {pipeline_name!r}: use lowercase letters, digits and '-', start with a letter, <= 60"
+            )
         if backend == "dry-run":
             log = Path(variables.require(backend, "DRY_RUN_LOG")[0])
             return cls(backend, pipeline_name, dry_run_log=log, pipeline=pipeline)

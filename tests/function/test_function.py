@@ -30,7 +30,7 @@ def test_the_articles_message_starts_one_run(client, dry_run, capsys, mode):
     response = post(client, ARTICLE_MESSAGE, "4242424242", mode)
     assert response.status_code == 200
     (line,) = read_log(dry_run)
-    assert line["job_id"] == job_id_for("penguins", "4242424242")
+    assert line["job_id"] == job_id_for("pipeline", "4242424242")
     assert line["parameters"] == {"num_epochs": 3, "learning_rate": 0.01, "span_start": 0, "span_end": 0}
     assert type(line["parameters"]["num_epochs"]) is int and type(line["parameters"]["learning_rate"]) is float
     # The dry-run backend knows no template or code: the lineage labels it cannot know are left out.
@@ -72,7 +72,7 @@ def test_attributes_carry_source_and_idempotency_key(client, dry_run):
     assert post(client, ARTICLE_MESSAGE, "1", attributes=attributes).status_code == 200
     assert post(client, ARTICLE_MESSAGE, "2", attributes=attributes).status_code == 200
     (line,) = read_log(dry_run)
-    assert line["job_id"] == job_id_for("penguins", "nightly-1")
+    assert line["job_id"] == job_id_for("pipeline", "nightly-1")
     assert line["labels"]["source"] == "scheduler"
 
 

@@ -50,7 +50,7 @@ def test_the_articles_messages_over_http(function_server, mode):
     assert send(function_server["url"], SCHEDULER_MESSAGE, f"http-{mode}-scheduler", mode) == 200
     for message_id in (f"http-{mode}", f"http-{mode}-scheduler"):
         (line,) = lines_for(function_server["log"], message_id)
-        assert line["job_id"] == job_id_for("penguins", message_id)
+        assert line["job_id"] == job_id_for("pipeline", message_id)
         assert line["parameters"] == {"num_epochs": 3, "learning_rate": 0.01, "span_start": 0, "span_end": 0}
         TriggerMessage.model_validate(line["message"])
         RunRequest(line["job_id"], line["parameters"], line["labels"], line["enable_caching"])

@@ -26,7 +26,10 @@ def test_settings_parse_every_backend():
     assert settings.model == MODEL
     pointer = Settings.from_env({**INFRA_ENV, "ARTIFACTS_URI": "gs://penguins-dev-artifacts", "PIPELINE": "penguins"})
     assert (pointer.template_uri, pointer.artifacts_uri) == (None, "gs://penguins-dev-artifacts")
-    assert Settings.from_env({"TRIGGER_BACKEND": "dry-run", "DRY_RUN_LOG": "/x"}).pipeline_name == "penguins"
+    # Job ids start with PIPELINE_NAME, else the function's pipeline, else "pipeline" (no pipeline's name built in).
+    assert Settings.from_env({"TRIGGER_BACKEND": "dry-run", "DRY_RUN_LOG": "/x"}).pipeline_name == "pipeline"
+    dry_diabetes = {"TRIGGER_BACKEND": "dry-run", "DRY_RUN_LOG": "/x", "PIPELINE": "diabetes"}
+    assert Settings.from_env(dry_diabetes).pipeline_name == "diabetes"
     assert Settings.from_env({"TRIGGER_BACKEND": "local"}).local_env_file is None
     assert Settings.from_env({"TRIGGER_BACKEND": " local ", "LOCAL_ROOT": "/r"}).local_root is not None
 
