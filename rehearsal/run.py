@@ -23,10 +23,10 @@ from pathlib import Path
 import yaml
 
 from contracts.config import load_environment
+from pipelines.sources import pipeline_sources
 from rehearsal import access, operator
 from rehearsal.builds import BuildRunner
 from rehearsal.context import Env
-from rehearsal.fixture import PIPELINES as FIXTURE_PIPELINES
 from rehearsal.flows import bootstrap, code, data, event, lifetime, release
 from rehearsal.function import Served, serve
 from rehearsal.report import Report, write_log
@@ -55,17 +55,23 @@ class Options:
 
 
 def _fixture(options: Options) -> Path:
-    """The push's inputs (rehearsal/fixture.py), <folder>/<pipeline>/..., built once per version of the fixture and
-    kept under build/."""
-    source = (options.repository / "rehearsal" / "fixture.py").read_bytes()
-    folder = options.repository / "build" / "rehearsal-fixture" / hashlib.sha256(source).hexdigest()[:16]
-    if not all((folder / name / "hyperparameters" / "hyperparameters.json").exists() for name in FIXTURE_PIPELINES):
+    """The push's inputs (rehearsal/fixture.py) for every pipeline of the environments rehearsed,
+    <folder>/<pipeline>/..., built once per version of the fixture and of those pipelines' folders (definition,
+    schema, spans: what it is made from) and kept under build/."""
+    pipelines = sorted({p for env in options.environments for p in load_environment(env).pipelines})
+    digest = hashlib.sha256((options.repository / "rehearsal" / "fixture.py").read_bytes())
+    for name in pipelines:
+        source = pipeline_sources(name, options.repository / "pipelines").folder
+        for path in sorted(p for p in source.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+            digest.update(f"{path.relative_to(options.repository).as_posix()}\0".encode() + path.read_bytes())
+    folder = options.repository / "build" / "rehearsal-fixture" / digest.hexdigest()[:16]
+    if not all((folder / name / "hyperparameters" / "hyperparameters.json").exists() for name in pipelines):
         shutil.rmtree(folder, ignore_errors=True)
-        subprocess.run(
-            [options.tfx_python, "-m", "rehearsal.fixture", str(folder)],
+        built = subprocess.run(
+            [options.tfx_python, "-m", "rehearsal.fixture", str(folder), *pipelines],
             cwd=options.repository,
-            check=True,
             capture_output=True,
+            text=True,
             env={
                 "PYTHONPATH": str(options.repository),
                 "TF_USE_LEGACY_KERAS": "1",
@@ -73,6 +79,8 @@ def _fixture(options: Options) -> Path:
                 "PATH": "/usr/bin:/bin",
             },
         )
+        if built.returncode != 0:
+            raise RuntimeError(f"python -m rehearsal.fixture failed: {built.stderr.strip()[-800:]}")
     return folder
 
 

@@ -5,7 +5,8 @@ pipeline's promote build, then deploys to the pipeline's endpoint and moves the 
 
 The push is the real `components.registry_push.Executor`, run as the pipeline account on the inputs a run of
 flow 1's job would hand it, placed in its pipeline root: the fixture's SavedModels of the pipeline
-(rehearsal/fixture.py: not trained, plainly), the Evaluator's metrics, the hyperparameters, and a blessing.
+(rehearsal/fixture.py: not trained, plainly), the Evaluator's metrics, the hyperparameters, and a blessing (once
+the fixture's metrics are seen to pass the environment's gate).
 Promotion and rollback in prod are the operator's commands (`ci/nox -s models -- promote V --env prod --pipeline P`,
 `approve BUILD_ID`).
 """
@@ -201,10 +202,33 @@ def run(env: Env, fixture: Path) -> None:
     if _endpoint(env) is None:
         env.fail(FLOW, f"the stack has no endpoint {env.gcp.endpoint(env.pipeline)} for {env.pipeline}")
         return
+    if not _gate(env, fixture / env.pipeline):
+        return
     if env.config.release.auto_promote:
         _auto(env, job, fixture)
     else:
         _approved(env, job, fixture)
+
+
+def _gate(env: Env, folder: Path) -> bool:
+    """Whether the stand-in's metrics (rehearsal/fixture.py's figures.json, of the model on held-out rows of the
+    pipeline's shipped spans) pass the environment's gate: the blessing the push is handed must be one the
+    Evaluator would give."""
+    evaluation = env.config.evaluation
+    gate = evaluation.gate
+    figures = json.loads((folder / "figures.json").read_text())
+    value = figures["metrics"].get(gate.key)
+    shown = "not written" if value is None else f"{value:.4f}"
+    said = (
+        f"{gate.key} {shown} on {figures['held-out rows']} held-out rows of the shipped spans "
+        f"(gate: {evaluation.direction}, bound {evaluation.bound:g})"
+    )
+    return env.check(
+        value is not None and not gate.better(evaluation.bound, value),
+        FLOW,
+        f"the fixture's stand-in passes the gate: {said}",
+        f"the fixture's stand-in fails the gate, so there is no blessing to hand the push: {said}",
+    )
 
 
 def _auto(env: Env, job: dict[str, Any], fixture: Path) -> None:
