@@ -208,6 +208,12 @@ class Monitoring(_Strict):
     alert_email: str | None = Field(None, pattern=_EMAIL)
 
 
+def pipeline_kind(pipeline: str, kind: str) -> str:
+    """The naming rule's kind of a resource one pipeline has of its own, <pipeline>-<kind> (Gcp.name prefixes
+    it: <name_prefix>-<pipeline>-<kind>); ci.routing.trigger_kind states the same rule for build triggers."""
+    return f"{pipeline}-{kind}"
+
+
 class Gcp(_Strict):
     project: str
     region: str
@@ -240,7 +246,7 @@ class Gcp(_Strict):
         """The naming rule of a resource one pipeline has of its own: <name_prefix>-<pipeline>-<kind>, e.g. the
         penguins pipeline's `full` trigger in dev, penguins-dev-penguins-full (at most 22+1+20+1+11 characters:
         within Cloud Build's 64 for a trigger)."""
-        return self.name(f"{pipeline}-{kind}")
+        return self.name(pipeline_kind(pipeline, kind))
 
     def role_id(self, kind: str) -> str:
         """A custom IAM role's id: the naming rule with underscores (role ids allow no hyphens)."""

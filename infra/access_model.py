@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from contracts.config import EnvironmentConfig, release_source
-from contracts.environment import Gcp
+from contracts.environment import Gcp, pipeline_kind
 from contracts.registry import registry_target
 
 ResourceKind = Literal["project", "bucket", "repository", "topic", "service-account", "run-service"]
@@ -57,7 +57,7 @@ class Resource:
         if self.per_pipeline:
             if pipeline is None:
                 raise ValueError(f"{self.kind} {self.name!r} is one per pipeline: name the pipeline")
-            return f"{pipeline}-{self.name}"
+            return pipeline_kind(pipeline, self.name)
         return self.name
 
 

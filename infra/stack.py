@@ -74,17 +74,19 @@ class EnvironmentStack(TerraformStack):
             gcp,
             {p: (t.function.name, t.dead_letter_subscription.name) for p, t in triggers.items()},
         )
+        # Keyed by the naming rule's kind, as the access table's resources name them (Resource.kind_for).
         topics = {}
         for pipeline, trigger in triggers.items():
-            topics[f"{pipeline}-trigger"] = trigger.topic
-            topics[f"{pipeline}-trigger-dead-letter"] = trigger.dead_letter_topic
-            topics[f"{pipeline}-model-registered"] = registered[pipeline].topic
+            topics[access.TRIGGER_TOPIC.kind_for(pipeline)] = trigger.topic
+            topics[access.DEAD_LETTER_TOPIC.kind_for(pipeline)] = trigger.dead_letter_topic
+            topics[access.MODEL_REGISTERED.kind_for(pipeline)] = registered[pipeline].topic
         targets = Targets(
             buckets={kind: bucket.name for kind, bucket in buckets.buckets.items()},
             repositories=registry.repositories if registry else {},
-            # Keyed by the naming rule's kind: <pipeline>-<kind> for a pipeline's own (infra/access_model.py).
             topics=topics,
-            function_services={f"{p}-trigger": t.function.service_config.service for p, t in triggers.items()},
+            function_services={
+                access.FUNCTION.kind_for(p): t.function.service_config.service for p, t in triggers.items()
+            },
         )
         Iam(self, "iam", config, accounts, targets, project.number)
         _after_apis(self, apis.services)
