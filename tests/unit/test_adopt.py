@@ -11,6 +11,7 @@ from release.publishing.store import LocalStore
 from release.publishing.templates import publish_template
 
 COMMIT = "c" * 40
+PROD_PENGUINS = ["--env", "prod", "--pipeline", "penguins"]  # the commands need the pipeline: prod has two
 
 
 def publish(store: LocalStore, tmp_path, commit: str = COMMIT, pipeline: str = "penguins") -> str:
@@ -88,20 +89,7 @@ def test_main_writes_the_publish_result_submit_reads(tmp_path, monkeypatch, caps
     seen = []
     monkeypatch.setattr("release.publishing.store.store_for", lambda location: seen.append(location) or store)
     result = tmp_path / "publish.json"
-    code = adopt.main(
-        [
-            "--env",
-            "prod",
-            "--pipeline",
-            "penguins",
-            "--commit",
-            COMMIT,
-            "--branch",
-            "main",
-            "--result-file",
-            str(result),
-        ]
-    )
+    code = adopt.main([*PROD_PENGUINS, "--commit", COMMIT, "--branch", "main", "--result-file", str(result)])
     assert code == 0, capsys.readouterr().err
     assert seen == ["gs://penguins-dev-artifacts"]  # prod adopts from dev's store (gcp.releases_from)
     written = json.loads(result.read_text())
@@ -110,20 +98,7 @@ def test_main_writes_the_publish_result_submit_reads(tmp_path, monkeypatch, caps
 
 def test_main_exit_1_when_nothing_was_published_in_time(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr("release.publishing.store.store_for", lambda location: LocalStore(tmp_path / "empty"))
-    args = [
-        "--env",
-        "prod",
-        "--pipeline",
-        "penguins",
-        "--commit",
-        COMMIT,
-        "--branch",
-        "main",
-        "--wait",
-        "0",
-        "--result-file",
-        str(tmp_path / "r"),
-    ]
+    args = [*PROD_PENGUINS, "--commit", COMMIT, "--branch", "main", "--wait", "0", "--result-file", str(tmp_path / "r")]
     assert adopt.main(args) == 1
     assert f"no penguins template published for commit {COMMIT}" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
@@ -137,11 +112,11 @@ def test_main_exit_1_when_nothing_was_published_in_time(tmp_path, monkeypatch, c
             "environment 'dev' publishes its own releases",
         ),
         (
-            ["--env", "prod", "--pipeline", "penguins", "--commit", "abc123"],
+            [*PROD_PENGUINS, "--commit", "abc123"],
             "--commit 'abc123': expected a full lowercase hex git commit id",
         ),
         (
-            ["--env", "prod", "--pipeline", "penguins", "--commit", COMMIT, "--wait", "-1"],
+            [*PROD_PENGUINS, "--commit", COMMIT, "--wait", "-1"],
             "--wait -1: expected seconds",
         ),
         (["--env", "nope", "--commit", COMMIT], "environment file not found"),

@@ -20,6 +20,7 @@ from tests.gcs_fake import FakeGcs, serving
 CURRENT_TEMPLATE = current_key("penguins")
 
 BUCKET = "penguins-dev-artifacts"
+DEV_PENGUINS = ["--env", "dev", "--pipeline", "penguins"]  # the commands need the pipeline: dev has two
 SHA1, SHA2 = "1" * 64, "2" * 64
 
 
@@ -167,34 +168,14 @@ def test_a_stale_local_write_is_refused(tmp_path):
 def test_set_current_refuses_what_is_not_a_submitted_run_of_a_published_template(tmp_path, capsys, result, message):
     path = tmp_path / "submit.json"
     path.write_text(json.dumps(result))
-    argv = [
-        "--env",
-        "dev",
-        "--pipeline",
-        "penguins",
-        "--set-current",
-        "--from",
-        str(path),
-        "--to",
-        str(tmp_path / "store"),
-    ]
+    argv = [*DEV_PENGUINS, "--set-current", "--from", str(path), "--to", str(tmp_path / "store")]
     assert publish.main(argv) == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "store").exists()
 
 
 def test_set_current_needs_the_submit_result(tmp_path, capsys):
-    argv = [
-        "--env",
-        "dev",
-        "--pipeline",
-        "penguins",
-        "--set-current",
-        "--from",
-        str(tmp_path / "none.json"),
-        "--to",
-        str(tmp_path),
-    ]
+    argv = [*DEV_PENGUINS, "--set-current", "--from", str(tmp_path / "none.json"), "--to", str(tmp_path)]
     assert publish.main(argv) == 2
     assert "no submit result" in capsys.readouterr().err
 
