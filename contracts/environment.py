@@ -164,6 +164,10 @@ class LocalPaths(_Strict):
         """Content-addressed copies of modules and schema that runs reference."""
         return self.root / "staged"
 
+    def predictions(self, pipeline: str) -> Path:
+        """A pipeline's local prediction log (contracts/prediction_log.py): <root>/predictions/<pipeline>."""
+        return self.root / "predictions" / pipeline
+
 
 class Local(_Strict):
     # Relative paths are resolved against the repository root.
@@ -269,6 +273,17 @@ class Gcp(_Strict):
     def endpoint(self, pipeline: str) -> str:
         """The pipeline's endpoint: projects/<project>/locations/<region>/endpoints/<endpoint_id>."""
         return f"projects/{self.project}/locations/{self.region}/endpoints/{self.endpoint_id(pipeline)}"
+
+    @property
+    def prediction_log_dataset(self) -> str:
+        """The BigQuery dataset of the endpoints' request-response logs: the naming rule with underscores
+        (<prefix>_predictions; dataset ids allow no hyphens)."""
+        return self.role_id("predictions")
+
+    def prediction_log_table(self, pipeline: str) -> str:
+        """The pipeline's request-response log, <project>.<dataset>.<pipeline>_requests (contracts/prediction_log.py:
+        the endpoint's logging writes it, the monitor reads it)."""
+        return f"{self.project}.{self.prediction_log_dataset}.{pipeline}_requests"
 
     @property
     def serving_service_account(self) -> str:
@@ -392,6 +407,56 @@ class DataSchedule(CronSchedule):
     """When the data check runs on Google Cloud (data.schedule)."""
 
 
+class MonitorSchedule(CronSchedule):
+    """When the monitor runs on Google Cloud (monitoring.schedule)."""
+
+
+class Drift(_Strict):
+    """How far the served requests of a window may drift from the champion's training data, per feature.
+
+    TFDV's comparators: Jensen-Shannon divergence for numeric features, L-infinity distance for categorical ones
+    (both 0..1). `features` sets a feature's own threshold (a name the pipeline's schema has; the monitor refuses
+    an unknown one); the rest take the default of their kind.
+    """
+
+    numeric_threshold: float = Field(0.1, gt=0.0, le=1.0)
+    categorical_threshold: float = Field(0.1, gt=0.0, le=1.0)
+    features: dict[str, float] = {}
+    # The predicted classes (L-infinity) or values (Jensen-Shannon) against the training labels.
+    prediction_threshold: float = Field(0.1, gt=0.0, le=1.0)
+    # The share of requests the server refused as not matching the schema beyond which the window is flagged.
+    max_rejected_rate: float = Field(0.05, ge=0.0, le=1.0)
+
+    @field_validator("features")
+    @classmethod
+    def _feature_thresholds(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = {name: t for name, t in value.items() if not 0.0 < t <= 1.0}
+        if bad:
+            raise ValueError(f"features: thresholds are in (0, 1], got {bad}")
+        return value
+
+
+class Watch(_Strict):
+    """Watching the served champion (`pipelines.<name>.monitoring`): what is logged, and what the monitor
+    (`nox -s monitor`) compares and does."""
+
+    # The share of prediction requests logged with their answers: locally to <local root>/predictions/<pipeline>/,
+    # on Google Cloud by the endpoint's request-response logging into BigQuery. 0 turns logging off.
+    log_sample_rate: float = Field(1.0, ge=0.0, le=1.0)
+    # Google Cloud: how long the BigQuery log keeps a day's requests (its partitions' expiration).
+    log_retention_days: int = Field(30, ge=1, le=3650)
+    # The monitor's window: the requests of the last `window_minutes` (windows are aligned to multiples of it).
+    window_minutes: int = Field(60, ge=1, le=44_640)
+    # A window with fewer logged requests says so and decides nothing.
+    min_requests: int = Field(100, ge=1, le=100_000_000)
+    drift: Drift = Drift()
+    # What a flagged window does: report (the report only), alert (also a Cloud Monitoring alert on Google
+    # Cloud, exit status 1 locally), retrain (also one retraining run per window, source: monitoring).
+    action: Literal["report", "alert", "retrain"] = "alert"
+    # Google Cloud: when a Cloud Scheduler job runs the monitor (the `monitor` build); None: by hand only.
+    schedule: MonitorSchedule | None = None
+
+
 # A pipeline's name: its folder under pipelines/ and a part of every per-pipeline resource name (the naming rule:
 # `EnvironmentConfig.pipeline_name`); the trigger message's contract, which names one too, holds the rule.
 PIPELINE_NAME = PIPELINE_PATTERN
@@ -407,6 +472,7 @@ class PipelineSettings(_Strict):
     training: Training = Training()
     evaluation: Evaluation
     data: Data = Data()
+    monitoring: Watch = Watch()
     schedules: list[Schedule] = []
     # Google Cloud: an explicit pin, the published template (templates/<sha256>/pipeline.json in the release store)
     # every run of this pipeline in this environment submits. None: the current-template pointer CI moves after
@@ -528,6 +594,10 @@ class EnvironmentConfig(_Strict):
     @property
     def schedules(self) -> list[Schedule]:
         return self.settings.schedules
+
+    @property
+    def monitoring(self) -> Watch:
+        return self.settings.monitoring
 
     @model_validator(mode="after")
     def _auto_promotion_is_not_approval_gated(self) -> EnvironmentConfig:

@@ -120,11 +120,13 @@ def lineage_labels(
     trigger: str | None = None,
     template_source: str | None = None,
     baseline: Baseline | None = None,
+    drifted: tuple[str, ...] = (),
 ) -> dict[str, str]:
     """The labels every run carries, whoever starts it: commit, dirty, modules, template, source, spans, trigger.
 
     Where the submitter knows them: `template_source` (pointer, pin or explicit: contracts.current_template)
-    and the `baseline` its gate compares against. Hashes are shortened to 12 hex digits; what is unknown is
+    and the `baseline` its gate compares against; a run the monitor started, the features that `drifted`
+    (joined by '_', cut to a label's 63 characters). Hashes are shortened to 12 hex digits; what is unknown is
     left out rather than guessed.
     """
     labels = {
@@ -134,6 +136,7 @@ def lineage_labels(
         "source": label_value(source),
         "spans": spans_label(span_start, span_end),
         "trigger": label_value(trigger) if trigger else None,
+        "drifted": label_value("_".join(drifted)) if drifted else None,
     }
     return {key: value for key, value in labels.items() if value}
 

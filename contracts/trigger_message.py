@@ -40,6 +40,9 @@ ATTRIBUTE_FIELDS = ("source", "idempotency_key")
 # Vertex label values: lowercase letters, digits, '_' and '-', at most 63 characters.
 _SOURCE = re.compile(r"^[a-z0-9_-]{1,63}$")
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# A feature's name as a pipeline's schema has it (the monitor's drifted features).
+_FEATURE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+MAX_DRIFTED_FEATURES = 32
 # A pipeline's name: its folder under pipelines/ (a Python package) and a part of every per-pipeline resource
 # name (contracts/environment.py: the naming rule), so lowercase letters and digits only.
 PIPELINE_PATTERN = r"^[a-z][a-z0-9]{1,19}$"
@@ -199,6 +202,9 @@ class TriggerMessage(BaseModel):
     idempotency_key: str | None = Field(None, pattern=_IDEMPOTENCY_KEY.pattern)
     # The pipeline the message is for; None: the receiving function's own.
     pipeline: str | None = Field(None, pattern=PIPELINE_PATTERN)
+    # The monitor's reason to retrain (source: monitoring): the features (and "prediction") that drifted in its
+    # window; the run carries them as its `drifted` label.
+    drifted_features: tuple[str, ...] = ()
 
     @model_validator(mode="before")
     @classmethod
@@ -272,6 +278,19 @@ class TriggerMessage(BaseModel):
             "a pipeline's name",
             lambda v: f"{_show(v)} is not a pipeline's name (2-20 lowercase letters and digits, a letter first)",
         )
+
+    @field_validator("drifted_features", mode="before")
+    @classmethod
+    def _drifted_features(cls, value: Any) -> tuple[str, ...]:
+        _not_null("drifted_features", value, required=False)
+        if not isinstance(value, (list, tuple)):
+            raise MessageError("drifted_features", f"expected a list of feature names, got {_json_type(value)}")
+        if len(value) > MAX_DRIFTED_FEATURES:
+            raise MessageError("drifted_features", f"at most {MAX_DRIFTED_FEATURES} names, got {len(value)}")
+        for name in value:
+            if not isinstance(name, str) or not _FEATURE.match(name):
+                raise MessageError("drifted_features", f"{_show(name)} is not a feature's name")
+        return tuple(value)
 
     @model_validator(mode="after")
     def _check_spans(self) -> TriggerMessage:

@@ -46,6 +46,7 @@ def submission_for(message: TriggerMessage, message_id: str, pipeline_name: str,
             span_start=message.span_start,
             span_end=message.span_end,
             trigger=message_id,
+            drifted=message.drifted_features,
         ),
         enable_caching=message.enable_caching,
     )
