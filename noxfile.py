@@ -437,6 +437,26 @@ def data_check(session: nox.Session) -> None:
 
 
 @nox.session(python=False)
+def monitor(session: nox.Session) -> None:
+    """Watch the served champion: `nox -s monitor -- [--env local|dev|prod] [--pipeline P] [--local-root DIR]
+    [--window-end TIME] [--json]`, or `-- --history`.
+
+    Compares the requests logged in the last complete window (monitoring.window_minutes) with the champion's
+    training spans (TFDV: Jensen-Shannon for numeric features, L-infinity for categorical ones, the predictions
+    too, and the share the schema refused), writes report.json and report.html under the pipeline's data area
+    (monitoring/<window>/), and acts as monitoring.action says: report, alert (exit status 1 locally, a Cloud
+    Monitoring metric on Google Cloud) or retrain (also one retraining run per window).
+    """
+    run_tfx(session, "-m", "release.monitor", *session.posargs)
+
+
+@nox.session(python=False)
+def bench_monitor(session: nox.Session) -> None:
+    """Benchmark the monitor: `nox -s monitor` on 100k and 1M logged requests (a fresh process each, as typed)."""
+    run_tfx(session, "-m", "benchmarks.monitor", *session.posargs)
+
+
+@nox.session(python=False)
 def bench_data(session: nox.Session) -> None:
     """Benchmark the new-data check: start to submission for 1k, 10k and 100k records in 10 files.
 

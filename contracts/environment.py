@@ -93,6 +93,9 @@ class Data(_Strict):
     retrain_bound: float | None = Field(None, allow_inf_nan=False)
     # on-threshold: only when worse than retrain_bound (or with no champion yet); always: every batch trains.
     retrain: Literal["on-threshold", "always"] = "on-threshold"
+    # Also retrain when the monitor flagged drift (or too many refused requests) in a window the champion served
+    # (its latest report under monitoring/ in the data area): the batch's new span is the data to catch up with.
+    retrain_on_drift: bool = False
     # Google Cloud: when a Cloud Scheduler job starts the check (the `datacheck` build); None: by hand only.
     schedule: DataSchedule | None = None
 

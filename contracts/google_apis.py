@@ -24,6 +24,8 @@ TRANSPORT = "rest"
 STORAGE_HOST = "storage.googleapis.com"
 CLOUD_BUILD_HOST = "cloudbuild.googleapis.com"
 PUBSUB_HOST = "pubsub.googleapis.com"
+MONITORING_HOST = "monitoring.googleapis.com"
+BIGQUERY_HOST = "bigquery.googleapis.com"
 
 
 def base_url() -> str | None:

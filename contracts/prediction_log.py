@@ -127,7 +127,7 @@ def parse_record(line: bytes | str) -> LoggedRequest:
     if variant not in VARIANTS:
         raise LogRecordError(f"variant {variant!r} is not one of {', '.join(VARIANTS)}")
     return LoggedRequest(
-        time=parse_time(body.get("time")),
+        time=parse_time(body.get("time", "")),
         model_version=version,
         instances=instances,
         predictions=predictions,
@@ -139,10 +139,11 @@ def parse_record(line: bytes | str) -> LoggedRequest:
 
 def from_bigquery_row(row: dict[str, Any], versions: dict[str, str]) -> LoggedRequest:
     """A row of the endpoint's request-response log as a record; `versions` maps the endpoint's deployed model
-    ids to the registry versions they serve (a deployed model not in it: LogRecordError)."""
+    ids to the registry versions they serve (a deployed model no longer there, undeployed since: its model
+    version is "deployed-model-<id>", still an input of the window)."""
     deployed = row.get("deployed_model_id")
-    if deployed not in versions:
-        raise LogRecordError(f"deployed model {deployed!r} serves no known version")
+    if not isinstance(deployed, str) or not deployed:
+        raise LogRecordError("deployed_model_id is missing")
     logged_at = row.get(BIGQUERY_TIME_COLUMN)
     if not isinstance(logged_at, datetime):
         raise LogRecordError(f"{BIGQUERY_TIME_COLUMN} is missing")
@@ -156,7 +157,9 @@ def from_bigquery_row(row: dict[str, Any], versions: dict[str, str]) -> LoggedRe
     if len(predictions) != len(instances):
         raise LogRecordError("response_payload does not have one prediction per instance")
     return LoggedRequest(
-        time=logged_at.astimezone(timezone.utc), model_version=versions[deployed], instances=instances,
+        time=logged_at.astimezone(timezone.utc),
+        model_version=versions.get(deployed, f"deployed-model-{deployed}"),
+        instances=instances,
         predictions=predictions,
     )
 

@@ -122,9 +122,12 @@ def server_environment(env: dict[str, str]) -> dict[str, str]:
     return merged
 
 
-def _server(root: Path, env_file: Path, pipeline: str, pipeline_name: str) -> str:
+def _server(
+    root: Path, env_file: Path, pipeline: str, pipeline_name: str, backend: dict[str, str] | None = None
+) -> str:
     """The URL of this root's function server of `pipeline` (one per pipeline, as each has its own trigger),
-    starting one if none is alive."""
+    starting one if none is alive; `backend` overrides the local backend's settings of a server it starts
+    (tests: {"TRIGGER_BACKEND": "dry-run", "DRY_RUN_LOG": ...})."""
     state = root / "function" / pipeline / "server.json"
     state.parent.mkdir(parents=True, exist_ok=True)
     if state.exists():
@@ -138,6 +141,7 @@ def _server(root: Path, env_file: Path, pipeline: str, pipeline_name: str) -> st
         "LOCAL_ENV_FILE": str(env_file),
         "LOCAL_ROOT": str(root),
         "TF_USE_LEGACY_KERAS": "1",
+        **(backend or {}),
     }
     process, url = start_server(env, state.parent / "server.log")
     state.write_text(json.dumps({"pid": process.pid, "url": url}))
@@ -256,16 +260,29 @@ def main(argv: list[str] | None = None) -> int:
     return _send(root, environment_file(args.env).resolve(), config, payload, message_id)
 
 
-def _send(root: Path, env_file: Path, config: EnvironmentConfig, payload: dict[str, Any], message_id: str) -> int:
-    """Post the message, say what the function did with it, and follow the run it started."""
-    pipeline_name = config.pipeline_name
-    url = _server(root, env_file, config.dataset, pipeline_name)
+def deliver(
+    root: Path,
+    env_file: Path,
+    config: EnvironmentConfig,
+    payload: dict[str, Any],
+    message_id: str,
+    backend: dict[str, str] | None = None,
+) -> tuple[int, dict[str, Any] | None, Path]:
+    """Post the message to the pipeline's local function as Pub/Sub would: the HTTP status, the function's log
+    line about it (submitted, refused, retry; None if it wrote none) and the server's log."""
+    url = _server(root, env_file, config.dataset, config.pipeline_name, backend)
     log_path = root / "function" / config.dataset / "server.log"
     offset = log_path.stat().st_size if log_path.exists() else 0
     headers, body = pubsub_cloudevent(payload, message_id)
     status = post(url, headers, body)
     print(f"posted message {message_id} to {url}: HTTP {status}", flush=True)
-    outcome = function_outcome(log_path, offset, message_id)
+    return status, function_outcome(log_path, offset, message_id), log_path
+
+
+def _send(root: Path, env_file: Path, config: EnvironmentConfig, payload: dict[str, Any], message_id: str) -> int:
+    """Post the message, say what the function did with it, and follow the run it started."""
+    pipeline_name = config.pipeline_name
+    status, outcome, log_path = deliver(root, env_file, config, payload, message_id)
     if outcome is not None and outcome["event"] == "refused":
         print(f"error: the function refused the message: {outcome['field']}: {outcome['reason']}", file=sys.stderr)
         return 2

@@ -27,6 +27,7 @@ from release.datacheck.records import BadRecord, parse_file
 from release.datacheck.rules import Rules
 from release.datacheck.spans import csv_bytes
 from release.datacheck.store import BATCHES, PROCESSED, QUARANTINE, Store, batch_folders, read_json, write_json
+from release.monitor.report import latest_flagged
 
 STEPS = ("frozen", "evaluated", "span", "moved", "submitted", "done")
 REPORTED_REASONS = 10
@@ -128,7 +129,11 @@ class Check:
         evaluation = read_json(self.store, f"{folder}/evaluation.json")
         if evaluation is None:
             rows = list(csv.reader(io.StringIO(data.decode())))[1:]
-            write_json(self.store, f"{folder}/evaluation.json", self.evaluate(rows))
+            evaluation = self.evaluate(rows)
+            if self.config.data.retrain_on_drift and evaluation.get("champion") is not None:
+                # Recorded with the evaluation: a resumed batch decides on what this one saw.
+                evaluation["drift"] = latest_flagged(self.store, str(evaluation["champion"]))
+            write_json(self.store, f"{folder}/evaluation.json", evaluation)
             evaluation = read_json(self.store, f"{folder}/evaluation.json")
         self._step("evaluated")
         span = self.store.write_span(batch, data)
@@ -176,6 +181,9 @@ class Check:
         value = evaluation["value"]
         if gate.better(bound, value):
             return True, f"champion {gate.name} {value:.3f} {gate.worse_sign()} {bound:g}"
+        drift = evaluation.get("drift")
+        if drift:
+            return True, f"the monitor flagged window {drift['window']} ({'; '.join(drift['reasons'])})"
         return False, f"champion {gate.name} {value:.3f} is no worse than {bound:g}"
 
     def _request(self, batch: str, span: int) -> RunRequest:

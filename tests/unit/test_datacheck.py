@@ -140,3 +140,34 @@ def test_the_same_bytes_twice_in_one_listing_are_ingested_once(tmp_path):
     assert report.redelivered == ["copy.csv (as a.csv, in this batch)"]
     assert sorted(spans(tmp_path)[1]) == sorted(good)
     assert list(incoming.iterdir()) == []
+
+
+def _monitor_report(root, window, champion, status):
+    folder = root / "data" / "penguins" / "monitoring" / window
+    folder.mkdir(parents=True)
+    reasons = ["island: L-infinity 0.510 > 0.1"] if status == "drift" else []
+    report = {"window": {"id": window}, "status": status, "reasons": reasons, "champion": {"version": champion},
+              "requests": {"logged": 300}}  # fmt: skip
+    (folder / "report.json").write_text(json.dumps(report))
+
+
+@pytest.mark.parametrize(
+    ("retrain_on_drift", "reports", "retrain"),
+    [
+        (True, [("20261205T0500Z-60m", "1", "drift"), ("20261205T0600Z-60m", "1", "ok")], True),
+        (True, [("20261205T0500Z-60m", "9", "drift")], False),  # flagged while another champion served
+        (False, [("20261205T0500Z-60m", "1", "drift")], False),
+        (True, [], False),
+    ],
+)
+def test_a_flagged_monitor_window_of_the_champion_is_a_reason_to_retrain_when_configured(
+    tmp_path, retrain_on_drift, reports, retrain
+):
+    for window, champion, status in reports:
+        _monitor_report(tmp_path, window, champion, status)
+    land(tmp_path, "a.csv", 60)
+    [outcome] = make_check(tmp_path, accuracy=0.99, retrain_on_drift=retrain_on_drift).run().batches
+    assert outcome["retrain"] is retrain
+    if retrain:
+        assert outcome["why"] == "the monitor flagged window 20261205T0500Z-60m (island: L-infinity 0.510 > 0.1)"
+        assert outcome["evaluation"]["drift"]["window"] == "20261205T0500Z-60m"

@@ -1,0 +1,5 @@
+import sys
+
+from release.monitor.cli import main
+
+sys.exit(main())
