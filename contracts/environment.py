@@ -120,6 +120,26 @@ class Serving(_Strict):
         return self
 
 
+class Canary(_Strict):
+    """How a canary is rolled out and judged (`release.canary`): the candidate serves `percent` of the traffic
+    beside the champion for `bake_minutes`; then the monitor compares the two on the requests each answered
+    since the canary started, and promotes the candidate or rolls it back on its own."""
+
+    # Every promotion starts as a canary of this share (auto-promotion too); None: promotions take all the
+    # traffic at once unless `models promote V --canary PERCENT` asks for one.
+    percent: int | None = Field(None, ge=1, le=99)
+    bake_minutes: int = Field(60, ge=1, le=10_080)
+    # Each side needs this many logged requests before anything is decided; fewer: the canary keeps baking.
+    min_requests: int = Field(100, ge=1, le=100_000_000)
+    # Roll back when the candidate's share of refused or failed requests is this much above the champion's.
+    max_error_rate_increase: float = Field(0.02, ge=0.0, le=1.0)
+    # Roll back when the candidate's p99 latency is above the champion's times this (local: the log has latency).
+    max_p99_ratio: float = Field(1.5, ge=1.0, le=100.0)
+    # Roll back when the candidate's predictions differ from the champion's on the same traffic by more than
+    # this (L-infinity of the predicted classes, Jensen-Shannon of predicted values: TFDV's comparators).
+    max_prediction_distance: float = Field(0.2, gt=0.0, le=1.0)
+
+
 class Release(_Strict):
     """How a blessed model version becomes the champion that serves."""
 
@@ -130,6 +150,7 @@ class Release(_Strict):
     # fails), or also roll it back to the champion before it if that one passes them. Unset means report.
     on_failed_model_tests: Literal["report", "rollback"] = "report"
     serving: Serving = Serving()
+    canary: Canary = Canary()
 
 
 class LocalPaths(_Strict):

@@ -18,6 +18,9 @@ from contracts.environment import EnvironmentConfig, Serving
 
 # The alias the server serves.
 CHAMPION = "champion"
+# A canary's version: it serves `AliasMove.percent` of the traffic beside the champion while it is not the champion
+# (release/promotion/canary.py); once promoted it is the champion too, and a rolled-back one points back at it.
+CANDIDATE = "candidate"
 # The SavedModel's folder inside a TFX Model artifact (tfx path_constants.SERVING_MODEL_DIR): a version's `uri`
 # ends in it, and its parent is the Model artifact root an Evaluator takes as its baseline.
 SERVING_MODEL_DIR = "Format-Serving"
@@ -122,9 +125,14 @@ class AliasMove(_Frozen):
     at: str
     by: str
     reason: str
-    kind: Literal["promote", "rollback"]
+    # canary: the candidate alias moved onto a version that then serves `percent` of the traffic.
+    kind: Literal["promote", "rollback", "canary"]
     # Who approved it, where the environment requires approval; None where promotion is automatic.
     approved_by: str | None = None
+    # A canary's share of the traffic, in percent (kind canary).
+    percent: int | None = Field(None, ge=1, le=99)
+    # The figures that decided a canary's end (the monitor's comparison of candidate and champion).
+    figures: dict[str, Any] | None = None
     # What the move did to serving (Vertex: deployed, or switched traffic on the endpoint); None: no endpoint.
     serving: str | None = None
 

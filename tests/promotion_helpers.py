@@ -135,6 +135,20 @@ def _promote_killed(root: str, version: str, step: str, env: str | None = None) 
     promote(mover, version, tests, by="child", reason="killed", approved_by="crash test")
 
 
+def _canary_killed(root: str, action: str, version: str, step: str) -> None:
+    """Start a canary of `version` at 10% (action start), or end the running one (promote, rollback), SIGKILLed
+    after `step` of its move."""
+    from release.promotion import canary
+    from release.promotion.local_mover import LocalMover
+
+    local = registry(Path(root))
+    mover = LocalMover(local, after_step=kill_at(step))
+    if action == "start":
+        canary.start(mover, version, 10, gate(local), by="child", reason="killed", approved_by="crash test")
+    else:
+        canary.finish(mover, action, by="child", reason="killed")  # type: ignore[arg-type]
+
+
 def _worker_killed(root: str, job_id: str, content: str) -> None:
     """The run worker as it runs a job, its pipeline replaced by registering a stand-in model; killed (SIGKILL)
     once the version is registered and before anything promotes it."""
@@ -167,5 +181,5 @@ def _registered(root: Path, content: str) -> Any:
 
 if __name__ == "__main__":
     command, *arguments = sys.argv[1:]
-    {"promote": _promote_killed, "worker": _worker_killed}[command](*arguments)
+    {"promote": _promote_killed, "worker": _worker_killed, "canary": _canary_killed}[command](*arguments)
     sys.exit(0)

@@ -145,23 +145,34 @@ class LocalJournal:
 
     def pointer(self, alias: str) -> str | None:
         """The version the alias's pointer names, or None when there is none."""
+        record = self.pointer_record(alias)
+        return None if record is None else str(record["version"])
+
+    def pointer_record(self, alias: str) -> dict[str, Any] | None:
+        """The alias's pointer: {"alias", "version", "at"} and, for a canary's candidate, "percent"."""
         try:
-            return str(json.loads(pointer_path(self.root, alias).read_text())["version"])
+            record = json.loads(pointer_path(self.root, alias).read_text())
+            str(record["version"])
+            return dict(record)
         except FileNotFoundError:
             return None
-        except (ValueError, KeyError) as err:
+        except (ValueError, KeyError, TypeError) as err:
             raise RegistryError(
                 f"{pointer_path(self.root, alias)}: unreadable ({err}); `models repair` rewrites it"
             ) from err
 
-    def write_pointer(self, alias: str, version: str | None, at: str) -> None:
-        """Point `alias` at `version` in one rename (None: remove the pointer); durable when this returns."""
+    def write_pointer(self, alias: str, version: str | None, at: str, percent: int | None = None) -> None:
+        """Point `alias` at `version` in one rename (None: remove the pointer), with a canary's `percent`;
+        durable when this returns."""
         path = pointer_path(self.root, alias)
         path.parent.mkdir(parents=True, exist_ok=True)
         if version is None:
             path.unlink(missing_ok=True)
         else:
-            data = json.dumps({"alias": alias, "version": version, "at": at}) + "\n"
+            record: dict[str, Any] = {"alias": alias, "version": version, "at": at}
+            if percent is not None:
+                record["percent"] = percent
+            data = json.dumps(record) + "\n"
             fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
             with os.fdopen(fd, "w") as handle:
                 handle.write(data)

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from contracts.registry import CHAMPION, AliasMove, RegistryError
+from contracts.registry import CANDIDATE, CHAMPION, AliasMove, RegistryError
 from release.promotion.journal import Entry, StepHook, committed, no_hook, outcome
 from release.promotion.local_journal import LocalJournal, adopt_root_files, root_files
 
@@ -62,7 +62,7 @@ class LocalMover:
         pointed = self.journal.pointer(CHAMPION)
         if pointed is not None:
             return pointed
-        history = committed(self.entries())
+        history = [move for move in committed(self.entries()) if move.alias == CHAMPION]
         return history[-1].to_version if history else self.registry.alias_version(CHAMPION)
 
     def settle(self) -> list[Entry]:
@@ -72,7 +72,7 @@ class LocalMover:
         entry = self.journal.record(self.journal.next_sequence(), "pending", move)
         try:
             self._after("intent")
-            self.journal.write_pointer(move.alias, move.to_version, move.at)
+            self.journal.write_pointer(move.alias, move.to_version, move.at, move.percent)
             self._after("pointer")
             alias_now = self.registry.alias_version(move.alias)
             if alias_now != move.from_version:
@@ -103,18 +103,28 @@ class LocalMover:
         ) from err
 
     def _settle(self, entry: Entry) -> Entry:
-        alias_now = self.registry.alias_version(entry.move.alias)
+        alias = entry.move.alias
+        alias_now = self.registry.alias_version(alias)
         state, note = outcome(entry.move, alias_now)
-        self.journal.write_pointer(entry.move.alias, alias_now, _now())
+        percent = entry.move.percent if state == "committed" else self._percent(alias, alias_now)
+        self.journal.write_pointer(alias, alias_now, _now(), percent)
         return self.journal.record(entry.sequence, state, entry.move, note)
 
+    def _percent(self, alias: str, version: str | None) -> int | None:
+        """The share the history gave `version` under `alias` (a canary's), if its last move there was one."""
+        moves = [move for move in committed(self.entries()) if move.alias == alias and move.to_version == version]
+        return moves[-1].percent if moves else None
+
     def reconcile(self) -> list[str]:
-        alias_now = self.registry.alias_version(CHAMPION)
-        pointed = self.journal.pointer(CHAMPION)
-        if pointed == alias_now:
-            return []
-        self.journal.write_pointer(CHAMPION, alias_now, _now())
-        return [f"pointer {CHAMPION}: {pointed or 'none'} -> {alias_now or 'none'} (where MLflow's alias is)"]
+        changed = []
+        for alias in (CHAMPION, CANDIDATE):
+            alias_now = self.registry.alias_version(alias)
+            pointed = self.journal.pointer(alias)
+            if pointed == alias_now:
+                continue
+            self.journal.write_pointer(alias, alias_now, _now(), self._percent(alias, alias_now))
+            changed.append(f"pointer {alias}: {pointed or 'none'} -> {alias_now or 'none'} (where MLflow's alias is)")
+        return changed
 
 
 def _now() -> str:
