@@ -8,6 +8,8 @@
     python -m release.models_cli approve BUILD_ID [--reject] [--reason TEXT]
     python -m release.models_cli history
     python -m release.models_cli repair                         # settle a stopped move, put serving back
+    python -m release.models_cli promote VERSION --canary PERCENT   # serve it to PERCENT of requests first
+    python -m release.models_cli canary [status|promote|rollback]   # the running canary; end it by hand
 
 Each command works on one pipeline's registered model (--pipeline NAME; optional where the environment has one
 pipeline, and without it an environment with several is refused, exit status 2, listing them). The
@@ -17,7 +19,10 @@ environment's project and location (release/promotion/targets.py). Locally the a
 on Google Cloud it is Cloud Build's: promote and rollback start the approval-gated promote build and print its
 id, `approve` decides it, and the approved build makes the move (release/approvals.py). A version must have
 passed its pipeline's model tests (release/model_tests/), and every move is one recorded transaction
-(release/promotion/): a move stopped half way is settled by the next move or by `repair`.
+(release/promotion/): a move stopped half way is settled by the next move or by `repair`. A promotion with
+--canary (or release.canary.percent in the environment) starts a canary instead: the version serves that share
+of the traffic beside the champion until the monitor (`nox -s monitor`) judges it after its bake time and
+promotes or rolls it back on its own (release/promotion/canary.py); `canary promote|rollback` ends it by hand.
 Exit status: 0 done, 1 a step failed (the model tests, a deploy; nothing moved), 2 bad input (nothing
 changed), 3 retry (Google Cloud unavailable, a deploy still running, another move in progress), 4 Google
 Cloud refused: credentials, permission, not found (release/cloud_errors.py).
@@ -71,11 +76,26 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("list", parents=[common], help="every version with aliases and lineage")
     commands.add_parser("show", parents=[common], help="one version").add_argument("version")
-    commands.add_parser("promote", parents=[common, mover], help="make VERSION the champion").add_argument("version")
+    canary = argparse.ArgumentParser(add_help=False)
+    canary.add_argument(
+        "--canary",
+        type=int,
+        metavar="PERCENT",
+        help="serve VERSION to PERCENT (1-99) of the requests beside the champion first; 0: all at once "
+        "(default: release.canary.percent, else all at once)",
+    )
+    promote = commands.add_parser("promote", parents=[common, mover, canary], help="make VERSION the champion")
+    promote.add_argument("version")
     auto = commands.add_parser(
-        "auto-promote", parents=[common, mover], help="promote a newly registered VERSION where auto_promote is on"
+        "auto-promote",
+        parents=[common, mover, canary],
+        help="promote a newly registered VERSION where auto_promote is on",
     )
     auto.add_argument("version")
+    watch = commands.add_parser(
+        "canary", parents=[common, mover], help="the running canary (status), or end it by hand (promote, rollback)"
+    )
+    watch.add_argument("action", nargs="?", choices=("status", "promote", "rollback"), default="status")
     back = commands.add_parser("rollback", parents=[common, mover], help="the champion back to the one before it")
     back.add_argument("--to", metavar="VERSION", help="roll back to this version instead")
     # The promote build passes the version it was approved for in the same place for both actions.
@@ -102,7 +122,8 @@ def _line(version: ModelVersion, metric: str) -> str:
 
 def _move_line(move: AliasMove) -> str:
     approval = f", approved by {move.approved_by}" if move.approved_by else ""
-    change = f"{move.alias}: {move.from_version or '-'} -> {move.to_version}"
+    share = f" at {move.percent}%" if move.percent else ""
+    change = f"{move.alias}: {move.from_version or '-'} -> {move.to_version}{share}"
     serving = f" [{move.serving}]" if move.serving else ""
     return f"{move.at[:19]}  {move.kind:<8} {change}  by {move.by}{approval}: {move.reason}{serving}"
 
@@ -132,6 +153,8 @@ def run(args: argparse.Namespace) -> None:
         _history(args, registry)
     elif args.command == "repair":
         _repair(args, registry)
+    elif args.command == "canary":
+        _canary(args, config, registry)
     elif _needs_cloud_build_approval(args, config):
         _request(args, config, registry)
     else:
@@ -176,6 +199,11 @@ def _needs_cloud_build_approval(args: argparse.Namespace, config: EnvironmentCon
     """On Google Cloud without auto_promote the move is an approved build's; --approve NAME is the local form."""
     if args.command == "auto-promote" or config.gcp is None or config.release.auto_promote or args.build:
         return False
+    if getattr(args, "canary", None):
+        raise RegistryError(
+            f"{config.name}: an approved build promotes as the environment file says: set release.canary.percent "
+            "there for canaries (--canary is for environments without approval builds)"
+        )
     if args.approve:
         raise RegistryError(
             f"{config.name}: approvals here are Cloud Build's, not --approve: run without it to start the "
@@ -233,6 +261,19 @@ def _move(args: argparse.Namespace, config: EnvironmentConfig, registry: Any) ->
         by, reason, approved_by = approved.by, approved.reason, approved.approved_by
     mover = moves.open_mover(registry)
     gate = _gate(registry, config.dataset, f"{args.command} by {by}")
+    percent = _canary_percent(args, config)
+    if percent:
+        from release.promotion import canary
+
+        move = canary.start(
+            mover, version, percent, gate, by=by, reason=reason, approved_by=approved_by,
+            auto=args.command == "auto-promote",
+        )  # fmt: skip
+        if move is None:
+            _print(args, None, f"version {version}: already the champion or its canary at {percent}%: nothing changed")
+        else:
+            _print(args, move.model_dump(mode="json"), _move_line(move))
+        return
     if args.command == "promote":
         move = moves.promote(mover, version, gate, by=by, reason=reason, approved_by=approved_by)
     elif args.command == "auto-promote":
@@ -243,6 +284,48 @@ def _move(args: argparse.Namespace, config: EnvironmentConfig, registry: Any) ->
         _print(args, None, f"version {version} is already {CHAMPION}: nothing changed")
     else:
         _print(args, move.model_dump(mode="json"), _move_line(move))
+
+
+def _canary_percent(args: argparse.Namespace, config: EnvironmentConfig) -> int | None:
+    """The share a promotion starts as a canary at: --canary (0: none), else release.canary.percent."""
+    asked = getattr(args, "canary", None)
+    if args.command == "rollback":
+        return None
+    if asked is None:
+        return config.release.canary.percent
+    if not 0 <= asked <= 99:
+        raise RegistryError(f"--canary {asked}: a share of 1 to 99 percent (0: all the traffic at once)")
+    return asked or None
+
+
+def _canary(args: argparse.Namespace, config: EnvironmentConfig, registry: Any) -> None:
+    from release.promotion import canary
+    from release.promotion.moves import check_approval, open_mover
+
+    mover = open_mover(registry)
+    if args.action == "status":  # A read: settled first locally (run() did), never on Google Cloud.
+        running = canary.running(mover)
+        if running is None:
+            _print(args, None, "no canary is running")
+        else:
+            bake = config.release.canary.bake_minutes
+            text = (
+                f"version {running.candidate} serves {running.percent}% beside champion {running.champion} since "
+                f"{running.started_at[:19]} (by {running.started_by}); the monitor judges it once {bake} min have "
+                "passed"
+            )
+            _print(args, running.as_dict(), text)
+        return
+    by = args.by or getpass.getuser()
+    if args.action == "promote":  # By hand the champion moves as a promotion does: approved where required.
+        if config.gcp is not None and not config.release.auto_promote:
+            raise RegistryError(
+                f"{config.name}: the champion moves here by an approved build: the monitor promotes the canary after "
+                "its bake time, or `models promote VERSION` asks for an approval"
+            )
+        check_approval(registry.target, args.approve)
+    move = canary.finish(mover, args.action, by=by, reason=f"canary {args.action} by hand: {args.reason}")
+    _print(args, move.model_dump(mode="json"), _move_line(move))
 
 
 def _gate(registry: Any, pipeline: str, by: str) -> Any:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,7 +26,19 @@ from contracts.registry import CHAMPION, registry_target
 from release.datacheck.store import Store, read_json
 from release.monitor import act, compare
 from release.monitor.logs import BigQueryLog, LocalLog, LogSource
-from release.monitor.report import PAGE, REPORT, STATISTICS, TOO_FEW, as_json, decide, history, key, now_text, page
+from release.monitor.report import (
+    FOLDER,
+    PAGE,
+    REPORT,
+    STATISTICS,
+    TOO_FEW,
+    as_json,
+    decide,
+    history,
+    key,
+    now_text,
+    page,
+)
 from release.monitor.window import Window, parse_moment, window_ending
 
 EXIT_OK, EXIT_FLAGGED, EXIT_BAD_INPUT = 0, 1, 2
@@ -41,7 +54,9 @@ class Monitor:
     champion: Any  # () -> (version, spans) or None: the registry's champion and the spans it was trained on
     publisher: act.Publisher | None = None
     alert: act.Alert | None = None
-    messages: list[str] = field(default_factory=list)
+    # The mover of the pipeline's registry, to end a canary the judge decided (None: canaries are not judged).
+    mover: Callable[[], Any] | None = None
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
 
     def run(self, window: Window) -> dict[str, Any]:
         """The window's report: decided now, or found decided by an earlier run; then its action."""
@@ -56,7 +71,51 @@ class Monitor:
         else:
             report["already_decided"] = True
         report["action"] = self._act(report)
+        report["canary"] = self.judge_canary()
         return report
+
+    def judge_canary(self) -> dict[str, Any] | None:
+        """Judge the running canary, if any, and end it when the verdict is in (release/monitor/canary.py).
+
+        The verdict is kept create-only under monitoring/canary/ before the move that acts on it: a monitor
+        stopped between the two finds it and makes that move, instead of judging again on other requests."""
+        if self.mover is None:
+            return None
+        from release.monitor import canary as judging
+        from release.promotion import canary as canaries
+
+        mover = self.mover()
+        with mover.locked():
+            mover.settle()
+            running = canaries.running(mover)
+        if running is None:
+            return None
+        started = parse_moment(running.started_at)
+        name = f"{FOLDER}/canary/{running.candidate}-{started.strftime('%Y%m%dT%H%M%S')}.json"
+        verdict = read_json(self.store, name)
+        if verdict is None:
+            from pipelines.sources import pipeline_sources
+
+            sources = pipeline_sources(self.config.dataset)
+            schema = compare.load_schema(sources.schema_file.read_text())
+            features = compare.features_of(schema, sources.definition().LABEL, self.config.monitoring.drift)
+            now = self.clock()
+            records = self.log.read(Window(started, now)).records
+            verdict = judging.judge(
+                records, running.candidate, running.champion, started, now, self.config.release.canary, schema, features
+            )
+            verdict["canary"] = running.as_dict()
+            if verdict["decision"] == judging.BAKING:
+                return verdict
+            self.store.write_new(name, as_json(verdict))
+            verdict = read_json(self.store, name)
+        reason = f"canary {verdict['decision']}: " + "; ".join(verdict["reasons"])
+        move = canaries.finish(
+            mover, verdict["decision"], by="monitor", reason=reason, figures=verdict["figures"],
+            candidate=running.candidate,
+        )  # fmt: skip
+        verdict["move"] = move.model_dump(mode="json")
+        return verdict
 
     def _judge(self, window: Window) -> dict[str, Any]:
         from pipelines.sources import pipeline_sources
@@ -189,6 +248,18 @@ def deployed_versions(config: EnvironmentConfig) -> dict[str, str]:
     return {deployed: version for version, deployed in state.deployed.items()}
 
 
+def registry_mover(config: EnvironmentConfig, local_root: Path | None) -> Callable[[], Any]:
+    """The mover of the pipeline's registry, opened when a canary is looked for."""
+
+    def open_() -> Any:
+        from components.registry import open_registry
+        from release.promotion.moves import open_mover
+
+        return open_mover(open_registry(registry_target(config, local_root)))
+
+    return open_
+
+
 def build_monitor(config: EnvironmentConfig, env: str, local_root: Path | None) -> Monitor:
     from contracts.config import environment_file
     from release.datacheck.layout import open_store
@@ -203,6 +274,7 @@ def build_monitor(config: EnvironmentConfig, env: str, local_root: Path | None) 
             LocalLog(paths.predictions(config.dataset)),
             champion,
             publisher=act.LocalFunctionPublisher(config, paths.root, environment_file(env).resolve()),
+            mover=registry_mover(config, local_root),
         )
     from google.cloud import bigquery  # type: ignore[attr-defined]
 
@@ -219,6 +291,7 @@ def build_monitor(config: EnvironmentConfig, env: str, local_root: Path | None) 
         champion,
         publisher=act.PubSubPublisher(topic, config.pipeline_name),
         alert=act.cloud_monitoring_alert(gcp.project, config.name),
+        mover=registry_mover(config, local_root),
     )
 
 
@@ -248,6 +321,13 @@ def describe(report: dict[str, Any]) -> str:
         sent = action["retrain"]
         how = "already sent by an earlier run" if sent.get("already_sent") else "sent"
         lines.append(f"  retrain: {how}: message {sent.get('message_id')} -> run {sent.get('job_id')}")
+    verdict = report.get("canary")
+    if verdict:
+        running = verdict["canary"]
+        lines.append(
+            f"  canary: version {running['candidate']} at {running['percent']}% beside {running['champion']}: "
+            f"{verdict['decision']} ({'; '.join(verdict['reasons'])})"
+        )
     return "\n".join(lines)
 
 

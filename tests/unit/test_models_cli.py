@@ -207,3 +207,29 @@ def test_the_model_tests_command_needs_the_pipeline_too_or_takes_them_all(tmp_pa
     assert route.main(["--env", env, "--local-root", str(tmp_path), "--all-pipelines"]) == 0
     out = capsys.readouterr().out
     assert out == "diabetes-local: no champion to test\npenguins-local: no champion to test\n"
+
+
+def test_promote_with_a_canary_serves_it_beside_the_champion_until_it_is_ended_by_hand(root, capsys, passing):
+    assert models(root, "promote", "1") == 0
+    assert models(root, "promote", "2", "--canary", "20") == 0
+    assert "canary   candidate: - -> 2 at 20%" in capsys.readouterr().out
+    assert models(root, "canary", "--json") == 0
+    status = json.loads(capsys.readouterr().out)
+    assert (status["candidate"], status["champion"], status["percent"]) == ("2", "1", 20)
+    assert models(root, "canary", "rollback", "--reason", "p99 too high") == 0
+    assert "rollback candidate: 2 -> 1" in capsys.readouterr().out
+    assert models(root, "canary") == 0
+    assert capsys.readouterr().out.strip() == "no canary is running"
+    assert models(root, "canary", "promote") == 2
+    assert "no canary is running" in capsys.readouterr().err
+    assert [(m.alias, m.kind, m.to_version, m.percent) for m in history(root)] == [
+        (CHAMPION, "promote", "1", None), ("candidate", "canary", "2", 20), ("candidate", "rollback", "1", None),
+    ]  # fmt: skip
+
+
+def test_a_canary_share_out_of_range_is_refused_and_zero_promotes_at_once(root, capsys, passing):
+    assert models(root, "promote", "1") == 0
+    assert models(root, "promote", "2", "--canary", "100") == 2
+    assert "--canary 100: a share of 1 to 99 percent" in capsys.readouterr().err
+    assert models(root, "promote", "2", "--canary", "0") == 0
+    assert [m.to_version for m in history(root) if m.alias == CHAMPION] == ["1", "2"]

@@ -1,0 +1,128 @@
+"""Judging a running canary: the candidate against the champion on the requests each answered since it started.
+
+Once its bake time (release.canary.bake_minutes) is over and each side has answered release.canary.min_requests
+requests, the candidate is rolled back if any of these is past its bound, else promoted:
+
+    error rate      its share of refused requests, above the champion's by more than max_error_rate_increase
+    p99 latency     above the champion's times max_p99_ratio (where the log has latencies: locally)
+    predictions     its predicted classes (L-infinity) or values (Jensen-Shannon) on the same traffic, further
+                    from the champion's than max_prediction_distance (TFDV's comparators)
+
+Before that it keeps baking, and says why. The verdict, with every figure, goes into the move that ends the
+canary (release/promotion/canary.py) and into the data area (monitoring/canary/<version>-<start>.json).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from contracts.environment import Canary
+from contracts.prediction_log import LoggedRequest
+from release.monitor import compare
+
+BAKING, PROMOTE, ROLLBACK = "baking", "promote", "rollback"
+
+
+def _p99(latencies: list[float]) -> float | None:
+    if not latencies:
+        return None
+    ordered = sorted(latencies)
+    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+
+
+def side_figures(records: Sequence[LoggedRequest]) -> dict[str, Any]:
+    refused = sum(1 for record in records if record.refused)
+    latencies = [record.latency_ms for record in records if record.latency_ms is not None]
+    p99 = _p99(latencies)
+    return {
+        "requests": len(records),
+        "refused": refused,
+        "error_rate": refused / len(records) if records else None,
+        "p99_ms": None if p99 is None else round(p99, 3),
+    }
+
+
+def judge(
+    records: Sequence[LoggedRequest],
+    candidate: str,
+    champion: str,
+    started_at: datetime,
+    now: datetime,
+    settings: Canary,
+    schema: Any,
+    features: Sequence[compare.Feature],
+) -> dict[str, Any]:
+    """The verdict on the canary: {"decision": baking|promote|rollback, "reasons": [...], "figures": {...}}."""
+    served = [record for record in records if record.variant != "shadow"]
+    by_side = {
+        "candidate": [record for record in served if record.model_version == candidate],
+        "champion": [record for record in served if record.model_version == champion],
+    }
+    figures: dict[str, Any] = {name: side_figures(side) for name, side in by_side.items()}
+    figures.update(candidate_version=candidate, champion_version=champion, since=started_at.isoformat())
+    bake_over = started_at + timedelta(minutes=settings.bake_minutes)
+    if now < bake_over:
+        return {"decision": BAKING, "reasons": [f"baking until {bake_over.isoformat()}"], "figures": figures}
+    short = [name for name, side in by_side.items() if len(side) < settings.min_requests]
+    if short:
+        counts = ", ".join(f"{name} {len(by_side[name])}" for name in short)
+        return {
+            "decision": BAKING,
+            "reasons": [f"too few requests to judge ({counts} < release.canary.min_requests {settings.min_requests})"],
+            "figures": figures,
+        }
+    reasons = []
+    mine, theirs = figures["candidate"], figures["champion"]
+    increase = mine["error_rate"] - theirs["error_rate"]
+    figures["error_rate_increase"] = round(increase, 6)
+    if increase > settings.max_error_rate_increase:
+        reasons.append(
+            f"error rate {mine['error_rate']:.1%} vs the champion's {theirs['error_rate']:.1%} "
+            f"(more than {settings.max_error_rate_increase:.1%} above)"
+        )
+    if mine["p99_ms"] is not None and theirs["p99_ms"]:
+        ratio = mine["p99_ms"] / theirs["p99_ms"]
+        figures["p99_ratio"] = round(ratio, 3)
+        if ratio > settings.max_p99_ratio:
+            reasons.append(
+                f"p99 {mine['p99_ms']:.1f} ms vs the champion's {theirs['p99_ms']:.1f} ms "
+                f"(over {settings.max_p99_ratio:g}x)"
+            )
+    distance = prediction_distance(schema, features, by_side["candidate"], by_side["champion"], candidate, champion)
+    figures["prediction_distance"] = distance
+    if distance is not None and distance > settings.max_prediction_distance:
+        label = next(f for f in features if f.prediction)
+        measure = compare.SHOWN[label.kind]
+        reasons.append(
+            f"predictions differ from the champion's: {measure} {distance:.3f} > {settings.max_prediction_distance:g}"
+        )
+    if reasons:
+        return {"decision": ROLLBACK, "reasons": reasons, "figures": figures}
+    return {
+        "decision": PROMOTE,
+        "reasons": ["within every bound: error rate, p99 latency and predictions beside the champion's"],
+        "figures": figures,
+    }
+
+
+def prediction_distance(
+    schema: Any,
+    features: Sequence[compare.Feature],
+    candidate_records: Sequence[LoggedRequest],
+    champion_records: Sequence[LoggedRequest],
+    candidate: str,
+    champion: str,
+) -> float | None:
+    """TFDV's distance between the two sides' predicted labels (the label feature's comparator)."""
+    label = next(f for f in features if f.prediction)
+    frames = [
+        compare.window_data(candidate_records, features, candidate).frame[[label.name]],
+        compare.window_data(champion_records, features, champion).frame[[label.name]],
+    ]
+    if any(frame[label.name].dropna().empty for frame in frames):
+        return None
+    mine, theirs = (compare.statistics(frame) for frame in frames)
+    distances, _, _ = compare.compare(schema, [label], theirs, mine, None)
+    return compare.finite(distances.get(label.name))
