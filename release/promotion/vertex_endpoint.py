@@ -190,16 +190,27 @@ class VertexEndpoint:
         self.set_split(split)
         return state.split
 
-    def put_back(self, version: str | None) -> str | None:
-        """All the traffic to `version`'s deployed model (none if `version` is None); what changed, if anything."""
+    def put_back(self, version: str | None, canary: tuple[str, int] | None = None) -> str | None:
+        """All the traffic to `version`'s deployed model (none if `version` is None), or, with a running `canary`
+        (its version and percent), that share to the canary and the rest to `version`; what changed, if anything."""
         state = self.state()
         if version is not None and version not in state.deployed:
             return f"version {version} is the champion but not deployed on {self.endpoint}: promote it again"
         split = {state.deployed[version]: 100} if version is not None else {}
+        shown = f"all to version {version}" if version else "all to no version"
+        if version is not None and canary is not None and canary[0] in state.deployed and canary[0] != version:
+            candidate, percent = canary
+            split = {state.deployed[version]: 100 - percent, state.deployed[candidate]: percent}
+            shown = f"version {version} {100 - percent}%, canary {candidate} {percent}%"
         if {d: p for d, p in state.split.items() if p} == split:
             return None
         self.set_split(split)
-        return f"traffic: all to {f'version {version}' if version else 'no version'} (was {state.split})"
+        return f"traffic: {shown} (was {state.split})"
+
+    def split_canary(self, state: EndpointState, champion: str, candidate: str, percent: int) -> dict[str, int]:
+        """`percent` of the traffic to `candidate`, the rest to `champion` (both deployed); the split it replaced."""
+        self.set_split({state.deployed[champion]: 100 - percent, state.deployed[candidate]: percent})
+        return state.split
 
     def prune(self, champion: str, kept: str | None, tick: Tick = _no_tick) -> list[str]:
         """Undeploy every deployed model of ours but the champion's and the kept one's; the versions removed."""

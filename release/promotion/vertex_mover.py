@@ -20,8 +20,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from contracts.google_apis import TRANSPORT, client_options, storage_client_options, vertex_host
-from contracts.registry import CHAMPION, AliasMove, RegistryError
-from release.promotion.journal import Entry, StepHook, no_hook, outcome
+from contracts.registry import CANDIDATE, CHAMPION, AliasMove, RegistryError
+from release.promotion.canary import running_in
+from release.promotion.journal import Entry, StepHook, committed, no_hook, outcome
 from release.promotion.vertex_endpoint import DeployUnresolvedError, VertexEndpoint
 from release.promotion.vertex_journal import LEASE_SECONDS, Lease, MoveInProgressError, VertexJournal
 
@@ -116,10 +117,12 @@ class VertexMover:
         serving = None
         if self.endpoint is not None and move.alias == CHAMPION:
             serving = self._serve(move, lease)
+        elif self.endpoint is not None and move.alias == CANDIDATE:
+            serving = self._serve_canary(move, lease)
         lease.keep()  # The last check before the commit point: a mover whose lease is lost must not commit.
         self._merge_alias(move)
         self._after("alias")
-        if self.endpoint is not None and serving is not None:
+        if self.endpoint is not None and serving is not None and move.alias == CHAMPION:
             serving = self._pruned(move, serving, lease)
         done = move.model_copy(update={"serving": serving}) if serving else move
         self.journal.finish(lease.entry, "committed", done)
@@ -146,6 +149,39 @@ class VertexMover:
         how = "deployed" if deployed else "traffic switch to already deployed"
         text = f"{how} version {move.to_version} (deployed model {state.deployed[move.to_version]}) at 100%"
         return text + (f"; version {kept} kept deployed at 0%" if kept else "")
+
+    def _serve_canary(self, move: AliasMove, lease: Lease) -> str:
+        """A canary's start: its version deployed at 0% (if it is not yet), then its share of the traffic beside
+        the champion's. Its end by rollback (the candidate back onto the champion): all the traffic to the
+        champion, the candidate kept deployed at 0% (the next promotion undeploys it)."""
+        assert self.endpoint is not None
+        champion = self.registry.alias_version(CHAMPION)
+        state = self.endpoint.state()
+        if champion is None or champion not in state.deployed:
+            raise RegistryError(f"the champion {champion} is not deployed on {self.endpoint.endpoint}: no canary")
+        if move.kind != "canary":
+            self.endpoint.switch(state, champion, keep=move.from_version)
+            self._after("traffic")
+            return f"all the traffic back to the champion {champion}; version {move.from_version} kept at 0%"
+        deployed = move.to_version not in state.deployed
+        if deployed:
+            sequence = lease.entry.sequence
+
+            def started(operation: str) -> None:
+                self.journal.note_operation(sequence, operation, move.to_version)
+
+            self.endpoint.deploy(move.to_version, started=started, tick=lease.keep)
+            state = self.endpoint.state()
+        self._after("deploy")
+        lease.keep()
+        assert move.percent is not None
+        self.endpoint.split_canary(state, champion, move.to_version, move.percent)
+        self._after("traffic")
+        how = "deployed" if deployed else "already deployed"
+        return (
+            f"{how} version {move.to_version} (deployed model {state.deployed[move.to_version]}) at {move.percent}%, "
+            f"the champion {champion} at {100 - move.percent}%"
+        )
 
     def _pruned(self, move: AliasMove, serving: str, lease: Lease) -> str:
         assert self.endpoint is not None
@@ -193,13 +229,21 @@ class VertexMover:
             notes.append(f"its deploy {operation} was still running: cancelled")
         alias_now = self.registry.alias_version(entry.move.alias)
         state, decided = outcome(entry.move, alias_now)
-        if self.endpoint is not None and entry.move.alias == CHAMPION:
-            changed = self.endpoint.put_back(alias_now)
+        if self.endpoint is not None:
+            changed = self._put_back([entry.move] if state == "committed" else [])
             notes.append(changed or "the endpoint's traffic was already there")
         return self.journal.finish(entry, state, note="; ".join([decided, *notes]))
+
+    def _put_back(self, settled: list[AliasMove]) -> str | None:
+        """The endpoint's traffic to where the aliases and the history say: the champion, and a running canary's
+        share (`settled`: a move just decided committed, not in the journal's history yet)."""
+        assert self.endpoint is not None
+        champion = self.registry.alias_version(CHAMPION)
+        running = running_in([*committed(self.entries()), *settled], champion)
+        return self.endpoint.put_back(champion, (running.candidate, running.percent) if running else None)
 
     def reconcile(self) -> list[str]:
         if self.endpoint is None:
             return []
-        changed = self.endpoint.put_back(self.registry.alias_version(CHAMPION))
+        changed = self._put_back([])
         return [changed] if changed else []

@@ -348,3 +348,74 @@ def test_a_failure_at_every_request_of_a_move_is_settled_so_alias_history_and_tr
             assert world.promote("2").to_version == "2"
         assert world.agreement()[:3] == (world.serving(),) * 3
     assert ended["1"] and ended["2"], ended  # Both ways out were taken: before and after the commit point.
+
+
+def _canary(world, version="2", percent=10, mover=None):
+    from release.promotion import canary
+
+    return canary.start(mover or world.mover(), version, percent, world.gate(), by="ci", reason="canary")
+
+
+def _shares(world) -> dict[str, int]:
+    """{version: share} of the endpoint's traffic, shares above zero only."""
+    versions = world.endpoint.versions()
+    return {versions[d]: share for d, share in world.endpoint.split().items() if share}
+
+
+def test_a_canary_deploys_at_no_traffic_then_takes_its_share_and_ends_either_way(world):
+    from contracts.registry import CANDIDATE
+    from release.promotion import canary
+
+    world.register("one", "two", "three")
+    world.promote("1")
+    move = _canary(world, "2", 10)
+    assert move.alias == CANDIDATE and "at 10%, the champion 1 at 90%" in move.serving
+    (_, deploy) = world.endpoint.of("deploy")
+    assert dict(deploy.traffic_split) == {}  # Deployed at 0%: the split comes after, in one update.
+    assert _shares(world) == {"1": 90, "2": 10} and world.registry.alias_version(CANDIDATE) == "2"
+    ended = canary.finish(world.mover(), "rollback", by="monitor", reason="worse", figures={"p99_ratio": 3.0})
+    assert ended.figures == {"p99_ratio": 3.0} and _shares(world) == {"1": 100}
+    assert world.registry.alias_version(CANDIDATE) == "1" and world.registry.alias_version(CHAMPION) == "1"
+    _canary(world, "3", 20)
+    assert _shares(world) == {"1": 80, "3": 20}
+    canary.finish(world.mover(), "promote", by="monitor", reason="better")
+    assert _shares(world) == {"3": 100} and world.registry.alias_version(CHAMPION) == "3"
+    assert set(world.endpoint.versions().values()) == {"1", "3"}  # 2 undeployed, 1 kept at 0% for a rollback.
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["error", "crash"])
+def test_a_failure_at_every_request_of_a_canary_start_leaves_the_split_where_the_aliases_say(gcs, monkeypatch, how):
+    from contracts.registry import CANDIDATE
+    from release.promotion import canary
+
+    def clean():
+        world = World(gcs, monkeypatch)
+        world.register("one", "two")
+        world.promote("1")
+        return world
+
+    world = clean()
+    start = len(world.faults.requests)
+    _canary(world)
+    total = len(world.faults.requests) - start
+    ended = {"started": 0, "not": 0}
+    for n in range(1, total + 1):
+        world = clean()
+        failure = exceptions.ServiceUnavailable(f"request {n} failed") if how == "error" else Crash(f"killed at {n}")
+        world.faults.fail_at(n, failure)
+        with contextlib.suppress(RegistryError, exceptions.GoogleAPICallError, Crash):
+            _canary(world)
+        world.faults.disarm()
+        world.now += timedelta(seconds=LEASE_SECONDS + 60)
+        mover = world.mover()
+        mover.settle()
+        running = canary.running(mover)
+        if running is not None:
+            assert _shares(world) == {"1": 90, "2": 10}, n
+            assert world.registry.alias_version(CANDIDATE) == "2"
+            ended["started"] += 1
+        else:
+            assert _shares(world) == {"1": 100}, n
+            ended["not"] += 1
+    assert ended["started"] and ended["not"], ended
