@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import csv
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -33,11 +33,11 @@ def _instances(count: int, seed: int) -> list[dict]:
     with open(SPAN, newline="") as handle:
         rows = [row for row in csv.DictReader(handle) if all(row.values())]
     chosen = random.Random(seed).choices(rows, k=count)
+    floats, ints = ("bill_length_mm", "bill_depth_mm"), ("flipper_length_mm", "body_mass_g")
     return [
-        {"island": r["island"], "bill_length_mm": float(r["bill_length_mm"]), "bill_depth_mm": float(r["bill_depth_mm"]),
-         "flipper_length_mm": int(r["flipper_length_mm"]), "body_mass_g": int(r["body_mass_g"]), "sex": r["sex"]}
+        {"island": r["island"], "sex": r["sex"], **{k: float(r[k]) for k in floats}, **{k: int(r[k]) for k in ints}}
         for r in chosen
-    ]  # fmt: skip
+    ]
 
 
 def _species(instance: dict, bound: int) -> str:
