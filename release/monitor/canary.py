@@ -7,6 +7,8 @@ requests, the candidate is rolled back if any of these is past its bound, else p
     p99 latency     above the champion's times max_p99_ratio (where the log has latencies: locally)
     predictions     its predicted classes (L-infinity) or values (Jensen-Shannon) on the same traffic, further
                     from the champion's than max_prediction_distance (TFDV's comparators)
+    accuracy        where labels have arrived (spans in the data area newer than both versions' training spans),
+                    its gate metric on them worse than the champion's by more than evaluation.max_regression
 
 Before that it keeps baking, and says why. The verdict, with every figure, goes into the move that ends the
 canary (release/promotion/canary.py) and into the data area (monitoring/canary/<version>-<start>.json).
@@ -14,7 +16,9 @@ canary (release/promotion/canary.py) and into the data area (monitoring/canary/<
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import csv
+import io
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -53,6 +57,7 @@ def judge(
     settings: Canary,
     schema: Any,
     features: Sequence[compare.Feature],
+    labelled: Callable[[], dict[str, Any] | None] = lambda: None,
 ) -> dict[str, Any]:
     """The verdict on the canary: {"decision": baking|promote|rollback, "reasons": [...], "figures": {...}}."""
     served = [record for record in records if record.variant != "shadow"]
@@ -98,6 +103,13 @@ def judge(
         reasons.append(
             f"predictions differ from the champion's: {measure} {distance:.3f} > {settings.max_prediction_distance:g}"
         )
+    accuracy = labelled()
+    figures["labelled"] = accuracy or "no labels arrived newer than both versions' training spans"
+    if accuracy is not None and accuracy["regressed"]:
+        reasons.append(
+            f"{accuracy['metric']} on {accuracy['records']} newly labelled records: {accuracy['candidate']:.4g} vs the "
+            f"champion's {accuracy['champion']:.4g} (more than {accuracy['max_regression']:g} worse)"
+        )
     if reasons:
         return {"decision": ROLLBACK, "reasons": reasons, "figures": figures}
     return {
@@ -126,3 +138,41 @@ def prediction_distance(
     mine, theirs = (compare.statistics(frame) for frame in frames)
     distances, _, _ = compare.compare(schema, [label], theirs, mine, None)
     return compare.finite(distances.get(label.name))
+
+
+def labelled_accuracy(config: Any, store: Any, registry: Any, candidate: str, champion: str) -> dict[str, Any] | None:
+    """Both versions scored by the gate metric on the spans newer than either's training spans (labels that
+    arrived since), or None when there are none."""
+    from pipelines.sources import pipeline_sources
+    from release.datacheck.evaluate import evaluate
+    from release.datacheck.rules import load_rules
+
+    versions = {name: registry.get(version) for name, version in (("candidate", candidate), ("champion", champion))}
+    trained = max((span.number for v in versions.values() for span in v.lineage.spans), default=0)
+    newer = [number for number in store.span_numbers() if number > trained]
+    sources = pipeline_sources(config.dataset)
+    rules = load_rules(sources.schema_file, sources.definition().LABEL)
+    rows: list[list[str]] = []
+    for number in newer:
+        data = store.span_rows(number)
+        if data:
+            rows += [row for row in csv.reader(io.StringIO(data.decode()))][1:]
+    if not rows:
+        return None
+    gate = config.evaluation.gate
+    scored = {name: evaluate(v.uri, v.version, rows, rules, gate)["value"] for name, v in versions.items()}
+    bound = config.evaluation.max_regression
+    worse = (
+        scored["champion"] - scored["candidate"]
+        if gate.direction == "higher"
+        else scored["candidate"] - scored["champion"]
+    )
+    return {
+        "metric": gate.name,
+        "spans": newer,
+        "records": len(rows),
+        "candidate": scored["candidate"],
+        "champion": scored["champion"],
+        "max_regression": bound,
+        "regressed": worse > bound,
+    }

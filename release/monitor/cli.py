@@ -101,8 +101,21 @@ class Monitor:
             features = compare.features_of(schema, sources.definition().LABEL, self.config.monitoring.drift)
             now = self.clock()
             records = self.log.read(Window(started, now)).records
+            registry = mover.registry
+
+            def labelled() -> dict[str, Any] | None:
+                return judging.labelled_accuracy(self.config, self.store, registry, running.candidate, running.champion)
+
             verdict = judging.judge(
-                records, running.candidate, running.champion, started, now, self.config.release.canary, schema, features
+                records,
+                running.candidate,
+                running.champion,
+                started,
+                now,
+                self.config.release.canary,
+                schema,
+                features,
+                labelled,
             )
             verdict["canary"] = running.as_dict()
             if verdict["decision"] == judging.BAKING:

@@ -127,3 +127,35 @@ def test_a_slower_candidate_is_rolled_back_and_a_quiet_one_keeps_baking(root):
     serve_log(root, started + timedelta(seconds=2), "3", 100, seed=7, latency=9.0)
     verdict = _monitor(root, started + timedelta(minutes=62)).judge_canary()
     assert verdict["decision"] == "rollback" and any(r.startswith("p99 9.0 ms") for r in verdict["reasons"])
+
+
+def test_labels_that_arrived_since_both_were_trained_score_the_candidate_beside_the_champion(root):
+    """A span newer than both versions' training span (1): the worse candidate scores far below the champion on
+    it, and that alone rolls it back even where its predictions stay close (a loose prediction bound)."""
+    rows = [
+        ",".join(["species", "island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex"])
+    ]
+    for instance in _instances(200, seed=8):
+        label = _species(instance, BOUNDS["1"])
+        values = [
+            instance[k]
+            for k in ("island", "bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "sex")
+        ]
+        rows.append(",".join([label, *map(str, values)]))
+    span = root / "data" / "penguins" / "span-2"
+    span.mkdir(parents=True)
+    (span / "penguins.csv").write_text("\n".join(rows) + "\n")
+    started = _start(root, "2")
+    serve_log(root, started + timedelta(seconds=1), "1", 400, seed=9)
+    serve_log(root, started + timedelta(seconds=1), "2", 120, seed=10)
+    monitor = _monitor(root, started + timedelta(minutes=61))
+    monitor.config = monitor.config.model_copy(
+        update={"release": monitor.config.release.model_copy(
+            update={"canary": monitor.config.release.canary.model_copy(update={"max_prediction_distance": 1.0})})}
+    )  # fmt: skip
+    verdict = monitor.judge_canary()
+    assert verdict["decision"] == "rollback"
+    labelled = verdict["figures"]["labelled"]
+    assert labelled["spans"] == [2] and labelled["records"] == 200 and labelled["champion"] == 1.0
+    assert labelled["candidate"] < 0.9 and labelled["regressed"]
+    assert any("SparseCategoricalAccuracy on 200 newly labelled records" in r for r in verdict["reasons"])
