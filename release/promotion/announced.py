@@ -20,7 +20,8 @@ def after_registration(config: EnvironmentConfig, local_root: Path | None, versi
     """Test `version` of `config`'s pipeline (in this process: a local run has TensorFlow loaded) and auto-promote
     it; what happened. `config` is for one pipeline (the run's): its registered model, its model tests.
 
-    "champion", "already champion", "tested; ..." (where promotion needs an approval) or "not promoted: <why>".
+    "champion", "already champion", "canary at N%" (release.canary.percent, beside a champion), "tested; ..."
+    (where promotion needs an approval) or "not promoted: <why>".
     A refusal or a failed test is said, not raised: the run that registered the version succeeded whatever
     happens here.
     """
@@ -40,6 +41,14 @@ def after_registration(config: EnvironmentConfig, local_root: Path | None, versi
         if not config.release.auto_promote:
             gate.require(registry, version)
             return "tested; promotion needs an approval here (release.auto_promote is false)"
+        percent = config.release.canary.percent
+        if percent is not None and open_mover(registry).current() is not None:
+            from release.promotion import canary
+
+            # With a champion to serve beside, a rollout of canaries starts one; the monitor ends it.
+            reason = f"auto-promotion as a canary (release.canary.percent: {percent})"
+            started = canary.start(open_mover(registry), version, percent, gate, by=by, reason=reason, auto=True)
+            return "already champion or canary" if started is None else f"canary at {percent}%"
         move = auto_promote(open_mover(registry), version, gate, by=by)
     except (RegistryError, ModelTestsNotRunError) as err:  # a failed test, a refusal: said, not raised
         return f"not promoted: {err}"

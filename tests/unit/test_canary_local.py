@@ -149,3 +149,17 @@ def test_a_canary_end_killed_at_any_step_is_finished_or_undone_by_the_next_comma
         assert candidate["percent"] == 10
         canary.finish(LocalMover(registry), action, by="next", reason="after the kill")
     assert repair(LocalMover(registry)) == ([], [])
+
+
+def test_with_a_canary_rollout_a_registered_version_starts_as_a_canary_beside_the_champion(registry, root, monkeypatch):
+    from contracts.config import load_environment
+    from release.promotion.announced import after_registration
+
+    monkeypatch.setattr("release.model_tests.suite.run_suite", lambda candidate, pipeline: None)
+    config = load_environment("local", "penguins")
+    rollout = config.release.model_copy(update={"canary": config.release.canary.model_copy(update={"percent": 15})})
+    config = config.model_copy(update={"release": rollout})
+    assert after_registration(config, root, "2", by="run") == "canary at 15%"
+    now = canary.running(LocalMover(registry))
+    assert (now.candidate, now.champion, now.percent) == ("2", "1", 15)
+    assert after_registration(config, root, "2", by="rerun") == "already champion or canary"
