@@ -152,6 +152,7 @@ class Monitor:
             "champion": {"version": version, "spans": list(spans)},
             "log": self.log.where(),
             "min_requests": settings.min_requests,
+            "action_configured": settings.action,
             "requests": {
                 "logged": data.requests,
                 "refused": data.refused,

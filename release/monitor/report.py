@@ -112,10 +112,17 @@ def _svg(chart: dict[str, Any]) -> str:
                 f"<title>{html.escape(label)}: {'training' if j == 0 else 'window'} {value:.1%}</title></rect>"
             )
     parts.append(f'<line x1="0" y1="{height}" x2="{width}" y2="{height}" stroke="#d0d7de"/>')
-    first, last = html.escape(labels[0]), html.escape(labels[-1])
-    parts.append(f'<text x="1" y="{height + 13}" font-size="10">{first}</text>')
-    if len(labels) > 1:
-        parts.append(f'<text x="{width - 1}" y="{height + 13}" font-size="10" text-anchor="end">{last}</text>')
+    if chart.get("values") and len(labels) <= 8:  # Categories: each under its bars.
+        for i, label in enumerate(labels):
+            x = 1 + i * slot + bar
+            parts.append(
+                f'<text x="{x:.1f}" y="{height + 13}" font-size="10" text-anchor="middle">{html.escape(label)}</text>'
+            )
+    else:  # A range: its ends.
+        first, last = html.escape(labels[0]), html.escape(labels[-1])
+        parts.append(f'<text x="1" y="{height + 13}" font-size="10">{first}</text>')
+        if len(labels) > 1:
+            parts.append(f'<text x="{width - 1}" y="{height + 13}" font-size="10" text-anchor="end">{last}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -131,7 +138,7 @@ def _card(row: dict[str, Any]) -> str:
         figures += f"<br>vs the previous window: {previous:.4f}"
     if row.get("anomaly"):
         figures += f'<br><span class="bad">schema: {html.escape(row["anomaly"])}</span>'
-    title = html.escape(row["name"]) + (" (predictions)" if row.get("prediction") else "")
+    title = f"predictions ({html.escape(row['column'])})" if row.get("prediction") else html.escape(row["name"])
     return (
         f'<div class="card{" drifted" if row["drifted"] else ""}"><h2>{title}</h2>'
         f'<div class="fig">{row["kind"]}</div>{_svg(row["chart"])}<div class="fig">{figures}</div></div>'
@@ -158,8 +165,8 @@ def page(report: dict[str, Any]) -> str:
             ("answered instances", requests["instances"]),
             ("refused (schema)", f"{requests['refused']} ({'n/a' if rate is None else f'{rate:.1%}'})"),
             ("unreadable records (skipped)", requests["bad_records"]),
-            ("by version", requests["by_version"]),
-            ("action", report.get("action", {}).get("configured")),
+            ("by version", ", ".join(f"{v}: {n}" for v, n in requests["by_version"].items()) or "-"),
+            ("action", report.get("action_configured", "-")),
         )
     )
     cards = "".join(_card(row) for row in [*report["features"], report["prediction"]]) if report["features"] else ""
