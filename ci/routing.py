@@ -215,6 +215,19 @@ ROUTES: tuple[Route, ...] = (
             "and promotion, which changes what is served, stays approval-gated"
         ),
     ),
+    Route(
+        workflow="monitor",
+        config="ci/cloudbuild/monitor.yaml",
+        included=(),
+        ignored=(),
+        description="watch the champion: its logged requests against its training spans (started by its Scheduler job)",
+        event="manual",
+        approval_exempt=(
+            "a scheduled build nobody approves never runs; the monitor only reads the request log and the data, "
+            "writes its reports, alerts and at most requests a training run, and promotion, which changes what "
+            "is served, stays approval-gated"
+        ),
+    ),
 )
 WORKFLOWS: tuple[str, ...] = tuple(route.workflow for route in ROUTES)
 # What a push runs (the local main job's workflows) and what a pull request runs (the checks gating a merge);
@@ -305,10 +318,10 @@ def fired_on_pull_request(changed: Iterable[str]) -> list[str]:
 
 # The workflows that run per pipeline, each pipeline's with its own trigger: a change to one pipeline's folder
 # (pipelines/<name>/...) runs full or modules for that pipeline only, a change to anything they share (components,
-# the image, the factory, the release steps) for every pipeline; promote and datacheck are started for one
-# pipeline (by `models`, by the pipeline's Scheduler job). The others (checks, model tests, infra, function) run
+# the image, the factory, the release steps) for every pipeline; promote, datacheck and monitor are started for one
+# pipeline (by `models`, by the pipeline's Scheduler jobs). The others (checks, model tests, infra, function) run
 # once for the environment.
-PER_PIPELINE: tuple[str, ...] = ("full", "modules", "promote", "datacheck")
+PER_PIPELINE: tuple[str, ...] = ("full", "modules", "promote", "datacheck", "monitor")
 
 
 def trigger_kind(workflow: str, pipeline: str) -> str:

@@ -431,6 +431,14 @@ class DataSchedule(CronSchedule):
     """When the data check runs on Google Cloud (data.schedule)."""
 
 
+# The Cloud Scheduler jobs the project makes of data.schedule and monitoring.schedule: a pipeline's own
+# schedules may not take their names (<prefix>-<pipeline>-schedule-<name> would clash).
+BUILT_IN_SCHEDULES = ("datacheck", "monitor")
+# The metric a decided monitor window writes on Google Cloud (1 flagged, 0 not; labels pipeline, environment),
+# and infra's drift alert policy watches.
+DRIFT_METRIC = "custom.googleapis.com/ml_monitor/flagged"
+
+
 class MonitorSchedule(CronSchedule):
     """When the monitor runs on Google Cloud (monitoring.schedule)."""
 
@@ -508,6 +516,12 @@ class PipelineSettings(_Strict):
         names = [s.name for s in self.schedules]
         if len(names) != len(set(names)):
             raise ValueError(f"schedules: names must be unique, got {names}")
+        taken = sorted(set(names) & set(BUILT_IN_SCHEDULES))
+        if taken:
+            raise ValueError(
+                f"schedules: {', '.join(taken)} names a built-in schedule's job (<prefix>-<pipeline>-schedule-<name>: "
+                "data.schedule, monitoring.schedule); choose another name"
+            )
         return self
 
     @model_validator(mode="after")

@@ -51,6 +51,28 @@ VERTEX_TRAINING = When("with Vertex AI Training (gcp.training)", lambda c: _gcp(
 SCHEDULED_CHECK = When(
     "with a pipeline's data.schedule", lambda c: any(each.data.schedule is not None for each in c.each_pipeline())
 )
+SCHEDULED_MONITOR = When(
+    "with a pipeline's monitoring.schedule",
+    lambda c: any(each.monitoring.schedule is not None for each in c.each_pipeline()),
+)
+SCHEDULED_BUILD = When(
+    "with a pipeline's data.schedule or monitoring.schedule", lambda c: SCHEDULED_CHECK(c) or SCHEDULED_MONITOR(c)
+)
+# The endpoints' request-response logging (a pipeline's monitoring.log_sample_rate above 0).
+LOGS = When(
+    "with a pipeline's monitoring.log_sample_rate above 0",
+    lambda c: any(each.monitoring.log_sample_rate > 0 for each in c.each_pipeline()),
+)
+# What the monitor does with a flagged window (monitoring.action): a metric point for alert and retrain, and a
+# retraining message (under the data area's lease) for retrain.
+ALERTS = When(
+    "with a pipeline's monitoring.action alert or retrain",
+    lambda c: any(each.monitoring.action in ("alert", "retrain") for each in c.each_pipeline()),
+)
+RETRAINS = When(
+    "with a pipeline's monitoring.action retrain",
+    lambda c: any(each.monitoring.action == "retrain" for each in c.each_pipeline()),
+)
 PUBLISHES = When("where it publishes its own releases", lambda c: _gcp(c).releases_from is None)
 ADOPTS = When("where gcp.releases_from names a release store", lambda c: _gcp(c).releases_from is not None)
 
@@ -70,13 +92,16 @@ ACCOUNTS: dict[str, Account] = {
     "ci": Account("Cloud Build: the push workflows, promote, autopromote, model tests; read-only for the plan"),
     "pipeline": Account("Vertex AI Pipelines runs every PipelineJob as it: the TFX steps, RegistryPush"),
     "trigger": Account("The trigger Cloud Function: runtime identity and Eventarc trigger identity"),
-    "scheduler": Account("Cloud Scheduler: publishes scheduled TriggerMessages, starts the data-check build"),
+    "scheduler": Account(
+        "Cloud Scheduler: publishes scheduled TriggerMessages, starts the data-check and monitor builds"
+    ),
     "datacheck": Account("The scheduled data check's Cloud Build build (ci/cloudbuild/datacheck.yaml)"),
+    "monitor": Account("The scheduled monitor's Cloud Build build (ci/cloudbuild/monitor.yaml): watches the champion"),
     "dataflow": Account("Dataflow workers of the pipeline's Beam components", DATAFLOW),
     "serving": Account("The served champion's container on the Vertex AI endpoint (reads the model)"),
 }
 # The account a workflow's Cloud Build builds run as (ci/routing.py's workflows); every other one runs as ci.
-BUILD_ACCOUNTS: dict[str, str] = {"datacheck": "datacheck"}
+BUILD_ACCOUNTS: dict[str, str] = {"datacheck": "datacheck", "monitor": "monitor"}
 
 
 def build_account(workflow: str) -> str:
@@ -86,7 +111,10 @@ def build_account(workflow: str) -> str:
 # Google-managed service agents of the environment's project: (their domain, what they do here).
 AGENTS: dict[str, tuple[str, str]] = {
     "pubsub-agent": ("gcp-sa-pubsub.iam.gserviceaccount.com", "Pub/Sub: forwards undeliverable messages"),
-    "vertex-agent": ("gcp-sa-aiplatform.iam.gserviceaccount.com", "Vertex AI: pulls step and serving images"),
+    "vertex-agent": (
+        "gcp-sa-aiplatform.iam.gserviceaccount.com",
+        "Vertex AI: pulls step and serving images; writes the endpoints' request-response logs",
+    ),
 }
 
 CUSTOM_ROLES: dict[str, CustomRole] = {
@@ -104,9 +132,9 @@ CUSTOM_ROLES: dict[str, CustomRole] = {
         ),
     ),
     # No predefined role is narrower; Cloud Build has no per-trigger binding.
-    "datacheck-runner": CustomRole(
-        "Data check build runner",
-        "Starts Cloud Build builds: the scheduled data check's trigger run",
+    "build-runner": CustomRole(
+        "Scheduled build runner",
+        "Starts Cloud Build builds: the scheduled data check's and monitor's trigger runs",
         ("cloudbuild.builds.create",),
     ),
 }
@@ -127,6 +155,7 @@ PLAN_READ_ROLES = (
     "roles/cloudscheduler.viewer",
     "roles/cloudbuild.builds.viewer",
     "roles/monitoring.viewer",
+    "roles/bigquery.metadataViewer",  # the request logs' dataset and tables
 )
 
 PROJECT = Resource("project")
@@ -145,6 +174,9 @@ TRIGGER_TOPIC = Resource("topic", "trigger", per_pipeline=True)
 DEAD_LETTER_TOPIC = Resource("topic", "trigger-dead-letter", per_pipeline=True)
 MODEL_REGISTERED = Resource("topic", "model-registered", per_pipeline=True)
 FUNCTION = Resource("run-service", "trigger", per_pipeline=True)
+# Each pipeline's request log: the BigQuery table its endpoint's request-response logging writes and the monitor
+# reads (Gcp.prediction_log_table: <prefix>_predictions.<pipeline>_requests).
+REQUEST_LOG = Resource("bigquery-table", "requests", per_pipeline=True)
 
 
 def acts_as(account: str) -> Resource:
@@ -188,12 +220,19 @@ LEASE = Objects(
     lambda c: join(c.dataset, data_layout.LEASE),
     "Renew (rewrite) and release (delete) the one-check-at-a-time lease (release/datacheck/lease.py)",
 )
+MONITORING = Objects(
+    "monitoring-only",
+    "prefix",
+    lambda c: f"{join(c.dataset, 'monitoring')}/",
+    "The monitor's reports, statistics and retrain records, create-only (release/monitor/)",
+)
 
 _NO_LOGGING = "Cloud Logging has no stand-in"
 _NO_PLAN = "the rehearsal runs no terraform plan"
 _NO_TFX = "the TFX steps other than RegistryPush are not rehearsed (the e2e tier trains)"
 _NO_DATAFLOW = "Dataflow is not stood in"
 _NO_PULLS = "image pulls are Vertex AI's and Dataflow's own, not stood in"
+_NO_MONITOR = "the monitor is not rehearsed (no BigQuery or Cloud Monitoring stand-in)"
 
 GRANTS: tuple[Grant, ...] = (
     # ci: Cloud Build. Builds log to the build-logs bucket (logging: GCS_ONLY), so no logging role.
@@ -396,10 +435,10 @@ GRANTS: tuple[Grant, ...] = (
     Grant(
         "scheduler",
         PROJECT,
-        f"{CUSTOM}datacheck-runner",
-        "the data-check job runs its build trigger",
+        f"{CUSTOM}build-runner",
+        "the data-check and monitor jobs run their build triggers",
         "data-check",
-        when=SCHEDULED_CHECK,
+        when=SCHEDULED_BUILD,
     ),
     Grant(
         "scheduler",
@@ -408,6 +447,14 @@ GRANTS: tuple[Grant, ...] = (
         "that build runs as the datacheck account",
         "data-check",
         when=SCHEDULED_CHECK,
+    ),
+    Grant(
+        "scheduler",
+        acts_as("monitor"),
+        "roles/iam.serviceAccountUser",
+        "the monitor build runs as the monitor account",
+        unrehearsed=_NO_MONITOR,
+        when=SCHEDULED_MONITOR,
     ),
     # datacheck: the scheduled data check's build.
     Grant("datacheck", PROJECT, "roles/aiplatform.user", "submit a PipelineJob; read the champion", "data-check"),
@@ -462,6 +509,86 @@ GRANTS: tuple[Grant, ...] = (
         "roles/iam.serviceAccountUser",
         "the retraining PipelineJob runs as the pipeline account",
         "data-check",
+    ),
+    # monitor: the scheduled monitor's build (release/monitor/), for every pipeline of the environment.
+    Grant(
+        "monitor",
+        PROJECT,
+        "roles/bigquery.jobUser",
+        "run the window's query job on the request log (a project-only role)",
+        unrehearsed=_NO_MONITOR,
+    ),
+    Grant(
+        "monitor",
+        REQUEST_LOG,
+        "roles/bigquery.dataViewer",
+        "read the window's logged requests",
+        unrehearsed=_NO_MONITOR,
+    ),
+    Grant(
+        "monitor",
+        PROJECT,
+        "roles/aiplatform.viewer",
+        "read the champion and the spans it was trained on (the registry); which version each deployed model is",
+        unrehearsed=_NO_MONITOR,
+    ),
+    # The whole bucket, like the datacheck's: objects.list is checked on the bucket, so a condition on object names
+    # would refuse listing a span folder.
+    Grant(
+        "monitor",
+        DATA,
+        "roles/storage.objectViewer",
+        "list and read the champion's spans and the earlier windows' reports",
+        unrehearsed=_NO_MONITOR,
+    ),
+    # Every run looks for a running canary in the alias history (release/monitor/cli.py: judge_canary); ending one
+    # moves the champion, which this account may not (no deploy, no actAs serving, no history writes).
+    Grant(
+        "monitor",
+        REGISTRY,
+        "roles/storage.objectViewer",
+        "read the alias history (a running canary) and a canary's two versions, scored on newly labelled spans",
+        unrehearsed=_NO_MONITOR,
+    ),
+    Grant(
+        "monitor",
+        DATA,
+        "roles/storage.objectCreator",
+        "write each window's report, statistics and retrain record, create-only",
+        unrehearsed=_NO_MONITOR,
+        only=MONITORING,
+    ),
+    Grant(
+        "monitor",
+        DATA,
+        "roles/storage.objectUser",
+        "send a window's retraining message under the data area's lease",
+        unrehearsed=_NO_MONITOR,
+        only=LEASE,
+        when=RETRAINS,
+    ),
+    Grant(
+        "monitor",
+        PROJECT,
+        "roles/monitoring.metricWriter",
+        "write each decided window's point of custom.googleapis.com/ml_monitor/flagged",
+        unrehearsed=_NO_MONITOR,
+        when=ALERTS,
+    ),
+    Grant(
+        "monitor",
+        TRIGGER_TOPIC,
+        "roles/pubsub.publisher",
+        "request one retraining run per flagged window",
+        unrehearsed=_NO_MONITOR,
+        when=RETRAINS,
+    ),
+    Grant(
+        "monitor",
+        BUILD_LOGS,
+        "roles/storage.objectAdmin",
+        "Cloud Build streams the build's log as it",
+        unrehearsed=_NO_MONITOR,
     ),
     # dataflow: the Beam components' workers.
     Grant(
@@ -523,6 +650,21 @@ GRANTS: tuple[Grant, ...] = (
         "roles/artifactregistry.reader",
         "pull the release store's image for steps and serving",
         unrehearsed=_NO_PULLS,
+    ),
+    # The endpoint's request-response logging writes the table infra made, as the Vertex AI service agent
+    # (PredictRequestResponseLoggingConfig.bigquery_destination; its AI Platform predecessor says it outright: "the
+    # specified table must already exist, and the [...] Service Agent for your project must have permission to write
+    # to it", cloud.google.com/ai-platform/prediction/docs/reference/rest/v1/projects.models.versions
+    # #RequestLoggingConfig). Writing rows needs bigquery.tables.updateData and bigquery.tables.get
+    # (cloud.google.com/bigquery/docs/streaming-data-into-bigquery#required_permissions); roles/bigquery.dataEditor
+    # is the narrowest predefined role with them, granted on each pipeline's table rather than the dataset.
+    Grant(
+        "vertex-agent",
+        REQUEST_LOG,
+        "roles/bigquery.dataEditor",
+        "the endpoint's request-response logging writes the pipeline's sampled requests",
+        unrehearsed="the endpoint's request-response logging is Vertex AI's own, not stood in",
+        when=LOGS,
     ),
 )
 

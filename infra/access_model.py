@@ -2,10 +2,11 @@
 
 A row (`Grant`) says who (an account key of the table, or a Google-managed service agent), on what (a
 `Resource`: the project, a bucket, a repository, a topic, a service account, the function's Cloud Run service,
-each of this environment or of its release store), which role, optionally only on some objects (`Objects`: an
-IAM condition on object names), when (`When`: a property of the environment file), why, and which rehearsed
-flow uses it (or why none does). `bindings(config)` resolves every row that applies to an environment into
-names as Google Cloud spells them: what the stack grants, what the README shows, what the rehearsal compares.
+a pipeline's BigQuery request log, each of this environment or of its release store), which role, optionally
+only on some objects (`Objects`: an IAM condition on object names), when (`When`: a property of the environment
+file), why, and which rehearsed flow uses it (or why none does). `bindings(config)` resolves every row that
+applies to an environment into names as Google Cloud spells them: what the stack grants, what the README shows,
+what the rehearsal compares.
 
 Standard library and contracts only: the rehearsal and the README generator import it without cdktf.
 """
@@ -20,7 +21,7 @@ from contracts.config import EnvironmentConfig, release_source
 from contracts.environment import Gcp, pipeline_kind
 from contracts.registry import registry_target
 
-ResourceKind = Literal["project", "bucket", "repository", "topic", "service-account", "run-service"]
+ResourceKind = Literal["project", "bucket", "repository", "topic", "service-account", "run-service", "bigquery-table"]
 # The Terraform state bucket: created before the first deploy, named by gcp.state_bucket.
 STATE = "tfstate"
 CUSTOM = "custom:"  # a role of the table's CUSTOM_ROLES, created by the stack in the environment's project
@@ -44,7 +45,8 @@ ALWAYS = When("", lambda config: True)
 class Resource:
     kind: ResourceKind
     # The naming rule's kind (bucket, repository, topic), the account key (service-account), the function
-    # (run-service); empty for the project.
+    # (run-service), the table's kind (bigquery-table: `requests`, each pipeline's request log, named by
+    # Gcp.prediction_log_table); empty for the project.
     name: str = ""
     # "release": the resource of the environment whose releases this one runs (gcp.releases_from).
     store: Literal["own", "release"] = "own"
@@ -114,7 +116,9 @@ class Binding:
 
     member: str  # serviceAccount:<email>
     resource_type: ResourceKind
-    resource: str  # project id, bucket name, or the full resource name (repository, topic, account, service)
+    # project id, bucket name, or the full resource name (repository, topic, account, service,
+    # projects/<project>/datasets/<dataset>/tables/<table>)
+    resource: str
     role: str  # roles/<name> or projects/<project>/roles/<id>
     condition: str | None  # the CEL expression, or None
     grant: Grant
@@ -157,6 +161,8 @@ def bucket_name(config: EnvironmentConfig, resource: Resource) -> str:
 
 def resource_name(config: EnvironmentConfig, resource: Resource, pipeline: str | None = None) -> str:
     gcp = store_gcp(config, resource.store)
+    if resource.kind == "bigquery-table":
+        return table_resource(gcp, resource, pipeline)
     if resource.per_pipeline:
         resource = Resource(resource.kind, resource.kind_for(pipeline), resource.store)
     if resource.kind == "project":
@@ -171,6 +177,15 @@ def resource_name(config: EnvironmentConfig, resource: Resource, pipeline: str |
         return f"projects/{gcp.project}/serviceAccounts/{account_email(gcp, resource.name)}"
     # A 2nd-gen function runs as the Cloud Run service of its name.
     return f"projects/{gcp.project}/locations/{gcp.region}/services/{gcp.name(resource.name)}"
+
+
+def table_resource(gcp: Gcp, resource: Resource, pipeline: str | None) -> str:
+    """A pipeline's request log as IAM names a table: projects/<project>/datasets/<dataset>/tables/<table>, the
+    contract's table (Gcp.prediction_log_table: <prefix>_predictions.<pipeline>_requests)."""
+    if not resource.per_pipeline or resource.name != "requests" or pipeline is None:
+        raise ValueError(f"bigquery-table {resource.name!r}: the tables are each pipeline's request log, `requests`")
+    project, dataset, table = gcp.prediction_log_table(pipeline).split(".")
+    return f"projects/{project}/datasets/{dataset}/tables/{table}"
 
 
 def condition_expression(bucket: str, only: Objects, config: EnvironmentConfig) -> str:

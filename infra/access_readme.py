@@ -40,6 +40,8 @@ def _resource(on: Resource) -> str:
         )
     if on.kind == "service-account":
         return f"account `<prefix>-{on.name}`"
+    if on.kind == "bigquery-table":
+        return "each pipeline's request log, BigQuery table `<prefix>_predictions.<pipeline>_requests`"
     return "each pipeline's function's Cloud Run service (`<prefix>-<pipeline>-trigger`)"
 
 

@@ -21,6 +21,15 @@ SKIPS: dict[str, str] = {
         "Artifact Registry repositories use Google-managed encryption keys (same reason as CKV_GCP_83): the "
         "pipeline image is built from this repository's own code."
     ),
+    "CKV_GCP_80": (
+        "The BigQuery request logs use Google-managed encryption keys (same reason as CKV_GCP_83): a table holds the "
+        "features callers sent to a pipeline's endpoint and its answers, and expires them after "
+        "monitoring.log_retention_days. Revisit, with CKV_GCP_81, if an endpoint ever serves personal data."
+    ),
+    "CKV_GCP_81": (
+        "The request logs' BigQuery dataset uses Google-managed encryption keys (same reason as CKV_GCP_80, whose "
+        "tables it holds)."
+    ),
     "CKV2_GCP_24": (
         "The Vertex AI endpoint uses Google-managed encryption keys (same reason as CKV_GCP_83): it serves a "
         "penguin-species model trained on public data."

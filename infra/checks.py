@@ -5,7 +5,8 @@
 1. No primitive role (roles/owner, roles/editor, roles/viewer) in any IAM resource or google_iam_policy.
 2. Every Cloud Build trigger names a service account (else it runs as the legacy, over-privileged one).
 3. Every trigger of the prod stack requires approval, except those of the routes that say why not
-   (ci/routing.py: approval_exempt; today the scheduled data check's, ci/cloudbuild/datacheck.yaml).
+   (ci/routing.py: approval_exempt; today the scheduled data check's and monitor's, ci/cloudbuild/datacheck.yaml
+   and monitor.yaml).
 4. A Pub/Sub-triggered build (the autopromote trigger, infra/parts/model_registered.py) never waits for an
    approver: that is what auto-promotion means, and an environment with release.auto_promote says so. It may
    exist only in a stack that gates nothing on approval; in the prod stack, or next to any approval-gated

@@ -19,10 +19,11 @@ from infra import access
 from infra.parts.apis import Apis
 from infra.parts.buckets import Buckets
 from infra.parts.build_triggers import BuildTriggers
-from infra.parts.datacheck_schedule import DataCheckSchedule
-from infra.parts.iam import Iam, Targets
+from infra.parts.datacheck_schedule import SCHEDULED, ScheduledBuild
+from infra.parts.iam import Iam, Targets, binding_id
 from infra.parts.model_registered import ModelRegistered
 from infra.parts.monitoring import Monitoring
+from infra.parts.prediction_log import PredictionLog
 from infra.parts.registry import Registry, image_path
 from infra.parts.scheduler import Schedules
 from infra.parts.service_accounts import ServiceAccounts
@@ -54,7 +55,8 @@ class EnvironmentStack(TerraformStack):
         builds = BuildTriggers(self, "build-triggers", config, gcp, accounts, buckets)
         source = FunctionSource(self, "function-source", config, buckets)
         # What each pipeline has of its own (the per-pipeline naming rule, <prefix>-<pipeline>-<kind>): its trigger
-        # topic and function, its Scheduler jobs, its scheduled data check, its announcements and auto-promotion.
+        # topic and function, its Scheduler jobs, its scheduled data check and monitor, its announcements and
+        # auto-promotion.
         triggers: dict[str, PipelineTrigger] = {}
         registered: dict[str, ModelRegistered] = {}
         for each in config.each_pipeline():
@@ -63,14 +65,19 @@ class EnvironmentStack(TerraformStack):
                 self, f"trigger-{pipeline}", each, gcp, accounts, source, project.number
             )
             Schedules(self, f"schedules-{pipeline}", gcp, pipeline, each.schedules, accounts, triggers[pipeline].topic)
-            if each.data.schedule is not None:
-                datacheck = builds.triggers[trigger_kind("datacheck", pipeline)]
-                DataCheckSchedule(self, f"datacheck-{pipeline}", gcp, pipeline, each.data.schedule, datacheck, accounts)
+            for workflow, schedule_of in SCHEDULED.items():
+                schedule = schedule_of(each)
+                if schedule is not None:
+                    trigger = builds.triggers[trigger_kind(workflow, pipeline)]
+                    ScheduledBuild(self, f"{workflow}-{pipeline}", gcp, pipeline, workflow, schedule, trigger, accounts)
             registered[pipeline] = ModelRegistered(self, f"model-registered-{pipeline}", each, gcp, accounts, buckets)
-        serving = Serving(self, "serving", config, gcp)
+        # Each pipeline's request log, which its endpoint writes and the monitor reads.
+        log = PredictionLog(self, "prediction-log", config, gcp)
+        serving = Serving(self, "serving", config, gcp, log)
         Monitoring(
             self,
             "monitoring",
+            config,
             gcp,
             {p: (t.function.name, t.dead_letter_subscription.name) for p, t in triggers.items()},
         )
@@ -87,9 +94,19 @@ class EnvironmentStack(TerraformStack):
             function_services={
                 access.FUNCTION.kind_for(p): t.function.service_config.service for p, t in triggers.items()
             },
+            tables={access.REQUEST_LOG.kind_for(p): table for p, table in log.tables.items()},
         )
-        Iam(self, "iam", config, accounts, targets, project.number)
+        iam = Iam(self, "iam", config, accounts, targets, project.number)
         _after_apis(self, apis.services)
+        # An endpoint that logs waits for the Vertex AI service agent's grant on its table, not only for the table.
+        writers = {
+            b.pipeline: iam.members[binding_id(b)]
+            for b in access.bindings(config, project.number)
+            if b.grant.on == access.REQUEST_LOG and b.grant.account == "vertex-agent"
+        }
+        for pipeline in serving.logging:
+            endpoint = serving.endpoints[pipeline]
+            endpoint.depends_on = [*(endpoint.depends_on or []), writers[pipeline].fqn]
 
         outputs: dict[str, str] = {f"bucket_{kind.replace('-', '_')}": buckets.name(kind) for kind in buckets.buckets}
         outputs |= {f"service_account_{key}": accounts.email(key) for key in access.accounts(config)}

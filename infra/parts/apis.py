@@ -10,6 +10,7 @@ from contracts.environment import Gcp
 SERVICES: tuple[str, ...] = (
     "aiplatform.googleapis.com",  # Vertex AI Pipelines, Training, Model Registry
     "artifactregistry.googleapis.com",  # the pipeline image and the KFP template repository
+    "bigquery.googleapis.com",  # the endpoints' request-response logs, which the monitor queries
     "cloudbuild.googleapis.com",  # CI triggers, and the function's source build
     "cloudfunctions.googleapis.com",
     "cloudresourcemanager.googleapis.com",  # project IAM and the google_project data source

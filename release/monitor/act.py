@@ -18,13 +18,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
 
-from contracts.environment import EnvironmentConfig
+from contracts.environment import DRIFT_METRIC, EnvironmentConfig
 from contracts.run_request import job_id_for
 from contracts.trigger_message import parse_message
 from release.datacheck.store import Store, read_json, write_json
 from release.monitor.report import RETRAIN, key
 
-FLAGGED_METRIC = "custom.googleapis.com/ml_monitor/flagged"
+FLAGGED_METRIC = DRIFT_METRIC
 
 
 class ActionError(Exception):

@@ -39,16 +39,23 @@ def test_without_dataflow_training_or_a_schedule_their_grants_and_accounts_go(co
     dev = configs["dev"]
     gcp = dev.gcp.model_copy(update={"dataflow": Dataflow(), "training": VertexTraining()})
     unscheduled = {
-        name: s.model_copy(update={"data": s.data.model_copy(update={"schedule": None})})
+        name: s.model_copy(
+            update={
+                "data": s.data.model_copy(update={"schedule": None}),
+                "monitoring": s.monitoring.model_copy(update={"schedule": None}),
+            }
+        )
         for name, s in dev.pipelines.items()
     }
     lean = dev.model_copy(update={"gcp": gcp, "pipelines": unscheduled})
     assert len(lean.pipelines) == 2 and all(each.data.schedule is None for each in lean.each_pipeline())
+    assert all(each.monitoring.schedule is None for each in lean.each_pipeline())
     stack = synth_stack(lean)
     assert synthesized_bindings(stack) == table(access.bindings(lean))
     keys = {grant.account for grant in (b.grant for b in access.bindings(lean))}
     assert "dataflow" not in keys and "dataflow" not in access.accounts(lean)
-    assert not [b for b in access.bindings(lean) if b.grant.on.name in ("datacheck", "dataflow")]
+    # Nothing acts as the data check's or the monitor's account: their builds run only when started by hand.
+    assert not [b for b in access.bindings(lean) if b.grant.on.name in ("datacheck", "monitor", "dataflow")]
     assert {r["role_id"] for r in resources(stack, "google_project_iam_custom_role")} == set()
     names = {a["account_id"] for a in resources(stack, "google_service_account")}
     assert names == {f"penguins-dev-{key}" for key in access.accounts(lean)}
@@ -81,7 +88,9 @@ def test_only_the_environment_that_runs_anothers_releases_touches_the_release_st
         if b.resource == "penguins-dev-artifacts"
     }
     assert readers == {"penguins-prod-ci", "penguins-prod-pipeline", "penguins-prod-trigger", "penguins-prod-datacheck"}
-    [vertex] = [b for b in access.bindings(configs["prod"]) if "gcp-sa-aiplatform" in b.member]
+    [vertex] = [
+        b for b in access.bindings(configs["prod"]) if "gcp-sa-aiplatform" in b.member and b.grant.on.store == "release"
+    ]
     assert vertex.resource.endswith("/penguins-dev-images") and vertex.role == "roles/artifactregistry.reader"
 
 
@@ -189,8 +198,9 @@ def test_the_pipelines_registry_write_excludes_every_models_history(configs, env
 @pytest.mark.parametrize("env", ["dev", "prod"])
 def test_grants_on_a_pipelines_own_topics_and_function_are_made_on_each_pipelines(stacks, configs, env):
     """The pipeline publishes to each model-registered topic, the scheduler to each trigger topic, the Pub/Sub
-    agent to each dead-letter topic, the trigger account invokes each function: one grant per pipeline, on that
-    pipeline's resource, in the table and in the stack."""
+    agent to each dead-letter topic, the trigger account invokes each function, the Vertex AI agent writes and the
+    monitor reads each request log (and, where a pipeline retrains on drift, publishes to each trigger topic): one
+    grant per pipeline, on that pipeline's resource, in the table and in the stack."""
     project, pipelines = f"my-{env}-project", sorted(configs[env].pipelines)
     assert pipelines == ["diabetes", "penguins"]
 
@@ -201,20 +211,33 @@ def test_grants_on_a_pipelines_own_topics_and_function_are_made_on_each_pipeline
         return {f"projects/{project}/topics/penguins-{env}-{p}-{kind}" for p in pipelines}
 
     agent = "serviceAccount:service-PROJECT_NUMBER@gcp-sa-pubsub.iam.gserviceaccount.com"
+    vertex = "serviceAccount:service-PROJECT_NUMBER@gcp-sa-aiplatform.iam.gserviceaccount.com"
     services = {f"projects/{project}/locations/europe-west4/services/penguins-{env}-{p}-trigger" for p in pipelines}
+    logs = {f"projects/{project}/datasets/penguins_{env}_predictions/tables/{p}_requests" for p in pipelines}
     expected = {
         (email("pipeline"), "topic", "roles/pubsub.publisher"): topics("model-registered"),
         (email("scheduler"), "topic", "roles/pubsub.publisher"): topics("trigger"),
         (agent, "topic", "roles/pubsub.publisher"): topics("trigger-dead-letter"),
         (email("trigger"), "run-service", "roles/run.invoker"): services,
+        (vertex, "bigquery-table", "roles/bigquery.dataEditor"): logs,
+        (email("monitor"), "bigquery-table", "roles/bigquery.dataViewer"): logs,
     }
+    if env == "dev":  # dev's penguins retrains on a flagged window: the monitor may publish on the trigger topics
+        expected[(email("monitor"), "topic", "roles/pubsub.publisher")] = topics("trigger")
     granted = synthesized_bindings(stacks[env])
-    on_pipelines = {(m, t, r, role, c) for m, t, r, role, c in granted if t in ("topic", "run-service")}
+    on_pipelines = {
+        (m, t, r, role, c) for m, t, r, role, c in granted if t in ("topic", "run-service", "bigquery-table")
+    }
     assert on_pipelines == {(m, t, r, role, None) for (m, t, role), rs in expected.items() for r in rs}
     per_pipeline = [b for b in access.bindings(configs[env]) if b.grant.on.per_pipeline]
     assert len(per_pipeline) == len(expected) * len(pipelines)
     for b in per_pipeline:
-        assert b.resource.endswith(f"/penguins-{env}-{b.pipeline}-{b.grant.on.name}"), b
+        own = (
+            f"/{b.pipeline}_{b.grant.on.name}"
+            if b.resource_type == "bigquery-table"
+            else f"/penguins-{env}-{b.pipeline}-{b.grant.on.name}"
+        )
+        assert b.resource.endswith(own), b
         assert b.resource in expected[(b.member, b.resource_type, b.role)]
 
 

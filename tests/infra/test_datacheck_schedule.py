@@ -1,7 +1,7 @@
 """Each pipeline's scheduled data check: the routing table's manual `datacheck` trigger of the pipeline
 (`<prefix>-<pipeline>-datacheck`), run as the datacheck account, started by the pipeline's Scheduler job
 (`<prefix>-<pipeline>-schedule-datacheck`) through the Cloud Build API as the scheduler account, which may only
-create builds (and act as the account they run as)."""
+create builds (and act as the accounts they run as). The monitor's schedule, the same part's: test_monitor.py."""
 
 from __future__ import annotations
 
@@ -73,17 +73,21 @@ def test_each_pipelines_job_runs_its_manual_datacheck_trigger_on_its_schedule(st
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
-def test_the_scheduler_may_only_create_builds_and_act_as_the_datacheck_account(configs, env):
+def test_the_scheduler_may_only_create_builds_and_act_as_the_datacheck_and_monitor_accounts(configs, env):
     scheduler = [b for b in access.bindings(configs[env]) if b.grant.account == "scheduler"]
-    assert len(scheduler) == 2 + len(configs[env].pipelines)  # a publisher grant on each pipeline's trigger topic
+    # A publisher grant on each pipeline's trigger topic; the runner role; acting as the two scheduled builds' accounts.
+    assert len(scheduler) == 3 + len(configs[env].pipelines)
     assert {(b.resource_type, b.role) for b in scheduler} == {
         ("topic", "roles/pubsub.publisher"),
-        ("project", f"projects/my-{env}-project/roles/penguins_{env}_datacheck_runner"),
+        ("project", f"projects/my-{env}-project/roles/penguins_{env}_build_runner"),
         ("service-account", "roles/iam.serviceAccountUser"),
     }
-    [acting] = [b for b in scheduler if b.resource_type == "service-account"]
-    assert acting.resource.endswith(f"/penguins-{env}-datacheck@my-{env}-project.iam.gserviceaccount.com")
-    assert access.CUSTOM_ROLES["datacheck-runner"].permissions == ("cloudbuild.builds.create",)
+    acting = {b.resource for b in scheduler if b.resource_type == "service-account"}
+    assert acting == {
+        f"projects/my-{env}-project/serviceAccounts/penguins-{env}-{key}@my-{env}-project.iam.gserviceaccount.com"
+        for key in ("datacheck", "monitor")
+    }
+    assert access.CUSTOM_ROLES["build-runner"].permissions == ("cloudbuild.builds.create",)
 
 
 def test_no_data_schedule_no_job_and_no_scheduler_grants_the_triggers_stay_for_runs_by_hand(configs):
@@ -94,9 +98,18 @@ def test_no_data_schedule_no_job_and_no_scheduler_grants_the_triggers_stay_for_r
     assert not any("datacheck" in j["name"] for j in resources(stack, "google_cloud_scheduler_job"))
     manual = {t["name"] for t in resources(stack, "google_cloudbuild_trigger") if t["name"].endswith("-datacheck")}
     assert manual == {f"penguins-dev-{p}-datacheck" for p in dev.pipelines}
-    # What is left of the scheduler's grants: publishing each pipeline's schedules: entries.
+    # What is left of the scheduler's grants: publishing each pipeline's schedules: entries, and starting the
+    # monitor builds (dev schedules them) as the monitor account; nothing of the data check's.
     scheduler = {(b.resource_type, b.resource) for b in access.bindings(unscheduled) if b.grant.account == "scheduler"}
-    assert scheduler == {("topic", f"projects/my-dev-project/topics/penguins-dev-{p}-trigger") for p in dev.pipelines}
+    assert scheduler == {
+        ("topic", f"projects/my-dev-project/topics/penguins-dev-{p}-trigger") for p in dev.pipelines
+    } | {
+        ("project", "my-dev-project"),
+        (
+            "service-account",
+            "projects/my-dev-project/serviceAccounts/penguins-dev-monitor@my-dev-project.iam.gserviceaccount.com",
+        ),
+    }
 
 
 def test_one_pipelines_data_schedule_is_one_job_and_keeps_the_scheduler_grants(configs):

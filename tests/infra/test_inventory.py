@@ -12,17 +12,17 @@ PIPELINES = ("diabetes", "penguins")
 P = len(PIPELINES)
 # The routes that run once per environment: model-tests, infra, function, checks.
 ONCE = len(ROUTES) - len(PER_PIPELINE)
+APIS = 17  # 15 + compute and dataflow (both stacks run Beam on Dataflow)
 COMMON = {
-    # 14 + compute and dataflow (both stacks run Beam on Dataflow).
-    "google_project_service": 16,
-    # ci, pipeline, trigger, scheduler, datacheck, dataflow, serving (infra/access.py: ACCOUNTS).
-    "google_service_account": 7,
-    # the Dataflow launcher: only the dataflow.jobs/messages/metrics calls DataflowRunner makes; the datacheck
-    # runner: only cloudbuild.builds.create.
+    "google_project_service": APIS,
+    # ci, pipeline, trigger, scheduler, datacheck, monitor, dataflow, serving (infra/access.py: ACCOUNTS).
+    "google_service_account": 8,
+    # the Dataflow launcher: only the dataflow.jobs/messages/metrics calls DataflowRunner makes; the build runner
+    # (the scheduled data check and monitor): only cloudbuild.builds.create.
     "google_project_iam_custom_role": 2,
     # actAs: ci, trigger, datacheck and pipeline itself (Vertex training) on pipeline; pipeline on dataflow; ci on
-    # serving (the deployer everywhere); the scheduler on datacheck (the data-check build).
-    "google_service_account_iam_member": 7,
+    # serving (the deployer everywhere); the scheduler on datacheck and monitor (their scheduled builds).
+    "google_service_account_iam_member": 8,
     # pipeline-root, artifacts, data, registry, build-logs.
     "google_storage_bucket": 5,
     # The functions' one source object, shared by every pipeline's function.
@@ -36,23 +36,36 @@ COMMON = {
     "google_cloudfunctions2_function": P,
     # Eventarc invokes each pipeline's function as the trigger account.
     "google_cloud_run_v2_service_iam_member": P,
-    # Each pipeline's schedules: entry (one each) and its data.schedule's datacheck build.
-    "google_cloud_scheduler_job": 2 * P,
+    # Each pipeline's schedules: entry (one each), its data.schedule's datacheck build and its
+    # monitoring.schedule's monitor build.
+    "google_cloud_scheduler_job": 3 * P,
     "google_monitoring_notification_channel": 1,
-    # pipeline-failed for the environment; each pipeline's function failures and dead letters.
-    "google_monitoring_alert_policy": 1 + 2 * P,
+    # pipeline-failed for the environment; each pipeline's function failures, dead letters and (every pipeline's
+    # monitoring.action alerts) model drift.
+    "google_monitoring_alert_policy": 1 + 3 * P,
+    # The monitor's flagged metric.
+    "google_monitoring_metric_descriptor": 1,
     "google_vertex_ai_endpoint": P,
+    # The request logs: one dataset, a table per pipeline; the Vertex AI agent writes and the monitor reads each.
+    "google_bigquery_dataset": 1,
+    "google_bigquery_table": P,
+    "google_bigquery_table_iam_member": 2 * P,
 }
 # Every *_iam_member count is the access table's (tests/infra/test_access.py checks each grant); these catch a
 # resource the table does not account for.
 INVENTORY = {
     "dev": COMMON
     | {
-        # ci: aiplatform.user + 13 plan-read roles; pipeline: logWriter, aiplatform.user, Dataflow launcher;
-        # trigger: 3; scheduler: the datacheck runner; datacheck: aiplatform.user; dataflow: dataflow.worker.
-        "google_project_iam_member": 23,
-        # ci 7, pipeline 5, trigger 1, datacheck 8 (3 of them object-conditional), dataflow 3, serving 1.
-        "google_storage_bucket_iam_member": 25,
+        # ci: aiplatform.user + 14 plan-read roles; pipeline: logWriter, aiplatform.user, Dataflow launcher;
+        # trigger: 3; scheduler: the build runner; datacheck: aiplatform.user; monitor: bigquery.jobUser,
+        # aiplatform.viewer, monitoring.metricWriter; dataflow: dataflow.worker.
+        "google_project_iam_member": 27,
+        # ci 7, pipeline 5, trigger 1, datacheck 8 (3 of them object-conditional), monitor 5 (the data bucket: read,
+        # create under monitoring/, the lease (penguins retrains); the registry; the build logs), dataflow 3,
+        # serving 1.
+        "google_storage_bucket_iam_member": 30,
+        # + the monitor on each trigger topic (dev's penguins retrains on a flagged window).
+        "google_pubsub_topic_iam_member": 4 * P,
         # The images repository (dev builds the releases).
         "google_artifact_registry_repository": 1,
         # ci pushes, the Dataflow workers pull.
@@ -64,9 +77,10 @@ INVENTORY = {
     "prod": COMMON
     | {
         # + ci reading dev's IAM for the plan (the release store's grants).
-        "google_project_iam_member": 24,
-        # ci publishes nothing (-2), and ci, pipeline, trigger, datacheck read dev's artifacts (+4, pipeline -1).
-        "google_storage_bucket_iam_member": 26,
+        "google_project_iam_member": 28,
+        # ci publishes nothing (-2), and ci, pipeline, trigger, datacheck read dev's artifacts (+4, pipeline -1);
+        # the monitor takes no lease (no pipeline retrains on drift: -1).
+        "google_storage_bucket_iam_member": 30,
         # No repository: prod runs dev's image; its Dataflow workers and Vertex AI agent pull it from dev's.
         "google_artifact_registry_repository_iam_member": 2,
         # The 8 routes, per pipeline as in dev; no auto-promotion.
@@ -84,6 +98,7 @@ OUTPUTS = {
     "service_account_trigger",
     "service_account_scheduler",
     "service_account_datacheck",
+    "service_account_monitor",
     "service_account_dataflow",
     "service_account_serving",
     "image_path",
@@ -106,7 +121,8 @@ OUTPUTS = {
 def test_resource_counts_by_type(stacks, configs, env):
     assert tuple(sorted(configs[env].pipelines)) == PIPELINES
     assert all(len(each.schedules) == 1 and each.data.schedule for each in configs[env].each_pipeline())
-    assert (ONCE, len(PER_PIPELINE)) == (4, 4)
+    assert all(each.monitoring.schedule and each.monitoring.action != "report" for each in configs[env].each_pipeline())
+    assert (ONCE, len(PER_PIPELINE)) == (4, 5)
     counts = {rtype: len(instances) for rtype, instances in stacks[env]["resource"].items()}
     assert counts == INVENTORY[env]
 
@@ -133,8 +149,13 @@ def test_data_sources_backend_and_outputs(stacks, env, configs):
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
 def test_every_resource_waits_for_the_apis(stacks, env):
+    apis = {f"${{google_project_service.{name}}}" for name in stacks[env]["resource"]["google_project_service"]}
+    assert len(apis) == APIS
     for rtype, instances in stacks[env]["resource"].items():
         if rtype == "google_project_service":
             continue
         for body in instances.values():
-            assert len(body["depends_on"]) == 16, rtype
+            assert apis <= set(body["depends_on"]), rtype
+            # Only an endpoint that logs waits for one thing more: the Vertex AI agent's grant on its table.
+            more = set(body["depends_on"]) - apis
+            assert not more or (rtype == "google_vertex_ai_endpoint" and len(more) == 1), rtype

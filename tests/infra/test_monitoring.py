@@ -31,14 +31,16 @@ def test_pipeline_failures_alert(stacks):
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
-def test_one_pipeline_failure_alert_and_each_pipelines_function_and_dead_letter_alerts(stacks, configs, env):
+def test_one_pipeline_failure_alert_and_each_pipelines_function_dead_letter_and_drift_alerts(stacks, configs, env):
     expected = {f"penguins-{env}-pipeline-failed"} | {
         f"penguins-{env}-{p}-{kind}"
         for p in configs[env].pipelines
         for kind in ("trigger-failed", "trigger-dead-letters")
     }
+    # Every pipeline's monitoring.action alerts (or retrains) in both files: test_monitor.py has the rest.
+    expected |= {f"penguins-{env}-{p} model drift" for p in configs[env].pipelines}
     assert set(_policies(stacks[env])) == expected
-    assert len(expected) == 1 + 2 * len(configs[env].pipelines) == 5
+    assert len(expected) == 1 + 3 * len(configs[env].pipelines) == 7
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])

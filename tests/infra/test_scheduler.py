@@ -27,9 +27,10 @@ def _topic(text: str) -> str:
 
 
 def _jobs(stack):
-    """The schedules: entries' jobs by name (the data-check jobs are test_datacheck_schedule.py's)."""
+    """The schedules: entries' jobs by name (the data-check and monitor jobs are test_datacheck_schedule.py's and
+    test_monitor.py's)."""
     jobs = resources(stack, "google_cloud_scheduler_job")
-    return {j["name"]: j for j in jobs if not j["name"].endswith("-schedule-datacheck")}
+    return {j["name"]: j for j in jobs if not j["name"].endswith(("-schedule-datacheck", "-schedule-monitor"))}
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])

@@ -60,13 +60,14 @@ def test_no_admin_role_on_a_project_and_act_as_only_on_single_accounts(stacks, e
         ("dataflow", "pipeline"),
         # The deployer is the CI account in every environment (the promote and autopromote builds).
         ("serving", "ci"),
-        # The scheduler starts the datacheck build, which runs as the datacheck account.
+        # The scheduler starts the datacheck and monitor builds, which run as their own accounts.
         ("datacheck", "scheduler"),
+        ("monitor", "scheduler"),
     }
 
 
 def test_ci_has_no_logging_role_its_builds_log_to_their_bucket(stacks):
-    """Every build config logs GCS_ONLY to the build-logs bucket, which CI and datacheck may write."""
+    """Every build config logs GCS_ONLY to the build-logs bucket, which CI, datacheck and monitor may write."""
     import yaml
 
     from ci.routing import ROUTES
@@ -75,5 +76,5 @@ def test_ci_has_no_logging_role_its_builds_log_to_their_bucket(stacks):
     for config in {route.config for route in ROUTES} | {"ci/cloudbuild/adopt.yaml"}:
         assert yaml.safe_load((REPO_ROOT / config).read_text())["options"]["logging"] == "GCS_ONLY", config
     granted = synthesized_bindings(stacks["dev"])
-    builders = ("penguins-dev-ci@", "penguins-dev-datacheck@")
+    builders = ("penguins-dev-ci@", "penguins-dev-datacheck@", "penguins-dev-monitor@")
     assert not [g for g in granted if g[0].removeprefix("serviceAccount:").startswith(builders) and "logging" in g[3]]

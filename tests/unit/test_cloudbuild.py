@@ -221,6 +221,24 @@ def test_the_datacheck_build_runs_the_check_on_its_environment_and_nothing_else(
     assert int(step["timeout"].removesuffix("s")) < int(config["timeout"].removesuffix("s"))
 
 
+def test_the_monitor_build_runs_the_monitor_on_its_environment_and_pipeline_and_nothing_else():
+    """One step, the same nox session a user runs, on the environment and pipeline the trigger names (_ENV,
+    _PIPELINE: each pipeline has its own monitor trigger, started by its Scheduler job); shorter than the hourly
+    schedule the environment files give it, so a run never overlaps the next."""
+    from ci.routing import route
+
+    assert route("monitor").config == "ci/cloudbuild/monitor.yaml"
+    config = _load("monitor")
+    [step] = config["steps"]
+    assert step["entrypoint"] == "bash"
+    assert step["args"] == ["ci/nox", "-s", "monitor", "--", "--env=${_ENV}", "--pipeline=${_PIPELINE}"]
+    assert step["name"] == _load("datacheck")["steps"][0]["name"]  # the TFX venv's Python 3.10: TFDV
+    assert config["options"] == _load("datacheck")["options"]  # GCS_ONLY logs to the build-logs bucket
+    assert config["logsBucket"] == "gs://${_LOGS_BUCKET}"
+    assert set(config["substitutions"]) == set(_load("datacheck")["substitutions"])
+    assert int(step["timeout"].removesuffix("s")) < int(config["timeout"].removesuffix("s")) < 3600
+
+
 @pytest.mark.parametrize("workflow", sorted(CONFIGS))
 def test_every_config_is_a_valid_cloud_build_build_message(workflow):
     """What Cloud Build itself parses: an unknown or misspelt field, a bad enum or duration fails here, offline."""

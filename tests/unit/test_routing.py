@@ -7,8 +7,10 @@ import pytest
 from ci.cicd import ORDER
 from ci.plan import plan
 from ci.routing import (
+    PER_PIPELINE,
     PULL_REQUEST_ROUTES,
     PUSH_ROUTES,
+    ROUTES,
     Route,
     fired,
     fired_on_pull_request,
@@ -16,6 +18,7 @@ from ci.routing import (
     matches,
     plan_workflows,
     route,
+    trigger_kind,
 )
 
 CASES = [
@@ -51,6 +54,8 @@ CASES = [
     (["components/validation_gate.py"], ["full"], ["full"]),
     # What only the release commands run retrains nothing; the model tests re-test the champion.
     (["release/models_cli.py", "release/approvals.py", "release/datacheck/check.py"], [], []),
+    # The monitor runs outside any pipeline run: its code and its build config fire nothing (its route is manual).
+    (["release/monitor/cli.py", "ci/cloudbuild/monitor.yaml"], [], []),
     (["release/model_tests/smoke.py"], ["model-tests"], ["model-tests"]),
     (["pipelines/diabetes/model_tests/smoke_records.json"], ["model-tests"], ["model-tests"]),
     (["release/promotion/moves.py"], ["model-tests"], ["model-tests"]),
@@ -98,6 +103,19 @@ def test_the_datacheck_route_is_manual_so_only_its_schedule_starts_it():
     assert datacheck not in PUSH_ROUTES and datacheck not in PULL_REQUEST_ROUTES
     changed = ["ci/cloudbuild/datacheck.yaml", "release/datacheck/check.py", "envs/dev.yaml"]
     assert "datacheck" not in plan_workflows(changed) and "datacheck" not in fired_on_pull_request(changed)
+
+
+def test_the_monitor_route_is_manual_per_pipeline_and_says_why_it_never_waits_for_an_approver():
+    monitor = route("monitor")
+    assert (monitor.event, monitor.config, monitor.requested) == ("manual", "ci/cloudbuild/monitor.yaml", ())
+    assert (monitor.included, monitor.ignored) == ((), ())
+    assert "monitor" in PER_PIPELINE and trigger_kind("monitor", "penguins") == "penguins-monitor"
+    # Scheduled like the data check: a build nobody approves would never run.
+    assert monitor.approval_exempt and route("datacheck").approval_exempt
+    assert [r.workflow for r in ROUTES if r.approval_exempt] == ["datacheck", "monitor"]
+    assert monitor not in PUSH_ROUTES and monitor not in PULL_REQUEST_ROUTES
+    changed = ["ci/cloudbuild/monitor.yaml", "release/monitor/cli.py", "envs/dev.yaml"]
+    assert "monitor" not in plan_workflows(changed) and "monitor" not in fired_on_pull_request(changed)
 
 
 def test_a_route_with_an_unknown_event_is_refused():
