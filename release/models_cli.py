@@ -10,6 +10,7 @@
     python -m release.models_cli repair                         # settle a stopped move, put serving back
     python -m release.models_cli promote VERSION --canary PERCENT   # serve it to PERCENT of requests first
     python -m release.models_cli canary [status|promote|rollback]   # the running canary; end it by hand
+    python -m release.models_cli canary settle                  # apply the monitor's stored verdict (canary build)
 
 Each command works on one pipeline's registered model (--pipeline NAME; optional where the environment has one
 pipeline, and without it an environment with several is refused, exit status 2, listing them). The
@@ -95,7 +96,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     watch = commands.add_parser(
         "canary", parents=[common, mover], help="the running canary (status), or end it by hand (promote, rollback)"
     )
-    watch.add_argument("action", nargs="?", choices=("status", "promote", "rollback"), default="status")
+    watch.add_argument("action", nargs="?", choices=("status", "promote", "rollback", "settle"), default="status")
     back = commands.add_parser("rollback", parents=[common, mover], help="the champion back to the one before it")
     back.add_argument("--to", metavar="VERSION", help="roll back to this version instead")
     # The promote build passes the version it was approved for in the same place for both actions.
@@ -317,6 +318,17 @@ def _canary(args: argparse.Namespace, config: EnvironmentConfig, registry: Any) 
             _print(args, running.as_dict(), text)
         return
     by = args.by or getpass.getuser()
+    if args.action == "settle":  # The verdict the monitor stored, applied (on Google Cloud: the canary build).
+        from release.datacheck.layout import open_store
+        from release.monitor.canary import apply_verdict
+
+        by = f"cloudbuild:{args.build}" if args.build else by
+        settled = apply_verdict(mover, open_store(config, args.local_root), by=by)
+        if settled is None:
+            _print(args, None, "nothing to settle: no canary is running, or the monitor has no verdict on it yet")
+        else:
+            _print(args, settled.model_dump(mode="json"), _move_line(settled))
+        return
     if args.action == "promote":  # By hand the champion moves as a promotion does: approved where required.
         if config.gcp is not None and not config.release.auto_promote:
             raise RegistryError(

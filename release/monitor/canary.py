@@ -176,3 +176,62 @@ def labelled_accuracy(config: Any, store: Any, registry: Any, candidate: str, ch
         "max_regression": bound,
         "regressed": worse > bound,
     }
+
+
+def running_canary(mover: Any, *, settle: bool) -> Any:
+    """The running canary (release.promotion.canary.RunningCanary) or None; `settle`: settle pending moves
+    first (locally; on Google Cloud the monitor only reads, and the canary build settles)."""
+    from release.promotion import canary as canaries
+    from release.promotion.journal import committed
+
+    if not settle:
+        return canaries.running_in(committed(mover.entries()), mover.current())
+    with mover.locked():
+        mover.settle()
+        return canaries.running(mover)
+
+
+def verdict_key(running: Any) -> str:
+    """Where a canary's verdict is kept in the data area: monitoring/canary/<version>-<start>.json."""
+    started = datetime.fromisoformat(running.started_at)
+    return f"monitoring/canary/{running.candidate}-{started.strftime('%Y%m%dT%H%M%S')}.json"
+
+
+def apply_verdict(mover: Any, store: Any, *, by: str) -> Any:
+    """End the running canary as its stored verdict says (`models canary settle`, and the local monitor); the
+    move, or None when no canary runs or its verdict is not in yet."""
+    import json
+
+    from release.promotion import canary as canaries
+
+    with mover.locked():
+        mover.settle()
+        running = canaries.running(mover)
+    if running is None:
+        return None
+    data = store.read(verdict_key(running))
+    if data is None:
+        return None
+    verdict = json.loads(data)
+    if verdict.get("decision") not in (PROMOTE, ROLLBACK):
+        raise ValueError(f"{verdict_key(running)}: no decision to apply ({verdict.get('decision')!r})")
+    reason = f"canary {verdict['decision']}: " + "; ".join(verdict["reasons"])
+    return canaries.finish(
+        mover, verdict["decision"], by=by, reason=reason, figures=verdict["figures"], candidate=running.candidate
+    )
+
+
+def start_canary_build(gcp: Any, pipeline: str, credentials: Any = None) -> str:
+    """Start the pipeline's manual `canary` build (<prefix>-<pipeline>-canary), which applies the verdict as the
+    promote account; its build id."""
+    from google.cloud.devtools.cloudbuild_v1 import RepoSource, RunBuildTriggerRequest
+
+    from release import approvals
+
+    trigger = gcp.pipeline_resource(pipeline, "canary")  # ci.routing.trigger_kind's rule for a per-pipeline route
+    request = RunBuildTriggerRequest(
+        name=f"projects/{gcp.project}/locations/{gcp.region}/triggers/{trigger}",
+        source=RepoSource(project_id=gcp.project),
+    )
+    operation = approvals.client(credentials).run_build_trigger(request=request)
+    return str(operation.metadata.build.id)

@@ -27,7 +27,6 @@ from release.datacheck.store import Store, read_json
 from release.monitor import act, compare
 from release.monitor.logs import BigQueryLog, LocalLog, LogSource
 from release.monitor.report import (
-    FOLDER,
     PAGE,
     REPORT,
     STATISTICS,
@@ -75,24 +74,21 @@ class Monitor:
         return report
 
     def judge_canary(self) -> dict[str, Any] | None:
-        """Judge the running canary, if any, and end it when the verdict is in (release/monitor/canary.py).
+        """Judge the running canary, if any, and have it ended when the verdict is in (release/monitor/canary.py).
 
-        The verdict is kept create-only under monitoring/canary/ before the move that acts on it: a monitor
-        stopped between the two finds it and makes that move, instead of judging again on other requests."""
+        The verdict is kept create-only under monitoring/canary/ before anything acts on it, and what ends the
+        canary applies that stored verdict (`models canary settle`): a monitor stopped between the two, or a run
+        again, makes the same move instead of judging again on other requests. Locally the monitor applies it
+        itself; on Google Cloud it starts the pipeline's `canary` build, whose account moves the champion."""
         if self.mover is None:
             return None
         from release.monitor import canary as judging
-        from release.promotion import canary as canaries
 
         mover = self.mover()
-        with mover.locked():
-            mover.settle()
-            running = canaries.running(mover)
+        running = judging.running_canary(mover, settle=self.config.gcp is None)
         if running is None:
             return None
-        started = parse_moment(running.started_at)
-        name = f"{FOLDER}/canary/{running.candidate}-{started.strftime('%Y%m%dT%H%M%S')}.json"
-        verdict = read_json(self.store, name)
+        verdict = read_json(self.store, judging.verdict_key(running))
         if verdict is None:
             from pipelines.sources import pipeline_sources
 
@@ -100,6 +96,7 @@ class Monitor:
             schema = compare.load_schema(sources.schema_file.read_text())
             features = compare.features_of(schema, sources.definition().LABEL, self.config.monitoring.drift)
             now = self.clock()
+            started = parse_moment(running.started_at)
             records = self.log.read(Window(started, now)).records
             registry = mover.registry
 
@@ -120,14 +117,13 @@ class Monitor:
             verdict["canary"] = running.as_dict()
             if verdict["decision"] == judging.BAKING:
                 return verdict
-            self.store.write_new(name, as_json(verdict))
-            verdict = read_json(self.store, name)
-        reason = f"canary {verdict['decision']}: " + "; ".join(verdict["reasons"])
-        move = canaries.finish(
-            mover, verdict["decision"], by="monitor", reason=reason, figures=verdict["figures"],
-            candidate=running.candidate,
-        )  # fmt: skip
-        verdict["move"] = move.model_dump(mode="json")
+            self.store.write_new(judging.verdict_key(running), as_json(verdict))
+            verdict = read_json(self.store, judging.verdict_key(running))
+        if self.config.gcp is None:
+            move = judging.apply_verdict(mover, self.store, by="monitor")
+            verdict["move"] = None if move is None else move.model_dump(mode="json")
+        else:
+            verdict["build"] = judging.start_canary_build(self.config.gcp, self.config.dataset)
         return verdict
 
     def _judge(self, window: Window) -> dict[str, Any]:
@@ -354,6 +350,10 @@ def main(argv: list[str] | None = None) -> int:
         "--window-end",
         help="judge the window ending at this time (ISO 8601 with a zone); default: the last complete one",
     )
+    parser.add_argument(
+        "--now",
+        help="judge a running canary as of this time (ISO 8601 with a zone; default: now): a rehearsal's clock",
+    )
     parser.add_argument("--history", action="store_true", help="list the decided windows and stop")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     args = parser.parse_args(argv)
@@ -366,6 +366,9 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_OK
         moment = parse_moment(args.window_end) if args.window_end else datetime.now(timezone.utc)
         window = window_ending(moment, config.monitoring.window_minutes)
+        if args.now:
+            now = parse_moment(args.now)
+            monitor.clock = lambda: now
         report = monitor.run(window)
     except (ConfigError, ValueError, compare.MonitorError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -159,3 +159,30 @@ def test_labels_that_arrived_since_both_were_trained_score_the_candidate_beside_
     assert labelled["spans"] == [2] and labelled["records"] == 200 and labelled["champion"] == 1.0
     assert labelled["candidate"] < 0.9 and labelled["regressed"]
     assert any("SparseCategoricalAccuracy on 200 newly labelled records" in r for r in verdict["reasons"])
+
+
+def test_a_stored_verdict_is_applied_by_canary_settle_and_only_once(root, capsys):
+    """The monitor keeps its verdict before it acts; `models canary settle` (the canary build on Google Cloud)
+    applies that verdict, so a monitor stopped in between loses nothing and nothing is judged twice."""
+    import json as json_
+
+    from release import models_cli
+    from release.monitor import canary as judging
+
+    started = _start(root, "2")
+    serve_log(root, started + timedelta(seconds=1), "1", 400, seed=11)
+    serve_log(root, started + timedelta(seconds=1), "2", 120, seed=12)
+    monitor = _monitor(root, started + timedelta(minutes=61))
+    running = judging.running_canary(monitor.mover(), settle=True)
+    assert models_cli.main(["canary", "settle", "--pipeline", "penguins", "--local-root", str(root)]) == 0
+    assert "nothing to settle" in capsys.readouterr().out  # No verdict yet: nothing moves.
+    verdict = {"decision": "rollback", "reasons": ["stored"], "figures": {"stored": True}, "canary": running.as_dict()}
+    folder = root / "data" / "penguins" / judging.verdict_key(running)
+    folder.parent.mkdir(parents=True)
+    folder.write_text(json_.dumps(verdict))
+    assert models_cli.main(["canary", "settle", "--pipeline", "penguins", "--local-root", str(root), "--json"]) == 0
+    move = json_.loads(capsys.readouterr().out)
+    assert (move["kind"], move["alias"], move["figures"]) == ("rollback", CANDIDATE, {"stored": True})
+    assert models_cli.main(["canary", "settle", "--pipeline", "penguins", "--local-root", str(root)]) == 0
+    assert "nothing to settle" in capsys.readouterr().out
+    assert monitor.judge_canary() is None  # Ended: the monitor judges nothing more.
