@@ -475,7 +475,9 @@ class Watch(_Strict):
     # The share of prediction requests logged with their answers: locally to <local root>/predictions/<pipeline>/,
     # on Google Cloud by the endpoint's request-response logging into BigQuery. 0 turns logging off.
     log_sample_rate: float = Field(1.0, ge=0.0, le=1.0)
-    # Google Cloud: how long the BigQuery log keeps a day's requests (its partitions' expiration).
+    # Google Cloud: how long the BigQuery log keeps a day's requests: the longest of the environment's pipelines
+    # is the dataset's default partition expiration, which applies to partitioned tables created after it is set
+    # (the endpoint creates its table; whether partitioned could not be checked offline).
     log_retention_days: int = Field(30, ge=1, le=3650)
     # The monitor's window: the requests of the last `window_minutes` (windows are aligned to multiples of it).
     window_minutes: int = Field(60, ge=1, le=44_640)

@@ -15,7 +15,8 @@ partial last line: a reader counts it as bad and skips it (`parse_record`), as i
 
 On Google Cloud the endpoint's request-response logging writes the same facts into BigQuery
 (`BIGQUERY_SCHEMA`, one row per request: request_payload holds the instances, response_payload the
-predictions, each a JSON string) and `from_bigquery_row` reads a row as a record.
+predictions, each a JSON string; no latency, no variant: a canary's requests are told apart by the deployed
+model that answered) and `from_bigquery_row` reads a row as a record.
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ from typing import Any
 VERSION = 1
 VARIANTS = ("champion", "candidate", "shadow")
 
-# The table Vertex AI's request-response logging writes (PredictRequestResponseLoggingConfig, schema v1):
-# infra creates it with this schema, partitioned by day on logging_time, so the endpoint logs into our table
-# with our retention instead of making its own.
+# The table Vertex AI's request-response logging writes (PredictRequestResponseLoggingConfig, schema v1). Vertex
+# creates it on its first log (infra makes only the dataset: Google's rule for a full table reference is that the
+# dataset must exist and the table must not); this is the shape the monitor reads.
 BIGQUERY_SCHEMA = (
     {"name": "endpoint", "type": "STRING", "mode": "NULLABLE"},
     {"name": "deployed_model_id", "type": "STRING", "mode": "NULLABLE"},

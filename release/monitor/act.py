@@ -63,28 +63,29 @@ class PubSubPublisher:
     def publish(self, message: dict[str, Any]) -> dict[str, Any]:
         import json
 
-        from google.api_core import exceptions
-        from google.pubsub_v1 import PubsubMessage
-        from google.pubsub_v1.services.publisher import PublisherClient
-
-        from contracts.google_apis import PUBSUB_HOST, TRANSPORT, client_options
-
-        client = PublisherClient(
-            credentials=self.credentials, transport=TRANSPORT, client_options=client_options(PUBSUB_HOST)
-        )
         attributes = {"source": message["source"], "idempotency_key": message["idempotency_key"]}
-        try:
-            response = client.publish(
-                topic=self.topic,
-                messages=[PubsubMessage(data=json.dumps(message).encode(), attributes=attributes)],
-            )
-        except exceptions.GoogleAPICallError as err:
-            raise ActionError(f"publishing the retraining message on {self.topic} failed: {err}") from err
+        message_id = publish(self.topic, json.dumps(message).encode(), attributes, self.credentials)
         return {
-            "message_id": str(response.message_ids[0]),
+            "message_id": message_id,
             "topic": self.topic,
             "job_id": job_id_for(self.pipeline_name, message["idempotency_key"]),
         }
+
+
+def publish(topic: str, data: bytes, attributes: dict[str, str], credentials: Any = None) -> str:
+    """One message on `topic` (Pub/Sub v1 topics.publish over REST); its id. ActionError when refused."""
+    from google.api_core import exceptions
+    from google.pubsub_v1 import PubsubMessage
+    from google.pubsub_v1.services.publisher import PublisherClient
+
+    from contracts.google_apis import PUBSUB_HOST, TRANSPORT, client_options
+
+    client = PublisherClient(credentials=credentials, transport=TRANSPORT, client_options=client_options(PUBSUB_HOST))
+    try:
+        response = client.publish(topic=topic, messages=[PubsubMessage(data=data, attributes=attributes)])
+    except exceptions.GoogleAPICallError as err:
+        raise ActionError(f"publishing on {topic} failed: {err}") from err
+    return str(response.message_ids[0])
 
 
 class LocalFunctionPublisher:

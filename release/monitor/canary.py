@@ -221,17 +221,13 @@ def apply_verdict(mover: Any, store: Any, *, by: str) -> Any:
     )
 
 
-def start_canary_build(gcp: Any, pipeline: str, credentials: Any = None) -> str:
-    """Start the pipeline's manual `canary` build (<prefix>-<pipeline>-canary), which applies the verdict as the
-    promote account; its build id."""
-    from google.cloud.devtools.cloudbuild_v1 import RepoSource, RunBuildTriggerRequest
+def announce_verdict(gcp: Any, pipeline: str, running: Any, credentials: Any = None) -> str:
+    """Wake the pipeline's canary build: one message on <prefix>-<pipeline>-canary-verdict (attributes pipeline,
+    version, verdict: the stored verdict's key), whose Pub/Sub-triggered build applies the stored verdict as the
+    account that moves the champion (`models canary settle`). The monitor can publish there and nothing more:
+    it cannot start builds. The message id."""
+    from release.monitor.act import publish
 
-    from release import approvals
-
-    trigger = gcp.pipeline_resource(pipeline, "canary")  # ci.routing.trigger_kind's rule for a per-pipeline route
-    request = RunBuildTriggerRequest(
-        name=f"projects/{gcp.project}/locations/{gcp.region}/triggers/{trigger}",
-        source=RepoSource(project_id=gcp.project),
-    )
-    operation = approvals.client(credentials).run_build_trigger(request=request)
-    return str(operation.metadata.build.id)
+    topic = f"projects/{gcp.project}/topics/{gcp.pipeline_resource(pipeline, 'canary-verdict')}"
+    attributes = {"pipeline": pipeline, "version": running.candidate, "verdict": verdict_key(running)}
+    return publish(topic, b"", attributes, credentials)

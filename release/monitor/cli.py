@@ -79,7 +79,8 @@ class Monitor:
         The verdict is kept create-only under monitoring/canary/ before anything acts on it, and what ends the
         canary applies that stored verdict (`models canary settle`): a monitor stopped between the two, or a run
         again, makes the same move instead of judging again on other requests. Locally the monitor applies it
-        itself; on Google Cloud it starts the pipeline's `canary` build, whose account moves the champion."""
+        itself; on Google Cloud it publishes on the pipeline's canary-verdict topic, whose build (as the account
+        that moves the champion) applies it."""
         if self.mover is None:
             return None
         from release.monitor import canary as judging
@@ -123,7 +124,7 @@ class Monitor:
             move = judging.apply_verdict(mover, self.store, by="monitor")
             verdict["move"] = None if move is None else move.model_dump(mode="json")
         else:
-            verdict["build"] = judging.start_canary_build(self.config.gcp, self.config.dataset)
+            verdict["message"] = judging.announce_verdict(self.config.gcp, self.config.dataset, running)
         return verdict
 
     def _judge(self, window: Window) -> dict[str, Any]:
