@@ -5,8 +5,10 @@ trigger filters that infra/ provisions: each workflow's `included` and `ignored`
 `included_files` and `ignored_files`, and `fires` applies them with Cloud Build's rules, so what the local
 planner decides is what Cloud Build would fire. A route's `event` says whether its trigger fires on a push to
 the CI branch (the workflows the local main job runs), on a pull request to it (the `checks` that gate a
-merge, which `.ci/run` runs locally), or only when started by hand (`promote`: run_build_trigger from the
-`models` command, approval-gated in prod; no change to the repository fires it).
+merge, which `.ci/run` runs locally), only when started by hand (`promote`: run_build_trigger from the
+`models` command, approval-gated in prod; no change to the repository fires it), or on a message published on
+one of the pipeline's own Pub/Sub topics (`canary`: the monitor's verdict message on
+`<prefix>-<pipeline>-canary-verdict`; whoever may publish there can start that build and nothing else).
 
 Each push route's globs are the import closure of what its steps run (tests/unit/test_routing_closure.py
 checks them against the imports both ways), so a change retrains only when it changes what a run executes:
@@ -36,18 +38,27 @@ class Route:
     ignored: tuple[str, ...]
     description: str
     # What the trigger listens to: "push" (a push to the CI branch; the local main job plans these),
-    # "pull_request" (a pull request to it: the checks that gate a merge, shown apart by `ci.plan`) or
-    # "manual" (only run_build_trigger starts it; its globs are empty and never consulted).
+    # "pull_request" (a pull request to it: the checks that gate a merge, shown apart by `ci.plan`),
+    # "manual" (only run_build_trigger starts it; its globs are empty and never consulted) or "pubsub" (a message
+    # on the pipeline's own topic `topic` starts it, one build per message; no globs, as a manual route).
     event: str = "push"
     # Substitutions the one who starts a manual build sets (the trigger declares them empty).
     requested: tuple[str, ...] = ()
     # Why this trigger never waits for an approver, even in prod (empty: it follows gcp.ci.require_approval).
     # infra provisions it so and infra/checks.py allows exactly the routes that say why.
     approval_exempt: str = ""
+    # A "pubsub" route's topic: the kind of the pipeline's own topic whose messages start its build,
+    # <prefix>-<pipeline>-<topic> (Gcp.pipeline_resource), which infra creates with the trigger. Empty otherwise.
+    topic: str = ""
 
     def __post_init__(self) -> None:
         if self.event not in EVENTS:
             raise ValueError(f"route {self.workflow!r}: event {self.event!r}; expected one of {', '.join(EVENTS)}")
+        if (self.event == "pubsub") != bool(self.topic):
+            raise ValueError(f"route {self.workflow!r}: a topic is what starts a pubsub route, and only a pubsub route")
+        if self.event == "pubsub" and (self.included or self.ignored or self.requested):
+            # No change fires it, and nobody requests anything of it: what it runs is fixed by its trigger.
+            raise ValueError(f"route {self.workflow!r}: a pubsub route has no globs and no requested substitutions")
 
     def for_pipeline(self, pipeline: str) -> Route:
         """This route as one pipeline's own trigger applies it: the globs that name every pipeline's folder
@@ -66,7 +77,7 @@ class Route:
         return replace(self, included=tuple(own))
 
 
-EVENTS = ("push", "pull_request", "manual")
+EVENTS = ("push", "pull_request", "manual", "pubsub")
 
 
 # Documentation never runs anything.
@@ -228,10 +239,28 @@ ROUTES: tuple[Route, ...] = (
             "is served, stays approval-gated"
         ),
     ),
+    Route(
+        workflow="canary",
+        config="ci/cloudbuild/canary.yaml",
+        included=(),
+        ignored=(),
+        description=(
+            "end a running canary as the verdict its monitor recorded says (started by the monitor's message on "
+            "the pipeline's canary-verdict topic)"
+        ),
+        # The monitor publishes there once it recorded a verdict; it may publish and nothing more (it creates no
+        # build and acts as no account): the build is the trigger's, as the ci account.
+        event="pubsub",
+        topic="canary-verdict",
+        approval_exempt=(
+            "it only applies a verdict the monitor recorded for a canary whose start was approved; ending it "
+            "either way is the rollout's own decision, and the build can do nothing but that"
+        ),
+    ),
 )
 WORKFLOWS: tuple[str, ...] = tuple(route.workflow for route in ROUTES)
 # What a push runs (the local main job's workflows) and what a pull request runs (the checks gating a merge);
-# manual routes are in neither: no change fires them.
+# manual and pubsub routes are in neither: no change fires them.
 PUSH_ROUTES: tuple[Route, ...] = tuple(r for r in ROUTES if r.event == "push")
 PULL_REQUEST_ROUTES: tuple[Route, ...] = tuple(r for r in ROUTES if r.event == "pull_request")
 # A workflow that runs everything another one does makes that one redundant for the same change.
@@ -318,10 +347,10 @@ def fired_on_pull_request(changed: Iterable[str]) -> list[str]:
 
 # The workflows that run per pipeline, each pipeline's with its own trigger: a change to one pipeline's folder
 # (pipelines/<name>/...) runs full or modules for that pipeline only, a change to anything they share (components,
-# the image, the factory, the release steps) for every pipeline; promote, datacheck and monitor are started for one
-# pipeline (by `models`, by the pipeline's Scheduler jobs). The others (checks, model tests, infra, function) run
-# once for the environment.
-PER_PIPELINE: tuple[str, ...] = ("full", "modules", "promote", "datacheck", "monitor")
+# the image, the factory, the release steps) for every pipeline; promote, datacheck, monitor and canary are started
+# for one pipeline (by `models`, by the pipeline's Scheduler jobs, by its monitor's verdict message on the
+# pipeline's canary-verdict topic). The others (checks, model tests, infra, function) run once for the environment.
+PER_PIPELINE: tuple[str, ...] = ("full", "modules", "promote", "datacheck", "monitor", "canary")
 
 
 def trigger_kind(workflow: str, pipeline: str) -> str:

@@ -89,18 +89,24 @@ FLOWS: dict[str, str] = {
 }
 
 ACCOUNTS: dict[str, Account] = {
-    "ci": Account("Cloud Build: the push workflows, promote, autopromote, model tests; read-only for the plan"),
+    "ci": Account("Cloud Build: the push workflows, promote, autopromote, canary, model tests; read-only for the plan"),
     "pipeline": Account("Vertex AI Pipelines runs every PipelineJob as it: the TFX steps, RegistryPush"),
     "trigger": Account("The trigger Cloud Function: runtime identity and Eventarc trigger identity"),
     "scheduler": Account(
         "Cloud Scheduler: publishes scheduled TriggerMessages, starts the data-check and monitor builds"
     ),
     "datacheck": Account("The scheduled data check's Cloud Build build (ci/cloudbuild/datacheck.yaml)"),
-    "monitor": Account("The scheduled monitor's Cloud Build build (ci/cloudbuild/monitor.yaml): watches the champion"),
+    "monitor": Account(
+        "The scheduled monitor's Cloud Build build (ci/cloudbuild/monitor.yaml): watches the champion, judges a "
+        "running canary and publishes the message that starts the canary build applying its verdict"
+    ),
     "dataflow": Account("Dataflow workers of the pipeline's Beam components", DATAFLOW),
     "serving": Account("The served champion's container on the Vertex AI endpoint (reads the model)"),
 }
-# The account a workflow's Cloud Build builds run as (ci/routing.py's workflows); every other one runs as ci.
+# The account a workflow's Cloud Build builds run as (ci/routing.py's workflows); every other one runs as ci: the
+# promote and autopromote builds, and the canary build (ci/cloudbuild/canary.yaml, started by the monitor's message
+# on the pipeline's canary-verdict topic), which ends a canary as the monitor's verdict says with the promote
+# builds' rights.
 BUILD_ACCOUNTS: dict[str, str] = {"datacheck": "datacheck", "monitor": "monitor"}
 
 
@@ -155,7 +161,9 @@ PLAN_READ_ROLES = (
     "roles/cloudscheduler.viewer",
     "roles/cloudbuild.builds.viewer",
     "roles/monitoring.viewer",
-    "roles/bigquery.metadataViewer",  # the request logs' dataset and tables
+    # The request logs' dataset and its grants: the provider reads a dataset's IAM from its access list
+    # (bigquery.datasets.get; the tables are Vertex AI's, not the stack's).
+    "roles/bigquery.metadataViewer",
 )
 
 PROJECT = Resource("project")
@@ -169,14 +177,17 @@ REGISTRY, BUILD_LOGS = Resource("bucket", "registry"), Resource("bucket", "build
 STATE_BUCKET = Resource("bucket", STATE)
 RELEASE_ARTIFACTS = Resource("bucket", "artifacts", store="release")
 IMAGES, RELEASE_IMAGES = Resource("repository", "images"), Resource("repository", "images", store="release")
-# Each pipeline's own: its trigger topic, dead-letter topic, announcements topic and trigger function.
+# Each pipeline's own: its trigger topic, dead-letter topic, announcements topic, canary-verdict topic (whose
+# messages start its canary build: ci/routing.py, route `canary`) and trigger function.
 TRIGGER_TOPIC = Resource("topic", "trigger", per_pipeline=True)
 DEAD_LETTER_TOPIC = Resource("topic", "trigger-dead-letter", per_pipeline=True)
 MODEL_REGISTERED = Resource("topic", "model-registered", per_pipeline=True)
+CANARY_VERDICT_TOPIC = Resource("topic", "canary-verdict", per_pipeline=True)
 FUNCTION = Resource("run-service", "trigger", per_pipeline=True)
-# Each pipeline's request log: the BigQuery table its endpoint's request-response logging writes and the monitor
-# reads (Gcp.prediction_log_table: <prefix>_predictions.<pipeline>_requests).
-REQUEST_LOG = Resource("bigquery-table", "requests", per_pipeline=True)
+# The request logs' BigQuery dataset (Gcp.prediction_log_dataset: <prefix>_predictions), in which each pipeline's
+# endpoint's request-response logging creates and writes its table <pipeline>_requests (Gcp.prediction_log_table)
+# and the monitor reads it. The grants are on the dataset: the tables are Vertex AI's to create, not the stack's.
+PREDICTION_LOG = Resource("bigquery-dataset", "predictions")
 
 
 def acts_as(account: str) -> Resource:
@@ -224,7 +235,13 @@ MONITORING = Objects(
     "monitoring-only",
     "prefix",
     lambda c: f"{join(c.dataset, 'monitoring')}/",
-    "The monitor's reports, statistics and retrain records, create-only (release/monitor/)",
+    "The monitor's reports, statistics, retrain records and canary verdicts, create-only (release/monitor/)",
+)
+CANARY_VERDICTS = Objects(
+    "canary-verdicts-only",
+    "prefix",
+    lambda c: f"{join(c.dataset, 'monitoring', 'canary')}/",
+    "The canary verdicts the monitor records, <version>-<start>.json, read by name (release/monitor/)",
 )
 
 _NO_LOGGING = "Cloud Logging has no stand-in"
@@ -233,6 +250,7 @@ _NO_TFX = "the TFX steps other than RegistryPush are not rehearsed (the e2e tier
 _NO_DATAFLOW = "Dataflow is not stood in"
 _NO_PULLS = "image pulls are Vertex AI's and Dataflow's own, not stood in"
 _NO_MONITOR = "the monitor is not rehearsed (no BigQuery or Cloud Monitoring stand-in)"
+_NO_CANARY_BUILD = "the canary build applies a verdict only the monitor records, and the monitor is not rehearsed"
 
 GRANTS: tuple[Grant, ...] = (
     # ci: Cloud Build. Builds log to the build-logs bucket (logging: GCS_ONLY), so no logging role.
@@ -305,6 +323,17 @@ GRANTS: tuple[Grant, ...] = (
         "kaniko pushes the pipeline image and its layer cache",
         unrehearsed="kaniko cannot run here",
         when=PUBLISHES,
+    ),
+    # The canary build (ci/cloudbuild/canary.yaml) runs as ci: it applies the verdict the monitor recorded, which
+    # it reads by name (the running canary's version and start, from the journal); a condition on object names
+    # allows no listing, and nothing else of the data bucket.
+    Grant(
+        "ci",
+        DATA,
+        "roles/storage.objectViewer",
+        "the canary build reads the verdict the monitor recorded for the running canary",
+        unrehearsed=_NO_CANARY_BUILD,
+        only=CANARY_VERDICTS,
     ),
     Grant(
         "ci", acts_as("pipeline"), "roles/iam.serviceAccountUser", "PipelineJobs run as the pipeline account", "push"
@@ -520,9 +549,9 @@ GRANTS: tuple[Grant, ...] = (
     ),
     Grant(
         "monitor",
-        REQUEST_LOG,
+        PREDICTION_LOG,
         "roles/bigquery.dataViewer",
-        "read the window's logged requests",
+        "read a window of each pipeline's request log (its endpoint's table)",
         unrehearsed=_NO_MONITOR,
     ),
     Grant(
@@ -542,7 +571,8 @@ GRANTS: tuple[Grant, ...] = (
         unrehearsed=_NO_MONITOR,
     ),
     # Every run looks for a running canary in the alias history (release/monitor/cli.py: judge_canary); ending one
-    # moves the champion, which this account may not (no deploy, no actAs serving, no history writes).
+    # moves the champion, which this account may not (no deploy, no actAs serving, no history writes): the canary
+    # build does, as the ci account, once the monitor has recorded its verdict and published its message.
     Grant(
         "monitor",
         REGISTRY,
@@ -554,7 +584,7 @@ GRANTS: tuple[Grant, ...] = (
         "monitor",
         DATA,
         "roles/storage.objectCreator",
-        "write each window's report, statistics and retrain record, create-only",
+        "write each window's report, statistics and retrain record, and a canary's verdict, create-only",
         unrehearsed=_NO_MONITOR,
         only=MONITORING,
     ),
@@ -588,6 +618,19 @@ GRANTS: tuple[Grant, ...] = (
         BUILD_LOGS,
         "roles/storage.objectAdmin",
         "Cloud Build streams the build's log as it",
+        unrehearsed=_NO_MONITOR,
+    ),
+    # Waking the pipeline's canary build once it recorded a verdict: one message on the pipeline's canary-verdict
+    # topic, whose Pub/Sub trigger (<prefix>-<pipeline>-canary, ci/cloudbuild/canary.yaml) runs the build as the ci
+    # account. Publishing there is all it may do: no cloudbuild.builds.create, no actAs (with those, any build
+    # as the ci account, approvals aside), and the build takes nothing from the message. Every environment, every
+    # pipeline: release.canary.percent may start a canary, and `models promote --canary` may too.
+    Grant(
+        "monitor",
+        CANARY_VERDICT_TOPIC,
+        "roles/pubsub.publisher",
+        "wake the pipeline's canary build once it recorded a canary's verdict (one message: pipeline, version, "
+        "verdict)",
         unrehearsed=_NO_MONITOR,
     ),
     # dataflow: the Beam components' workers.
@@ -651,18 +694,19 @@ GRANTS: tuple[Grant, ...] = (
         "pull the release store's image for steps and serving",
         unrehearsed=_NO_PULLS,
     ),
-    # The endpoint's request-response logging writes the table infra made, as the Vertex AI service agent
-    # (PredictRequestResponseLoggingConfig.bigquery_destination; its AI Platform predecessor says it outright: "the
-    # specified table must already exist, and the [...] Service Agent for your project must have permission to write
-    # to it", cloud.google.com/ai-platform/prediction/docs/reference/rest/v1/projects.models.versions
-    # #RequestLoggingConfig). Writing rows needs bigquery.tables.updateData and bigquery.tables.get
-    # (cloud.google.com/bigquery/docs/streaming-data-into-bigquery#required_permissions); roles/bigquery.dataEditor
-    # is the narrowest predefined role with them, granted on each pipeline's table rather than the dataset.
+    # The endpoint's request-response logging creates and writes each pipeline's table, as the Vertex AI service
+    # agent: the endpoint names the full table reference, and for that "the Dataset must exist and table must not
+    # exist" (PredictRequestResponseLoggingConfig.bigquery_destination.output_uri), so Vertex AI creates the table.
+    # Creating it needs bigquery.tables.create on the dataset, writing rows bigquery.tables.updateData and
+    # bigquery.tables.get (cloud.google.com/bigquery/docs/streaming-data-into-bigquery#required_permissions):
+    # roles/bigquery.dataEditor is the narrowest predefined role with them, on the dataset (a table that does not
+    # exist yet has no policy to grant on), which holds nothing but the request logs.
     Grant(
         "vertex-agent",
-        REQUEST_LOG,
+        PREDICTION_LOG,
         "roles/bigquery.dataEditor",
-        "the endpoint's request-response logging writes the pipeline's sampled requests",
+        "each pipeline's endpoint's request-response logging creates the pipeline's table on its first log and "
+        "writes its sampled requests",
         unrehearsed="the endpoint's request-response logging is Vertex AI's own, not stood in",
         when=LOGS,
     ),

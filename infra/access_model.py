@@ -2,7 +2,7 @@
 
 A row (`Grant`) says who (an account key of the table, or a Google-managed service agent), on what (a
 `Resource`: the project, a bucket, a repository, a topic, a service account, the function's Cloud Run service,
-a pipeline's BigQuery request log, each of this environment or of its release store), which role, optionally
+the BigQuery dataset of the request logs, each of this environment or of its release store), which role, optionally
 only on some objects (`Objects`: an IAM condition on object names), when (`When`: a property of the environment
 file), why, and which rehearsed flow uses it (or why none does). `bindings(config)` resolves every row that
 applies to an environment into names as Google Cloud spells them: what the stack grants, what the README shows,
@@ -21,7 +21,7 @@ from contracts.config import EnvironmentConfig, release_source
 from contracts.environment import Gcp, pipeline_kind
 from contracts.registry import registry_target
 
-ResourceKind = Literal["project", "bucket", "repository", "topic", "service-account", "run-service", "bigquery-table"]
+ResourceKind = Literal["project", "bucket", "repository", "topic", "service-account", "run-service", "bigquery-dataset"]
 # The Terraform state bucket: created before the first deploy, named by gcp.state_bucket.
 STATE = "tfstate"
 CUSTOM = "custom:"  # a role of the table's CUSTOM_ROLES, created by the stack in the environment's project
@@ -45,8 +45,8 @@ ALWAYS = When("", lambda config: True)
 class Resource:
     kind: ResourceKind
     # The naming rule's kind (bucket, repository, topic), the account key (service-account), the function
-    # (run-service), the table's kind (bigquery-table: `requests`, each pipeline's request log, named by
-    # Gcp.prediction_log_table); empty for the project.
+    # (run-service), the dataset's kind (bigquery-dataset: `predictions`, the request logs' dataset, named by
+    # Gcp.prediction_log_dataset); empty for the project.
     name: str = ""
     # "release": the resource of the environment whose releases this one runs (gcp.releases_from).
     store: Literal["own", "release"] = "own"
@@ -117,7 +117,7 @@ class Binding:
     member: str  # serviceAccount:<email>
     resource_type: ResourceKind
     # project id, bucket name, or the full resource name (repository, topic, account, service,
-    # projects/<project>/datasets/<dataset>/tables/<table>)
+    # projects/<project>/datasets/<dataset>)
     resource: str
     role: str  # roles/<name> or projects/<project>/roles/<id>
     condition: str | None  # the CEL expression, or None
@@ -161,8 +161,8 @@ def bucket_name(config: EnvironmentConfig, resource: Resource) -> str:
 
 def resource_name(config: EnvironmentConfig, resource: Resource, pipeline: str | None = None) -> str:
     gcp = store_gcp(config, resource.store)
-    if resource.kind == "bigquery-table":
-        return table_resource(gcp, resource, pipeline)
+    if resource.kind == "bigquery-dataset":
+        return dataset_resource(gcp, resource)
     if resource.per_pipeline:
         resource = Resource(resource.kind, resource.kind_for(pipeline), resource.store)
     if resource.kind == "project":
@@ -179,13 +179,12 @@ def resource_name(config: EnvironmentConfig, resource: Resource, pipeline: str |
     return f"projects/{gcp.project}/locations/{gcp.region}/services/{gcp.name(resource.name)}"
 
 
-def table_resource(gcp: Gcp, resource: Resource, pipeline: str | None) -> str:
-    """A pipeline's request log as IAM names a table: projects/<project>/datasets/<dataset>/tables/<table>, the
-    contract's table (Gcp.prediction_log_table: <prefix>_predictions.<pipeline>_requests)."""
-    if not resource.per_pipeline or resource.name != "requests" or pipeline is None:
-        raise ValueError(f"bigquery-table {resource.name!r}: the tables are each pipeline's request log, `requests`")
-    project, dataset, table = gcp.prediction_log_table(pipeline).split(".")
-    return f"projects/{project}/datasets/{dataset}/tables/{table}"
+def dataset_resource(gcp: Gcp, resource: Resource) -> str:
+    """The request logs' dataset as IAM names it: projects/<project>/datasets/<dataset>, the contract's dataset
+    (Gcp.prediction_log_dataset: <prefix>_predictions), which holds each pipeline's table <pipeline>_requests."""
+    if resource.per_pipeline or resource.name != "predictions":
+        raise ValueError(f"bigquery-dataset {resource.name!r}: the one dataset is the request logs', `predictions`")
+    return f"projects/{gcp.project}/datasets/{gcp.prediction_log_dataset}"
 
 
 def condition_expression(bucket: str, only: Objects, config: EnvironmentConfig) -> str:

@@ -40,8 +40,8 @@ def _resource(on: Resource) -> str:
         )
     if on.kind == "service-account":
         return f"account `<prefix>-{on.name}`"
-    if on.kind == "bigquery-table":
-        return "each pipeline's request log, BigQuery table `<prefix>_predictions.<pipeline>_requests`"
+    if on.kind == "bigquery-dataset":
+        return "BigQuery dataset `<prefix>_predictions` (each pipeline's request log, table `<pipeline>_requests`)"
     return "each pipeline's function's Cloud Run service (`<prefix>-<pipeline>-trigger`)"
 
 

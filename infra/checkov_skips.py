@@ -13,22 +13,20 @@ SKIPS: dict[str, str] = {
         "at the organization or project level, outside this stack)."
     ),
     "CKV_GCP_83": (
-        "Pub/Sub topics use Google-managed encryption keys: the messages are small training requests with no "
-        "personal data, and customer-managed keys would need a Cloud KMS key ring, rotation and key IAM that "
-        "this project does not run. Revisit if messages ever carry classified data."
+        "Pub/Sub topics use Google-managed encryption keys: the messages are small training requests, version "
+        "announcements and canary-verdict notices with no personal data, and customer-managed keys would need a "
+        "Cloud KMS key ring, rotation and key IAM that this project does not run. Revisit if messages ever carry "
+        "classified data."
     ),
     "CKV_GCP_84": (
         "Artifact Registry repositories use Google-managed encryption keys (same reason as CKV_GCP_83): the "
         "pipeline image is built from this repository's own code."
     ),
-    "CKV_GCP_80": (
-        "The BigQuery request logs use Google-managed encryption keys (same reason as CKV_GCP_83): a table holds the "
-        "features callers sent to a pipeline's endpoint and its answers, and expires them after "
-        "monitoring.log_retention_days. Revisit, with CKV_GCP_81, if an endpoint ever serves personal data."
-    ),
     "CKV_GCP_81": (
-        "The request logs' BigQuery dataset uses Google-managed encryption keys (same reason as CKV_GCP_80, whose "
-        "tables it holds)."
+        "The request logs' BigQuery dataset uses Google-managed encryption keys (same reason as CKV_GCP_83): the "
+        "tables Vertex AI creates in it hold the features callers sent to each pipeline's endpoint and its answers, "
+        "partitions expiring after the longest monitoring.log_retention_days. Revisit if an endpoint ever serves "
+        "personal data (a dataset's default key then applies to the tables created in it)."
     ),
     "CKV2_GCP_24": (
         "The Vertex AI endpoint uses Google-managed encryption keys (same reason as CKV_GCP_83): it serves a "

@@ -71,7 +71,8 @@ class EnvironmentStack(TerraformStack):
                     trigger = builds.triggers[trigger_kind(workflow, pipeline)]
                     ScheduledBuild(self, f"{workflow}-{pipeline}", gcp, pipeline, workflow, schedule, trigger, accounts)
             registered[pipeline] = ModelRegistered(self, f"model-registered-{pipeline}", each, gcp, accounts, buckets)
-        # Each pipeline's request log, which its endpoint writes and the monitor reads.
+        # The request logs' dataset, in which each pipeline's endpoint creates and writes its table and the monitor
+        # reads it.
         log = PredictionLog(self, "prediction-log", config, gcp)
         serving = Serving(self, "serving", config, gcp, log)
         Monitoring(
@@ -81,8 +82,9 @@ class EnvironmentStack(TerraformStack):
             gcp,
             {p: (t.function.name, t.dead_letter_subscription.name) for p, t in triggers.items()},
         )
-        # Keyed by the naming rule's kind, as the access table's resources name them (Resource.kind_for).
-        topics = {}
+        # Keyed by the naming rule's kind, as the access table's resources name them (Resource.kind_for): each
+        # pipeline's own, and the topics whose messages start a pubsub route's build (the canary-verdict topics).
+        topics = dict(builds.topics)
         for pipeline, trigger in triggers.items():
             topics[access.TRIGGER_TOPIC.kind_for(pipeline)] = trigger.topic
             topics[access.DEAD_LETTER_TOPIC.kind_for(pipeline)] = trigger.dead_letter_topic
@@ -94,28 +96,31 @@ class EnvironmentStack(TerraformStack):
             function_services={
                 access.FUNCTION.kind_for(p): t.function.service_config.service for p, t in triggers.items()
             },
-            tables={access.REQUEST_LOG.kind_for(p): table for p, table in log.tables.items()},
+            datasets={access.PREDICTION_LOG.name: log.dataset},
         )
         iam = Iam(self, "iam", config, accounts, targets, project.number)
         _after_apis(self, apis.services)
-        # An endpoint that logs waits for the Vertex AI service agent's grant on its table, not only for the table.
-        writers = {
-            b.pipeline: iam.members[binding_id(b)]
+        # An endpoint that logs waits for the Vertex AI service agent's grant on the dataset, not only for the
+        # dataset: Vertex AI creates the pipeline's table in it.
+        writers = [
+            iam.members[binding_id(b)]
             for b in access.bindings(config, project.number)
-            if b.grant.on == access.REQUEST_LOG and b.grant.account == "vertex-agent"
-        }
+            if b.grant.on == access.PREDICTION_LOG and b.grant.account == "vertex-agent"
+        ]
         for pipeline in serving.logging:
             endpoint = serving.endpoints[pipeline]
-            endpoint.depends_on = [*(endpoint.depends_on or []), writers[pipeline].fqn]
+            endpoint.depends_on = [*(endpoint.depends_on or []), *(writer.fqn for writer in writers)]
 
         outputs: dict[str, str] = {f"bucket_{kind.replace('-', '_')}": buckets.name(kind) for kind in buckets.buckets}
         outputs |= {f"service_account_{key}": accounts.email(key) for key in access.accounts(config)}
         outputs |= {"image_path": image_path(config)}
+        verdicts = builds.topics
         for pipeline, trigger in triggers.items():
             outputs |= {
                 f"trigger_topic_{pipeline}": trigger.topic.name,
                 f"dead_letter_topic_{pipeline}": trigger.dead_letter_topic.name,
                 f"model_registered_topic_{pipeline}": registered[pipeline].topic.name,
+                f"canary_verdict_topic_{pipeline}": verdicts[access.CANARY_VERDICT_TOPIC.kind_for(pipeline)].name,
                 f"function_{pipeline}": trigger.function.name,
                 f"dead_letter_setup_{pipeline}": trigger.dead_letter_setup,
             }

@@ -1,17 +1,22 @@
 """Cloud Build triggers from the routing table (ci/routing.py): one per route, and for the routes that run per
-pipeline (full, modules, promote, datacheck) one per pipeline of the environment, named by the per-pipeline rule
-(<prefix>-<pipeline>-<workflow>, Gcp.pipeline_resource) and filtered by that pipeline's globs
+pipeline (full, modules, promote, datacheck, monitor, canary) one per pipeline of the environment, named by the
+per-pipeline rule (<prefix>-<pipeline>-<workflow>, Gcp.pipeline_resource) and filtered by that pipeline's globs
 (Route.for_pipeline: its own folder and the shared files), its builds told which pipeline by _PIPELINE.
 
 The routing table is the single source: the local planner (`nox -s cicd`) and these triggers apply the same
 included/ignored globs, so what fires locally is what fires on Google Cloud, pipeline by pipeline
 (tests/infra and tests/unit/test_routing.py check they agree).
 A route's event picks the trigger's: a push to the CI branch, or a pull request to it (the `checks`, which a
-branch protection rule can require before a merge), or none (`promote`, `datacheck`: manual triggers that
-only triggers.run starts, building the CI branch). Triggers use a 2nd-gen GitHub connection that a platform
-engineer creates once (infra/README.md), run as the account the access table names for the workflow (the CI
-account, or the datacheck account for the data check; never the legacy Cloud Build account), and in prod
-wait for an approver unless the route says why not (approval_exempt).
+branch protection rule can require before a merge), or none (`promote`, `datacheck`, `monitor`: manual triggers
+that only triggers.run starts, building the CI branch), or a message on the pipeline's own Pub/Sub topic named
+by the route (`canary`: `<prefix>-<pipeline>-canary-verdict`, made here with its trigger, in every environment;
+one build of the CI branch per message, as the autopromote trigger of infra/parts/model_registered.py). Who may
+publish on that topic is the access table's: publishing starts that one build, with nothing of the message in
+it, and needs neither cloudbuild.builds.create nor actAs on the account it runs as. Triggers use a 2nd-gen
+GitHub connection that a platform engineer creates once (infra/README.md), run as the account the access table
+names for the workflow (the CI account, or the datacheck and monitor accounts for their scheduled builds; never
+the legacy Cloud Build account), and in prod wait for an approver unless the route says why not
+(approval_exempt).
 
 An environment that runs another's releases (gcp.releases_from: prod runs what dev published) builds and
 compiles nothing: its triggers of the publishing workflows fire on the same pushes and run the adopt config,
@@ -23,10 +28,11 @@ from __future__ import annotations
 import re
 
 from cdktf_cdktf_provider_google.cloudbuild_trigger import CloudbuildTrigger
+from cdktf_cdktf_provider_google.pubsub_topic import PubsubTopic
 from constructs import Construct
 
 from ci.routing import PER_PIPELINE, ROUTES, Route, trigger_kind
-from contracts.environment import EnvironmentConfig, Gcp
+from contracts.environment import EnvironmentConfig, Gcp, pipeline_kind
 from infra import access
 from infra.parts.buckets import Buckets
 from infra.parts.service_accounts import ServiceAccounts
@@ -102,9 +108,17 @@ def description(config: EnvironmentConfig, route: Route) -> str:
 
 
 def _source(config: EnvironmentConfig, route: Route, gcp: Gcp) -> dict[str, object]:
-    if route.event == "manual":
+    if route.event in ("manual", "pubsub"):
         return {"filename": None, **manual_source(gcp, route)}
     return {"filename": build_config(config, route), "repository_event_config": repository_event_config(route, gcp)}
+
+
+def topic_kind(route: Route, pipeline: str) -> str:
+    """The naming rule's kind of a pubsub route's topic for one pipeline, <pipeline>-<topic> (so
+    <prefix>-<pipeline>-<topic>, Gcp.pipeline_resource; the access table's per-pipeline topic, Resource.kind_for)."""
+    if route.event != "pubsub" or route.workflow not in PER_PIPELINE:
+        raise ValueError(f"route {route.workflow!r}: only a per-pipeline pubsub route has a pipeline's topic")
+    return pipeline_kind(pipeline, route.topic)
 
 
 def planned_triggers(
@@ -134,9 +148,24 @@ class BuildTriggers(Construct):
         routes: tuple[Route, ...] = ROUTES,
     ) -> None:
         super().__init__(scope, id_)
+        # A pubsub route's topics, keyed by the naming rule's kind (<pipeline>-<topic>): the access table grants on
+        # them (who may publish, so start the build).
+        self.topics: dict[str, PubsubTopic] = {}
         # Keyed by the name's kind: the workflow, or <pipeline>-<workflow> for a per-pipeline route.
-        self.triggers = {
-            kind: CloudbuildTrigger(
+        self.triggers: dict[str, CloudbuildTrigger] = {}
+        for kind, each, route in planned_triggers(config, routes):
+            pubsub: dict[str, object] = {}
+            if route.event == "pubsub":
+                topic = topic_kind(route, each.selected)
+                # Its construct id names the pipeline (<topic>-<pipeline>), as every pipeline's own resource's does.
+                self.topics[topic] = PubsubTopic(
+                    self,
+                    f"{route.topic}-{each.selected}",
+                    project=gcp.project,
+                    name=gcp.pipeline_resource(each.selected, route.topic),
+                )
+                pubsub = {"pubsub_config": {"topic": self.topics[topic].id}}
+            self.triggers[kind] = CloudbuildTrigger(
                 self,
                 kind,
                 project=gcp.project,
@@ -147,11 +176,11 @@ class BuildTriggers(Construct):
                 included_files=list(route.included) or None,
                 ignored_files=list(route.ignored) or None,
                 **_source(each, route, gcp),  # type: ignore[arg-type]
+                **pubsub,  # type: ignore[arg-type]
                 # The account's full resource name: projects/<project>/serviceAccounts/<email>.
                 service_account=accounts.accounts[access.build_account(route.workflow)].id,
+                # Nothing of a pubsub route's message: its build runs on what the trigger fixes (_PIPELINE included).
                 substitutions=substitutions(each, gcp, buckets.name("build-logs"), route),
                 # A route that never waits says why (ci/routing.py: approval_exempt; infra/checks.py allows it).
                 approval_config={"approval_required": gcp.ci.require_approval and not route.approval_exempt},
             )
-            for kind, each, route in planned_triggers(config, routes)
-        }

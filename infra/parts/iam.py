@@ -14,8 +14,8 @@ from typing import Any
 
 from cdktf_cdktf_provider_google.artifact_registry_repository import ArtifactRegistryRepository
 from cdktf_cdktf_provider_google.artifact_registry_repository_iam_member import ArtifactRegistryRepositoryIamMember
-from cdktf_cdktf_provider_google.bigquery_table import BigqueryTable
-from cdktf_cdktf_provider_google.bigquery_table_iam_member import BigqueryTableIamMember
+from cdktf_cdktf_provider_google.bigquery_dataset import BigqueryDataset
+from cdktf_cdktf_provider_google.bigquery_dataset_iam_member import BigqueryDatasetIamMember
 from cdktf_cdktf_provider_google.cloud_run_v2_service_iam_member import CloudRunV2ServiceIamMember
 from cdktf_cdktf_provider_google.project_iam_custom_role import ProjectIamCustomRole
 from cdktf_cdktf_provider_google.project_iam_member import ProjectIamMember
@@ -39,7 +39,7 @@ class Targets:
     repositories: dict[str, ArtifactRegistryRepository]
     topics: dict[str, PubsubTopic]  # by the naming rule's kind (<pipeline>-<kind> for a pipeline's own)
     function_services: dict[str, str]  # the trigger functions' Cloud Run service names, by kind (<pipeline>-trigger)
-    tables: dict[str, BigqueryTable]  # the request logs, by kind (<pipeline>-requests)
+    datasets: dict[str, BigqueryDataset]  # the request logs' dataset, by kind (predictions)
 
 
 class Iam(Construct):
@@ -109,11 +109,10 @@ class Iam(Construct):
         if on.kind == "service-account":
             account = self.accounts.accounts[on.name].name
             return ServiceAccountIamMember(self, id_, service_account_id=account, **common)
-        if on.kind == "bigquery-table":
-            table = self.targets.tables[on.kind_for(binding.pipeline)]
-            return BigqueryTableIamMember(
-                self, id_, project=table.project, dataset_id=table.dataset_id, table_id=table.table_id, **common
-            )
+        if on.kind == "bigquery-dataset":
+            # Non-authoritative, like every grant here: the dataset's other access entries stay.
+            dataset = self.targets.datasets[on.name]
+            return BigqueryDatasetIamMember(self, id_, project=dataset.project, dataset_id=dataset.dataset_id, **common)
         return CloudRunV2ServiceIamMember(
             self,
             id_,

@@ -10,7 +10,8 @@ environment auto-promotes (release.auto_promote: dev), a Pub/Sub-triggered Cloud
 with `_ACTION=auto-promote` and the version from the message, as the CI account, the deployer in every
 environment. It never waits for an approver: an environment that auto-promotes
 said so in its file, and one that gates builds on approval cannot auto-promote (contracts/environment.py
-refuses both at once; infra/checks.py fails a Pub/Sub-triggered build in an approval-gated stack). Without
+refuses both at once; infra/checks.py fails a Pub/Sub-triggered build in an approval-gated stack, but for the
+canary build on its own canary-verdict topic, whose route says why: infra/parts/build_triggers.py). Without
 auto-promotion (prod) there is no such trigger and announcements are not consumed: promotion is the manual,
 approval-gated `promote` trigger.
 """

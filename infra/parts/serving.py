@@ -11,7 +11,8 @@ endpoint-level IAM resource to narrow it).
 
 Where the pipeline's monitoring.log_sample_rate is above 0, the endpoint logs that share of its requests and
 answers into the pipeline's BigQuery table (infra/parts/prediction_log.py), which the monitor reads: Vertex AI's
-request-response logging, written by the Vertex AI service agent (its grant on the table is the access table's).
+request-response logging, which creates the table `<pipeline>_requests` in the environment's dataset on its
+first log and writes it as the Vertex AI service agent (its grant on the dataset is the access table's).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from infra.parts.prediction_log import PredictionLog
 def logging_config(
     each: EnvironmentConfig, log: PredictionLog
 ) -> VertexAiEndpointPredictRequestResponseLoggingConfig | None:
-    """The endpoint's request-response logging: the pipeline's sample rate into its table; None at rate 0."""
+    """The endpoint's request-response logging: the pipeline's sample rate into its table (the full table
+    reference, which Vertex AI creates); None at rate 0."""
     rate = each.monitoring.log_sample_rate
     if rate <= 0:
         return None

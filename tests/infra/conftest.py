@@ -77,9 +77,9 @@ def _referenced(stack: dict[str, Any], data: str | None, rtype: str, name: str, 
     if rtype == "google_cloudfunctions2_function":
         assert attribute in ("name", "service_config[0].service"), attribute
         return str(body["name"])  # a 2nd-gen function's Cloud Run service has its name
-    if rtype in ("google_bigquery_dataset", "google_bigquery_table"):
-        assert attribute in ("project", "dataset_id", "table_id"), attribute
-        return resolve(stack, str(body[attribute]))  # a table's dataset_id is its dataset's reference
+    if rtype == "google_bigquery_dataset":
+        assert attribute in ("project", "dataset_id"), attribute
+        return str(body[attribute])
     if rtype == "google_monitoring_metric_descriptor":
         assert attribute == "type", attribute
         return str(body["type"])
@@ -115,9 +115,8 @@ def synthesized_bindings(stack: dict[str, Any]) -> set[tuple[str, str, str, str,
                 where = ("service-account", get["service_account_id"])
             elif rtype == "google_cloud_run_v2_service_iam_member":
                 where = ("run-service", f"projects/{get['project']}/locations/{get['location']}/services/{get['name']}")
-            elif rtype == "google_bigquery_table_iam_member":
-                table = f"projects/{get['project']}/datasets/{get['dataset_id']}/tables/{get['table_id']}"
-                where = ("bigquery-table", table)
+            elif rtype == "google_bigquery_dataset_iam_member":
+                where = ("bigquery-dataset", f"projects/{get['project']}/datasets/{get['dataset_id']}")
             else:
                 raise AssertionError(f"an IAM resource type the access table does not know: {rtype}")
             found.add((get["member"], *where, get["role"], condition))

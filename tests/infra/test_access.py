@@ -56,7 +56,10 @@ def test_without_dataflow_training_or_a_schedule_their_grants_and_accounts_go(co
     assert "dataflow" not in keys and "dataflow" not in access.accounts(lean)
     # Nothing acts as the data check's or the monitor's account: their builds run only when started by hand.
     assert not [b for b in access.bindings(lean) if b.grant.on.name in ("datacheck", "monitor", "dataflow")]
+    # Nor does anything run a build trigger: the build runner is the scheduler's alone (the monitor wakes the
+    # canary build by publishing on its topic, scheduled or not).
     assert {r["role_id"] for r in resources(stack, "google_project_iam_custom_role")} == set()
+    assert not [b for b in access.bindings(lean) if b.role.endswith("_build_runner")]
     names = {a["account_id"] for a in resources(stack, "google_service_account")}
     assert names == {f"penguins-dev-{key}" for key in access.accounts(lean)}
 
@@ -198,9 +201,10 @@ def test_the_pipelines_registry_write_excludes_every_models_history(configs, env
 @pytest.mark.parametrize("env", ["dev", "prod"])
 def test_grants_on_a_pipelines_own_topics_and_function_are_made_on_each_pipelines(stacks, configs, env):
     """The pipeline publishes to each model-registered topic, the scheduler to each trigger topic, the Pub/Sub
-    agent to each dead-letter topic, the trigger account invokes each function, the Vertex AI agent writes and the
-    monitor reads each request log (and, where a pipeline retrains on drift, publishes to each trigger topic): one
-    grant per pipeline, on that pipeline's resource, in the table and in the stack."""
+    agent to each dead-letter topic, the monitor to each canary-verdict topic, the trigger account invokes each
+    function (and the monitor, where a pipeline retrains on drift, publishes to each trigger topic): one grant
+    per pipeline, on that pipeline's resource, in the table and in the stack. The request logs are one dataset,
+    not a resource per pipeline (test_monitor.py)."""
     project, pipelines = f"my-{env}-project", sorted(configs[env].pipelines)
     assert pipelines == ["diabetes", "penguins"]
 
@@ -211,33 +215,23 @@ def test_grants_on_a_pipelines_own_topics_and_function_are_made_on_each_pipeline
         return {f"projects/{project}/topics/penguins-{env}-{p}-{kind}" for p in pipelines}
 
     agent = "serviceAccount:service-PROJECT_NUMBER@gcp-sa-pubsub.iam.gserviceaccount.com"
-    vertex = "serviceAccount:service-PROJECT_NUMBER@gcp-sa-aiplatform.iam.gserviceaccount.com"
     services = {f"projects/{project}/locations/europe-west4/services/penguins-{env}-{p}-trigger" for p in pipelines}
-    logs = {f"projects/{project}/datasets/penguins_{env}_predictions/tables/{p}_requests" for p in pipelines}
     expected = {
         (email("pipeline"), "topic", "roles/pubsub.publisher"): topics("model-registered"),
         (email("scheduler"), "topic", "roles/pubsub.publisher"): topics("trigger"),
         (agent, "topic", "roles/pubsub.publisher"): topics("trigger-dead-letter"),
+        (email("monitor"), "topic", "roles/pubsub.publisher"): topics("canary-verdict"),
         (email("trigger"), "run-service", "roles/run.invoker"): services,
-        (vertex, "bigquery-table", "roles/bigquery.dataEditor"): logs,
-        (email("monitor"), "bigquery-table", "roles/bigquery.dataViewer"): logs,
     }
     if env == "dev":  # dev's penguins retrains on a flagged window: the monitor may publish on the trigger topics
-        expected[(email("monitor"), "topic", "roles/pubsub.publisher")] = topics("trigger")
+        expected[(email("monitor"), "topic", "roles/pubsub.publisher")] |= topics("trigger")
     granted = synthesized_bindings(stacks[env])
-    on_pipelines = {
-        (m, t, r, role, c) for m, t, r, role, c in granted if t in ("topic", "run-service", "bigquery-table")
-    }
+    on_pipelines = {(m, t, r, role, c) for m, t, r, role, c in granted if t in ("topic", "run-service")}
     assert on_pipelines == {(m, t, r, role, None) for (m, t, role), rs in expected.items() for r in rs}
     per_pipeline = [b for b in access.bindings(configs[env]) if b.grant.on.per_pipeline]
-    assert len(per_pipeline) == len(expected) * len(pipelines)
+    assert len(per_pipeline) == sum(len(rs) for rs in expected.values())
     for b in per_pipeline:
-        own = (
-            f"/{b.pipeline}_{b.grant.on.name}"
-            if b.resource_type == "bigquery-table"
-            else f"/penguins-{env}-{b.pipeline}-{b.grant.on.name}"
-        )
-        assert b.resource.endswith(own), b
+        assert b.resource.endswith(f"/penguins-{env}-{b.pipeline}-{b.grant.on.name}"), b
         assert b.resource in expected[(b.member, b.resource_type, b.role)]
 
 

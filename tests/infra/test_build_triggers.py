@@ -1,5 +1,6 @@
 """Cloud Build triggers: the routing table and the trigger filters agree, one trigger per workflow, and one per
-pipeline for the workflows that run per pipeline (full, modules, promote, datacheck)."""
+pipeline for the workflows that run per pipeline (full, modules, promote, datacheck, monitor, canary); a pubsub
+route's (canary) on its pipeline's own topic, made with it."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ from ci.routing import PER_PIPELINE, PULL_REQUEST_ROUTES, PUSH_ROUTES, ROUTES, R
 from ci.routing import route as route_of
 from contracts.environment import REPO_ROOT, Gcp
 from infra import access
-from infra.parts.build_triggers import ADOPT_CONFIG, PUBLISHING, branch_ref, build_config, planned_triggers
+from infra.parts.build_triggers import ADOPT_CONFIG, PUBLISHING, branch_ref, build_config, planned_triggers, topic_kind
+from infra.parts.model_registered import WORKFLOW as AUTOPROMOTE
 from tests.infra.conftest import has_resource, resources
 
 
 def _triggers(stack):
     """The routing table's triggers (the autopromote trigger is the announcement's: test_model_registered.py)."""
-    return {t["name"]: t for t in resources(stack, "google_cloudbuild_trigger") if "pubsub_config" not in t}
+    return {
+        t["name"]: t for t in resources(stack, "google_cloudbuild_trigger") if not t["name"].endswith(f"-{AUTOPROMOTE}")
+    }
 
 
 def _config(trigger) -> str:
@@ -177,6 +181,39 @@ def test_each_pipelines_promote_trigger_is_manual_on_the_ci_branch_and_approval_
         assert trigger["approval_config"] == {"approval_required": configs[env].gcp.ci.require_approval}
         assert {k: trigger["substitutions"][k] for k in requested} == dict.fromkeys(requested, "")
         assert trigger["substitutions"]["_PIPELINE"] == pipeline
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_only_a_pubsub_routes_triggers_listen_to_a_topic_each_its_pipelines_own(stacks, configs, env):
+    """A pubsub route (canary) has one topic per pipeline, <prefix>-<pipeline>-<route.topic>, made with its trigger;
+    every other route's trigger has no pubsub_config (a push, a pull request, or triggers.run starts it)."""
+    stack, gcp = stacks[env], configs[env].gcp
+    topics = {name: body["name"] for name, body in stack["resource"]["google_pubsub_topic"].items()}
+    pubsub = [route for route in ROUTES if route.event == "pubsub"]
+    assert [route.workflow for route in pubsub] == ["canary"]
+    for name, (pipeline, route) in _planned(configs[env]).items():
+        trigger = _triggers(stack)[name]
+        if route.event != "pubsub":
+            assert "pubsub_config" not in trigger, name
+            continue
+        assert pipeline is not None and route.workflow in PER_PIPELINE
+        reference = trigger["pubsub_config"]["topic"]
+        assert reference.startswith("${google_pubsub_topic.") and reference.endswith(".id}")
+        own = topics[reference.removeprefix("${google_pubsub_topic.").removesuffix(".id}")]
+        assert own == gcp.pipeline_resource(pipeline, route.topic) == gcp.name(topic_kind(route, pipeline))
+        # Built like a manual trigger (the CI branch's config), never on a push.
+        assert "repository_event_config" not in trigger and "filename" not in trigger
+        assert trigger["git_file_source"]["path"] == route.config
+        assert trigger["source_to_build"]["ref"] == branch_ref(gcp)
+    made = {t for t in topics.values() if any(t.endswith(f"-{route.topic}") for route in pubsub)}
+    assert made == {gcp.pipeline_resource(p, r.topic) for p in configs[env].pipelines for r in pubsub}
+
+
+def test_only_a_per_pipeline_pubsub_route_has_a_pipelines_topic():
+    """(What a pubsub route may declare: tests/unit/test_routing.py.)"""
+    assert topic_kind(route_of("canary"), "diabetes") == "diabetes-canary-verdict"
+    with pytest.raises(ValueError, match="only a per-pipeline pubsub route"):
+        topic_kind(route_of("promote"), "penguins")
 
 
 def test_a_manual_trigger_needs_one_literal_branch(configs):

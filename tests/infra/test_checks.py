@@ -76,6 +76,25 @@ def test_only_the_scheduled_data_check_may_skip_approval_in_prod(tmp_path, capsy
     assert "google_cloudbuild_trigger.promote: a prod trigger must set" in err and ".datacheck:" not in err
 
 
+def test_the_routes_that_say_why_are_the_only_prod_triggers_without_approval(tmp_path, capsys):
+    """The scheduled data check and monitor, manual (ci/routing.py: approval_exempt); promote, which starts a
+    canary or moves the champion, stays gated. The canary build is exempt only as the Pub/Sub-triggered build it
+    is (below): a manual trigger of its config waits for an approver like any other."""
+    manual, pubsub = checks.APPROVAL_EXEMPT_CONFIGS, checks.APPROVAL_EXEMPT_PUBSUB
+    assert manual == {"ci/cloudbuild/datacheck.yaml", "ci/cloudbuild/monitor.yaml"}
+    assert pubsub == {("ci/cloudbuild/canary.yaml", "canary-verdict")}
+    exempt = {
+        name: {**GOOD_TRIGGER, "git_file_source": {"path": f"ci/cloudbuild/{name}.yaml"}}
+        for name in ("datacheck", "monitor", "canary", "promote")
+    }
+    write_stack(tmp_path, "prod", {"resource": {"google_cloudbuild_trigger": exempt}})
+    assert checks.main([str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "google_cloudbuild_trigger.promote: a prod trigger must set" in err
+    assert "google_cloudbuild_trigger.canary: a prod trigger must set" in err
+    assert not [name for name in ("datacheck", "monitor") if f".{name}:" in err]
+
+
 AUTOPROMOTE = {
     **GOOD_TRIGGER,
     "pubsub_config": {"topic": "projects/p/topics/penguins-dev-model-registered"},
@@ -100,3 +119,66 @@ def test_a_pubsub_triggered_build_in_an_approval_gated_stack_is_caught(tmp_path,
     err = capsys.readouterr().err
     assert "google_cloudbuild_trigger.autopromote: a Pub/Sub-triggered build starts unapproved" in err
     assert ".promote:" not in err
+
+
+def _canary(topic: str, config: str = "ci/cloudbuild/canary.yaml") -> dict:
+    return {
+        **GOOD_TRIGGER,
+        "pubsub_config": {"topic": topic},
+        "git_file_source": {"path": config},
+        "approval_config": {"approval_required": False},
+    }
+
+
+# The canary trigger as the stack synthesizes it: a reference to its pipeline's canary-verdict topic.
+VERDICTS = "${google_pubsub_topic.build-triggers_canary-verdict-penguins_D6D6C00C.id}"
+CANARY_TOPICS = {
+    "build-triggers_canary-verdict-penguins_D6D6C00C": {"name": "penguins-prod-penguins-canary-verdict"},
+    "model-registered-penguins_topic_995890CA": {"name": "penguins-prod-penguins-model-registered"},
+}
+
+
+@pytest.mark.parametrize(
+    "topic",
+    [
+        VERDICTS,
+        "projects/p/topics/penguins-prod-penguins-canary-verdict",
+    ],
+)
+def test_the_canary_build_on_its_verdict_topic_is_the_one_pubsub_build_prod_may_run_unapproved(tmp_path, capsys, topic):
+    """Its route says why (ci/routing.py: approval_exempt): it only applies the verdict the monitor recorded."""
+    doc = {
+        "resource": {
+            "google_pubsub_topic": CANARY_TOPICS,
+            "google_cloudbuild_trigger": {
+                "canary": _canary(topic),
+                "promote": {**GOOD_TRIGGER, "approval_config": {"approval_required": True}},
+            },
+        }
+    }
+    write_stack(tmp_path, "prod", doc)
+    assert checks.main([str(tmp_path)]) == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("trigger", "why"),
+    [
+        # Auto-promotion in prod: promote.yaml on the announcements.
+        (AUTOPROMOTE, "not the canary's config or topic"),
+        # The canary's config on another topic (the announcements: anyone who may announce could end a canary).
+        (_canary("${google_pubsub_topic.model-registered-penguins_topic_995890CA.id}"), "another topic"),
+        (_canary("projects/p/topics/penguins-prod-penguins-model-registered"), "another topic, by name"),
+        # The verdict topic starting any other config (promote, with whatever the message says).
+        (
+            _canary(VERDICTS, "ci/cloudbuild/promote.yaml"),
+            "another config",
+        ),
+        # A topic the stack does not have: nothing says what it is.
+        (_canary("${google_pubsub_topic.elsewhere_ABC.id}"), "an unknown topic"),
+    ],
+)
+def test_any_other_pubsub_build_in_prod_without_approval_is_caught(tmp_path, capsys, trigger, why):
+    doc = {"resource": {"google_pubsub_topic": CANARY_TOPICS, "google_cloudbuild_trigger": {"canary": trigger}}}
+    write_stack(tmp_path, "prod", doc)
+    assert checks.main([str(tmp_path)]) == 1, why
+    assert "google_cloudbuild_trigger.canary: a Pub/Sub-triggered build starts unapproved" in capsys.readouterr().err

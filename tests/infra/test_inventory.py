@@ -18,21 +18,22 @@ COMMON = {
     # ci, pipeline, trigger, scheduler, datacheck, monitor, dataflow, serving (infra/access.py: ACCOUNTS).
     "google_service_account": 8,
     # the Dataflow launcher: only the dataflow.jobs/messages/metrics calls DataflowRunner makes; the build runner
-    # (the scheduled data check and monitor): only cloudbuild.builds.create.
+    # (the scheduler's, for the scheduled data check and monitor): only cloudbuild.builds.create.
     "google_project_iam_custom_role": 2,
     # actAs: ci, trigger, datacheck and pipeline itself (Vertex training) on pipeline; pipeline on dataflow; ci on
-    # serving (the deployer everywhere); the scheduler on datacheck and monitor (their scheduled builds).
+    # serving (the deployer everywhere); the scheduler on datacheck and monitor (their scheduled builds). None by
+    # the monitor: it wakes the canary build by publishing.
     "google_service_account_iam_member": 8,
     # pipeline-root, artifacts, data, registry, build-logs.
     "google_storage_bucket": 5,
     # The functions' one source object, shared by every pipeline's function.
     "google_storage_bucket_object": 1,
-    # Each pipeline's trigger, its dead letters, model-registered.
-    "google_pubsub_topic": 3 * P,
+    # Each pipeline's trigger, its dead letters, model-registered, canary-verdict (its canary build's).
+    "google_pubsub_topic": 4 * P,
     "google_pubsub_subscription": P,
     # the scheduler on each trigger topic; the Pub/Sub agent on each dead-letter topic; the pipeline on each
-    # model-registered topic.
-    "google_pubsub_topic_iam_member": 3 * P,
+    # model-registered topic; the monitor on each canary-verdict topic.
+    "google_pubsub_topic_iam_member": 4 * P,
     "google_cloudfunctions2_function": P,
     # Eventarc invokes each pipeline's function as the trigger account.
     "google_cloud_run_v2_service_iam_member": P,
@@ -46,10 +47,10 @@ COMMON = {
     # The monitor's flagged metric.
     "google_monitoring_metric_descriptor": 1,
     "google_vertex_ai_endpoint": P,
-    # The request logs: one dataset, a table per pipeline; the Vertex AI agent writes and the monitor reads each.
+    # The request logs: one dataset, no table (Vertex AI creates each pipeline's); on the dataset the Vertex AI
+    # agent creates and writes them, the monitor reads them.
     "google_bigquery_dataset": 1,
-    "google_bigquery_table": P,
-    "google_bigquery_table_iam_member": 2 * P,
+    "google_bigquery_dataset_iam_member": 2,
 }
 # Every *_iam_member count is the access table's (tests/infra/test_access.py checks each grant); these catch a
 # resource the table does not account for.
@@ -60,18 +61,18 @@ INVENTORY = {
         # trigger: 3; scheduler: the build runner; datacheck: aiplatform.user; monitor: bigquery.jobUser,
         # aiplatform.viewer, monitoring.metricWriter; dataflow: dataflow.worker.
         "google_project_iam_member": 27,
-        # ci 7, pipeline 5, trigger 1, datacheck 8 (3 of them object-conditional), monitor 5 (the data bucket: read,
-        # create under monitoring/, the lease (penguins retrains); the registry; the build logs), dataflow 3,
-        # serving 1.
-        "google_storage_bucket_iam_member": 30,
+        # ci 8 (the canary verdicts, read), pipeline 5, trigger 1, datacheck 8 (3 of them object-conditional),
+        # monitor 5 (the data bucket: read, create under monitoring/, the lease (penguins retrains); the registry;
+        # the build logs), dataflow 3, serving 1.
+        "google_storage_bucket_iam_member": 31,
         # + the monitor on each trigger topic (dev's penguins retrains on a flagged window).
-        "google_pubsub_topic_iam_member": 4 * P,
+        "google_pubsub_topic_iam_member": 5 * P,
         # The images repository (dev builds the releases).
         "google_artifact_registry_repository": 1,
         # ci pushes, the Dataflow workers pull.
         "google_artifact_registry_repository_iam_member": 2,
-        # The 8 routes: model-tests, infra, function, checks once, full, modules, promote, datacheck per pipeline;
-        # + each pipeline's autopromote.
+        # The 10 routes: model-tests, infra, function, checks once, full, modules, promote, datacheck, monitor,
+        # canary (on its canary-verdict topic) per pipeline; + each pipeline's autopromote.
         "google_cloudbuild_trigger": ONCE + len(PER_PIPELINE) * P + P,
     },
     "prod": COMMON
@@ -80,10 +81,10 @@ INVENTORY = {
         "google_project_iam_member": 28,
         # ci publishes nothing (-2), and ci, pipeline, trigger, datacheck read dev's artifacts (+4, pipeline -1);
         # the monitor takes no lease (no pipeline retrains on drift: -1).
-        "google_storage_bucket_iam_member": 30,
+        "google_storage_bucket_iam_member": 31,
         # No repository: prod runs dev's image; its Dataflow workers and Vertex AI agent pull it from dev's.
         "google_artifact_registry_repository_iam_member": 2,
-        # The 8 routes, per pipeline as in dev; no auto-promotion.
+        # The 10 routes, per pipeline as in dev; no auto-promotion.
         "google_cloudbuild_trigger": ONCE + len(PER_PIPELINE) * P,
     },
 }
@@ -109,6 +110,7 @@ OUTPUTS = {
         "trigger_topic",
         "dead_letter_topic",
         "model_registered_topic",
+        "canary_verdict_topic",
         "function",
         "dead_letter_setup",
         "endpoint",
@@ -122,7 +124,7 @@ def test_resource_counts_by_type(stacks, configs, env):
     assert tuple(sorted(configs[env].pipelines)) == PIPELINES
     assert all(len(each.schedules) == 1 and each.data.schedule for each in configs[env].each_pipeline())
     assert all(each.monitoring.schedule and each.monitoring.action != "report" for each in configs[env].each_pipeline())
-    assert (ONCE, len(PER_PIPELINE)) == (4, 5)
+    assert (ONCE, len(PER_PIPELINE)) == (4, 6)
     counts = {rtype: len(instances) for rtype, instances in stacks[env]["resource"].items()}
     assert counts == INVENTORY[env]
 
@@ -142,7 +144,7 @@ def test_data_sources_backend_and_outputs(stacks, env, configs):
         (other,) = set(PIPELINES) - {pipeline}
         own = {k: v["value"] for k, v in stack["output"].items() if k.endswith(f"_{pipeline}")}
         assert own.pop(f"endpoint_{pipeline}") == gcp.endpoint(pipeline)
-        assert len(own) == 6
+        assert len(own) == 7
         for key, value in own.items():
             assert f"-{pipeline}_" in value and f"-{other}_" not in value, key
 
@@ -156,6 +158,6 @@ def test_every_resource_waits_for_the_apis(stacks, env):
             continue
         for body in instances.values():
             assert apis <= set(body["depends_on"]), rtype
-            # Only an endpoint that logs waits for one thing more: the Vertex AI agent's grant on its table.
+            # Only an endpoint that logs waits for one thing more: the Vertex AI agent's grant on the dataset.
             more = set(body["depends_on"]) - apis
             assert not more or (rtype == "google_vertex_ai_endpoint" and len(more) == 1), rtype

@@ -15,7 +15,10 @@ from tests.infra.conftest import resources
 
 
 def _autopromote(stack):
-    return [t for t in resources(stack, "google_cloudbuild_trigger") if "pubsub_config" in t]
+    """The Pub/Sub-triggered builds on the announcements (the canary's, on its own topic: test_canary.py)."""
+    on_announcements = "${google_pubsub_topic.model-registered-"
+    triggers = resources(stack, "google_cloudbuild_trigger")
+    return [t for t in triggers if t.get("pubsub_config", {}).get("topic", "").startswith(on_announcements)]
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
@@ -61,3 +64,6 @@ def test_dev_auto_promotes_each_announced_version_with_the_promote_config_as_ci(
 def test_prod_has_no_auto_promotion_its_promotion_waits_for_an_approval(stacks, configs):
     assert configs["prod"].release.auto_promote is False
     assert _autopromote(stacks["prod"]) == []
+    # Its only Pub/Sub-triggered builds are the canary's, which apply a recorded verdict (test_canary.py).
+    pubsub = [t["name"] for t in resources(stacks["prod"], "google_cloudbuild_trigger") if "pubsub_config" in t]
+    assert sorted(pubsub) == ["penguins-prod-diabetes-canary", "penguins-prod-penguins-canary"]

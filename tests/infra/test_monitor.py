@@ -1,10 +1,10 @@
-"""Watching the champion: each pipeline's BigQuery request log (the endpoint writes it, the monitor reads it), the
-endpoint's request-response logging, the manual `monitor` build and its Scheduler job, the monitor account's
-grants, and the flagged metric with its drift alerts."""
+"""Watching the champion: the request logs' BigQuery dataset (each pipeline's endpoint creates and writes its table
+there, the monitor reads it), the endpoint's request-response logging, the manual `monitor` build and its
+Scheduler job, the monitor account's grants, and the flagged metric with its drift alerts. The canary build the
+monitor's message on its canary-verdict topic starts: test_canary.py."""
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
@@ -12,10 +12,10 @@ import pytest
 from ci.routing import PER_PIPELINE
 from ci.routing import route as route_of
 from contracts.environment import REPO_ROOT
-from contracts.prediction_log import BIGQUERY_SCHEMA
 from infra import access
 from infra.parts.datacheck_schedule import run_uri
 from infra.parts.monitoring import FLAGGED_METRIC, flagged_filter
+from infra.parts.prediction_log import retention_days
 from tests.infra.conftest import resolve, resources, synth_stack, synthesized_bindings
 from tests.infra.test_access import allows
 
@@ -60,41 +60,33 @@ def test_one_dataset_per_environment_in_its_region_kept_on_destroy(stacks, confi
     )
     assert dataset["delete_contents_on_destroy"] is False  # as the data bucket's force_destroy
     assert dataset["labels"]
+    # Never an authoritative access list: the grants are the access table's, made one member at a time.
+    assert "access" not in dataset
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
-def test_each_pipelines_table_has_the_contract_schema_partitioned_by_day_with_its_retention(stacks, configs, env):
-    gcp = configs[env].gcp
-    tables = resources(stacks[env], "google_bigquery_table")
-    assert len(tables) == len(configs[env].pipelines) == 2
-    for each in configs[env].each_pipeline():
-        pipeline = each.selected
-        table = _one(stacks[env], "google_bigquery_table", table_id=f"{pipeline}_requests")
-        # The contract's name: <project>.<dataset>.<pipeline>_requests, what the monitor queries.
-        assert f"{table['project']}.{resolve(stacks[env], table['dataset_id'])}.{table['table_id']}" == (
-            gcp.prediction_log_table(pipeline)
-        )
-        assert table["dataset_id"].startswith("${google_bigquery_dataset.")  # it waits for the dataset
-        assert json.loads(table["schema"]) == [dict(field) for field in BIGQUERY_SCHEMA]
-        assert table["time_partitioning"] == {
-            "type": "DAY",
-            "field": "logging_time",
-            "expiration_ms": each.monitoring.log_retention_days * DAY_MS,
-        }
-        assert table["deletion_protection"] is True
-        assert table["labels"] == {"pipeline": f"{pipeline}-{env}"}
-    assert {each.monitoring.log_retention_days for each in configs[env].each_pipeline()} == (
-        {30} if env == "dev" else {90}
-    )
+def test_the_stack_makes_no_table_vertex_creates_each_pipelines_on_its_first_log(stacks, env):
+    """With the full table reference as output_uri, "the Dataset must exist and table must not exist": a table the
+    stack made would make the endpoint's logging fail."""
+    assert not resources(stacks[env], "google_bigquery_table")
+    assert not resources(stacks[env], "google_bigquery_table_iam_member")
 
 
-def test_the_retention_is_each_pipelines_own(configs):
-    config = _with_monitoring(configs["dev"], penguins={"log_retention_days": 7})
-    stack = synth_stack(config)
-    retention = {
-        t["table_id"]: t["time_partitioning"]["expiration_ms"] for t in resources(stack, "google_bigquery_table")
-    }
-    assert retention == {"penguins_requests": 7 * DAY_MS, "diabetes_requests": 30 * DAY_MS}
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_the_datasets_partitions_expire_after_the_longest_retention_of_its_pipelines(stacks, configs, env):
+    [dataset] = resources(stacks[env], "google_bigquery_dataset")
+    days = {each.monitoring.log_retention_days for each in configs[env].each_pipeline()}
+    assert days == ({30} if env == "dev" else {90})
+    assert dataset["default_partition_expiration_ms"] == max(days) * DAY_MS
+    # Never the tables themselves: a table expiration would delete a pipeline's whole log, not its old days.
+    assert "default_table_expiration_ms" not in dataset
+
+
+def test_pipelines_with_different_retentions_keep_the_longest(configs):
+    config = _with_monitoring(configs["dev"], penguins={"log_retention_days": 7}, diabetes={"log_retention_days": 400})
+    [dataset] = resources(synth_stack(config), "google_bigquery_dataset")
+    assert dataset["default_partition_expiration_ms"] == 400 * DAY_MS
+    assert retention_days(config) == 400
 
 
 # --- the endpoint's request-response logging --------------------------------------------------------------------
@@ -110,17 +102,21 @@ def test_each_endpoint_logs_its_sample_into_its_pipelines_table(stacks, configs,
         assert logging["enabled"] is True
         assert logging["sampling_rate"] == each.monitoring.log_sample_rate == (1.0 if env == "dev" else 0.2)
         output_uri = logging["bigquery_destination"]["output_uri"]
+        # The full table reference, the contract's table (what the monitor queries), which Vertex AI creates.
         assert resolve(stacks[env], output_uri) == f"bq://{gcp.prediction_log_table(pipeline)}"
-        # References, not names: the endpoint waits for its own table ...
-        assert f"google_bigquery_table.prediction-log_table-{pipeline}_" in output_uri
+        assert resolve(stacks[env], output_uri) == (
+            f"bq://my-{env}-project.penguins_{env}_predictions.{pipeline}_requests"
+        )
+        # References, not names: the endpoint waits for the dataset ...
+        assert "${google_bigquery_dataset.prediction-log_dataset_" in output_uri
         # ... and for the Vertex AI agent's grant on it.
-        [grant] = [d for d in endpoint["depends_on"] if "google_bigquery_table_iam_member" in d]
-        assert f"vertex-agent-bigquery-table-{pipeline}-requests-bigquery-dataEditor" in grant
+        [grant] = [d for d in endpoint["depends_on"] if "google_bigquery_dataset_iam_member" in d]
+        assert "vertex-agent-bigquery-dataset-predictions-bigquery-dataEditor" in grant
 
 
 def test_a_sample_rate_of_0_logs_nothing_and_grants_nothing(configs):
     """One pipeline at 0: its endpoint has no logging block; at 0 everywhere, the Vertex AI agent has no grant on
-    any table (the tables stay, and the monitor may still read them)."""
+    the dataset (which stays, and the monitor may still read it)."""
     one = synth_stack(_with_monitoring(configs["dev"], diabetes={"log_sample_rate": 0.0}))
     logging = {
         e["display_name"]: e.get("predict_request_response_logging_config")
@@ -136,25 +132,50 @@ def test_a_sample_rate_of_0_logs_nothing_and_grants_nothing(configs):
     assert not [
         b for b in access.bindings(none) if b.grant.account == "vertex-agent" and b.resource_type != "repository"
     ]
-    assert len(resources(stack, "google_bigquery_table")) == 2
-    assert {b.resource_type for b in _monitor_grants(none)} >= {"bigquery-table"}
+    assert len(resources(stack, "google_bigquery_dataset")) == 1
+    assert {b.resource_type for b in _monitor_grants(none)} >= {"bigquery-dataset"}
+    assert synthesized_bindings(stack) == {
+        (b.member, b.resource_type, b.resource, b.role, b.condition) for b in access.bindings(none)
+    }
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
-def test_the_vertex_agent_may_write_only_the_request_logs(configs, env):
-    """roles/bigquery.dataEditor on each pipeline's table, not on the dataset or the project."""
+def test_the_vertex_agent_may_create_and_write_only_the_request_logs(configs, env):
+    """roles/bigquery.dataEditor on the request logs' dataset (it creates each pipeline's table there), not on the
+    project; the reason names each pipeline's table."""
     agent = [
         b for b in access.bindings(configs[env]) if b.grant.account == "vertex-agent" and b.grant.on.store == "own"
     ]
+    dataset = f"projects/my-{env}-project/datasets/penguins_{env}_predictions"
     assert {(b.resource_type, b.resource, b.role) for b in agent} == {
-        (
-            "bigquery-table",
-            f"projects/my-{env}-project/datasets/penguins_{env}_predictions/tables/{p}_requests",
-            "roles/bigquery.dataEditor",
-        )
-        for p in configs[env].pipelines
+        ("bigquery-dataset", dataset, "roles/bigquery.dataEditor")
     }
     assert all(b.member.endswith("@gcp-sa-aiplatform.iam.gserviceaccount.com") for b in agent)
+    assert "each pipeline's" in agent[0].grant.why
+    assert not [
+        b
+        for b in access.bindings(configs[env])
+        if "bigquery" in b.role
+        and b.resource_type == "project"
+        and b.role not in ("roles/bigquery.jobUser", "roles/bigquery.metadataViewer")
+    ]
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_who_may_touch_the_request_logs_dataset(configs, env):
+    """The Vertex AI agent writes, the monitor reads; nobody else has a grant on it (CI's plan reads metadata,
+    project-wide, and no row)."""
+    on_dataset = {
+        (b.member.split("@")[0].removeprefix("serviceAccount:").removeprefix(f"penguins-{env}-"), b.role)
+        for b in access.bindings(configs[env])
+        if b.resource_type == "bigquery-dataset"
+    }
+    assert on_dataset == {
+        ("service-PROJECT_NUMBER", "roles/bigquery.dataEditor"),
+        ("monitor", "roles/bigquery.dataViewer"),
+    }
+    ci = {b.role for b in access.bindings(configs[env]) if b.grant.account == "ci" and "bigquery" in b.role}
+    assert ci == {"roles/bigquery.metadataViewer"}
 
 
 # --- the monitor build and its schedule -------------------------------------------------------------------------
@@ -237,10 +258,11 @@ def _summary(config):
 
 def test_the_monitor_reads_the_log_and_the_data_writes_its_reports_alerts_and_retrains_in_dev(configs):
     """dev: penguins retrains on a flagged window, so the monitor may publish on the trigger topics and take the
-    data area's lease; everything else is read, create-only or a metric."""
+    data area's lease; everything else is read, create-only, a metric, or the canary build's wake-up message."""
     project, data = "my-dev-project", "penguins-dev-data"
-    table = "projects/my-dev-project/datasets/penguins_dev_predictions/tables/{}_requests"
+    dataset = "projects/my-dev-project/datasets/penguins_dev_predictions"
     topic = "projects/my-dev-project/topics/penguins-dev-{}-trigger"
+    verdicts = "projects/my-dev-project/topics/penguins-dev-{}-canary-verdict"
     assert _summary(configs["dev"]) == {
         ("project", project, "roles/bigquery.jobUser", None),
         ("project", project, "roles/aiplatform.viewer", None),
@@ -250,24 +272,28 @@ def test_the_monitor_reads_the_log_and_the_data_writes_its_reports_alerts_and_re
         ("bucket", data, "roles/storage.objectUser", "lease-only"),
         ("bucket", "penguins-dev-registry", "roles/storage.objectViewer", None),
         ("bucket", "penguins-dev-build-logs", "roles/storage.objectAdmin", None),
-        *(("bigquery-table", table.format(p), "roles/bigquery.dataViewer", None) for p in ("diabetes", "penguins")),
+        ("bigquery-dataset", dataset, "roles/bigquery.dataViewer", None),
         *(("topic", topic.format(p), "roles/pubsub.publisher", None) for p in ("diabetes", "penguins")),
+        # It wakes the canary build, which runs as ci, by publishing on each pipeline's verdict topic (test_canary.py).
+        *(("topic", verdicts.format(p), "roles/pubsub.publisher", None) for p in ("diabetes", "penguins")),
     }
 
 
 def test_without_a_retraining_pipeline_the_monitor_may_not_publish_or_take_the_lease(configs):
-    """prod alerts only: no trigger topic, no lease."""
+    """prod alerts only: no trigger topic, no lease (its topics are the canary-verdict ones, test_canary.py)."""
     prod = _summary(configs["prod"])
-    assert not [row for row in prod if row[0] == "topic" or row[3] == "lease-only"]
+    assert not [row for row in prod if (row[0] == "topic" and not row[1].endswith("-canary-verdict"))]
+    assert not [row for row in prod if row[3] == "lease-only"]
     assert ("project", "my-prod-project", "roles/monitoring.metricWriter", None) in prod
     assert {each.monitoring.action for each in configs["prod"].each_pipeline()} == {"alert"}
 
 
 def test_reporting_only_the_monitor_writes_no_metric_and_no_drift_alert_exists(configs):
     report = _with_monitoring(configs["dev"], **{"*": {"action": "report"}})
-    assert not [
-        row for row in _summary(report) if row[2] in ("roles/monitoring.metricWriter", "roles/pubsub.publisher")
-    ]
+    assert not [row for row in _summary(report) if row[2] == "roles/monitoring.metricWriter"]
+    # It publishes on the canary-verdict topics only (a canary's end), never on a trigger topic.
+    published = {row[1] for row in _summary(report) if row[2] == "roles/pubsub.publisher"}
+    assert published and all(topic.endswith("-canary-verdict") for topic in published)
     stack = synth_stack(report)
     assert synthesized_bindings(stack) == {
         (b.member, b.resource_type, b.resource, b.role, b.condition) for b in access.bindings(report)
@@ -299,14 +325,15 @@ def test_the_monitor_may_rewrite_only_the_lease(configs):
 
 
 def test_every_monitor_grant_says_why_it_is_not_rehearsed():
-    rows = [g for g in access.GRANTS if g.account == "monitor" or (g.on == access.REQUEST_LOG)]
-    assert len(rows) == 11 and all(g.unrehearsed and not g.flow for g in rows)
+    rows = [g for g in access.GRANTS if g.account == "monitor" or (g.on == access.PREDICTION_LOG)]
+    assert len(rows) == 12 and all(g.unrehearsed and not g.flow for g in rows)
 
 
 @pytest.mark.parametrize("env", ["dev", "prod"])
 def test_the_monitor_reads_the_registry_and_never_moves_the_champion(configs, env):
     """It finds a running canary in the alias history, but may not deploy, act as the serving account or write
-    the history: ending a canary stays the promote path's."""
+    the history: ending a canary is the canary build's, which its message on the verdict topic starts (it acts as
+    no account and creates no build)."""
     grants = _monitor_grants(configs[env])
     on_registry = {b.role for b in grants if b.resource == f"penguins-{env}-registry"}
     assert on_registry == {"roles/storage.objectViewer"}

@@ -239,6 +239,44 @@ def test_the_monitor_build_runs_the_monitor_on_its_environment_and_pipeline_and_
     assert int(step["timeout"].removesuffix("s")) < int(config["timeout"].removesuffix("s")) < 3600
 
 
+def test_the_canary_build_applies_the_recorded_verdict_of_its_pipeline_and_nothing_else():
+    """One step, `models canary settle`, on the environment and pipeline the trigger names, naming its own build:
+    what it applies is the verdict the monitor recorded, so the message that starts it (the monitor's, on the
+    pipeline's canary-verdict topic) sets nothing; the promote build's image, options, logs and timeouts (it may
+    deploy and undeploy as a promotion does)."""
+    from ci.routing import route
+
+    canary = route("canary")
+    assert (canary.config, canary.event, canary.requested) == ("ci/cloudbuild/canary.yaml", "pubsub", ())
+    assert canary.topic == "canary-verdict"
+    config, promote = _load("canary"), _load("promote")
+    [step] = config["steps"]
+    assert step["entrypoint"] == "bash"
+    assert step["args"] == [
+        "ci/nox",
+        "-s",
+        "models",
+        "--",
+        "canary",
+        "settle",
+        "--env=${_ENV}",
+        "--pipeline=${_PIPELINE}",
+        "--build=$BUILD_ID",
+    ]
+    [moving] = promote["steps"]
+    assert (step["name"], step["timeout"]) == (moving["name"], moving["timeout"])
+    assert (config["options"], config["logsBucket"], config["timeout"]) == (
+        promote["options"],
+        promote["logsBucket"],
+        promote["timeout"],
+    )
+    # The trigger's own substitutions only: none of the promote request's (_ACTION, _VERSION, _BY, _REASON), and
+    # nothing of the message (the step reads no $(body...) binding: the trigger sets none).
+    assert set(config["substitutions"]) == set(promote["substitutions"]) - set(route("promote").requested)
+    assert set(config["substitutions"]) == set(_load("monitor")["substitutions"])
+    assert not [arg for arg in step["args"] if "_VERSION" in arg or "_VERDICT" in arg or "body." in arg]
+
+
 @pytest.mark.parametrize("workflow", sorted(CONFIGS))
 def test_every_config_is_a_valid_cloud_build_build_message(workflow):
     """What Cloud Build itself parses: an unknown or misspelt field, a bad enum or duration fails here, offline."""
@@ -257,7 +295,7 @@ def test_the_build_message_check_catches_a_misspelt_field():
         cloudbuild_v1.Build.from_json(json.dumps(misspelt))
 
 
-@pytest.mark.parametrize("workflow", ["promote", "model-tests"])
+@pytest.mark.parametrize("workflow", ["promote", "model-tests", "canary"])
 def test_a_moving_step_outlasts_every_environments_deploy_timeout(workflow):
     """A move on Vertex waits for the deploy, then for a cancelled one to end, then for an undeploy: its step
     leaves 5 minutes beyond those for set-up and the model tests."""

@@ -56,6 +56,8 @@ CASES = [
     (["release/models_cli.py", "release/approvals.py", "release/datacheck/check.py"], [], []),
     # The monitor runs outside any pipeline run: its code and its build config fire nothing (its route is manual).
     (["release/monitor/cli.py", "ci/cloudbuild/monitor.yaml"], [], []),
+    # Nor does the canary build the monitor's message starts (pubsub); the canary's code is the model tests'.
+    (["ci/cloudbuild/canary.yaml"], [], []),
     (["release/model_tests/smoke.py"], ["model-tests"], ["model-tests"]),
     (["pipelines/diabetes/model_tests/smoke_records.json"], ["model-tests"], ["model-tests"]),
     (["release/promotion/moves.py"], ["model-tests"], ["model-tests"]),
@@ -112,10 +114,50 @@ def test_the_monitor_route_is_manual_per_pipeline_and_says_why_it_never_waits_fo
     assert "monitor" in PER_PIPELINE and trigger_kind("monitor", "penguins") == "penguins-monitor"
     # Scheduled like the data check: a build nobody approves would never run.
     assert monitor.approval_exempt and route("datacheck").approval_exempt
-    assert [r.workflow for r in ROUTES if r.approval_exempt] == ["datacheck", "monitor"]
+    assert [r.workflow for r in ROUTES if r.approval_exempt] == ["datacheck", "monitor", "canary"]
     assert monitor not in PUSH_ROUTES and monitor not in PULL_REQUEST_ROUTES
     changed = ["ci/cloudbuild/monitor.yaml", "release/monitor/cli.py", "envs/dev.yaml"]
     assert "monitor" not in plan_workflows(changed) and "monitor" not in fired_on_pull_request(changed)
+
+
+def test_the_canary_route_is_pubsub_triggered_per_pipeline_and_says_why_it_never_waits_for_an_approver():
+    """A message on its pipeline's canary-verdict topic starts it (the monitor publishes one once it recorded a
+    verdict); it applies that verdict, so it takes nothing from the message and waits for nobody: the canary's
+    start (promote) was the approved step."""
+    canary = route("canary")
+    assert (canary.event, canary.topic, canary.config) == ("pubsub", "canary-verdict", "ci/cloudbuild/canary.yaml")
+    assert (canary.included, canary.ignored, canary.requested) == ((), (), ())
+    assert "canary" in PER_PIPELINE and trigger_kind("canary", "penguins") == "penguins-canary"
+    assert canary.approval_exempt and not route("promote").approval_exempt
+    assert canary.approval_exempt == (
+        "it only applies a verdict the monitor recorded for a canary whose start was approved; ending it either "
+        "way is the rollout's own decision, and the build can do nothing but that"
+    )
+    assert canary not in PUSH_ROUTES and canary not in PULL_REQUEST_ROUTES
+    changed = ["ci/cloudbuild/canary.yaml", "release/promotion/canary.py", "release/monitor/canary.py", "envs/dev.yaml"]
+    assert "canary" not in plan_workflows(changed) and "canary" not in fired_on_pull_request(changed)
+    assert "canary" not in fired(changed)
+
+
+def test_every_manual_or_pubsub_route_is_one_pipelines_and_has_no_globs():
+    """What no change fires is started for one pipeline (by `models`, a Scheduler job, the monitor's message)."""
+    manual = [r for r in ROUTES if r.event == "manual"]
+    assert [r.workflow for r in manual] == ["promote", "datacheck", "monitor"]
+    pubsub = [r for r in ROUTES if r.event == "pubsub"]
+    assert [(r.workflow, r.topic) for r in pubsub] == [("canary", "canary-verdict")]
+    assert all(r.workflow in PER_PIPELINE and (r.included, r.ignored) == ((), ()) for r in manual + pubsub)
+    assert all(not r.topic for r in ROUTES if r.event != "pubsub")
+
+
+def test_a_pubsub_route_needs_its_topic_and_takes_no_globs_or_requests():
+    with pytest.raises(ValueError, match="a topic is what starts a pubsub route"):
+        Route("x", "ci/cloudbuild/x.yaml", (), (), "x", event="pubsub")
+    with pytest.raises(ValueError, match="a topic is what starts a pubsub route"):
+        Route("x", "ci/cloudbuild/x.yaml", (), (), "x", event="manual", topic="x-verdict")
+    with pytest.raises(ValueError, match="no globs and no requested substitutions"):
+        Route("x", "ci/cloudbuild/x.yaml", ("**",), (), "x", event="pubsub", topic="x-verdict")
+    with pytest.raises(ValueError, match="no globs and no requested substitutions"):
+        Route("x", "ci/cloudbuild/x.yaml", (), (), "x", event="pubsub", topic="x-verdict", requested=("_VERSION",))
 
 
 def test_a_route_with_an_unknown_event_is_refused():

@@ -104,6 +104,9 @@ def test_a_python_file_outside_the_retraining_closures_retrains_nothing():
         "release/datacheck/check.py",
         "release/monitor/cli.py",
         "ci/cloudbuild/monitor.yaml",
+        "ci/cloudbuild/canary.yaml",
+        "release/monitor/canary.py",
+        "release/promotion/canary.py",
         "localcloud/run_worker.py",
     ],
 )
