@@ -38,13 +38,20 @@ def _stamp(path: Path | None) -> tuple[int, int, int] | None:
 
 
 class ChampionWatcher:
-    def __init__(self, registry: Registry, poll_seconds: float = 1.0, watch_seconds: float = 0.05) -> None:
+    """Follows one alias of one registered model: the champion (by default), or a canary's candidate, whose
+    pointer also carries its share of the traffic (`percent`)."""
+
+    def __init__(
+        self, registry: Registry, poll_seconds: float = 1.0, watch_seconds: float = 0.05, alias: str = CHAMPION
+    ) -> None:
         self.registry = registry
+        self.alias = alias
         self.poll_seconds, self.watch_seconds = poll_seconds, watch_seconds
         root = registry.target.root if registry.target.backend == "mlflow" else None
         self._journal = LocalJournal(Path(root), registry.target.model_name) if root else None
-        self.pointer: Path | None = self._journal.pointer_file(CHAMPION) if self._journal else None
+        self.pointer: Path | None = self._journal.pointer_file(alias) if self._journal else None
         self.current: Serving | None = None
+        self.percent: int | None = None
         self._loaded: dict[str, Serving] = {}
         self._stop = threading.Event()
         name = f"champion-watcher {registry.target.model_name}"
@@ -67,7 +74,8 @@ class ChampionWatcher:
             self._loaded = {v: s for v, s in self._loaded.items() if current and v == current.version}
             self._loaded[version] = serving
             self.current = serving
-            print(f"serving version {version} of {self.registry.target.model_name}", file=sys.stderr, flush=True)
+            what = "" if self.alias == CHAMPION else f" as the {self.alias}"
+            print(f"serving version {version} of {self.registry.target.model_name}{what}", file=sys.stderr, flush=True)
         except Exception as err:  # A broken version must not take the server down; the old one keeps serving.
             print(
                 f"warning: {self.registry.target.model_name}: champion {version} did not load, still serving "
@@ -78,8 +86,11 @@ class ChampionWatcher:
         return self.current
 
     def _champion(self) -> str | None:
-        pointed = self._journal.pointer(CHAMPION) if self._journal else None
-        return pointed if pointed is not None else self.registry.alias_version(CHAMPION)
+        record = self._journal.pointer_record(self.alias) if self._journal else None
+        if record is not None:
+            self.percent = record.get("percent")
+            return str(record["version"])
+        return self.registry.alias_version(self.alias)
 
     def start(self) -> None:
         self.refresh()
