@@ -399,13 +399,16 @@ def model_tests(session: nox.Session) -> None:
 @nox.session(python=False)
 def serve(session: nox.Session) -> None:
     """Serve each pipeline's champion on 127.0.0.1, one port for all: `nox -s serve -- [--env local]
-    [--pipeline NAME] [--local-root DIR] [--port 8080]`.
+    [--pipeline NAME] [--local-root DIR] [--port 8080] [--no-log | --log-sample-rate RATE] [--log-root DIR]`.
 
     `POST /v1/models/<pipeline>:predict` with {"instances": [...raw features...]} answers with that pipeline's
     champion (an unknown pipeline: 404 naming those served); every pipeline of the environment by default,
     `--pipeline NAME` for one. A promotion or rollback is served as soon as the new version is loaded (a
     rollback: at once), without a restart. The server is the image's serving/ package; on a Vertex AI endpoint
     the image runs it as `python -m serving --vertex`, one model per endpoint.
+
+    It logs a sample of each pipeline's requests and answers (its `monitoring.log_sample_rate`, all by default)
+    to <local root>/predictions/<pipeline>/, where `nox -s monitor` reads them; `--no-log` logs none.
     """
     run_tfx(session, "-m", "localcloud.serving", *session.posargs)
 
@@ -414,8 +417,9 @@ def serve(session: nox.Session) -> None:
 def bench_serve(session: nox.Session) -> None:
     """Benchmark the local server (loopback, bounded) on one pipeline's champion (`-- --pipeline NAME` where the
     environment has several): throughput, p50/p99 with 16 senders vs in process (direct and micro-batched) and vs
-    MLflow's own server on the same champion; promote and rollback (to the new version answering) and models
-    list, typed through ci/nox, medians of 5."""
+    MLflow's own server on the same champion; the prediction log's cost (every request logged vs none, alternating
+    rounds, against the 10% throughput / 10% p99 budget); promote and rollback (to the new version answering) and
+    models list, typed through ci/nox, medians of 5."""
     run_tfx(session, "-m", "benchmarks.serving", *session.posargs)
 
 

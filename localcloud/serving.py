@@ -1,10 +1,12 @@
 """The local prediction server: the stand-in for a Vertex AI endpoint, serving each pipeline's champion.
 
     python -m localcloud.serving [--env local] [--pipeline NAME] [--local-root DIR] [--port 8080] [--poll-seconds 1]
+                                 [--no-log | --log-sample-rate RATE] [--log-root DIR]
 
     POST /v1/models/<pipeline>:predict   {"instances": [{"island": "Biscoe", "bill_length_mm": 45.3, ...}]}
       -> {"predictions": [{"species": "Gentoo", "probabilities": [...]}], "model_version": "3"}
-    GET  /v1/models/<pipeline>           -> {"model_version": "3", "batching": {"batches": 9, "instances": 12}}
+    GET  /v1/models/<pipeline>           -> {"model_version": "3", "batching": {"batches": 9, "instances": 12},
+                                             "logging": {"logged": 12, "dropped": 0, "sampled_out": 0, "failed": 0}}
 
 One server on one port serves the champion of every pipeline of the environment (or of --pipeline alone),
 each at /v1/models/<pipeline> (e.g. /v1/models/diabetes:predict -> {"predictions": [{"progression": 151.3}]})
@@ -15,11 +17,20 @@ The HTTP layer and the micro-batching (one batcher per model) are the image's se
 Vertex endpoint runs); this adds each pipeline's champion, followed as it moves (localcloud/champion.py).
 Loopback only. A request it cannot serve gets a 4xx naming the problem; 503 only while that pipeline has no
 champion.
+
+Each pipeline's requests and answers are logged, a sample of them (its `monitoring.log_sample_rate`, 1.0 by
+default: all), to its prediction log under the local root, <local root>/predictions/<pipeline>/ (the format:
+contracts/prediction_log.py), which `nox -s monitor` reads: serving and then monitoring needs no setting. The
+startup lines say where each pipeline logs. `--no-log` logs nothing; `--log-sample-rate` sets every served
+pipeline's rate; `--log-root DIR` logs to DIR/<pipeline>/ instead (the benchmark's requests, kept out of the
+monitor's input). The log is written off the request path (serving/prediction_log.py) and drained on shutdown
+(Ctrl-C or SIGTERM).
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import warnings
 from collections.abc import Sequence
@@ -36,24 +47,40 @@ def routes(config: Any) -> tuple[str, ...]:
 
 
 class Champions:
-    """The champion watcher of each pipeline served, by pipeline name."""
+    """The champion watcher of each pipeline served, and its prediction logger if it logs, by pipeline name."""
 
-    def __init__(self, watchers: dict[str, Any]) -> None:
+    def __init__(self, watchers: dict[str, Any], loggers: dict[str, Any] | None = None) -> None:
         self.watchers = watchers
+        self.loggers = loggers if loggers is not None else {}
 
     def stop(self) -> None:
+        """Stop following the champions, and write out and close the logs (after the server has closed)."""
         for watcher in self.watchers.values():
             watcher.stop()
+        for logger in self.loggers.values():
+            logger.close()
 
 
 def make_server(
-    config: Any, local_root: Path | None, port: int, poll_seconds: float = 1.0, pipelines: Sequence[str] = ()
+    config: Any,
+    local_root: Path | None,
+    port: int,
+    poll_seconds: float = 1.0,
+    pipelines: Sequence[str] = (),
+    *,
+    log_sample_rate: float | None = None,
+    log_root: Path | None = None,
 ) -> tuple[Any, Champions]:
     """A server bound to 127.0.0.1:`port` (0: any free port), not yet serving, for the champion of each of
-    `pipelines` (default: every pipeline of `config`'s environment), and their watchers, started."""
+    `pipelines` (default: every pipeline of `config`'s environment), and their watchers, started.
+
+    Each pipeline logs a sample of its requests (`log_sample_rate`, default: its `monitoring.log_sample_rate`;
+    0: no log) to its `LocalPaths.predictions` folder, or to `log_root`/<pipeline> if given.
+    """
     from components.registry import open_registry
     from localcloud.champion import ChampionWatcher
     from serving.http import Endpoint, PredictionServer
+    from serving.prediction_log import PredictionLogger
 
     served = [config.for_pipeline(name) for name in (pipelines or sorted(config.pipelines))]
     if config.gcp is not None:
@@ -65,6 +92,11 @@ def make_server(
             watcher = ChampionWatcher(open_registry(registry_target(each, local_root)), poll_seconds)
             watcher.start()
             champions.watchers[each.dataset] = watcher
+            rate = each.monitoring.log_sample_rate if log_sample_rate is None else log_sample_rate
+            logger = None
+            if rate > 0:
+                folder = log_root / each.dataset if log_root else each.local_paths(local_root).predictions(each.dataset)
+                logger = champions.loggers[each.dataset] = PredictionLogger(folder, rate)
             names = routes(each)
             endpoints.append(
                 Endpoint(
@@ -72,6 +104,7 @@ def make_server(
                     predict=tuple(f"{name}:predict" for name in names),
                     status=names,
                     unavailable=f"no champion of {each.dataset} yet: promote a version first",
+                    logger=logger,
                 )
             )
         known = ", ".join(each.dataset for each in served)
@@ -89,14 +122,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--local-root", type=Path)
     parser.add_argument("--port", type=int, default=8080)
     parser.add_argument("--poll-seconds", type=float, default=1.0, help="how often to look for a new champion")
+    logging = parser.add_mutually_exclusive_group()
+    logging.add_argument("--no-log", action="store_true", help="log no requests (default: each pipeline's sample)")
+    logging.add_argument(
+        "--log-sample-rate", type=float, help="log this share (0..1) of every pipeline's requests (default: its own)"
+    )
+    parser.add_argument("--log-root", type=Path, help="log to DIR/<pipeline> (default: <local root>/predictions)")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", category=FutureWarning)
+    rate = 0.0 if args.no_log else args.log_sample_rate
     try:
         config = load_environment(args.env, args.pipeline)
         if not 0 <= args.port <= 65535 or args.poll_seconds <= 0:
             raise ConfigError(f"--port {args.port} / --poll-seconds {args.poll_seconds}: out of range")
+        if rate is not None and not 0 <= rate <= 1:
+            raise ConfigError(f"--log-sample-rate {rate}: a share of requests, 0..1")
         pipelines = [args.pipeline] if args.pipeline else []
-        server, champions = make_server(config, args.local_root, args.port, args.poll_seconds, pipelines)
+        server, champions = make_server(
+            config,
+            args.local_root,
+            args.port,
+            args.poll_seconds,
+            pipelines,
+            log_sample_rate=rate,
+            log_root=args.log_root,
+        )
     except (ConfigError, OSError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -108,6 +158,13 @@ def main(argv: list[str] | None = None) -> int:
             f"(champion: {serving.version if serving else 'none yet'})",
             flush=True,
         )
+        logger = champions.loggers.get(pipeline)
+        if logger is None:
+            print(f"  not logging {pipeline}'s requests", flush=True)
+        else:
+            print(f"  logging {logger.rate * 100:g}% of {pipeline}'s requests to {logger.folder}", flush=True)
+    # SIGTERM (a supervisor's, the benchmark's) stops the server as Ctrl-C does, so the logs are written out.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -115,7 +172,12 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.server_close()
         champions.stop()
+        signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

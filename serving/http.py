@@ -5,19 +5,29 @@ and with its own micro-batcher, so a batch never waits on, or mixes with, anothe
 it cannot serve gets a 4xx whose message names the problem (an unknown path: the paths, or the models, there
 are); 503 only while its model is not loaded yet (the health route says the same). The model a request is
 answered by is read once, so the version reported is the one that predicted, even while a new one is swapped in.
+
+An endpoint with a `logger` (serving/prediction_log.py; the local server's) logs a sample of its requests once
+each is answered: when it arrived, the version that answered, the instances as sent, and the predictions, or,
+for a request refused as not matching the model's schema (400), the refusal's message. A request refused before
+a model is chosen for it (an unknown path, a body that is not {"instances": ...}, 503) or that the model failed
+on (422) is not a record of what the model was asked, and is not logged.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from contracts.prediction_log import LoggedRequest
 from serving.batching import MicroBatcher, ModelError
+from serving.prediction_log import PredictionLogger
 
 MAX_BODY = 1 << 20
 
@@ -33,7 +43,8 @@ class Serving:
 @dataclass(frozen=True)
 class Routes:
     predict: str  # POST
-    status: str | None = None  # GET -> {"model_version": ..., "batching": {"batches": n, "instances": m}}
+    # GET -> {"model_version": ..., "batching": {"batches": n, "instances": m}} (and "logging": {...} if it logs)
+    status: str | None = None
     health: str | None = None  # GET -> 200 once a model is loaded, 503 before
     unavailable: str = "no model loaded yet"  # the 503's message
 
@@ -47,6 +58,7 @@ class Endpoint:
     status: tuple[str, ...] = ()
     health: tuple[str, ...] = ()
     unavailable: str = "no model loaded yet"  # the 503's message
+    logger: PredictionLogger | None = None  # logs a sample of the requests and answers; None: no log
 
     @classmethod
     def of(cls, routes: Routes, current: Callable[[], Serving | None]) -> Endpoint:
@@ -120,9 +132,37 @@ def _handler(endpoints: Sequence[tuple[Endpoint, MicroBatcher]], not_found: str 
             else:
                 version = serving.version if serving else None
                 batching = {"batches": batcher.batches, "instances": batcher.instances}
-                self._answer(HTTPStatus.OK, {"model_version": version, "batching": batching})
+                status: dict[str, Any] = {"model_version": version, "batching": batching}
+                if endpoint.logger is not None:
+                    status["logging"] = endpoint.logger.counts()
+                self._answer(HTTPStatus.OK, status)
+
+        def _log(
+            self,
+            logger: PredictionLogger,
+            arrived: float,
+            version: str,
+            instances: Any,
+            predictions: list[dict[str, Any]] | None,
+            error: str | None = None,
+        ) -> None:
+            """A sampled request's record, once its answer has left: the answer never waits on the log."""
+            self.wfile.flush()  # What handle_one_request does after do_POST returns, done before the record.
+            latency = time.perf_counter() - arrived
+            if not (isinstance(instances, list) and all(isinstance(item, dict) for item in instances)):
+                instances = []  # A refusal of something that is not a list of objects: its message says what.
+            record = LoggedRequest(
+                time=logger.now() - timedelta(seconds=latency),  # Its arrival, on the logger's clock.
+                model_version=version,
+                instances=instances,
+                predictions=predictions,
+                error=error,
+                latency_ms=round(1000 * latency, 3),
+            )
+            logger.put(record)
 
         def do_POST(self) -> None:
+            arrived = time.perf_counter()  # The headers are read: the request has arrived.
             try:
                 if self.path not in posts:
                     known = not_found or f"predictions are at {', '.join(posts)}"
@@ -134,13 +174,20 @@ def _handler(endpoints: Sequence[tuple[Endpoint, MicroBatcher]], not_found: str 
                 serving = endpoint.current()  # Read once: the version that predicts is the one reported.
                 if serving is None:
                     raise _RefusedError(HTTPStatus.SERVICE_UNAVAILABLE, endpoint.unavailable)
+                logger = endpoint.logger
                 try:
                     predictions = batcher.predict(serving.predictor, body["instances"])
                 except InputError as err:
-                    raise _RefusedError(HTTPStatus.BAD_REQUEST, str(err)) from None
+                    # Refused as not matching the schema: logged, since the monitor counts such refusals.
+                    self._answer(HTTPStatus.BAD_REQUEST, {"error": str(err)})
+                    if logger is not None and logger.sampled():
+                        self._log(logger, arrived, serving.version, body["instances"], None, str(err))
+                    return
                 except ModelError as err:
                     raise _RefusedError(HTTPStatus.UNPROCESSABLE_ENTITY, str(err)) from None
                 self._answer(HTTPStatus.OK, {"predictions": predictions, "model_version": serving.version})
+                if logger is not None and logger.sampled():
+                    self._log(logger, arrived, serving.version, body["instances"], predictions)
             except _RefusedError as refused:
                 self._answer(refused.status, {"error": str(refused)})
 
