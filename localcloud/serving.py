@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from contracts.config import ConfigError, load_environment
-from contracts.registry import registry_target
+from contracts.registry import CANDIDATE, registry_target
 
 
 def routes(config: Any) -> tuple[str, ...]:
@@ -52,13 +52,24 @@ class Champions:
     def __init__(self, watchers: dict[str, Any], loggers: dict[str, Any] | None = None) -> None:
         self.watchers = watchers
         self.loggers = loggers if loggers is not None else {}
+        # Each pipeline's candidate watcher: a running canary's version and share (release/promotion/canary.py).
+        self.candidates: dict[str, Any] = {}
 
     def stop(self) -> None:
         """Stop following the champions, and write out and close the logs (after the server has closed)."""
-        for watcher in self.watchers.values():
+        for watcher in [*self.watchers.values(), *self.candidates.values()]:
             watcher.stop()
         for logger in self.loggers.values():
             logger.close()
+
+
+def canary_of(champion: Any, candidate: Any) -> tuple[Any, int] | None:
+    """The running canary a pipeline's requests are split with: the candidate's loaded version and its share,
+    while it is not the champion (a promoted or rolled-back canary's alias names the champion: no split)."""
+    serving, percent, current = candidate.current, candidate.percent, champion.current
+    if serving is None or not percent or current is None or serving.version == current.version:
+        return None
+    return serving, percent
 
 
 def make_server(
@@ -89,9 +100,13 @@ def make_server(
     endpoints = []
     try:
         for each in served:
-            watcher = ChampionWatcher(open_registry(registry_target(each, local_root)), poll_seconds)
+            registry = open_registry(registry_target(each, local_root))
+            watcher = ChampionWatcher(registry, poll_seconds)
             watcher.start()
             champions.watchers[each.dataset] = watcher
+            candidate = ChampionWatcher(registry, poll_seconds, alias=CANDIDATE)
+            candidate.start()
+            champions.candidates[each.dataset] = candidate
             rate = each.monitoring.log_sample_rate if log_sample_rate is None else log_sample_rate
             logger = None
             if rate > 0:
@@ -105,6 +120,7 @@ def make_server(
                     status=names,
                     unavailable=f"no champion of {each.dataset} yet: promote a version first",
                     logger=logger,
+                    candidate=lambda watcher=watcher, candidate=candidate: canary_of(watcher, candidate),
                 )
             )
         known = ", ".join(each.dataset for each in served)

@@ -16,6 +16,7 @@ on (422) is not a record of what the model was asked, and is not logged.
 from __future__ import annotations
 
 import json
+import random
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -59,6 +60,9 @@ class Endpoint:
     health: tuple[str, ...] = ()
     unavailable: str = "no model loaded yet"  # the 503's message
     logger: PredictionLogger | None = None  # logs a sample of the requests and answers; None: no log
+    # A running canary: its loaded version and its share in percent (None: none runs). That share of the
+    # requests is answered by it, the rest by `current` (the local server; Vertex splits its endpoint's traffic).
+    candidate: Callable[[], tuple[Serving, int] | None] | None = None
 
     @classmethod
     def of(cls, routes: Routes, current: Callable[[], Serving | None]) -> Endpoint:
@@ -145,6 +149,7 @@ def _handler(endpoints: Sequence[tuple[Endpoint, MicroBatcher]], not_found: str 
             instances: Any,
             predictions: list[dict[str, Any]] | None,
             error: str | None = None,
+            variant: str = "champion",
         ) -> None:
             """A sampled request's record, once its answer has left: the answer never waits on the log."""
             self.wfile.flush()  # What handle_one_request does after do_POST returns, done before the record.
@@ -158,6 +163,7 @@ def _handler(endpoints: Sequence[tuple[Endpoint, MicroBatcher]], not_found: str 
                 predictions=predictions,
                 error=error,
                 latency_ms=round(1000 * latency, 3),
+                variant=variant,
             )
             logger.put(record)
 
@@ -174,6 +180,10 @@ def _handler(endpoints: Sequence[tuple[Endpoint, MicroBatcher]], not_found: str 
                 serving = endpoint.current()  # Read once: the version that predicts is the one reported.
                 if serving is None:
                     raise _RefusedError(HTTPStatus.SERVICE_UNAVAILABLE, endpoint.unavailable)
+                variant = "champion"
+                canary = endpoint.candidate() if endpoint.candidate is not None else None
+                if canary is not None and random.random() * 100 < canary[1]:
+                    serving, variant = canary[0], "candidate"
                 logger = endpoint.logger
                 try:
                     predictions = batcher.predict(serving.predictor, body["instances"])
@@ -181,13 +191,13 @@ def _handler(endpoints: Sequence[tuple[Endpoint, MicroBatcher]], not_found: str 
                     # Refused as not matching the schema: logged, since the monitor counts such refusals.
                     self._answer(HTTPStatus.BAD_REQUEST, {"error": str(err)})
                     if logger is not None and logger.sampled():
-                        self._log(logger, arrived, serving.version, body["instances"], None, str(err))
+                        self._log(logger, arrived, serving.version, body["instances"], None, str(err), variant)
                     return
                 except ModelError as err:
                     raise _RefusedError(HTTPStatus.UNPROCESSABLE_ENTITY, str(err)) from None
                 self._answer(HTTPStatus.OK, {"predictions": predictions, "model_version": serving.version})
                 if logger is not None and logger.sampled():
-                    self._log(logger, arrived, serving.version, body["instances"], predictions)
+                    self._log(logger, arrived, serving.version, body["instances"], predictions, variant=variant)
             except _RefusedError as refused:
                 self._answer(refused.status, {"error": str(refused)})
 
