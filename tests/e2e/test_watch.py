@@ -185,6 +185,9 @@ def test_the_monitor_flags_only_the_drifted_window_retrains_once_and_canaries_ro
     _wait_for(lambda: set(_send(port, _rows(), 30, seed=6)) == {"3"}, "the new champion serves everything")
     history = committed(LocalMover(registry).entries())
     assert [(m.alias, m.kind, m.to_version) for m in history][-4:] == [
-        (CANDIDATE, "canary", "2"), (CANDIDATE, "rollback", "1"), (CANDIDATE, "canary", "3"), (CHAMPION, "promote", "3"),
-    ]  # fmt: skip
+        (CANDIDATE, "canary", "2"),
+        (CANDIDATE, "rollback", "1"),
+        (CANDIDATE, "canary", "3"),
+        (CHAMPION, "promote", "3"),
+    ]
     assert history[-1].figures["candidate"]["requests"] >= 40
