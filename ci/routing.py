@@ -233,6 +233,8 @@ ROUTES: tuple[Route, ...] = (
         ignored=(),
         description="watch the champion: its logged requests against its training spans (started by its Scheduler job)",
         event="manual",
+        # Empty from the schedule (the last complete window, now); a person re-judges a past window with them.
+        requested=("_WINDOW_END", "_NOW"),
         approval_exempt=(
             "a scheduled build nobody approves never runs; the monitor only reads the request log and the data, "
             "writes its reports, alerts and at most requests a training run, and promotion, which changes what "

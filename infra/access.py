@@ -86,6 +86,10 @@ FLOWS: dict[str, str] = {
         "flow 4: a promotion deploys and moves the alias (dev: the autopromote build the announcement starts; "
         "prod: the approved promote build); a rollback switches traffic"
     ),
+    "watch": (
+        "flow 5: the endpoints' request logs, the scheduled monitor, its metric and alert, a retraining run; in dev "
+        "a canary's start and end"
+    ),
 }
 
 ACCOUNTS: dict[str, Account] = {
@@ -249,8 +253,11 @@ _NO_PLAN = "the rehearsal runs no terraform plan"
 _NO_TFX = "the TFX steps other than RegistryPush are not rehearsed (the e2e tier trains)"
 _NO_DATAFLOW = "Dataflow is not stood in"
 _NO_PULLS = "image pulls are Vertex AI's and Dataflow's own, not stood in"
-_NO_MONITOR = "the monitor is not rehearsed (no BigQuery or Cloud Monitoring stand-in)"
-_NO_CANARY_BUILD = "the canary build applies a verdict only the monitor records, and the monitor is not rehearsed"
+_NOT_EVERY_PIPELINE_RETRAINS = (
+    "bound for every pipeline of the environment, and only a pipeline whose monitoring.action is retrain sends one "
+    "(the rehearsal's dev penguins does; diabetes, which alerts, leaves its binding unused)"
+)
+_NO_CANARY_IN_PROD = "the rehearsal runs its canary in dev only, so prod's binding is unused"
 
 GRANTS: tuple[Grant, ...] = (
     # ci: Cloud Build. Builds log to the build-logs bucket (logging: GCS_ONLY), so no logging role.
@@ -332,7 +339,7 @@ GRANTS: tuple[Grant, ...] = (
         DATA,
         "roles/storage.objectViewer",
         "the canary build reads the verdict the monitor recorded for the running canary",
-        unrehearsed=_NO_CANARY_BUILD,
+        unrehearsed=_NO_CANARY_IN_PROD,
         only=CANARY_VERDICTS,
     ),
     Grant(
@@ -482,7 +489,7 @@ GRANTS: tuple[Grant, ...] = (
         acts_as("monitor"),
         "roles/iam.serviceAccountUser",
         "the monitor build runs as the monitor account",
-        unrehearsed=_NO_MONITOR,
+        flow="watch",
         when=SCHEDULED_MONITOR,
     ),
     # datacheck: the scheduled data check's build.
@@ -545,21 +552,21 @@ GRANTS: tuple[Grant, ...] = (
         PROJECT,
         "roles/bigquery.jobUser",
         "run the window's query job on the request log (a project-only role)",
-        unrehearsed=_NO_MONITOR,
+        flow="watch",
     ),
     Grant(
         "monitor",
         PREDICTION_LOG,
         "roles/bigquery.dataViewer",
         "read a window of each pipeline's request log (its endpoint's table)",
-        unrehearsed=_NO_MONITOR,
+        flow="watch",
     ),
     Grant(
         "monitor",
         PROJECT,
         "roles/aiplatform.viewer",
         "read the champion and the spans it was trained on (the registry); which version each deployed model is",
-        unrehearsed=_NO_MONITOR,
+        flow="watch",
     ),
     # The whole bucket, like the datacheck's: objects.list is checked on the bucket, so a condition on object names
     # would refuse listing a span folder.
@@ -568,7 +575,7 @@ GRANTS: tuple[Grant, ...] = (
         DATA,
         "roles/storage.objectViewer",
         "list and read the champion's spans and the earlier windows' reports",
-        unrehearsed=_NO_MONITOR,
+        flow="watch",
     ),
     # Every run looks for a running canary in the alias history (release/monitor/cli.py: judge_canary); ending one
     # moves the champion, which this account may not (no deploy, no actAs serving, no history writes): the canary
@@ -578,14 +585,14 @@ GRANTS: tuple[Grant, ...] = (
         REGISTRY,
         "roles/storage.objectViewer",
         "read the alias history (a running canary) and a canary's two versions, scored on newly labelled spans",
-        unrehearsed=_NO_MONITOR,
+        flow="watch",
     ),
     Grant(
         "monitor",
         DATA,
         "roles/storage.objectCreator",
         "write each window's report, statistics and retrain record, and a canary's verdict, create-only",
-        unrehearsed=_NO_MONITOR,
+        flow="watch",
         only=MONITORING,
     ),
     Grant(
@@ -593,7 +600,7 @@ GRANTS: tuple[Grant, ...] = (
         DATA,
         "roles/storage.objectUser",
         "send a window's retraining message under the data area's lease",
-        unrehearsed=_NO_MONITOR,
+        flow="watch",
         only=LEASE,
         when=RETRAINS,
     ),
@@ -602,7 +609,7 @@ GRANTS: tuple[Grant, ...] = (
         PROJECT,
         "roles/monitoring.metricWriter",
         "write each decided window's point of custom.googleapis.com/ml_monitor/flagged",
-        unrehearsed=_NO_MONITOR,
+        flow="watch",
         when=ALERTS,
     ),
     Grant(
@@ -610,7 +617,7 @@ GRANTS: tuple[Grant, ...] = (
         TRIGGER_TOPIC,
         "roles/pubsub.publisher",
         "request one retraining run per flagged window",
-        unrehearsed=_NO_MONITOR,
+        unrehearsed=_NOT_EVERY_PIPELINE_RETRAINS,
         when=RETRAINS,
     ),
     Grant(
@@ -618,7 +625,7 @@ GRANTS: tuple[Grant, ...] = (
         BUILD_LOGS,
         "roles/storage.objectAdmin",
         "Cloud Build streams the build's log as it",
-        unrehearsed=_NO_MONITOR,
+        flow="watch",
     ),
     # Waking the pipeline's canary build once it recorded a verdict: one message on the pipeline's canary-verdict
     # topic, whose Pub/Sub trigger (<prefix>-<pipeline>-canary, ci/cloudbuild/canary.yaml) runs the build as the ci
@@ -631,7 +638,7 @@ GRANTS: tuple[Grant, ...] = (
         "roles/pubsub.publisher",
         "wake the pipeline's canary build once it recorded a canary's verdict (one message: pipeline, version, "
         "verdict)",
-        unrehearsed=_NO_MONITOR,
+        unrehearsed=_NO_CANARY_IN_PROD,
     ),
     # dataflow: the Beam components' workers.
     Grant(
@@ -707,7 +714,7 @@ GRANTS: tuple[Grant, ...] = (
         "roles/bigquery.dataEditor",
         "each pipeline's endpoint's request-response logging creates the pipeline's table on its first log and "
         "writes its sampled requests",
-        unrehearsed="the endpoint's request-response logging is Vertex AI's own, not stood in",
+        flow="watch",
         when=LOGS,
     ),
 )

@@ -1,5 +1,5 @@
 """The rehearsal, in order: synthesize, deploy to the stand-in and serve the functions (once per environment), then
-per pipeline of each environment bootstrap and the four flows (each pipeline of dev and prod in its own thread, or
+per pipeline of each environment bootstrap and the five flows (each pipeline of dev and prod in its own thread, or
 an environment's pipelines one after the other with --pipelines-in-turn; prod/<p>'s bootstrap and push workflows
 wait for dev/<p>'s, whose template they adopt), the lifetime check, the access table; then the summary and the
 request log.
@@ -27,7 +27,7 @@ from pipelines.sources import pipeline_sources
 from rehearsal import access, operator
 from rehearsal.builds import BuildRunner
 from rehearsal.context import Env
-from rehearsal.flows import bootstrap, code, data, event, lifetime, release
+from rehearsal.flows import bootstrap, code, data, event, lifetime, release, watch
 from rehearsal.function import Served, serve
 from rehearsal.report import Report, write_log
 from rehearsal.standin.app import StandIn
@@ -38,7 +38,9 @@ LIMITS = (
     "not rehearsed (the stand-in cannot be faithful): the Vertex AI service agents' own permissions and image pulls; "
     "how long an upload, a deploy or a build takes (operations finish at their first poll); what a PipelineJob's steps "
     "do besides the registry push (training is the e2e tier's); container images (kaniko writes a stand-in digest); "
-    "Terraform plans; the Cloud Build service agent's Pub/Sub delivery to triggers"
+    "Terraform plans; the Cloud Build service agent's Pub/Sub delivery to triggers; what a served model answers (the "
+    "endpoint's requests are logged by the stand-in's Vertex AI, their answers given by the rehearsal); BigQuery "
+    "beyond the monitor's one query form; Cloud Monitoring's alerting beyond a narrow reading of the policies"
 )
 
 
@@ -245,6 +247,15 @@ def write_state(folder: Path, standin: StandIn) -> None:
             b.id: {"trigger": b.trigger.name, "status": b.status, "steps": b.steps}
             for b in standin.cloudbuild.builds.values()
         },
+        "bigquery_tables": {
+            t.reference: {"created_by": t.created_by, "rows": len(t.rows)}
+            for d in standin.bigquery.datasets.values()
+            for t in d.tables.values()
+        },
+        "monitoring_points": [
+            {"project": p.project, "metric": p.metric, "labels": dict(p.labels), "end": p.end, "value": p.value}
+            for p in standin.monitoring.points
+        ],
     }
     (folder / "state.json").write_text(json.dumps(state, indent=1, default=str))
 
@@ -279,6 +290,7 @@ def _environment(env: Env, dev: Env | None, fixture: Path) -> None:
         ("2 schedule", lambda: event.run(env)),
         ("4 release", lambda: release.run(env, fixture)),
         ("3 data check", lambda: data.run(env)),
+        ("5 watch", lambda: watch.run(env, fixture)),
     ]
     for flow, step in steps:
         try:

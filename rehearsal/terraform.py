@@ -434,6 +434,18 @@ def computed(stack: Stack, resource: Resource) -> dict[str, Any]:
         return {"id": f"projects/{project}/locations/{location}/endpoints/{arg('name')}"}
     if type_ == "google_storage_bucket_object":
         return {"id": f"{arg('bucket')}-{arg('name')}", "self_link": f"gs://{arg('bucket')}/{arg('name')}"}
+    if type_ == "google_bigquery_dataset":
+        return {"id": f"projects/{project}/datasets/{arg('dataset_id')}", "project": project}
+    if type_ == "google_bigquery_table":
+        return {"id": f"projects/{project}/datasets/{arg('dataset_id')}/tables/{arg('table_id')}", "project": project}
+    if type_ == "google_monitoring_metric_descriptor":
+        return {
+            "name": f"projects/{project}/metricDescriptors/{arg('type')}",
+            "id": f"projects/{project}/metricDescriptors/{arg('type')}",
+        }
+    if type_ == "google_monitoring_notification_channel":
+        name = f"projects/{project}/notificationChannels/{_stable_id(project, str(arg('display_name')))[:18]}"
+        return {"name": name, "id": name}
     if type_ == "google_cloud_scheduler_job":
         return {"id": f"projects/{project}/locations/{location}/jobs/{arg('name')}"}
     return {"id": f"{type_}/{resource.name}"}

@@ -82,8 +82,9 @@ def _write_as(env: Env, email: str, uri: str, data: bytes) -> None:
         env.standin.storage.put(bucket, name, data)
 
 
-def push(env: Env, job: dict[str, Any], fixture: Path, model: str) -> dict[str, Any] | None:
-    """Run RegistryPush as the pipeline account; the pushed artifact's properties, or None (reported)."""
+def push(env: Env, job: dict[str, Any], fixture: Path, model: str, flow: str = FLOW) -> dict[str, Any] | None:
+    """Run RegistryPush as the pipeline account; the pushed artifact's properties, or None (reported under
+    `flow`)."""
     mark = env.log_mark()
     request = {"job": job, "task": "RegistryPush", "inputs": place(env, job, fixture / env.pipeline, model)}
     workspace = env.repository.checkout(env.out / "work" / f"{env.name}-{env.pipeline}-push-{model}")
@@ -116,21 +117,21 @@ def push(env: Env, job: dict[str, Any], fixture: Path, model: str) -> dict[str, 
     ]
     if result.returncode != 0 or "properties" not in answer:
         env.fail(
-            FLOW,
+            flow,
             f"RegistryPush (model {model}) as {env.account('pipeline')} failed: "
             f"{answer.get('error') or last_line(result.stderr)}",
             env.why(mark, env.account("pipeline")) + evidence,
         )
         return None
     env.ok(
-        FLOW,
+        flow,
         f"RegistryPush (model {model}) ran as {env.account('pipeline')}: version "
         f"{answer['properties'].get('pushed_version')} "
         f"({'new' if answer['properties'].get('registered') else 'existing'})",
     )
     env.check(
         not storage_past,
-        FLOW,
+        flow,
         "every Cloud Storage read and write of the push went through the seam (D1)",
         f"the push reached Cloud Storage past the seam {len(storage_past)} time(s) (TensorFlow's GCS filesystem or a "
         "client not built through contracts/google_apis.py; PLAN D1)",
@@ -146,11 +147,11 @@ def model_versions(env: Env) -> list[tuple[Any, Any]]:
     )
 
 
-def check_version(env: Env, version_id: str, job: dict[str, Any]) -> None:
+def check_version(env: Env, version_id: str, job: dict[str, Any], flow: str = FLOW) -> None:
     found = [(m, v) for m, v in model_versions(env) if v.version_id == version_id]
     if not env.check(
         bool(found),
-        FLOW,
+        flow,
         f"Model {env.gcp.model_name(env.pipeline)} has version {version_id}",
         f"the stand-in's Vertex AI holds no version {version_id} of {env.gcp.model_name(env.pipeline)}",
     ):
@@ -164,7 +165,7 @@ def check_version(env: Env, version_id: str, job: dict[str, Any]) -> None:
     keys = [k for k in ("commit", "modules", "template", "image") if lineage.get(k)]
     env.check(
         lineage.get("pipeline_run_id") == run_id and bool(lineage.get("spans")),
-        FLOW,
+        flow,
         f"version {version_id}'s lineage: run {run_id}, spans {[s.get('number') for s in lineage.get('spans', [])]}, "
         f"{', '.join(keys) or 'no commit/modules/template/image'}",
         f"version {version_id}'s lineage names run {lineage.get('pipeline_run_id')!r} (expected {run_id}) "
@@ -232,21 +233,28 @@ def _gate(env: Env, folder: Path) -> bool:
 
 
 def _auto(env: Env, job: dict[str, Any], fixture: Path) -> None:
+    auto_release(env, job, fixture, "a", FLOW)
+
+
+def auto_release(env: Env, job: dict[str, Any], fixture: Path, model: str, flow: str) -> str | None:
+    """Push the fixture's model `model`; its announcement's autopromote build must make it the champion. The
+    version, once it serves all the traffic; None (reported under `flow`) otherwise."""
     before = set(env.standin.cloudbuild.builds)
     mark = env.log_mark()
-    pushed = push(env, job, fixture, "a")
+    pushed = push(env, job, fixture, model, flow)
     if pushed is None:
-        return
-    check_version(env, str(pushed.get("pushed_version")), job)
+        return None
+    version = str(pushed.get("pushed_version"))
+    check_version(env, version, job, flow)
     topic = str(registry_target(env.config).topic)
     messages = [m for m in env.standin.pubsub.messages.values() if m.topic == topic]
     if not env.check(
         bool(messages),
-        FLOW,
+        flow,
         f"announced on {topic}: {messages[-1].attributes if messages else ''}",
         f"nothing published to {topic}: the push announces no version (D3)",
     ):
-        return
+        return None
     autopromote = env.resource("autopromote")
     # The builds the announcement started: of the triggers on its topic (another pipeline's announcements start
     # theirs on their own topics meanwhile).
@@ -258,16 +266,16 @@ def _auto(env: Env, job: dict[str, Any], fixture: Path) -> None:
     builds = [b for b in started if b.trigger.name == autopromote and b.trigger.project == env.project]
     if not env.check(
         bool(builds) and len(started) == len(builds),
-        FLOW,
+        flow,
         f"the announcement started build {builds[0].id[:8] if builds else ''} of {autopromote}",
         f"the announcement on {topic} started {[b.trigger.name for b in started]}, not (only) the pipeline's "
         f"{autopromote} trigger (D3)",
     ):
-        return
+        return None
     build = builds[0]
     env.wait(build)
-    env.report_build(FLOW, build, mark)
-    _serving(env, str(pushed.get("pushed_version")), "auto-promotion")
+    env.report_build(flow, build, mark)
+    return version if _serving(env, version, "auto-promotion", flow) else None
 
 
 def _approved(env: Env, job: dict[str, Any], fixture: Path) -> None:
@@ -349,11 +357,11 @@ def _deployed_count(env: Env) -> int:
     return 0 if endpoint is None else len(endpoint.deployed)
 
 
-def _serving(env: Env, version: str, what: str) -> bool:
+def _serving(env: Env, version: str, what: str, flow: str = FLOW) -> bool:
     holder, traffic = champion(env)
     return env.check(
         holder == version and traffic.get(version) == 100,
-        FLOW,
+        flow,
         f"after {what}: champion is version {version}, serving 100% of the endpoint's traffic",
         f"after {what}: champion is {holder}, endpoint traffic by version {traffic} (expected {version} at 100%)",
     )

@@ -1,21 +1,26 @@
 """The stand-in as `cdktf deploy` would leave it: every stack's resources created in its state.
 
 Buckets (versioning, lifecycle rules), the objects the stacks upload (the function's source zip), service
-accounts (identities on the metadata server), the allow policy, Vertex AI endpoints, Cloud Build triggers,
-Pub/Sub topics with their subscribers (functions through Eventarc, Pub/Sub-triggered builds). The state
-bucket that infra/README.md says to create by hand before the first deploy is created too.
+accounts (identities on the metadata server), the allow policy, Vertex AI endpoints (with their request-response
+logging), Cloud Build triggers, Pub/Sub topics with their subscribers (functions through Eventarc, Pub/Sub-triggered
+builds), BigQuery datasets and tables, Cloud Monitoring metric descriptors and alert policies. The state bucket that
+infra/README.md says to create by hand before the first deploy is created too.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from rehearsal.standin import request_logging
+from rehearsal.standin.bigquery import BigQuery, Dataset, Table
 from rehearsal.standin.cloudbuild import CloudBuild, ConfigReader, Trigger
 from rehearsal.standin.grpc_tunnel import GrpcTunnel
 from rehearsal.standin.iam import Grant, Policy, policy_of
 from rehearsal.standin.metadata import Identities
+from rehearsal.standin.monitoring import Monitoring, alert_policy_of, descriptor_of
 from rehearsal.standin.pubsub import FunctionSubscriber, PubSub
 from rehearsal.standin.resourcemanager import ResourceManager
 from rehearsal.standin.server import Server
@@ -41,12 +46,16 @@ class StandIn:
         self.cloudbuild = CloudBuild(self.numbers, read_config)
         self.pubsub = PubSub(self.policy, self.server.log, self.identities.token_for)
         self.pubsub.build_trigger = self._pubsub_builds
+        self.bigquery = BigQuery(self.numbers)
+        self.monitoring = Monitoring(self.numbers)
         self.function_urls: dict[str, str] = {}
         self.authority: Authority | None = None
         self.server.register("storage.googleapis.com", "storage.v1", self.storage.handle)
         self.server.register("aiplatform.googleapis.com", "aiplatform.v1", self.vertex.handle)
         self.server.register("cloudbuild.googleapis.com", "cloudbuild.v1", self.cloudbuild.handle)
         self.server.register("pubsub.googleapis.com", "pubsub.v1", self.pubsub.handle)
+        self.server.register("bigquery.googleapis.com", "bigquery.v2", self.bigquery.handle)
+        self.server.register("monitoring.googleapis.com", "monitoring.v3", self.monitoring.handle)
         self.server.register(
             "cloudresourcemanager.googleapis.com", "cloudresourcemanager.v3", ResourceManager(self.numbers).handle
         )
@@ -102,12 +111,45 @@ class StandIn:
             data = source.read_bytes() if source else str(body.get("content", "")).encode()
             self.storage.put(body["bucket"], body["name"], data, body.get("content_type") or "application/octet-stream")
             created.append(f"object gs://{body['bucket']}/{body['name']}")
+        for r in stack.resources("google_bigquery_dataset"):
+            body = stack.resolved(r)
+            project = str(body.get("project") or stack.project)
+            dataset = Dataset(project, str(body["dataset_id"]), str(body.get("location") or "US"), r.label)
+            self.bigquery.datasets[(project, dataset.dataset_id)] = dataset
+            created.append(f"dataset {project}.{dataset.dataset_id}")
+        for r in stack.resources("google_bigquery_table"):
+            body = stack.resolved(r)
+            project = str(body.get("project") or stack.project)
+            holder = self.bigquery.datasets[(project, str(body["dataset_id"]))]
+            schema = (
+                json.loads(body["schema"]) if isinstance(body.get("schema"), str) else list(body.get("schema") or [])
+            )
+            holder.tables[str(body["table_id"])] = Table(
+                project, holder.dataset_id, str(body["table_id"]), schema, r.label
+            )
+            created.append(f"table {project}.{holder.dataset_id}.{body['table_id']}")
         for r in stack.resources("google_vertex_ai_endpoint"):
             body = stack.resolved(r)
             location = str(body.get("location") or body.get("region") or stack.region)
             key = (str(body.get("project") or stack.project), location, str(body["name"]))
-            self.vertex.endpoints[key] = Endpoint(*key, str(body.get("display_name", "")), source=r.label)
+            self.vertex.endpoints[key] = Endpoint(
+                *key,
+                str(body.get("display_name", "")),
+                source=r.label,
+                logging=request_logging.logging_of(body.get("predict_request_response_logging_config")),
+            )
             created.append(f"endpoint {body['name']} ({body.get('display_name')})")
+        for r in stack.resources("google_monitoring_metric_descriptor"):
+            body = stack.resolved(r)
+            project = str(body.get("project") or stack.project)
+            descriptor = descriptor_of(body, r.label)
+            self.monitoring.descriptors[(project, descriptor.type)] = descriptor
+            created.append(f"metric {descriptor.type}")
+        for r in stack.resources("google_monitoring_alert_policy"):
+            body = stack.resolved(r)
+            policy = alert_policy_of(body, str(body.get("project") or stack.project), r.label)
+            self.monitoring.policies.append(policy)
+            created.append(f"alert policy {policy.display_name}")
         for r in stack.resources("google_cloudbuild_trigger"):
             trigger = _trigger(stack, r)
             self.cloudbuild.triggers.append(trigger)
@@ -141,6 +183,30 @@ class StandIn:
             if trigger.pubsub_topic == topic:
                 started.append(self.cloudbuild.start(trigger, {}, started_by="pubsub", message=body).id)
         return started
+
+    # --- serving ------------------------------------------------------------------------------------------------
+
+    def serve(
+        self, endpoint: Endpoint, requests: list[request_logging.Request], seed: int = 0
+    ) -> request_logging.Served:
+        """Requests answered by the endpoint's deployed models by its traffic split, and logged to BigQuery as
+        its request-response logging says (rehearsal/standin/request_logging.py)."""
+        name = (
+            f"projects/{self.numbers[endpoint.project]}/locations/{endpoint.location}/endpoints/{endpoint.endpoint_id}"
+        )
+        with self.vertex._lock:
+            split = dict(endpoint.traffic)
+        return request_logging.serve(
+            self.bigquery,
+            self.policy,
+            self.server.log,
+            name,
+            split,
+            endpoint.logging,
+            self.numbers[endpoint.project],
+            requests,
+            seed,
+        )
 
     # --- identities for the processes the driver starts -------------------------------------------------------
 

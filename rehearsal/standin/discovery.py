@@ -27,6 +27,8 @@ APIS = {
     "cloudbuild.v1": "cloudbuild.googleapis.com",
     "pubsub.v1": "pubsub.googleapis.com",
     "cloudresourcemanager.v3": "cloudresourcemanager.googleapis.com",
+    "bigquery.v2": "bigquery.googleapis.com",
+    "monitoring.v3": "monitoring.googleapis.com",
 }
 # Google's system parameters, accepted by every API besides the document's own
 # (https://cloud.google.com/apis/docs/system-parameters): GAPIC's REST transports send `$alt`.

@@ -76,7 +76,30 @@ def permission_denied(api_host: str, permission: str, resource: str, caller: str
             f"Permission '{permission}' denied on resource (or it may not exist)."
         )
         return ApiError(403, message)
-    if api_host == "pubsub.googleapis.com":
+    if api_host == "bigquery.googleapis.com":
+        # BigQuery's wording (https://cloud.google.com/bigquery/docs/error-messages: accessDenied).
+        parts = resource.split("/")
+        if len(parts) == 6 and parts[4] == "tables":
+            table = f"{parts[1]}:{parts[3]}.{parts[5]}"
+            message = (
+                f"Access Denied: Table {table}: User does not have permission to query table {table}, or perhaps "
+                "it does not exist."
+                if permission == "bigquery.tables.getData"
+                else f"Access Denied: Table {table}: Permission {permission} denied on table {table} (or it may "
+                "not exist)."
+            )
+        elif len(parts) == 4 and parts[2] == "datasets":
+            dataset = f"{parts[1]}:{parts[3]}"
+            message = (
+                f"Access Denied: Dataset {dataset}: Permission {permission} denied on dataset {dataset} (or it may "
+                "not exist)."
+            )
+        else:
+            project = resource.removeprefix("projects/")
+            message = (
+                f"Access Denied: Project {project}: User does not have {permission} permission in project {project}."
+            )
+    elif api_host == "pubsub.googleapis.com":
         message = "User not authorized to perform this action."
     elif api_host == "cloudbuild.googleapis.com":
         message = "The caller does not have permission"

@@ -1,11 +1,12 @@
 """The allow policy the stacks create, and the one question the stand-in asks it: may this caller do this here?
 
 Grants come from every IAM resource of every synthesized stack (project, bucket, service account, topic, Cloud
-Run service and Artifact Registry repository members, `_member` and `_binding` alike, with their conditions),
-plus the human operator's declared roles (rehearsal/operator.py). A permission on a resource is allowed by a
-grant on that resource or on an ancestor (object -> bucket -> project), if the grant's role holds it and its
-condition (a CEL subset: `resource.name`/`resource.type` with `startsWith`, `endsWith`, `==`, `!=`, `&&`,
-`||`, `!`, parentheses) holds. Every allowing grant is recorded, so a grant no request used can be named.
+Run service, Artifact Registry repository, BigQuery dataset and table members, `_member` and `_binding` alike,
+with their conditions), plus the human operator's declared roles (rehearsal/operator.py). A permission on a
+resource is allowed by a grant on that resource or on an ancestor (object -> bucket -> project; table ->
+dataset -> project), if the grant's role holds it and its condition (a CEL subset: `resource.name`/
+`resource.type` with `startsWith`, `endsWith`, `==`, `!=`, `&&`, `||`, `!`, parentheses) holds. Every allowing
+grant is recorded, so a grant no request used can be named.
 """
 
 from __future__ import annotations
@@ -148,6 +149,8 @@ _IAM_TYPES = {
     "google_cloud_run_v2_service_iam": "name",
     "google_cloud_run_service_iam": "service",
     "google_artifact_registry_repository_iam": "repository",
+    "google_bigquery_dataset_iam": "dataset_id",
+    "google_bigquery_table_iam": "table_id",
 }
 
 
@@ -182,6 +185,12 @@ def _grant_key(prefix: str, value: str, body: dict[str, object], stack: Stack) -
         return _key_topic(value, stack, project)
     if prefix.startswith("google_cloud_run"):
         return _key_service(value, stack, project, location)
+    if prefix == "google_bigquery_dataset_iam":
+        return value if value.startswith("projects/") else f"projects/{project}/datasets/{value}"
+    if prefix == "google_bigquery_table_iam":
+        if value.startswith("projects/"):
+            return value
+        return f"projects/{project}/datasets/{body['dataset_id']}/tables/{value}"
     return _key_repository(value, stack, project, location)
 
 

@@ -11,6 +11,14 @@ Read from Google's published role references on 2026-12-03:
 - Cloud Run: https://cloud.google.com/iam/docs/roles-permissions/run
 - IAM (service account user): https://cloud.google.com/iam/docs/roles-permissions/iam
 - Artifact Registry: https://cloud.google.com/iam/docs/roles-permissions/artifactregistry
+- BigQuery: https://cloud.google.com/bigquery/docs/access-control (and .../iam/docs/roles-permissions/bigquery);
+  a query job needs bigquery.jobs.create on the project it runs in and bigquery.tables.getData on what it reads
+  (https://cloud.google.com/bigquery/docs/running-queries#required_permissions); a streaming write (what the
+  endpoints' request-response logging does) bigquery.tables.updateData and bigquery.tables.get, and creating its
+  table bigquery.tables.create (https://cloud.google.com/bigquery/docs/streaming-data-into-bigquery); read
+  2026-12-05
+- Cloud Monitoring: https://cloud.google.com/iam/docs/roles-permissions/monitoring (writing a point:
+  monitoring.timeSeries.create, https://cloud.google.com/monitoring/access-control); read 2026-12-05
 
 Only the permissions in CHECKED matter here: a role's other permissions (logging, monitoring, resource
 manager, ...) are left out because no rehearsed request needs them. A role missing from ROLES holds none of
@@ -50,6 +58,13 @@ CHECKED = frozenset(
         "artifactregistry.repositories.downloadArtifacts",
         "artifactregistry.repositories.uploadArtifacts",
         "resourcemanager.projects.get",
+        "bigquery.jobs.create",
+        "bigquery.jobs.get",
+        "bigquery.tables.create",
+        "bigquery.tables.get",
+        "bigquery.tables.getData",
+        "bigquery.tables.updateData",
+        "monitoring.timeSeries.create",
     }
 )
 # Roles that read the project itself (resourcemanager.projects.get), e.g. for the Vertex SDK's bucket check.
@@ -127,6 +142,23 @@ ROLES: dict[str, frozenset[str]] = {
     "roles/artifactregistry.writer": frozenset(
         {"artifactregistry.repositories.downloadArtifacts", "artifactregistry.repositories.uploadArtifacts"}
     ),
+    # BigQuery. jobUser runs jobs and reads nothing; the data roles are granted on a dataset or table (or the
+    # project) and act on its tables; jobs.get on others' jobs is the admin's (a job's creator reads it anyway).
+    "roles/bigquery.jobUser": frozenset({"bigquery.jobs.create"}) | _PROJECT,
+    "roles/bigquery.user": frozenset({"bigquery.jobs.create"}) | _PROJECT,
+    "roles/bigquery.metadataViewer": frozenset({"bigquery.tables.get"}),
+    "roles/bigquery.dataViewer": frozenset({"bigquery.tables.get", "bigquery.tables.getData"}),
+    "roles/bigquery.dataEditor": frozenset(
+        {"bigquery.tables.create", "bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.updateData"}
+    ),
+    "roles/bigquery.dataOwner": frozenset(
+        {"bigquery.tables.create", "bigquery.tables.get", "bigquery.tables.getData", "bigquery.tables.updateData"}
+    ),
+    "roles/bigquery.admin": frozenset(p for p in CHECKED if p.startswith("bigquery.")) | _PROJECT,
+    # Cloud Monitoring: writing points is the metric writer's (and the editor's and admin's), not the viewer's.
+    "roles/monitoring.metricWriter": frozenset({"monitoring.timeSeries.create"}),
+    "roles/monitoring.editor": frozenset({"monitoring.timeSeries.create"}) | _PROJECT,
+    "roles/monitoring.admin": frozenset({"monitoring.timeSeries.create"}) | _PROJECT,
     # Roles whose permissions include none of CHECKED (read-only viewers, logging, Eventarc's receiver).
     "roles/browser": frozenset() | _PROJECT,
     "roles/iam.securityReviewer": frozenset() | _PROJECT,

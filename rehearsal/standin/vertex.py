@@ -64,6 +64,8 @@ class Endpoint:
     deployed: dict[str, dict[str, Any]] = field(default_factory=dict)
     traffic: dict[str, int] = field(default_factory=dict)
     source: str = ""
+    # Its predict_request_response_logging_config (rehearsal/standin/request_logging.py), None: no logging.
+    logging: Any = None
 
 
 class Vertex:

@@ -129,34 +129,47 @@ def retrain_once(store: Store, report: dict[str, Any], message: dict[str, Any], 
 Alert = Callable[[dict[str, Any]], None]
 
 
+MONITORING_SCOPE = "https://www.googleapis.com/auth/monitoring.write"
+
+
 def cloud_monitoring_alert(project: str, environment: str, credentials: Any = None) -> Alert:
-    """Write the window's verdict as a point of FLAGGED_METRIC (monitoring v3 projects.timeSeries.create)."""
+    """Write the window's verdict as a point of FLAGGED_METRIC: monitoring v3 projects.timeSeries.create, over
+    REST with an authorized session (google-cloud-monitoring's client has no REST transport, and every Google
+    call here is REST through contracts/google_apis.py's endpoint, which the rehearsal's stand-in answers)."""
 
     def write(report: dict[str, Any]) -> None:
-        from google.api_core import exceptions
-        from google.cloud import monitoring_v3
+        import google.auth
+        from google.auth.transport.requests import AuthorizedSession
 
-        from contracts.google_apis import MONITORING_HOST, TRANSPORT, client_options
+        from contracts.google_apis import MONITORING_HOST, base_url
 
-        client = monitoring_v3.MetricServiceClient(
-            credentials=credentials, transport=TRANSPORT, client_options=client_options(MONITORING_HOST)
-        )
-        series = monitoring_v3.TimeSeries()
-        series.metric.type = FLAGGED_METRIC
-        series.metric.labels["pipeline"] = report["pipeline"]
-        series.metric.labels["environment"] = environment
-        series.resource.type = "global"
-        series.resource.labels["project_id"] = project
-        point = monitoring_v3.Point(
-            {
-                "interval": {"end_time": {"seconds": int(datetime.now(timezone.utc).timestamp())}},
-                "value": {"int64_value": 1 if report["flagged"] else 0},
-            }
-        )
-        series.points = [point]
+        scoped = credentials
+        if scoped is None:
+            scoped, _ = google.auth.default(scopes=[MONITORING_SCOPE])
+        root = f"{base_url()}/{MONITORING_HOST}" if base_url() else f"https://{MONITORING_HOST}"
+        now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        body = {
+            "timeSeries": [
+                {
+                    "metric": {
+                        "type": FLAGGED_METRIC,
+                        "labels": {"pipeline": report["pipeline"], "environment": environment},
+                    },
+                    "resource": {"type": "global", "labels": {"project_id": project}},
+                    "points": [
+                        {"interval": {"endTime": now}, "value": {"int64Value": "1" if report["flagged"] else "0"}}
+                    ],
+                }
+            ]
+        }
         try:
-            client.create_time_series(name=f"projects/{project}", time_series=[series])
-        except exceptions.GoogleAPICallError as err:
+            response = AuthorizedSession(scoped).post(f"{root}/v3/projects/{project}/timeSeries", json=body, timeout=60)
+        except Exception as err:  # A connection or credentials failure: the report stands, a re-run writes it.
             raise ActionError(f"writing {FLAGGED_METRIC} for {report['pipeline']} failed: {err}") from err
+        if response.status_code >= 300:
+            raise ActionError(
+                f"writing {FLAGGED_METRIC} for {report['pipeline']} failed: HTTP {response.status_code} "
+                f"{response.text[:300]}"
+            )
 
     return write

@@ -231,11 +231,16 @@ def test_the_monitor_build_runs_the_monitor_on_its_environment_and_pipeline_and_
     config = _load("monitor")
     [step] = config["steps"]
     assert step["entrypoint"] == "bash"
-    assert step["args"] == ["ci/nox", "-s", "monitor", "--", "--env=${_ENV}", "--pipeline=${_PIPELINE}"]
+    assert step["args"] == [
+        "ci/nox", "-s", "monitor", "--", "--env=${_ENV}", "--pipeline=${_PIPELINE}",
+        # Empty from the schedule (the defaults); set by a person re-judging a past window.
+        "--window-end=${_WINDOW_END}", "--now=${_NOW}",
+    ]  # fmt: skip
+    assert {k: config["substitutions"][k] for k in route("monitor").requested} == {"_WINDOW_END": "", "_NOW": ""}
     assert step["name"] == _load("datacheck")["steps"][0]["name"]  # the TFX venv's Python 3.10: TFDV
     assert config["options"] == _load("datacheck")["options"]  # GCS_ONLY logs to the build-logs bucket
     assert config["logsBucket"] == "gs://${_LOGS_BUCKET}"
-    assert set(config["substitutions"]) == set(_load("datacheck")["substitutions"])
+    assert set(config["substitutions"]) - set(route("monitor").requested) == set(_load("datacheck")["substitutions"])
     assert int(step["timeout"].removesuffix("s")) < int(config["timeout"].removesuffix("s")) < 3600
 
 
@@ -273,7 +278,7 @@ def test_the_canary_build_applies_the_recorded_verdict_of_its_pipeline_and_nothi
     # The trigger's own substitutions only: none of the promote request's (_ACTION, _VERSION, _BY, _REASON), and
     # nothing of the message (the step reads no $(body...) binding: the trigger sets none).
     assert set(config["substitutions"]) == set(promote["substitutions"]) - set(route("promote").requested)
-    assert set(config["substitutions"]) == set(_load("monitor")["substitutions"])
+    assert set(config["substitutions"]) == set(_load("monitor")["substitutions"]) - set(route("monitor").requested)
     assert not [arg for arg in step["args"] if "_VERSION" in arg or "_VERDICT" in arg or "body." in arg]
 
 

@@ -109,7 +109,11 @@ def test_the_datacheck_route_is_manual_so_only_its_schedule_starts_it():
 
 def test_the_monitor_route_is_manual_per_pipeline_and_says_why_it_never_waits_for_an_approver():
     monitor = route("monitor")
-    assert (monitor.event, monitor.config, monitor.requested) == ("manual", "ci/cloudbuild/monitor.yaml", ())
+    assert (monitor.event, monitor.config, monitor.requested) == (
+        "manual",
+        "ci/cloudbuild/monitor.yaml",
+        ("_WINDOW_END", "_NOW"),
+    )
     assert (monitor.included, monitor.ignored) == ((), ())
     assert "monitor" in PER_PIPELINE and trigger_kind("monitor", "penguins") == "penguins-monitor"
     # Scheduled like the data check: a build nobody approves would never run.
