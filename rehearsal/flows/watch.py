@@ -43,6 +43,7 @@ from rehearsal.flows import release, scheduler
 from rehearsal.operator import ENGINEER, OPERATOR
 from rehearsal.standin.cloudbuild import Build, substitute
 from rehearsal.standin.request_logging import Request, Served
+from release.monitor.window import Window, window_ending
 
 FLOW = "5 watch"
 LOGGED = 300  # logged requests per judged window
@@ -50,28 +51,6 @@ MARGIN_SECONDS = 60  # a first run closer than this to its window's end waits fo
 CANARY_PERCENT = 10
 MONITOR_CONFIG = "ci/cloudbuild/monitor.yaml"
 CANARY_CONFIG = "ci/cloudbuild/canary.yaml"
-EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
-@dataclass(frozen=True)
-class Window:
-    """[start, end), aligned as the monitor aligns them (release/monitor/window.py), and its id."""
-
-    start: datetime
-    end: datetime
-
-    @property
-    def id(self) -> str:
-        return f"{self.start.strftime('%Y%m%dT%H%MZ')}-{int((self.end - self.start).total_seconds() // 60)}m"
-
-    def next(self) -> Window:
-        return Window(self.end, self.end + (self.end - self.start))
-
-
-def window_ending(moment: datetime, minutes: int) -> Window:
-    length = timedelta(minutes=minutes)
-    end = EPOCH + ((moment - EPOCH) // length) * length
-    return Window(end - length, end)
 
 
 def stamp(moment: datetime) -> str:
@@ -240,8 +219,8 @@ class Watch:
             f"({_figures(report)})",
             f"window {window.id}: {_said(report, env.bucket('data'), self._folder(window))}"
             + (
-                f" (the build judged window {window.next().id}: the window turned before it ran)"
-                if report is None and self._report(window.next()) is not None
+                f" (the build judged window {window.following().id}: the window turned before it ran)"
+                if report is None and self._report(window.following()) is not None
                 else ""
             ),
             env.why(mark, self.monitor),
@@ -266,7 +245,7 @@ class Watch:
 
     def drifted(self) -> bool:
         env = self.env
-        window = self.windows[0].next()
+        window = self.windows[0].following()
         rows, feature, how = drifted_rows(self.rows)
         # Logged before now, so before a canary starts (its judge reads what was logged since its start).
         end = min(window.end, datetime.now(timezone.utc))

@@ -30,6 +30,9 @@ class Window:
     def previous(self) -> Window:
         return Window(self.start - (self.end - self.start), self.start)
 
+    def following(self) -> Window:
+        return Window(self.end, self.end + (self.end - self.start))
+
     def as_dict(self) -> dict[str, str]:
         return {"id": self.id, "start": _text(self.start), "end": _text(self.end)}
 
