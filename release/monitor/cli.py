@@ -64,11 +64,12 @@ class Monitor:
             report = self._judge(window)
             if report["status"] != TOO_FEW:
                 # Create-only: of two monitors judging one window, the first report stands and both act on it.
-                self.store.write_new(key(window.id, PAGE), page(report).encode())
                 self.store.write_new(key(window.id, REPORT), as_json(report))
                 report = read_json(self.store, key(window.id, REPORT))
         else:
             report["already_decided"] = True
+        if report["status"] != TOO_FEW:  # The page of the report that stands (a run stopped before it wrote it).
+            self.store.write_new(key(window.id, PAGE), page(report).encode())
         report["action"] = self._act(report)
         report["canary"] = self.judge_canary()
         return report
