@@ -133,8 +133,10 @@ class Canary(_Strict):
     min_requests: int = Field(100, ge=1, le=100_000_000)
     # Roll back when the candidate's share of refused or failed requests is this much above the champion's.
     max_error_rate_increase: float = Field(0.02, ge=0.0, le=1.0)
-    # Roll back when the candidate's p99 latency is above the champion's times this (local: the log has latency).
+    # Roll back when the candidate's p99 latency is above the champion's times this (local: the log has latency)
+    # and by at least min_p99_increase_ms: a few milliseconds either way is a busy machine's noise, not the model.
     max_p99_ratio: float = Field(1.5, ge=1.0, le=100.0)
+    min_p99_increase_ms: float = Field(10.0, ge=0.0, le=60_000.0)
     # Roll back when the candidate's predictions differ from the champion's on the same traffic by more than
     # this (L-infinity of the predicted classes, Jensen-Shannon of predicted values: TFDV's comparators).
     max_prediction_distance: float = Field(0.2, gt=0.0, le=1.0)

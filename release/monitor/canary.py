@@ -4,7 +4,8 @@ Once its bake time (release.canary.bake_minutes) is over and each side has answe
 requests, the candidate is rolled back if any of these is past its bound, else promoted:
 
     error rate      its share of refused requests, above the champion's by more than max_error_rate_increase
-    p99 latency     above the champion's times max_p99_ratio (where the log has latencies: locally)
+    p99 latency     above the champion's times max_p99_ratio and by min_p99_increase_ms at least (where the log
+                    has latencies: locally)
     predictions     its predicted classes (L-infinity) or values (Jensen-Shannon) on the same traffic, further
                     from the champion's than max_prediction_distance (TFDV's comparators)
     accuracy        where labels have arrived (spans in the data area newer than both versions' training spans),
@@ -90,7 +91,7 @@ def judge(
     if mine["p99_ms"] is not None and theirs["p99_ms"]:
         ratio = mine["p99_ms"] / theirs["p99_ms"]
         figures["p99_ratio"] = round(ratio, 3)
-        if ratio > settings.max_p99_ratio:
+        if ratio > settings.max_p99_ratio and mine["p99_ms"] - theirs["p99_ms"] >= settings.min_p99_increase_ms:
             reasons.append(
                 f"p99 {mine['p99_ms']:.1f} ms vs the champion's {theirs['p99_ms']:.1f} ms "
                 f"(over {settings.max_p99_ratio:g}x)"

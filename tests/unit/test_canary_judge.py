@@ -121,12 +121,12 @@ def test_a_sound_candidate_is_promoted_after_its_bake_time_and_not_before(root):
 def test_a_slower_candidate_is_rolled_back_and_a_quiet_one_keeps_baking(root):
     started = _start(root, "3")
     serve_log(root, started + timedelta(seconds=1), "1", 400, seed=5, latency=2.0)
-    serve_log(root, started + timedelta(seconds=1), "3", 50, seed=6, latency=9.0)
+    serve_log(root, started + timedelta(seconds=1), "3", 50, seed=6, latency=30.0)
     quiet = _monitor(root, started + timedelta(minutes=61)).judge_canary()
     assert quiet["decision"] == "baking" and "too few requests to judge (candidate 50" in quiet["reasons"][0]
-    serve_log(root, started + timedelta(seconds=2), "3", 100, seed=7, latency=9.0)
+    serve_log(root, started + timedelta(seconds=2), "3", 100, seed=7, latency=30.0)
     verdict = _monitor(root, started + timedelta(minutes=62)).judge_canary()
-    assert verdict["decision"] == "rollback" and any(r.startswith("p99 9.0 ms") for r in verdict["reasons"])
+    assert verdict["decision"] == "rollback" and any(r.startswith("p99 30.0 ms") for r in verdict["reasons"])
 
 
 def test_labels_that_arrived_since_both_were_trained_score_the_candidate_beside_the_champion(root):
