@@ -135,26 +135,19 @@ def finish(
             raise RegistryError("no canary is running: nothing to end")
         if candidate is not None and now.candidate != candidate:
             raise RegistryError(f"the running canary is of version {now.candidate}, not {candidate}: not ended")
-        if decision == "promote":
-            move = AliasMove(
-                alias=CHAMPION,
-                from_version=now.champion,
-                to_version=now.candidate,
-                at=_now(),
-                by=by,
-                reason=reason,
-                kind="promote",
-                figures=figures,
-            )
-        else:
-            move = AliasMove(
-                alias=CANDIDATE,
-                from_version=now.candidate,
-                to_version=now.champion,
-                at=_now(),
-                by=by,
-                reason=reason,
-                kind="rollback",
-                figures=figures,
-            )
+        # A promotion moves the champion onto the candidate; a rollback moves the candidate back onto the champion.
+        promoting = decision == "promote"
+        alias, start, end = (
+            (CHAMPION, now.champion, now.candidate) if promoting else (CANDIDATE, now.candidate, now.champion)
+        )
+        move = AliasMove(
+            alias=alias,
+            from_version=start,
+            to_version=end,
+            at=_now(),
+            by=by,
+            reason=reason,
+            kind=decision,
+            figures=figures,
+        )
         return mover.apply(move)

@@ -129,9 +129,10 @@ class VertexMover:
         self._after("outcome")
         return done
 
-    def _serve(self, move: AliasMove, lease: Lease) -> str:
+    def _deployed(self, move: AliasMove, state: Any, lease: Lease) -> tuple[Any, bool]:
+        """`move.to_version` deployed at 0% if it is not yet (its operation recorded first); the endpoint's state
+        after, and whether this deployed it."""
         assert self.endpoint is not None
-        state = self.endpoint.state()
         deployed = move.to_version not in state.deployed
         if deployed:
             sequence = lease.entry.sequence
@@ -143,6 +144,12 @@ class VertexMover:
             state = self.endpoint.state()
         self._after("deploy")
         lease.keep()
+        return state, deployed
+
+    def _serve(self, move: AliasMove, lease: Lease) -> str:
+        assert self.endpoint is not None
+        state = self.endpoint.state()
+        state, deployed = self._deployed(move, state, lease)
         kept = move.from_version if move.from_version in state.deployed else None
         self.endpoint.switch(state, move.to_version, kept)
         self._after("traffic")
@@ -163,17 +170,7 @@ class VertexMover:
             self.endpoint.switch(state, champion, keep=move.from_version)
             self._after("traffic")
             return f"all the traffic back to the champion {champion}; version {move.from_version} kept at 0%"
-        deployed = move.to_version not in state.deployed
-        if deployed:
-            sequence = lease.entry.sequence
-
-            def started(operation: str) -> None:
-                self.journal.note_operation(sequence, operation, move.to_version)
-
-            self.endpoint.deploy(move.to_version, started=started, tick=lease.keep)
-            state = self.endpoint.state()
-        self._after("deploy")
-        lease.keep()
+        state, deployed = self._deployed(move, state, lease)
         assert move.percent is not None
         self.endpoint.split_canary(state, champion, move.to_version, move.percent)
         self._after("traffic")
